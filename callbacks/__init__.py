@@ -1,0 +1,1 @@
+"""Keras callbacks that watch the optimisation: ``import kerasnotes.callbacks``."""

@@ -1,0 +1,87 @@
+"""The package skeleton: imports, subpackage mapping, console script, entry point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import metadata
+
+import pytest
+
+pytestmark = pytest.mark.backend_independent
+
+
+def _run(code: str, **env: str) -> str:
+    import os
+
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=True,
+    )
+    return completed.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("backend", "foreign"),
+    [("jax", ("tensorflow", "torch")), ("torch", ("tensorflow", "jax"))],
+)
+def test_import_loads_no_framework_beyond_keras_backend(backend, foreign):
+    loaded = _run(
+        "import sys, kerasnotes, kerasnotes.callbacks, kerasnotes.curvature;"
+        f"print(','.join(m for m in {list(foreign)!r} if m in sys.modules))",
+        KERAS_BACKEND=backend,
+    )
+    assert loaded == ""
+
+
+def test_mapped_subpackages_live_in_their_top_level_folders():
+    import kerasnotes.callbacks
+    import kerasnotes.tensorboard_plugins
+
+    assert kerasnotes.callbacks.__file__.replace("\\", "/").endswith("callbacks/__init__.py")
+    assert "kerasnotes/callbacks" not in kerasnotes.callbacks.__file__.replace("\\", "/")
+    assert kerasnotes.tensorboard_plugins.__name__ == "kerasnotes.tensorboard_plugins"
+
+
+def test_no_top_level_callbacks_module_is_installed():
+    dist = metadata.distribution("kerasnotes")
+    top_level = {name.split(".")[0] for name in (dist.read_text("top_level.txt") or "").split()}
+    assert top_level <= {"kerasnotes"}
+
+
+def test_console_script_and_module_entry_agree():
+    scripts = {ep.name: ep.value for ep in metadata.entry_points(group="console_scripts")}
+    assert scripts["kerasnotes"] == "kerasnotes.cli:main"
+    out = subprocess.run(
+        [sys.executable, "-m", "kerasnotes", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "tour" in out
+
+
+def test_tensorboard_entry_point_is_a_loader_that_imports_only_tensorboard():
+    from tensorboard.plugins import base_plugin
+
+    (entry,) = [
+        ep for ep in metadata.entry_points(group="tensorboard_plugins") if ep.name == "kerasnotes"
+    ]
+    loaded = _run(
+        f"import sys; import {entry.module};"
+        "print(','.join(m for m in ('keras', 'numpy', 'tensorflow', 'jax', 'torch') if m in sys.modules))"
+    )
+    # tensorboard itself may import numpy; never keras or a framework
+    assert not ({"keras", "tensorflow", "jax", "torch"} & set(filter(None, loaded.split(","))))
+    assert issubclass(entry.load(), base_plugin.TBLoader)
+
+
+def test_loader_skips_a_plugin_that_fails_to_load(monkeypatch, caplog):
+    from tensorboard.plugins import base_plugin
+
+    from kerasnotes.tensorboard_plugins import entry
+
+    monkeypatch.setattr(entry, "PLUGIN_MODULE", "kerasnotes.no_such_module")
+    context = base_plugin.TBContext(logdir="unused")
+    assert entry.KerasNotesLoader().load(context) is None
+    assert "failed to load" in caplog.text
