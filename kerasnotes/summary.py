@@ -1,0 +1,477 @@
+"""TensorBoard event files without TensorFlow: the data layout every kerasnotes callback writes.
+
+``Writer`` encodes events with the ``tensorboard`` package's own protos and
+record writer (length + masked CRC32C framing), so logs work the same under
+the TensorFlow, JAX and PyTorch backends and never import TensorFlow.
+(``tensorboard``'s ``EventFileWriter`` is not used because it creates its file
+through ``tensorboard.compat.tf``, which imports TensorFlow whenever it is
+installed.)
+
+Data layout (a contract with ``kerasnotes.tensorboard_plugins``; the plugin
+imports the constants below instead of repeating the strings):
+
+Scalars, plugin ``"scalars"``, data class SCALAR, float32 (the stock Scalars
+dashboard shows them; read with ``data_provider.read_scalars(plugin_name="scalars")``):
+
+==========================================================  ===================================
+tag                                                         step, writer
+==========================================================  ===================================
+``kerasnotes/curvature/grad_norm``                          epoch; SaddlePointDetector, every probe
+``kerasnotes/curvature/lambda_min`` / ``lambda_max`` /      epoch; SaddlePointDetector, only when
+``minimum_ratio``                                           a full Hessian analysis ran
+``kerasnotes/learning_rate``                                epoch (``per="epoch"``) or global
+                                                            step (``per="step"``); LearningRateDecay
+``kerasnotes/early_stopping/monitor``                       epoch; EarlyStopping (the monitor's
+                                                            name is the display name)
+``kerasnotes/optimizer/effective_lr_mean/<variable path>``  epoch; OptimizerInspector
+``kerasnotes/optimizer/update_ratio/<variable path>``       epoch; OptimizerInspector,
+                                                            mean |update| / mean |weight|
+==========================================================  ===================================
+
+Histograms, plugin ``"histograms"`` (stock Histograms and Distributions
+dashboards), a float64 tensor of shape (k, 3), rows ``[left, right, count]``:
+
+- ``kerasnotes/optimizer/effective_lr/<variable path>``: step = epoch; OptimizerInspector.
+
+Tensors, plugin ``"kerasnotes"``, data class TENSOR, float64 (read with
+``data_provider.read_tensors(plugin_name="kerasnotes")``):
+
+- ``kerasnotes/critical_point``: shape (10,), the fields ``CRITICAL_POINT_FIELDS``
+  ``[kind_code, grad_norm, lambda_min, lambda_max, minimum_ratio, escaped,
+  loss_before, loss_after, num_hvp, seconds]``, step = epoch. ``kind_code`` is
+  ``KIND_CODES[kind]``: 0 not_critical, 1 local_minimum, 2 local_maximum,
+  3 saddle, 4 flat (and 5 error: the probe failed, see the text log). Values not
+  measured are NaN (``lambda_*`` when only the gradient gate ran,
+  ``loss_before``/``loss_after`` when no escape was tried); ``escaped`` is 0 or 1.
+- ``kerasnotes/spectral_density``: shape (2, G), row 0 the eigenvalue grid, row 1
+  the density on it (integrates to 1), step = epoch; SaddlePointDetector(density=True).
+- ``kerasnotes/early_stopping/event``: shape (3,), ``EARLY_STOPPING_FIELDS``
+  ``[best_epoch, best_value, stopped_epoch]`` (``stopped_epoch`` = -1 when training
+  ran to the end), step = the last epoch; written at train end.
+
+Text, plugin ``"text"``:
+
+- ``kerasnotes/run_info``: a markdown description of the run (model, optimizer
+  config), written once at train begin by a kerasnotes callback with a ``log_dir``.
+
+Example:
+    >>> import tempfile
+    >>> from kerasnotes import summary
+    >>> writer = summary.Writer.for_logdir(tempfile.mkdtemp())
+    >>> writer.scalar(summary.TAG_LEARNING_RATE, 0.01, step=0)
+    >>> writer.tensor(summary.TAG_CRITICAL_POINT, [3, 0.0, -2, 2, 0.5, 1, 1, 0.2, 40, 0.1], step=0)
+    >>> writer.flush()
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.plugins.scalar import metadata as scalar_metadata
+from tensorboard.plugins.text import metadata as text_metadata
+from tensorboard.summary.writer.record_writer import RecordWriter
+from tensorboard.util import tensor_util
+
+__all__ = [
+    "CRITICAL_POINT_FIELDS",
+    "EARLY_STOPPING_FIELDS",
+    "KIND_CODES",
+    "KIND_NAMES",
+    "PLUGIN_NAME",
+    "TAG_CRITICAL_POINT",
+    "TAG_EARLY_STOPPING_EVENT",
+    "TAG_EARLY_STOPPING_MONITOR",
+    "TAG_GRAD_NORM",
+    "TAG_LAMBDA_MAX",
+    "TAG_LAMBDA_MIN",
+    "TAG_LEARNING_RATE",
+    "TAG_MINIMUM_RATIO",
+    "TAG_RUN_INFO",
+    "TAG_SPECTRAL_DENSITY",
+    "Writer",
+    "effective_lr_histogram_tag",
+    "effective_lr_mean_tag",
+    "update_ratio_tag",
+]
+
+#: Plugin name of the kerasnotes tensors (and of the TensorBoard plugin).
+PLUGIN_NAME = "kerasnotes"
+
+# Scalars (plugin "scalars").
+TAG_GRAD_NORM = "kerasnotes/curvature/grad_norm"
+TAG_LAMBDA_MIN = "kerasnotes/curvature/lambda_min"
+TAG_LAMBDA_MAX = "kerasnotes/curvature/lambda_max"
+TAG_MINIMUM_RATIO = "kerasnotes/curvature/minimum_ratio"
+TAG_LEARNING_RATE = "kerasnotes/learning_rate"
+TAG_EARLY_STOPPING_MONITOR = "kerasnotes/early_stopping/monitor"
+TAG_EFFECTIVE_LR_MEAN_PREFIX = "kerasnotes/optimizer/effective_lr_mean/"
+TAG_UPDATE_RATIO_PREFIX = "kerasnotes/optimizer/update_ratio/"
+
+# Histograms (plugin "histograms").
+TAG_EFFECTIVE_LR_PREFIX = "kerasnotes/optimizer/effective_lr/"
+
+# Tensors (plugin "kerasnotes").
+TAG_CRITICAL_POINT = "kerasnotes/critical_point"
+TAG_SPECTRAL_DENSITY = "kerasnotes/spectral_density"
+TAG_EARLY_STOPPING_EVENT = "kerasnotes/early_stopping/event"
+
+# Text (plugin "text").
+TAG_RUN_INFO = "kerasnotes/run_info"
+
+#: Order of the values in a ``kerasnotes/critical_point`` tensor.
+CRITICAL_POINT_FIELDS = (
+    "kind_code",
+    "grad_norm",
+    "lambda_min",
+    "lambda_max",
+    "minimum_ratio",
+    "escaped",
+    "loss_before",
+    "loss_after",
+    "num_hvp",
+    "seconds",
+)
+#: Kind of a critical point -> the code stored in ``kerasnotes/critical_point``.
+#: "error" marks a probe that raised (training went on; the message is in the log).
+KIND_CODES = {
+    "not_critical": 0,
+    "local_minimum": 1,
+    "local_maximum": 2,
+    "saddle": 3,
+    "flat": 4,
+    "error": 5,
+}
+#: Code -> kind, the inverse of ``KIND_CODES``.
+KIND_NAMES = {code: kind for kind, code in KIND_CODES.items()}
+#: Order of the values in a ``kerasnotes/early_stopping/event`` tensor.
+EARLY_STOPPING_FIELDS = ("best_epoch", "best_value", "stopped_epoch")
+
+DEFAULT_HISTOGRAM_BUCKETS = 30
+
+
+def effective_lr_histogram_tag(variable_path: str) -> str:
+    """Histogram tag of a variable's per-element effective learning rate."""
+    return TAG_EFFECTIVE_LR_PREFIX + variable_path
+
+
+def effective_lr_mean_tag(variable_path: str) -> str:
+    """Scalar tag of the mean effective learning rate of a variable."""
+    return TAG_EFFECTIVE_LR_MEAN_PREFIX + variable_path
+
+
+def update_ratio_tag(variable_path: str) -> str:
+    """Scalar tag of mean |update| / mean |weight| of a variable."""
+    return TAG_UPDATE_RATIO_PREFIX + variable_path
+
+
+def _check_tag(tag: Any) -> str:
+    if not isinstance(tag, str) or not tag:
+        raise TypeError(f"tag must be a non-empty str; got tag={tag!r}")
+    return tag
+
+
+def _check_step(step: Any) -> int:
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+        raise TypeError(f"step must be an int; got step={step!r}")
+    return int(step)
+
+
+def _histogram_buckets(values: np.ndarray, buckets: int) -> np.ndarray:
+    """Equal-width buckets over [min, max] as the (k, 3) ``[left, right, count]`` array.
+
+    Non-finite values are left out (a histogram has no bucket for them); an
+    empty input gives k rows of zeros, a constant one puts every count in the
+    last bucket with both edges at the value, as TensorBoard's own summaries do.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return np.zeros((buckets, 3))
+    low, high = float(finite.min()), float(finite.max())
+    if low == high:
+        table = np.zeros((buckets, 3))
+        table[:, :2] = low
+        table[-1, 2] = finite.size
+        return table
+    edges = np.linspace(low, high, buckets + 1)
+    # Bucket i holds [edge_i, edge_{i+1}); the maximum joins the last bucket.
+    index = np.minimum(((finite - low) / (high - low) * buckets).astype(np.int64), buckets - 1)
+    counts = np.bincount(index, minlength=buckets)
+    return np.stack([edges[:-1], edges[1:], counts.astype(np.float64)], axis=1)
+
+
+class Writer:
+    """Append TensorBoard summaries (scalar, histogram, tensor, text) to an event file.
+
+    Each Writer owns one event file ``events.out.tfevents.<time>.<host>.<pid>.<n>``
+    in ``log_dir``; every record is a serialised ``Event`` proto framed as a
+    TFRecord::
+
+        uint64 length | uint32 masked_crc32c(length) | bytes event | uint32 masked_crc32c(event)
+
+    Callbacks share one Writer per directory through ``Writer.for_logdir``.
+    Writes are thread safe; ``flush`` and ``close`` may be called any number of
+    times. Unlike ``tf.summary.create_file_writer`` it needs no TensorFlow and no
+    default-writer context: the step is always explicit.
+
+    Args:
+        log_dir: directory of the run; created if missing. A path that cannot be
+            created or written raises ``ValueError`` here, not at the first write.
+        filename_suffix: appended to the event file's name.
+
+    Example:
+        >>> import tempfile
+        >>> from kerasnotes.summary import Writer
+        >>> with Writer(tempfile.mkdtemp()) as writer:
+        ...     writer.scalar("loss", 0.25, step=1)
+        ...     writer.histogram("weights", [0.1, 0.2, 0.2, 0.4], step=1)
+        ...     writer.text("notes", "**hello**", step=0)
+    """
+
+    _shared: dict[str, Writer] = {}
+    _shared_lock = threading.Lock()
+    _file_counter = 0
+
+    def __init__(self, log_dir: str | os.PathLike, filename_suffix: str = "") -> None:
+        if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
+            raise TypeError(
+                f"log_dir must be a non-empty path (str or os.PathLike); got log_dir={log_dir!r}"
+            )
+        if not isinstance(filename_suffix, str):
+            raise TypeError(
+                f"filename_suffix must be a str; got filename_suffix={filename_suffix!r}"
+            )
+        self.log_dir = os.fspath(log_dir)
+        try:
+            os.makedirs(self.log_dir, exist_ok=True)
+            with Writer._shared_lock:
+                Writer._file_counter += 1
+                counter = Writer._file_counter
+            name = (
+                f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}"
+                f".{os.getpid()}.{counter}{filename_suffix}"
+            )
+            self.path = os.path.join(self.log_dir, name)
+            handle = open(self.path, "wb")  # closed by close()
+        except OSError as error:
+            raise ValueError(
+                f"log_dir={self.log_dir!r} is not a writable directory ({error.strerror or error}); "
+                "pass a directory you can create files in"
+            ) from error
+        self._records = RecordWriter(handle)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._tags_with_metadata: set[str] = set()
+        self._write_event(
+            event_pb2.Event(
+                wall_time=time.time(),
+                file_version="brain.Event:2",
+                source_metadata=event_pb2.SourceMetadata(writer="kerasnotes.summary"),
+            )
+        )
+        self.flush()
+
+    @classmethod
+    def for_logdir(cls, log_dir: str | os.PathLike) -> Writer:
+        """The Writer shared by everything that logs to ``log_dir`` (a new one if closed).
+
+        Args:
+            log_dir: directory of the run.
+
+        Example:
+            >>> import tempfile
+            >>> from kerasnotes.summary import Writer
+            >>> path = tempfile.mkdtemp()
+            >>> Writer.for_logdir(path) is Writer.for_logdir(path)
+            True
+        """
+        if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
+            raise TypeError(
+                f"log_dir must be a non-empty path (str or os.PathLike); got log_dir={log_dir!r}"
+            )
+        key = os.path.realpath(os.path.abspath(os.fspath(log_dir)))
+        with cls._shared_lock:
+            writer = cls._shared.get(key)
+            if writer is not None and not writer.closed:
+                return writer
+        writer = cls(log_dir)
+        with cls._shared_lock:
+            current = cls._shared.get(key)
+            if current is not None and not current.closed:
+                writer.close()
+                return current
+            cls._shared[key] = writer
+        return writer
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called."""
+        return self._closed
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __deepcopy__(self, memo: dict) -> Writer:
+        # An open file cannot be copied; copies of a callback share the writer.
+        return self
+
+    def _write_event(self, event: event_pb2.Event) -> None:
+        with self._lock:
+            if self._closed:
+                raise ValueError(
+                    f"this Writer for log_dir={self.log_dir!r} is closed; "
+                    "use Writer.for_logdir(log_dir) to get an open one"
+                )
+            self._records.write(event.SerializeToString())
+
+    def _write_value(
+        self, tag: str, step: int, tensor: Any, metadata: summary_pb2.SummaryMetadata
+    ) -> None:
+        value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
+        # TensorBoard keeps the metadata of a tag's first value in each file.
+        if tag not in self._tags_with_metadata:
+            value.metadata.CopyFrom(metadata)
+            self._tags_with_metadata.add(tag)
+        summary = summary_pb2.Summary(value=[value])
+        self._write_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
+
+    def scalar(
+        self,
+        tag: str,
+        value: float,
+        step: int,
+        description: str | None = None,
+        display_name: str | None = None,
+    ) -> None:
+        """Write one float32 scalar (plugin "scalars", data class SCALAR).
+
+        Args:
+            tag: the series' name, e.g. ``TAG_LEARNING_RATE``.
+            value: a real number (NaN and Inf are written as they are).
+            step: the x-axis value.
+            description: markdown shown beside the chart.
+            display_name: title shown instead of the tag.
+        """
+        tag, step = _check_tag(tag), _check_step(step)
+        try:
+            number = float(np.asarray(value, dtype=np.float64).reshape(()))
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"value must be a real number; got value={value!r}") from error
+        metadata = scalar_metadata.create_summary_metadata(
+            display_name=display_name or "", description=description or ""
+        )
+        metadata.data_class = summary_pb2.DATA_CLASS_SCALAR
+        tensor = tensor_util.make_tensor_proto(np.float32(number), dtype=np.float32)
+        self._write_value(tag, step, tensor, metadata)
+
+    def histogram(
+        self,
+        tag: str,
+        values: Iterable[float] | np.ndarray,
+        step: int,
+        buckets: int = DEFAULT_HISTOGRAM_BUCKETS,
+        description: str | None = None,
+    ) -> None:
+        """Write a histogram of ``values`` (plugin "histograms": a (k, 3) float64 tensor).
+
+        Each row is ``[left_edge, right_edge, count]`` over k equal-width buckets
+        spanning [min, max] of the finite values (NaN/Inf are left out).
+
+        Args:
+            tag: the histogram's name.
+            values: numbers of any shape.
+            step: the x-axis value.
+            buckets: k, a positive int.
+            description: markdown shown beside the chart.
+        """
+        tag, step = _check_tag(tag), _check_step(step)
+        if isinstance(buckets, bool) or not isinstance(buckets, (int, np.integer)) or buckets < 1:
+            raise ValueError(f"buckets must be a positive int; got buckets={buckets!r}")
+        try:
+            array = np.asarray(values, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"values must be real numbers; got values={values!r}") from error
+        table = _histogram_buckets(array, int(buckets))
+        metadata = histogram_metadata.create_summary_metadata(
+            display_name="", description=description or ""
+        )
+        metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
+        tensor = tensor_util.make_tensor_proto(table, dtype=np.float64)
+        self._write_value(tag, step, tensor, metadata)
+
+    def tensor(
+        self,
+        tag: str,
+        values: Iterable[float] | np.ndarray,
+        step: int,
+        description: str | None = None,
+        plugin_name: str = PLUGIN_NAME,
+    ) -> None:
+        """Write a float64 array (plugin ``"kerasnotes"``, data class TENSOR).
+
+        Args:
+            tag: e.g. ``TAG_CRITICAL_POINT`` (see the module docstring for shapes).
+            values: real numbers of any shape; NaN marks "not measured".
+            step: the x-axis value.
+            description: markdown for the plugin.
+            plugin_name: owner of the data; ``"kerasnotes"`` for the layout above.
+        """
+        tag, step = _check_tag(tag), _check_step(step)
+        if not isinstance(plugin_name, str) or not plugin_name:
+            raise TypeError(f"plugin_name must be a non-empty str; got plugin_name={plugin_name!r}")
+        try:
+            array = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"values must be real numbers; got values={values!r}") from error
+        metadata = summary_pb2.SummaryMetadata(
+            summary_description=description or "",
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin_name),
+            data_class=summary_pb2.DATA_CLASS_TENSOR,
+        )
+        tensor = tensor_util.make_tensor_proto(array, dtype=np.float64)
+        self._write_value(tag, step, tensor, metadata)
+
+    def text(self, tag: str, markdown: str, step: int = 0) -> None:
+        """Write a markdown string (plugin "text").
+
+        Args:
+            tag: e.g. ``TAG_RUN_INFO``.
+            markdown: the text, rendered as markdown by the Text dashboard.
+            step: the x-axis value.
+        """
+        tag, step = _check_tag(tag), _check_step(step)
+        if not isinstance(markdown, str):
+            raise TypeError(f"markdown must be a str; got markdown={markdown!r}")
+        metadata = text_metadata.create_summary_metadata(display_name="", description="")
+        metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
+        tensor = tensor_util.make_tensor_proto(markdown.encode("utf-8"))
+        self._write_value(tag, step, tensor, metadata)
+
+    def flush(self) -> None:
+        """Push buffered records to disk; a no-op once closed."""
+        with self._lock:
+            if not self._closed:
+                self._records.flush()
+
+    def close(self) -> None:
+        """Flush and close the file; later calls do nothing."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._records.flush()
+            self._records.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"Writer(log_dir={self.log_dir!r}, {state})"

@@ -1,0 +1,261 @@
+"""kerasnotes.summary.Writer: read back through TensorBoard's own loading code."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from kerasnotes import summary
+from kerasnotes.summary import Writer
+
+pytestmark = pytest.mark.backend_independent
+
+
+def _provider(log_dir: str):
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(log_dir)
+    multiplexer.Reload()
+    return data_provider.MultiplexerDataProvider(multiplexer, log_dir)
+
+
+def _context():
+    from tensorboard import context
+
+    return context.RequestContext()
+
+
+def _read(log_dir: str, kind: str, plugin_name: str) -> dict:
+    provider = _provider(log_dir)
+    reader = provider.read_scalars if kind == "scalars" else provider.read_tensors
+    runs = reader(_context(), experiment_id="", plugin_name=plugin_name, downsample=1000)
+    return {tag: series for run in runs.values() for tag, series in run.items()}
+
+
+def test_scalar_round_trip_with_scalar_data_class(tmp_path):
+    with Writer(tmp_path) as writer:
+        for step, value in enumerate([0.5, 0.25, float("nan")]):
+            writer.scalar(summary.TAG_LEARNING_RATE, value, step, display_name="lr")
+    data = _read(str(tmp_path), "scalars", "scalars")
+    points = data[summary.TAG_LEARNING_RATE]
+    assert [p.step for p in points] == [0, 1, 2]
+    np.testing.assert_array_equal([p.value for p in points][:2], [0.5, 0.25])
+    assert np.isnan(points[2].value)
+    listed = _provider(str(tmp_path)).list_scalars(
+        _context(), experiment_id="", plugin_name="scalars"
+    )
+    (run,) = listed.values()
+    assert run[summary.TAG_LEARNING_RATE].display_name == "lr"
+
+
+def test_tensor_round_trip_is_float64_exact(tmp_path):
+    values = np.array([3, 1e-9, -2.0, 2.0, 0.5, 1, np.pi, np.nan, 40, 0.125])
+    grid = np.stack([np.linspace(-1, 1, 7), np.full(7, 0.5)])
+    with Writer(tmp_path) as writer:
+        writer.tensor(summary.TAG_CRITICAL_POINT, values, step=4)
+        writer.tensor(summary.TAG_SPECTRAL_DENSITY, grid, step=4)
+    data = _read(str(tmp_path), "tensors", summary.PLUGIN_NAME)
+    (point,) = data[summary.TAG_CRITICAL_POINT]
+    assert point.step == 4 and point.numpy.dtype == np.float64
+    np.testing.assert_array_equal(point.numpy, values)
+    (density,) = data[summary.TAG_SPECTRAL_DENSITY]
+    np.testing.assert_array_equal(density.numpy, grid)
+
+
+def test_histogram_matches_numpy_buckets(tmp_path):
+    values = np.random.default_rng(0).normal(size=1000)
+    values[:3] = [np.nan, np.inf, -np.inf]
+    with Writer(tmp_path) as writer:
+        writer.histogram("h", values, step=2, buckets=12)
+        writer.histogram("constant", np.full(5, 0.75), step=0)
+    data = _read(str(tmp_path), "tensors", "histograms")
+    (hist,) = data["h"]
+    table = hist.numpy
+    finite = values[np.isfinite(values)]
+    counts, edges = np.histogram(finite, bins=12)
+    assert table.shape == (12, 3)
+    np.testing.assert_allclose(table[:, 0], edges[:-1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(table[:, 1], edges[1:], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(table[:, 2], counts)
+    (constant,) = data["constant"]
+    assert constant.numpy.shape == (summary.DEFAULT_HISTOGRAM_BUCKETS, 3)
+    assert constant.numpy[:, 2].sum() == 5 and constant.numpy[-1, 2] == 5
+    np.testing.assert_array_equal(constant.numpy[:, :2], 0.75)
+
+
+def test_text_round_trip(tmp_path):
+    with Writer(tmp_path) as writer:
+        writer.text(summary.TAG_RUN_INFO, "**Adam** lr=0.001 — ok", step=0)
+    data = _read(str(tmp_path), "tensors", "text")
+    (entry,) = data[summary.TAG_RUN_INFO]
+    assert entry.numpy.item().decode("utf-8") == "**Adam** lr=0.001 — ok"
+
+
+def test_event_accumulator_reads_every_kind(tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    with Writer(tmp_path) as writer:
+        writer.scalar("s", 1.5, 0)
+        writer.histogram("h", [1.0, 2.0], 0)
+        writer.tensor("t", [1.0, 2.0], 0)
+        writer.text("x", "hi", 0)
+    accumulator = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    assert set(accumulator.Tags()["tensors"]) == {"s", "h", "t", "x"}
+    assert accumulator.SummaryMetadata("t").plugin_data.plugin_name == "kerasnotes"
+    (event,) = accumulator.Tensors("s")
+    from tensorboard.util import tensor_util
+
+    assert float(tensor_util.make_ndarray(event.tensor_proto)) == 1.5
+
+
+def test_for_logdir_shares_one_writer_and_replaces_a_closed_one(tmp_path):
+    first = Writer.for_logdir(tmp_path)
+    assert Writer.for_logdir(str(tmp_path) + os.sep) is first
+    assert copy.deepcopy(first) is first
+    first.close()
+    second = Writer.for_logdir(tmp_path)
+    assert second is not first and not second.closed
+    second.close()
+
+
+def test_flush_and_close_twice_and_write_after_close(tmp_path):
+    writer = Writer(tmp_path)
+    writer.scalar("a", 1.0, 0)
+    writer.flush()
+    writer.flush()
+    writer.close()
+    writer.close()
+    writer.flush()
+    assert writer.closed
+    with pytest.raises(ValueError, match="closed"):
+        writer.scalar("a", 2.0, 1)
+    data = _read(str(tmp_path), "scalars", "scalars")
+    assert [p.value for p in data["a"]] == [1.0]
+
+
+def test_unwritable_log_dir_is_a_clear_error_at_construction(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ValueError, match="log_dir=.*a_file.*not a writable directory"):
+        Writer(blocker / "run")
+    with pytest.raises(ValueError, match="not a writable directory"):
+        Writer.for_logdir(blocker)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda w: w.scalar("", 1.0, 0), "tag"),
+        (lambda w: w.scalar("a", 1.0, 1.5), "step"),
+        (lambda w: w.scalar("a", 1.0, True), "step"),
+        (lambda w: w.scalar("a", "x", 0), "value"),
+        (lambda w: w.scalar("a", [1.0, 2.0], 0), "value"),
+        (lambda w: w.tensor("a", ["x"], 0), "values"),
+        (lambda w: w.text("a", 3, 0), "markdown"),
+    ],
+)
+def test_wrong_input_names_the_argument(tmp_path, call, match):
+    with Writer(tmp_path) as writer:
+        with pytest.raises(TypeError, match=match):
+            call(writer)
+    with pytest.raises(TypeError, match="log_dir"):
+        Writer(None)
+
+
+def test_histogram_rejects_bad_bucket_count(tmp_path):
+    with Writer(tmp_path) as writer, pytest.raises(ValueError, match="buckets=0"):
+        writer.histogram("h", [1.0], 0, buckets=0)
+
+
+_NO_TENSORFLOW_SCRIPT = textwrap.dedent(
+    """
+    import importlib.abc, json, sys
+
+    class _NoTensorflow(importlib.abc.MetaPathFinder):
+        # Simulate a machine where TensorFlow is not installed.
+        def find_spec(self, name, path=None, target=None):
+            if name == "tensorflow" or name.startswith("tensorflow."):
+                raise ImportError("tensorflow is blocked in this test")
+            return None
+
+    sys.meta_path.insert(0, _NoTensorflow())
+    import keras  # the JAX backend
+    import numpy as np
+    from kerasnotes import summary
+
+    log_dir = sys.argv[1]
+    with summary.Writer.for_logdir(log_dir) as writer:
+        writer.scalar(summary.TAG_GRAD_NORM, 0.125, step=3)
+        writer.histogram(summary.effective_lr_histogram_tag("dense/kernel"), [1.0, 2.0, 2.0], 3)
+        writer.tensor(summary.TAG_EARLY_STOPPING_EVENT, [2.0, 0.5, -1.0], 3)
+        writer.text(summary.TAG_RUN_INFO, "run", 0)
+    written_without_tf = "tensorflow" not in sys.modules
+
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(log_dir)
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, log_dir)
+    out = {"backend": keras.backend.backend(), "written_without_tf": written_without_tf}
+    for plugin in ("scalars", "histograms", "kerasnotes", "text"):
+        read = provider.read_scalars if plugin == "scalars" else provider.read_tensors
+        for run in read(
+            context.RequestContext(), experiment_id="", plugin_name=plugin, downsample=10).values():
+            for tag, points in run.items():
+                out[tag] = [
+                    [p.step, p.value if plugin == "scalars" else p.numpy.tolist()]
+                    for p in points
+                ]
+    out["read_without_tf"] = "tensorflow" not in sys.modules
+    print(json.dumps(out, default=lambda b: b.decode()))
+    """
+)
+
+
+def test_write_and_read_back_without_tensorflow(tmp_path):
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TENSORFLOW_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["backend"] == "jax"
+    assert out["written_without_tf"] and out["read_without_tf"]
+    assert out[summary.TAG_GRAD_NORM] == [[3, 0.125]]
+    assert out[summary.TAG_EARLY_STOPPING_EVENT] == [[3, [2.0, 0.5, -1.0]]]
+    (step, table) = out[summary.effective_lr_histogram_tag("dense/kernel")][0]
+    table = np.array(table)
+    assert step == 3 and table.shape == (30, 3) and table[:, 2].sum() == 3
+    assert table[0, 0] == 1.0 and table[-1, 1] == 2.0
+    assert out[summary.TAG_RUN_INFO] == [[0, "run"]]
+
+
+def test_layout_constants():
+    assert summary.KIND_CODES == {
+        "not_critical": 0,
+        "local_minimum": 1,
+        "local_maximum": 2,
+        "saddle": 3,
+        "flat": 4,
+        "error": 5,
+    }
+    assert len(summary.CRITICAL_POINT_FIELDS) == 10
+    assert summary.CRITICAL_POINT_FIELDS[0] == "kind_code"
+    assert summary.EARLY_STOPPING_FIELDS == ("best_epoch", "best_value", "stopped_epoch")
+    assert summary.update_ratio_tag("d/k") == "kerasnotes/optimizer/update_ratio/d/k"
+    assert summary.effective_lr_mean_tag("d/k") == "kerasnotes/optimizer/effective_lr_mean/d/k"
