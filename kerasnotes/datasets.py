@@ -1,4 +1,4 @@
-"""Offline data for the notes' experiments: scikit-learn's bundled sets.
+"""Offline data for the notes' experiments: scikit-learn's bundled sets and synthetic landscapes.
 
 Nothing here touches the network. Each loader returns float32 features,
 standardised with the training split's mean and standard deviation (so the
@@ -13,7 +13,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -46,7 +47,9 @@ def _split_and_scale(
 
 def _load(loader: Callable, validation_fraction: float, seed: int) -> Split:
     bunch = loader()
-    return _split_and_scale(np.asarray(bunch.data), np.asarray(bunch.target), validation_fraction, seed)
+    return _split_and_scale(
+        np.asarray(bunch.data), np.asarray(bunch.target), validation_fraction, seed
+    )
 
 
 def load_digits(validation_fraction: float = 0.2, seed: int = 0) -> Split:
@@ -86,3 +89,271 @@ def load_iris(validation_fraction: float = 0.2, seed: int = 0) -> Split:
     from sklearn.datasets import load_iris as _iris
 
     return _load(_iris, validation_fraction, seed)
+
+
+# ---------------------------------------------------------------------------
+# Synthetic landscapes: Keras models whose loss surface is known in closed form
+# ---------------------------------------------------------------------------
+
+
+class Landscape(NamedTuple):
+    """A model, its data and its loss; unpacks as ``model, x, y, loss``.
+
+    ``loss(y, model(x))`` is the closed form stated by the function that built it,
+    so optimizers, callbacks and curvature probes can be checked against exact numbers.
+    """
+
+    model: Any
+    x: np.ndarray
+    y: np.ndarray
+    loss: Any
+
+
+def _check_finite(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number; got {name}={value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {name}={value!r}")
+    return float(value)
+
+
+def _check_positive_int(name: str, value: int, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer >= {minimum}; got {name}={value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {name}={value!r}")
+    return int(value)
+
+
+def _linear_layer(keras: Any, units: int, kernel: np.ndarray, name: str) -> Any:
+    # A bias-free Dense layer whose kernel starts at an exact, given matrix.
+    return keras.layers.Dense(
+        units,
+        use_bias=False,
+        kernel_initializer=keras.initializers.Constant(kernel),
+        name=name,
+    )
+
+
+def product_saddle(w1: float = 0.0, w2: float = 0.0) -> Landscape:
+    """The two-weight landscape L(w1, w2) = (1 - w1·w2)², whose origin is a saddle.
+
+    ```
+    L(w1, w2) = (1 − w1·w2)²
+    ∇L        = −2(1 − w1·w2) · [w2, w1]
+    H         = [[2w2²,            4w1·w2 − 2],
+                 [4w1·w2 − 2,      2w1²      ]]
+    at (0, 0): ∇L = 0, H = [[0, −2], [−2, 0]], eigenvalues λ = ±2,
+               λ = −2 has eigenvector u ∝ [1, 1]: θ ← θ + ηu lowers L
+    minima: the hyperbola w1·w2 = 1 (L = 0)
+    ```
+
+    The model is two bias-free ``Dense(1)`` layers in sequence (``y_pred = w2·w1·x``)
+    fitted with mean squared error to the single pair x = 1, y = 1, so the Keras loss
+    is exactly the formula above. ``model.trainable_variables`` is ``[w1, w2]``
+    (each a 1×1 kernel).
+
+    Args:
+        w1: starting value of the first weight.
+        w2: starting value of the second weight.
+
+    Returns:
+        ``Landscape(model, x, y, loss)``: a built, uncompiled
+        ``keras.Sequential``, ``x = [[1]]``, ``y = [[1]]`` (float32) and
+        ``keras.losses.MeanSquaredError()``.
+
+    Example:
+        >>> from kerasnotes import datasets
+        >>> model, x, y, loss = datasets.product_saddle(w1=0.5, w2=1.0)
+        >>> round(float(loss(y, model(x))), 6)  # (1 - 0.5)² = 0.25
+        0.25
+    """
+    import keras
+
+    w1 = _check_finite("w1", w1)
+    w2 = _check_finite("w2", w2)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(1,)),
+            _linear_layer(keras, 1, np.array([[w1]]), "w1"),
+            _linear_layer(keras, 1, np.array([[w2]]), "w2"),
+        ],
+        name="product_saddle",
+    )
+    x = np.ones((1, 1), dtype=np.float32)
+    y = np.ones((1, 1), dtype=np.float32)
+    return Landscape(model, x, y, keras.losses.MeanSquaredError())
+
+
+def quadratic_eigenvalues(condition_number: float = 100.0, dim: int = 2) -> np.ndarray:
+    """Eigenvalues of :func:`ill_conditioned_quadratic`'s A, from 1 up to the condition number.
+
+    ```
+    λ_i = κ^(i / (dim − 1)),  i = 0 … dim − 1   (λ_0 = 1, λ_{dim−1} = κ; dim = 1: λ = [1])
+    ```
+
+    Args:
+        condition_number: κ = λ_max / λ_min, at least 1.
+        dim: number of weights, at least 1.
+
+    Example:
+        >>> from kerasnotes import datasets
+        >>> datasets.quadratic_eigenvalues(100.0, dim=3).tolist()
+        [1.0, 10.0, 100.0]
+    """
+    kappa = _check_finite("condition_number", condition_number)
+    if kappa < 1.0:
+        raise ValueError(
+            f"condition_number must be >= 1 (it is λ_max / λ_min); "
+            f"got condition_number={condition_number!r}"
+        )
+    dim = _check_positive_int("dim", dim)
+    if dim == 1:
+        return np.ones(1)
+    return kappa ** (np.arange(dim) / (dim - 1))
+
+
+def ill_conditioned_quadratic(
+    condition_number: float = 100.0,
+    dim: int = 2,
+    start: Sequence[float] | np.ndarray | None = None,
+    rotate: bool = False,
+    seed: int = 0,
+) -> Landscape:
+    """The quadratic bowl L(w) = ½ wᵀAw, whose curvature differs by κ between directions.
+
+    ```
+    L(w) = ½ wᵀAw,   ∇L = Aw,   H = A,   minimum L = 0 at w = 0
+    A = Q diag(λ) Qᵀ,  λ_i = κ^(i/(dim−1)), i = 0 … dim−1   (so λ_min = 1, λ_max = κ)
+    Q = I, or a random orthogonal matrix drawn from `seed` when rotate=True
+    gradient descent θ ← θ − α∇L converges only for α < 2/λ_max = 2/κ, and then
+    shrinks the flattest direction by (1 − α) per step: about κ steps per e-fold
+    ```
+
+    Gradient descent must use a step small enough for the steep direction (λ = κ) and
+    then crawls along the flat one (λ = 1); momentum accumulates the consistent flat
+    component, which is claim C4 of the notes.
+
+    The model is one bias-free ``Dense(1)`` on ``dim`` inputs (its kernel is w),
+    fitted with mean squared error to y = 0 on the ``dim`` rows of X = √(dim/2)·A^½,
+    so mean((Xw)²) = wᵀ(XᵀX/dim)w = ½ wᵀAw exactly.
+
+    Args:
+        condition_number: κ = λ_max / λ_min of A, at least 1.
+        dim: number of weights, at least 1.
+        start: initial w (length ``dim``); default all ones.
+        rotate: turn the eigenvectors away from the axes by a random orthogonal Q.
+        seed: seed of Q (used only when ``rotate`` is true).
+
+    Returns:
+        ``Landscape(model, x, y, loss)`` with x of shape (dim, dim), y zeros (dim, 1),
+        float32, and ``keras.losses.MeanSquaredError()``. A itself is
+        ``2 * x.T @ x / dim`` (float64 from :func:`quadratic_eigenvalues` before the cast).
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasnotes import datasets
+        >>> model, x, y, loss = datasets.ill_conditioned_quadratic(100.0, start=[1.0, 1.0])
+        >>> round(float(loss(y, model(x))), 3)  # ½(1·1² + 100·1²)
+        50.5
+    """
+    import keras
+
+    eigenvalues = quadratic_eigenvalues(condition_number, dim)
+    dim = len(eigenvalues)
+    if start is None:
+        w0 = np.ones(dim)
+    else:
+        w0 = np.asarray(start, dtype=np.float64).reshape(-1)
+        if w0.shape != (dim,) or not np.all(np.isfinite(w0)):
+            raise ValueError(
+                f"start must hold {dim} finite numbers (one per weight, dim={dim}); got start={start!r}"
+            )
+    if rotate:
+        # QR of a Gaussian matrix, signs fixed by R's diagonal: a uniformly random rotation.
+        q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, dim)))
+        basis = q * np.sign(np.diag(r))
+    else:
+        basis = np.eye(dim)
+    sqrt_a = basis @ np.diag(np.sqrt(eigenvalues)) @ basis.T
+    x = (np.sqrt(dim / 2.0) * sqrt_a).astype(np.float32)
+    y = np.zeros((dim, 1), dtype=np.float32)
+    model = keras.Sequential(
+        [keras.Input(shape=(dim,)), _linear_layer(keras, 1, w0.reshape(dim, 1), "w")],
+        name="ill_conditioned_quadratic",
+    )
+    return Landscape(model, x, y, keras.losses.MeanSquaredError())
+
+
+def linear_network(
+    depth: int = 2,
+    input_dim: int = 4,
+    hidden_dim: int = 4,
+    output_dim: int = 2,
+    num_samples: int = 64,
+    init_scale: float = 0.0,
+    seed: int = 0,
+) -> Landscape:
+    """A bias-free linear network of the given depth, fitted to a fixed random linear map.
+
+    ```
+    y_pred = x K1 K2 … Kd          (Keras kernels; P = K1 K2 … Kd, input_dim × output_dim)
+    y      = x M,  x ~ N(0, 1),  M ~ N(0, 1/input_dim)   (both drawn from `seed`)
+    L      = ‖XP − Y‖² / (N·m)     (mean squared error over N samples and m outputs)
+    ∂L/∂P  = 2 Xᵀ(XP − Y) / (N·m)
+    ∂L/∂Kk = (K1…K(k−1))ᵀ · ∂L/∂P · (K(k+1)…Kd)ᵀ
+    at the zero init (init_scale=0):
+      depth 1: a convex least-squares problem, ∇L = −2XᵀY/(N·m)
+      depth 2: ∇L = 0 and H is indefinite: its nonzero eigenvalues are
+               ±2σ_j(XᵀY)/(N·m), each repeated hidden_dim times  -> a strict saddle
+      depth ≥ 3: ∇L = 0 and H = 0 (L changes only at order depth): a flat,
+               higher-order critical point that the Hessian cannot classify
+    ```
+
+    Every product of weights is zero at the zero init, so gradient descent never moves
+    it; small random weights (``init_scale > 0``) start near the saddle instead, which
+    is the set-up of claim C2 of the notes.
+
+    Args:
+        depth: number of bias-free ``Dense`` layers (at least 1).
+        input_dim: features of x.
+        hidden_dim: width of every hidden layer (unused when depth is 1).
+        output_dim: outputs m of the target map.
+        num_samples: N, rows of x.
+        init_scale: standard deviation of the initial kernels; 0 puts every weight at zero.
+        seed: seed of x, M and the initial kernels.
+
+    Returns:
+        ``Landscape(model, x, y, loss)``: an uncompiled ``keras.Sequential``, float32
+        x (N × input_dim) and y (N × output_dim), ``keras.losses.MeanSquaredError()``.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasnotes import datasets
+        >>> model, x, y, loss = datasets.linear_network(depth=2)
+        >>> bool(np.isclose(float(loss(y, model(x))), np.mean(y.astype(float) ** 2), rtol=1e-5))
+        True
+    """
+    import keras
+
+    depth = _check_positive_int("depth", depth)
+    input_dim = _check_positive_int("input_dim", input_dim)
+    hidden_dim = _check_positive_int("hidden_dim", hidden_dim)
+    output_dim = _check_positive_int("output_dim", output_dim)
+    num_samples = _check_positive_int("num_samples", num_samples)
+    init_scale = _check_finite("init_scale", init_scale)
+    if init_scale < 0:
+        raise ValueError(f"init_scale must be >= 0; got init_scale={init_scale!r}")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((num_samples, input_dim))
+    target_map = rng.standard_normal((input_dim, output_dim)) / np.sqrt(input_dim)
+    y = x @ target_map
+    widths = [input_dim] + [hidden_dim] * (depth - 1) + [output_dim]
+    layers = [keras.Input(shape=(input_dim,))]
+    for k in range(depth):
+        kernel = init_scale * rng.standard_normal((widths[k], widths[k + 1]))
+        layers.append(_linear_layer(keras, widths[k + 1], kernel, f"K{k + 1}"))
+    model = keras.Sequential(layers, name=f"linear_network_depth{depth}")
+    return Landscape(
+        model, x.astype(np.float32), y.astype(np.float32), keras.losses.MeanSquaredError()
+    )
