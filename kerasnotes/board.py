@@ -1,0 +1,113 @@
+"""Start TensorBoard on 127.0.0.1 with its own dashboards and the kerasnotes tab.
+
+``kerasnotes board`` and the plugin's browser tests share :func:`start`, which runs
+the server in a background thread and hands back its URL and a function that stops it.
+
+Example:
+    >>> from kerasnotes import board
+    >>> url, stop = board.start("runs", port=0)  # doctest: +SKIP
+    >>> stop()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable
+
+HOST = "127.0.0.1"
+
+
+def _check_port(port: int) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(
+            f"port must be an integer in [0, 65535] (0 picks a free one); got port={port!r}"
+        )
+    return port
+
+
+def start(logdir: str | os.PathLike = "runs", port: int = 0) -> tuple[str, Callable[[], None]]:
+    """Serve TensorBoard for ``logdir`` on 127.0.0.1 in a background thread.
+
+    The server loads TensorBoard's default plugins and every plugin registered under
+    the ``tensorboard_plugins`` entry-point group, which includes the kerasnotes tab.
+    Event files are read by TensorBoard's Python reader (``--load_fast=false``), so no
+    helper process is left behind.
+
+    Args:
+        logdir: folder of TensorBoard runs; it need not exist yet (TensorBoard shows
+            an empty dashboard and picks runs up as they are written).
+        port: TCP port; 0 asks the operating system for a free one.
+
+    Returns:
+        ``(url, stop)``: the server's address, e.g. ``"http://127.0.0.1:6006/"``, and a
+        function that shuts the server down (calling it twice is harmless).
+
+    Raises:
+        ValueError: ``port`` out of range.
+        OSError: the port is taken or cannot be bound.
+
+    Example:
+        >>> from kerasnotes import board
+        >>> url, stop = board.start("runs")  # doctest: +SKIP
+        >>> print(url)  # doctest: +SKIP
+        http://127.0.0.1:40123/
+        >>> stop()  # doctest: +SKIP
+    """
+    port = _check_port(port)
+    logdir = os.fspath(logdir)
+    from tensorboard import default, program
+
+    servers: list[program.WerkzeugServer] = []
+
+    def make_server(wsgi_app, flags) -> program.WerkzeugServer:
+        # Keep a handle on the server TensorBoard builds, so that it can be shut down.
+        server = program.WerkzeugServer(wsgi_app, flags)
+        servers.append(server)
+        return server
+
+    tensorboard = program.TensorBoard(plugins=default.get_plugins(), server_class=make_server)
+    tensorboard.configure(
+        argv=[None, "--logdir", logdir, "--host", HOST, "--port", str(port), "--load_fast", "false"]
+    )
+    try:
+        url = tensorboard.launch()
+    except program.TensorBoardServerException as error:
+        raise OSError(f"TensorBoard could not start on {HOST}:{port}: {error.msg}") from error
+    (server,) = servers
+    lock = threading.Lock()
+
+    def stop() -> None:
+        with lock:
+            if servers:
+                servers.pop()
+                server.shutdown()  # ends serve_forever in TensorBoard's thread
+                server.server_close()
+
+    return url, stop
+
+
+def serve(logdir: str | os.PathLike = "runs", port: int = 6006) -> int:
+    """Run TensorBoard until Ctrl-C, printing its URL; returns the exit status.
+
+    Args:
+        logdir: folder of TensorBoard runs.
+        port: TCP port (0 picks a free one).
+    """
+    try:
+        url, stop = start(logdir, port=port)
+    except ValueError as error:
+        print(f"kerasnotes board: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"kerasnotes board: {error}", file=sys.stderr)
+        return 1
+    print(f"TensorBoard for {os.path.abspath(logdir)} at {url} (Ctrl-C stops it)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+    return 0

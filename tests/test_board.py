@@ -1,0 +1,58 @@
+"""kerasnotes.board: TensorBoard starts on 127.0.0.1, lists its plugins, and stops."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+
+from kerasnotes import board
+
+pytestmark = [pytest.mark.backend_independent, pytest.mark.timeout(120)]
+
+
+def _get_json(url: str):
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.load(response)
+
+
+def test_start_serves_plugins_listing_and_stop_frees_the_port(tmp_path):
+    url, stop = board.start(tmp_path, port=0)
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        listing = _get_json(url + "data/plugins_listing")
+        assert "scalars" in listing
+        assert listing["scalars"]["enabled"] in (True, False)
+        if importlib.util.find_spec("kerasnotes.tensorboard_plugins.plugin") is not None:
+            # dynamic (entry-point) plugins are loaded too, so the kerasnotes tab is listed
+            assert "kerasnotes" in listing
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert port > 0
+    finally:
+        stop()
+    stop()  # a second call is harmless
+    with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+        urllib.request.urlopen(url + "data/plugins_listing", timeout=5)
+    # the port is free again: we can bind it ourselves
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+
+
+def test_port_in_use_is_an_oserror_naming_the_port(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        taken = sock.getsockname()[1]
+        with pytest.raises(OSError, match=str(taken)):
+            board.start(tmp_path, port=taken)
+
+
+@pytest.mark.parametrize("port", [-1, 70000, "6006", True])
+def test_wrong_port_is_rejected_before_starting(port, tmp_path):
+    with pytest.raises(ValueError, match="port"):
+        board.start(tmp_path, port=port)
