@@ -1,0 +1,123 @@
+"""Pieces every normalization layer shares: argument checks and the γ/β parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def check_flag(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {name}={value!r}")
+    return bool(value)
+
+
+def check_epsilon(epsilon: Any) -> float:
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)):
+        raise TypeError(f"epsilon must be a positive float; got epsilon={epsilon!r}")
+    if not float(epsilon) > 0.0:
+        raise ValueError(f"epsilon must be a positive float; got epsilon={epsilon!r}")
+    return float(epsilon)
+
+
+def check_int_axis(axis: Any) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be an int; got axis={axis!r} of type {type(axis).__name__}")
+    return int(axis)
+
+
+def canonical_axis(axis: int, rank: int, layer: str) -> int:
+    if not -rank <= axis < rank:
+        raise ValueError(
+            f"{layer}: axis={axis} is out of range for an input of rank {rank}; "
+            f"allowed: {-rank}..{rank - 1}"
+        )
+    return axis % rank
+
+
+def statistics_dtype(dtype: Any) -> str:
+    """float32 for half-precision inputs (their range is too small for variances)."""
+    return keras.backend.result_type(dtype, "float32")
+
+
+class AffineParameters:
+    """Holds the initializer/regularizer/constraint of γ (scale) and β (center)."""
+
+    def __init__(
+        self,
+        center: Any,
+        scale: Any,
+        beta_initializer: Any,
+        gamma_initializer: Any,
+        beta_regularizer: Any,
+        gamma_regularizer: Any,
+        beta_constraint: Any,
+        gamma_constraint: Any,
+    ) -> None:
+        self.center = check_flag("center", center)
+        self.scale = check_flag("scale", scale)
+        self.beta_initializer = keras.initializers.get(beta_initializer)
+        self.gamma_initializer = keras.initializers.get(gamma_initializer)
+        self.beta_regularizer = keras.regularizers.get(beta_regularizer)
+        self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)
+        self.beta_constraint = keras.constraints.get(beta_constraint)
+        self.gamma_constraint = keras.constraints.get(gamma_constraint)
+
+    def build(self, layer: keras.layers.Layer, shape: tuple) -> tuple[Any, Any]:
+        """Creates γ then β on ``layer`` (Keras's order, so weights transfer 1:1)."""
+        gamma = beta = None
+        if self.scale:
+            gamma = layer.add_weight(
+                shape=shape,
+                name="gamma",
+                initializer=self.gamma_initializer,
+                regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint,
+                trainable=True,
+                autocast=False,
+            )
+        if self.center:
+            beta = layer.add_weight(
+                shape=shape,
+                name="beta",
+                initializer=self.beta_initializer,
+                regularizer=self.beta_regularizer,
+                constraint=self.beta_constraint,
+                trainable=True,
+                autocast=False,
+            )
+        return gamma, beta
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": keras.initializers.serialize(self.beta_initializer),
+            "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": keras.regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": keras.regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": keras.constraints.serialize(self.beta_constraint),
+            "gamma_constraint": keras.constraints.serialize(self.gamma_constraint),
+        }
+
+
+def normalize(
+    x: Any, mean: Any, variance: Any, gamma: Any, beta: Any, epsilon: float, shape: Any
+) -> Any:
+    """y = γ (x − μ) / √(σ² + ε) + β, folded into one multiply-add: y = x·a + (β − μ·a).
+
+    ``mean``/``variance`` already broadcast against ``x``; γ and β are reshaped
+    to ``shape`` (when given) and cast to ``x``'s dtype.
+    """
+    inv = ops.rsqrt(variance + epsilon)
+    if gamma is not None:
+        gamma = ops.cast(gamma, x.dtype)
+        inv = inv * (gamma if shape is None else ops.reshape(gamma, shape))
+    shift = -mean * inv
+    if beta is not None:
+        beta = ops.cast(beta, x.dtype)
+        shift = shift + (beta if shape is None else ops.reshape(beta, shape))
+    return x * inv + shift

@@ -1,0 +1,149 @@
+"""Layer normalization (F12): statistics per sample over its features, independent of the batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasnotes.layers._common import (
+    AffineParameters,
+    canonical_axis,
+    check_epsilon,
+    normalize,
+    statistics_dtype,
+)
+
+
+def _check_axes(axis: Any) -> int | list[int]:
+    def is_int(a: Any) -> bool:
+        return isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+
+    if is_int(axis):
+        return int(axis)
+    if isinstance(axis, (list, tuple)) and axis and all(is_int(a) for a in axis):
+        return [int(a) for a in axis]
+    raise TypeError(f"axis must be an int or a non-empty list/tuple of ints; got axis={axis!r}")
+
+
+@keras.saving.register_keras_serializable(package="kerasnotes")
+class LayerNormalization(keras.layers.Layer):
+    """Normalizes each sample over its feature axes; the batch plays no part.
+
+    ```
+    F12 (per sample i, over the axes in `axis`):
+        μ_i = mean(x_i),  σ²_i = mean((x_i − μ_i)²)
+        y_i = γ (x_i − μ_i) / √(σ²_i + ε) + β
+    ```
+
+    Training and inference compute the same thing, so the output of a sample
+    never depends on the other samples of its batch (unlike F11). γ and β have
+    the shape of the normalized axes. Under a ``mixed_float16`` policy the
+    statistics are computed in float32.
+
+    Args:
+        axis: The axis or axes to normalize over (the features); the others are
+            batch-like.
+        epsilon: ε > 0 added to the variance.
+        center: Whether to add the learned offset β.
+        scale: Whether to multiply by the learned scale γ.
+        beta_initializer: Initializer of β.
+        gamma_initializer: Initializer of γ.
+        beta_regularizer: Optional regularizer of β.
+        gamma_regularizer: Optional regularizer of γ.
+        beta_constraint: Optional constraint of β.
+        gamma_constraint: Optional constraint of γ.
+        **kwargs: Base layer arguments (``name``, ``dtype``...).
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasnotes.layers import LayerNormalization
+        >>> ln = LayerNormalization(epsilon=1e-6)
+        >>> np.asarray(ln(np.array([[1.0, 3.0], [10.0, 30.0]], "float32"))).round(3).tolist()
+        [[-1.0, 1.0], [-1.0, 1.0]]
+
+    Difference from ``keras.layers.LayerNormalization``: same arguments,
+    defaults, weights and numbers; the deprecated ``rms_scaling=True`` (which
+    Keras itself warns is wrong) is refused; use an RMS normalization layer.
+    """
+
+    def __init__(
+        self,
+        axis: int | list[int] = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        beta_regularizer: Any = None,
+        gamma_regularizer: Any = None,
+        beta_constraint: Any = None,
+        gamma_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        # Keras's configs carry the deprecated flag; accept its default value.
+        rms_scaling = kwargs.pop("rms_scaling", False)
+        if rms_scaling:
+            raise ValueError(
+                "rms_scaling=True is not supported (Keras deprecates it: it divides by the "
+                "variance, not the root mean square); got rms_scaling=True"
+            )
+        axis = _check_axes(axis)
+        epsilon = check_epsilon(epsilon)
+        affine = AffineParameters(
+            center,
+            scale,
+            beta_initializer,
+            gamma_initializer,
+            beta_regularizer,
+            gamma_regularizer,
+            beta_constraint,
+            gamma_constraint,
+        )
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.epsilon = epsilon
+        self._affine = affine
+        self.center, self.scale = affine.center, affine.scale
+        self.supports_masking = True
+        # Inputs keep their dtype; the statistics are upcast explicitly below.
+        self.autocast = False
+        self.gamma = self.beta = None
+
+    def build(self, input_shape: tuple) -> None:
+        rank = len(input_shape)
+        axes = [self.axis] if isinstance(self.axis, int) else self.axis
+        self._axes = sorted({canonical_axis(a, rank, "LayerNormalization") for a in axes})
+        if len(self._axes) != len(axes):
+            raise ValueError(f"LayerNormalization: axis={self.axis} repeats an axis")
+        shape = tuple(input_shape[a] for a in self._axes)
+        if any(d is None for d in shape):
+            raise ValueError(
+                f"LayerNormalization: the normalized axes {self.axis} must have known sizes; "
+                f"got input_shape={tuple(input_shape)}"
+            )
+        self.gamma, self.beta = self._affine.build(self, shape)
+        self._broadcast_shape = [1] * rank
+        for a in self._axes:
+            self._broadcast_shape[a] = input_shape[a]
+
+    def call(self, inputs: Any) -> Any:
+        x = ops.cast(inputs, statistics_dtype(inputs.dtype))
+        mean = ops.mean(x, axis=self._axes, keepdims=True)
+        variance = ops.var(x, axis=self._axes, keepdims=True)
+        outputs = normalize(
+            x, mean, variance, self.gamma, self.beta, self.epsilon, self._broadcast_shape
+        )
+        return ops.cast(outputs, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        for a in [self.axis] if isinstance(self.axis, int) else self.axis:
+            canonical_axis(a, len(input_shape), "LayerNormalization")
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({"axis": self.axis, "epsilon": self.epsilon, **self._affine.get_config()})
+        return config
