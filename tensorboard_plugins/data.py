@@ -1,0 +1,427 @@
+"""What the kerasnotes tab shows, read through TensorBoard's data provider.
+
+Everything here goes through ``context.data_provider`` (``list_scalars`` /
+``read_scalars`` / ``list_tensors`` / ``read_tensors`` with ``downsample``), so
+the tab works the same on TensorBoard's Python loader and on its Rust data
+server (``--load_fast``). The functions return plain JSON-ready dicts; NaN and
+infinities become ``None`` (JSON has no NaN), and series are columnar
+(``{"steps": [...], "values": [...]}``) to keep responses small.
+
+The tags and tensor layouts are the contract documented in
+``kerasnotes/summary.py``:
+
+```
+kerasnotes/critical_point     (10,)  [kind_code, grad_norm, lambda_min, lambda_max,
+                                      minimum_ratio, escaped, loss_before, loss_after,
+                                      num_hvp, seconds]
+kerasnotes/spectral_density   (2, G) [grid; density on the grid]
+kerasnotes/early_stopping/event (3,) [best_epoch, best_value, stopped_epoch]
+```
+
+Malformed data (a truncated event file, a tensor of the wrong shape) is
+skipped and counted in the response's ``"skipped"`` field instead of failing
+the request: the user sees what could be read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from kerasnotes.tensorboard_plugins import layout
+from tensorboard.data import provider as tb_provider
+
+#: Points returned per scalar series when the log holds more (TensorBoard keeps
+#: 1000 scalar samples per tag by default, so this rarely drops anything).
+MAX_POINTS = 1000
+#: Total scalar points in one response, shared among its series, so a model
+#: with many variables still answers well under 1 MB.
+POINT_BUDGET = 20_000
+#: Critical-point events returned per run.
+MAX_EVENTS = 2000
+#: Spectral densities considered per run (one per probe).
+MAX_DENSITIES = 100_000
+#: Grid points of one density sent to the browser.
+MAX_GRID = 1000
+
+
+class NotFound(LookupError):
+    """A run, tag or step the request named is not in the logs (HTTP 404)."""
+
+
+class BadRequest(ValueError):
+    """A request argument is missing or malformed (HTTP 400)."""
+
+
+def finite_or_none(value: float) -> float | None:
+    """Return ``value`` as a float, or ``None`` when it is NaN or infinite."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _series(data: Sequence[tb_provider.ScalarDatum]) -> dict[str, list]:
+    steps = [int(d.step) for d in data]
+    values = [finite_or_none(d.value) for d in data]
+    return {"steps": steps, "values": values}
+
+
+class RunReader:
+    """Reads one experiment's kerasnotes data for one request.
+
+    Args:
+        data_provider: TensorBoard's ``DataProvider`` (``context.data_provider``).
+        ctx: the request's ``RequestContext``.
+        experiment_id: the request's experiment id (often ``""``).
+    """
+
+    def __init__(
+        self,
+        data_provider: tb_provider.DataProvider,
+        ctx: Any,
+        experiment_id: str,
+    ) -> None:
+        self._provider = data_provider
+        self._ctx = ctx
+        self._eid = experiment_id
+
+    # -- listing -----------------------------------------------------------------
+
+    def _scalar_index(self, runs: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        listed = self._provider.list_scalars(
+            self._ctx,
+            experiment_id=self._eid,
+            plugin_name=layout.SCALARS_PLUGIN,
+            run_tag_filter=tb_provider.RunTagFilter(runs=runs),
+        )
+        return {
+            run: {tag: ts for tag, ts in tags.items() if tag.startswith(layout.TAG_PREFIX)}
+            for run, tags in listed.items()
+        }
+
+    def _tensor_index(self, runs: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        return dict(
+            self._provider.list_tensors(
+                self._ctx,
+                experiment_id=self._eid,
+                plugin_name=layout.PLUGIN_NAME,
+                run_tag_filter=tb_provider.RunTagFilter(runs=runs),
+            )
+        )
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run with kerasnotes data and which views it can fill."""
+        scalars = self._scalar_index()
+        tensors = self._tensor_index()
+        info = self._run_info()
+        result = []
+        for run in sorted(set(scalars) | set(tensors)):
+            s_tags = scalars.get(run, {})
+            t_tags = tensors.get(run, {})
+            if not s_tags and not t_tags:
+                continue
+            variables = _optimizer_variables(s_tags)
+            result.append(
+                {
+                    "run": run,
+                    "curvature": layout.GRAD_NORM in s_tags or layout.CRITICAL_POINT in t_tags,
+                    "critical_points": layout.CRITICAL_POINT in t_tags,
+                    "spectrum": layout.SPECTRAL_DENSITY in t_tags,
+                    "optimizer": variables,
+                    "learning_rate": layout.LEARNING_RATE in s_tags,
+                    "early_stopping": layout.EARLY_STOPPING_MONITOR in s_tags
+                    or layout.EARLY_STOPPING_EVENT in t_tags,
+                    "max_step": _max_step([*s_tags.values(), *t_tags.values()]),
+                    "run_info": info.get(run),
+                }
+            )
+        return result
+
+    def _run_info(self) -> dict[str, str]:
+        """The markdown each run logged under ``kerasnotes/run_info`` (its last value)."""
+        read = self._provider.read_tensors(
+            self._ctx,
+            experiment_id=self._eid,
+            plugin_name=layout.TEXT_PLUGIN,
+            run_tag_filter=tb_provider.RunTagFilter(tags=[layout.RUN_INFO]),
+            downsample=1,
+        )
+        result = {}
+        for run, tags in read.items():
+            for datum in tags.get(layout.RUN_INFO, [])[-1:]:
+                text = _decode_text(datum.numpy)
+                if text is not None:
+                    result[run] = text
+        return result
+
+    def _require_run(self, run: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        scalars = self._scalar_index([run]).get(run, {})
+        tensors = self._tensor_index([run]).get(run, {})
+        if not scalars and not tensors:
+            raise NotFound(f"run {run!r} has no kerasnotes data (see /runs for the runs that do)")
+        return scalars, tensors
+
+    # -- reading -----------------------------------------------------------------
+
+    def _read_scalars(self, run: str, tags: Sequence[str], downsample: int) -> dict[str, dict]:
+        if not tags:
+            return {}
+        read = self._provider.read_scalars(
+            self._ctx,
+            experiment_id=self._eid,
+            plugin_name=layout.SCALARS_PLUGIN,
+            run_tag_filter=tb_provider.RunTagFilter(runs=[run], tags=list(tags)),
+            downsample=downsample,
+        )
+        return {tag: _series(data) for tag, data in read.get(run, {}).items()}
+
+    def _read_tensors(self, run: str, tag: str, downsample: int) -> list[tb_provider.TensorDatum]:
+        read = self._provider.read_tensors(
+            self._ctx,
+            experiment_id=self._eid,
+            plugin_name=layout.PLUGIN_NAME,
+            run_tag_filter=tb_provider.RunTagFilter(runs=[run], tags=[tag]),
+            downsample=downsample,
+        )
+        return list(read.get(run, {}).get(tag, []))
+
+    # -- views -------------------------------------------------------------------
+
+    def curvature(self, run: str) -> dict[str, Any]:
+        """Gradient norm, λmin, λmax and minimum ratio per epoch, with critical-point events."""
+        scalars, tensors = self._require_run(run)
+        tags = [t for t in layout.CURVATURE_SCALARS.values() if t in scalars]
+        read = self._read_scalars(run, tags, MAX_POINTS)
+        series = {
+            name: read.get(tag, {"steps": [], "values": []})
+            for name, tag in layout.CURVATURE_SCALARS.items()
+        }
+        events: list[dict[str, Any]] = []
+        skipped = 0
+        if layout.CRITICAL_POINT in tensors:
+            for datum in self._read_tensors(run, layout.CRITICAL_POINT, MAX_EVENTS):
+                event = decode_critical_point(datum)
+                if event is None:
+                    skipped += 1
+                else:
+                    events.append(event)
+        return {"run": run, "series": series, "events": events, "skipped": skipped}
+
+    def spectrum(self, run: str, step: int | None) -> dict[str, Any]:
+        """The spectral density logged at ``step`` (default: the last one) and all steps."""
+        _, tensors = self._require_run(run)
+        if layout.SPECTRAL_DENSITY not in tensors:
+            raise NotFound(f"run {run!r} logged no {layout.SPECTRAL_DENSITY!r}")
+        by_step: dict[int, np.ndarray] = {}
+        skipped = 0
+        for datum in self._read_tensors(run, layout.SPECTRAL_DENSITY, MAX_DENSITIES):
+            array = _valid_density(datum.numpy)
+            if array is None:
+                skipped += 1
+            else:
+                by_step[int(datum.step)] = array  # a re-logged step keeps its last value
+        steps = sorted(by_step)
+        if not steps:
+            raise NotFound(f"run {run!r} has no readable spectral density ({skipped} skipped)")
+        if step is None:
+            step = steps[-1]
+        if step not in by_step:
+            raise NotFound(f"run {run!r} has no spectral density at step {step}; steps: {steps}")
+        grid, density = by_step[step]
+        keep = _display_indices(grid.size, MAX_GRID)
+        lam = self._extremes_at(run, step, tensors)
+        return {
+            "run": run,
+            "steps": steps,
+            "step": step,
+            "grid": [float(g) for g in grid[keep]],
+            "density": [float(d) for d in density[keep]],
+            "grid_size": int(grid.size),
+            "negative_mass": negative_mass(grid, density),
+            "lambda_min": lam[0],
+            "lambda_max": lam[1],
+            "skipped": skipped,
+        }
+
+    def _extremes_at(
+        self, run: str, step: int, tensors: Mapping[str, Any]
+    ) -> tuple[float | None, float | None]:
+        """λmin, λmax measured at ``step`` (Lanczos, from the critical-point event)."""
+        if layout.CRITICAL_POINT not in tensors:
+            return None, None
+        for datum in self._read_tensors(run, layout.CRITICAL_POINT, MAX_EVENTS):
+            if int(datum.step) == step:
+                event = decode_critical_point(datum)
+                if event is not None:
+                    return event["lambda_min"], event["lambda_max"]
+        return None, None
+
+    def optimizer(self, run: str) -> dict[str, Any]:
+        """Mean effective learning rate and update ratio per variable over epochs."""
+        scalars, _ = self._require_run(run)
+        variables = _optimizer_variables(scalars)
+        tags = [
+            prefix + name
+            for name in variables
+            for prefix in (layout.EFFECTIVE_LR_MEAN_PREFIX, layout.UPDATE_RATIO_PREFIX)
+            if prefix + name in scalars
+        ]
+        per_series = max(10, min(MAX_POINTS, POINT_BUDGET // max(1, len(tags))))
+        read = self._read_scalars(run, tags, per_series)
+        empty = {"steps": [], "values": []}
+        return {
+            "run": run,
+            "variables": [
+                {
+                    "name": name,
+                    "effective_lr_mean": read.get(layout.EFFECTIVE_LR_MEAN_PREFIX + name, empty),
+                    "update_ratio": read.get(layout.UPDATE_RATIO_PREFIX + name, empty),
+                }
+                for name in variables
+            ],
+        }
+
+    def schedule(self, run: str) -> dict[str, Any]:
+        """The learning rate, the early-stopping monitor and the early-stopping event."""
+        scalars, tensors = self._require_run(run)
+        tags = [t for t in (layout.LEARNING_RATE, layout.EARLY_STOPPING_MONITOR) if t in scalars]
+        read = self._read_scalars(run, tags, MAX_POINTS)
+        empty = {"steps": [], "values": []}
+        monitor = scalars.get(layout.EARLY_STOPPING_MONITOR)
+        early: dict[str, Any] | None = None
+        skipped = 0
+        if layout.EARLY_STOPPING_EVENT in tensors:
+            data = self._read_tensors(run, layout.EARLY_STOPPING_EVENT, MAX_EVENTS)
+            for datum in reversed(data):  # the last complete event wins
+                early = decode_early_stopping(datum)
+                if early is not None:
+                    break
+                skipped += 1
+        return {
+            "run": run,
+            "learning_rate": read.get(layout.LEARNING_RATE, empty),
+            "monitor": read.get(layout.EARLY_STOPPING_MONITOR, empty),
+            "monitor_name": _monitor_name(monitor),
+            "early_stopping": early,
+            "skipped": skipped,
+        }
+
+
+def _max_step(series: Iterable[Any]) -> int | None:
+    steps = [ts.max_step for ts in series if ts.max_step is not None]
+    return int(max(steps)) if steps else None
+
+
+def _optimizer_variables(scalar_tags: Mapping[str, Any]) -> list[str]:
+    names = set()
+    for tag in scalar_tags:
+        for prefix in (layout.EFFECTIVE_LR_MEAN_PREFIX, layout.UPDATE_RATIO_PREFIX):
+            if tag.startswith(prefix) and len(tag) > len(prefix):
+                names.add(tag[len(prefix) :])
+    return sorted(names)
+
+
+def _monitor_name(series: Any) -> str | None:
+    if series is None:
+        return None
+    return series.display_name or series.description or None
+
+
+def decode_critical_point(datum: tb_provider.TensorDatum) -> dict[str, Any] | None:
+    """One ``kerasnotes/critical_point`` tensor as a dict, or ``None`` if malformed."""
+    values = np.asarray(datum.numpy)
+    if values.shape != (layout.CRITICAL_POINT_SIZE,) or not np.issubdtype(values.dtype, np.number):
+        return None
+    fields = dict(
+        zip(layout.CRITICAL_POINT_FIELDS, values.astype(np.float64).tolist(), strict=True)
+    )
+    code = fields.pop("kind_code")
+    kind = layout.KIND_NAMES.get(int(code)) if math.isfinite(code) else None
+    if kind is None:
+        return None
+    event: dict[str, Any] = {"step": int(datum.step), "kind": kind}
+    for name, value in fields.items():
+        event[name] = finite_or_none(value)
+    event["escaped"] = bool(event["escaped"]) if event["escaped"] is not None else None
+    if event["num_hvp"] is not None:
+        event["num_hvp"] = int(event["num_hvp"])
+    return event
+
+
+def decode_early_stopping(datum: tb_provider.TensorDatum) -> dict[str, Any] | None:
+    """One ``kerasnotes/early_stopping/event`` tensor as a dict, or ``None`` if malformed."""
+    values = np.asarray(datum.numpy)
+    if values.shape != (len(layout.EARLY_STOPPING_FIELDS),) or not np.issubdtype(
+        values.dtype, np.number
+    ):
+        return None
+    best_epoch, best_value, stopped_epoch = values.astype(np.float64).tolist()
+    if not (math.isfinite(best_epoch) and math.isfinite(stopped_epoch)):
+        return None
+    return {
+        "step": int(datum.step),
+        "best_epoch": int(best_epoch),
+        "best_value": finite_or_none(best_value),
+        "stopped_epoch": int(stopped_epoch) if stopped_epoch >= 0 else None,
+    }
+
+
+def _decode_text(array: Any) -> str | None:
+    values = np.asarray(array).reshape(-1)
+    if values.size == 0 or not isinstance(values[0], bytes):
+        return None
+    return values[0].decode("utf-8", errors="replace")
+
+
+def _valid_density(array: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    values = np.asarray(array)
+    if values.ndim != 2 or values.shape[0] != 2 or values.shape[1] < 2:
+        return None
+    if not np.issubdtype(values.dtype, np.number):
+        return None
+    grid, density = values.astype(np.float64)
+    if not (np.all(np.isfinite(grid)) and np.all(np.diff(grid) > 0)):
+        return None
+    return grid, np.where(np.isfinite(density), density, 0.0)
+
+
+def negative_mass(grid: np.ndarray, density: np.ndarray) -> float | None:
+    """Share of the density's mass on negative eigenvalues.
+
+    ```
+    negative_mass = ∫_{λ<0} ρ(λ) dλ / ∫ ρ(λ) dλ      (trapezoids, split exactly at λ = 0)
+    ```
+
+    Args:
+        grid: increasing eigenvalue grid.
+        density: ρ on the grid (piecewise linear between grid points).
+
+    Returns:
+        The fraction in [0, 1], or ``None`` when the total mass is not positive.
+
+    Example:
+        >>> negative_mass(np.array([-1.0, 1.0]), np.array([1.0, 1.0]))
+        0.5
+    """
+    total = float(np.trapezoid(density, grid))
+    if not total > 0:
+        return None
+    below = grid < 0
+    if not below.any():
+        return 0.0
+    last = int(np.nonzero(below)[0][-1])
+    mass = float(np.trapezoid(density[: last + 1], grid[: last + 1]))
+    if last + 1 < grid.size:  # the segment that crosses zero: integrate up to λ = 0
+        g0, g1 = grid[last], grid[last + 1]
+        d0, d1 = density[last], density[last + 1]
+        d_zero = d0 + (d1 - d0) * (0.0 - g0) / (g1 - g0)
+        mass += float(0.5 * (d0 + d_zero) * (0.0 - g0))
+    return min(1.0, max(0.0, mass / total))
+
+
+def _display_indices(size: int, limit: int) -> np.ndarray:
+    """Evenly spaced indices (first and last included) of at most ``limit`` grid points."""
+    if size <= limit:
+        return np.arange(size)
+    return np.unique(np.round(np.linspace(0, size - 1, limit)).astype(int))

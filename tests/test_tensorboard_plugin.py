@@ -1,0 +1,429 @@
+"""The kerasnotes TensorBoard plugin's routes, served by TensorBoard's own WSGI app.
+
+Event files are written with ``kerasnotes.summary.Writer`` (the writer every
+kerasnotes callback uses), loaded by TensorBoard's Python data ingester with
+the flags TensorBoard's own argument parser produces (so the plugin's
+``fix_flags`` applies), and requested through werkzeug's test client.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from kerasnotes.tensorboard_plugins import data as plugin_data
+from kerasnotes.tensorboard_plugins.entry import KerasNotesLoader
+from tensorboard import program
+from tensorboard.backend import application
+from tensorboard.backend.event_processing import data_ingester
+from tensorboard.plugins.core import core_plugin
+from werkzeug import test as werkzeug_test
+
+from kerasnotes import summary
+
+pytestmark = pytest.mark.backend_independent
+
+PREFIX = "/data/plugin/kerasnotes"
+EPOCHS = 6
+# One event per kind the detector reports, NaN where the field was not measured.
+KINDS = ["not_critical", "saddle", "saddle", "local_minimum", "flat", "local_maximum"]
+LAMBDA_MIN = [math.nan, -0.5, -0.25, 0.01, 0.0, -3.0]
+LAMBDA_MAX = [math.nan, 4.0, 3.5, 3.0, 0.0, -0.1]
+RATIO = [math.nan, 0.75, 0.8125, 1.0, 0.5, 0.0]
+GRAD = [0.9, 1e-3, 5e-4, 2e-4, 1e-5, 3e-4]
+DENSITY_STEPS = (1, 3)
+VARIABLES = ("dense/kernel", "dense/bias")
+
+
+def _density(step: int, size: int = 64) -> np.ndarray:
+    grid = np.linspace(-1.0 - step, 5.0, size)
+    density = np.exp(-0.5 * (grid - 1.0) ** 2) + 0.3 * np.exp(-4.0 * (grid + 0.5) ** 2)
+    density /= np.trapezoid(density, grid)
+    return np.stack([grid, density])
+
+
+def _critical_point(epoch: int) -> list[float]:
+    escaped = 1.0 if epoch == 2 else 0.0
+    before, after = (0.7, 0.4) if epoch == 2 else (math.nan, math.nan)
+    return [
+        summary.KIND_CODES[KINDS[epoch]],
+        GRAD[epoch],
+        LAMBDA_MIN[epoch],
+        LAMBDA_MAX[epoch],
+        RATIO[epoch],
+        escaped,
+        before,
+        after,
+        40 + epoch,
+        0.01 * epoch,
+    ]
+
+
+def effective_lr(name: str, epoch: int) -> float:
+    return (0.01 if name.endswith("kernel") else 0.02) / math.sqrt(1.0 + epoch)
+
+
+def write_full_run(path: str) -> None:
+    """A run with every kerasnotes tag, numbers known in closed form."""
+    with summary.Writer(path) as writer:
+        writer.text(summary.TAG_RUN_INFO, "**model**: Sequential, 2 layers", step=0)
+        for epoch in range(EPOCHS):
+            writer.scalar(summary.TAG_GRAD_NORM, GRAD[epoch], step=epoch)
+            if not math.isnan(LAMBDA_MIN[epoch]):
+                writer.scalar(summary.TAG_LAMBDA_MIN, LAMBDA_MIN[epoch], step=epoch)
+                writer.scalar(summary.TAG_LAMBDA_MAX, LAMBDA_MAX[epoch], step=epoch)
+                writer.scalar(summary.TAG_MINIMUM_RATIO, RATIO[epoch], step=epoch)
+            writer.tensor(summary.TAG_CRITICAL_POINT, _critical_point(epoch), step=epoch)
+            if epoch in DENSITY_STEPS:
+                writer.tensor(summary.TAG_SPECTRAL_DENSITY, _density(epoch), step=epoch)
+            writer.scalar(summary.TAG_LEARNING_RATE, 0.1 * 0.5**epoch, step=epoch)
+            writer.scalar(
+                summary.TAG_EARLY_STOPPING_MONITOR,
+                1.0 / (1 + epoch) + 0.1 * max(0, epoch - 3),
+                step=epoch,
+                display_name="val_loss",
+            )
+            for name in VARIABLES:
+                writer.scalar(
+                    summary.effective_lr_mean_tag(name), effective_lr(name, epoch), step=epoch
+                )
+                writer.scalar(summary.update_ratio_tag(name), 1e-3 * (epoch + 1), step=epoch)
+                writer.histogram(
+                    summary.effective_lr_histogram_tag(name),
+                    np.full(4, effective_lr(name, epoch)),
+                    step=epoch,
+                )
+        writer.tensor(summary.TAG_EARLY_STOPPING_EVENT, [3, 0.25, 5], step=EPOCHS - 1)
+
+
+def configure_flags(logdir: str, *extra: str):
+    """TensorBoard's own flags for ``logdir``, after every loader's ``fix_flags``."""
+    board = program.TensorBoard(plugins=[core_plugin.CorePluginLoader, KerasNotesLoader])
+    board.configure(argv=["tensorboard", "--logdir", logdir, *extra])
+    return board
+
+
+def make_client(logdir: str, *extra: str) -> werkzeug_test.Client:
+    """A test client of TensorBoard's WSGI app with the kerasnotes plugin over ``logdir``."""
+    board = configure_flags(logdir, *extra)
+    ingester = data_ingester.LocalDataIngester(board.flags)
+    multiplexer = ingester.deprecated_multiplexer
+    multiplexer.AddRunsFromDirectory(logdir)
+    multiplexer.Reload()
+    app = application.TensorBoardWSGIApp(
+        board.flags,
+        board.plugin_loaders,
+        ingester.data_provider,
+        board.assets_zip_provider,
+        multiplexer,
+    )
+    return werkzeug_test.Client(app)
+
+
+def get_json(client: werkzeug_test.Client, path: str, status: int = 200) -> dict:
+    response = client.get(path)
+    assert response.status_code == status, (path, response.status_code, response.data[:300])
+    return json.loads(response.get_data(as_text=True))
+
+
+def close_list(actual: list, expected: list, rel: float = 1e-6) -> bool:
+    """Equal within float32 rounding, ``None`` standing for NaN."""
+    if len(actual) != len(expected):
+        return False
+    for a, e in zip(actual, expected, strict=True):
+        if e is None or (isinstance(e, float) and math.isnan(e)):
+            if a is not None:
+                return False
+        elif a is None or not math.isclose(a, e, rel_tol=rel, abs_tol=1e-12):
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("kerasnotes_logs")
+    write_full_run(str(root / "full"))
+    with summary.Writer(str(root / "lr_only")) as writer:
+        for step in range(3):
+            writer.scalar(summary.TAG_LEARNING_RATE, 0.5 / (step + 1), step=step)
+    with summary.Writer(str(root / "unrelated")) as writer:
+        writer.scalar("loss", 1.0, step=0)
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def client(logdir) -> werkzeug_test.Client:
+    return make_client(logdir)
+
+
+def test_fix_flags_keeps_every_kerasnotes_sample_unless_user_says_otherwise(tmp_path):
+    assert configure_flags(str(tmp_path)).flags.samples_per_plugin["kerasnotes"] == 0
+    custom = configure_flags(str(tmp_path), "--samples_per_plugin", "kerasnotes=7,images=3")
+    assert custom.flags.samples_per_plugin == {"kerasnotes": 7, "images": 3}
+
+
+def test_entry_point_is_discovered_by_tensorboard():
+    from tensorboard import default
+
+    loaders = default.get_dynamic_plugins()
+    assert KerasNotesLoader in loaders  # TensorBoard gets the class and instantiates it
+
+
+def test_plugins_listing_shows_kerasnotes_enabled_as_es_module(client):
+    listing = get_json(client, "/data/plugins_listing")
+    entry = listing["kerasnotes"]
+    assert entry["enabled"] is True
+    assert entry["tab_name"] == "kerasnotes"
+    assert entry["loading_mechanism"] == {
+        "type": "IFRAME",
+        "module_path": "/data/plugin/kerasnotes/static/index.js",
+    }
+
+
+def test_plugin_entry_page_loads_our_module(client):
+    html = client.get("/data/plugin_entry.html?name=kerasnotes").get_data(as_text=True)
+    assert 'import("./static/index.js")' in html
+
+
+def test_runs_lists_what_each_run_holds(client):
+    runs = {r["run"]: r for r in get_json(client, f"{PREFIX}/runs")["runs"]}
+    assert set(runs) == {"full", "lr_only"}  # "unrelated" has no kerasnotes tag
+    full = runs["full"]
+    assert full["curvature"] and full["critical_points"] and full["spectrum"]
+    assert full["learning_rate"] and full["early_stopping"]
+    assert full["optimizer"] == sorted(VARIABLES)
+    assert full["max_step"] == EPOCHS - 1
+    assert full["run_info"] == "**model**: Sequential, 2 layers"
+    lr_only = runs["lr_only"]
+    assert lr_only["learning_rate"] and not lr_only["curvature"] and not lr_only["spectrum"]
+    assert lr_only["optimizer"] == [] and lr_only["run_info"] is None
+
+
+def test_curvature_series_and_events_equal_the_logged_numbers(client):
+    body = get_json(client, f"{PREFIX}/curvature?run=full")
+    series = body["series"]
+    assert series["grad_norm"]["steps"] == list(range(EPOCHS))
+    assert close_list(series["grad_norm"]["values"], GRAD)
+    measured = [e for e in range(EPOCHS) if not math.isnan(LAMBDA_MIN[e])]
+    assert series["lambda_min"]["steps"] == measured
+    assert close_list(series["lambda_min"]["values"], [LAMBDA_MIN[e] for e in measured])
+    assert close_list(series["lambda_max"]["values"], [LAMBDA_MAX[e] for e in measured])
+    assert close_list(series["minimum_ratio"]["values"], [RATIO[e] for e in measured])
+
+    events = body["events"]
+    assert [e["step"] for e in events] == list(range(EPOCHS))
+    assert [e["kind"] for e in events] == KINDS
+    # Tensors are float64: exact equality, and NaN (not measured) arrives as null.
+    assert [e["grad_norm"] for e in events] == GRAD
+    assert [e["lambda_min"] for e in events] == [None if math.isnan(v) else v for v in LAMBDA_MIN]
+    assert [e["escaped"] for e in events] == [False, False, True, False, False, False]
+    assert events[2]["loss_before"] == 0.7 and events[2]["loss_after"] == 0.4
+    assert events[0]["loss_before"] is None
+    assert [e["num_hvp"] for e in events] == [40 + e for e in range(EPOCHS)]
+    assert body["skipped"] == 0
+
+
+def test_spectrum_at_a_chosen_step_and_the_list_of_steps(client):
+    last = get_json(client, f"{PREFIX}/spectrum?run=full")
+    assert last["steps"] == list(DENSITY_STEPS)
+    assert last["step"] == DENSITY_STEPS[-1]
+    first = get_json(client, f"{PREFIX}/spectrum?run=full&step={DENSITY_STEPS[0]}")
+    expected = _density(DENSITY_STEPS[0])
+    np.testing.assert_array_equal(first["grid"], expected[0])
+    np.testing.assert_array_equal(first["density"], expected[1])
+    assert first["grid_size"] == expected.shape[1]
+    # λmin/λmax come from the critical-point event of the same epoch.
+    assert first["lambda_min"] == LAMBDA_MIN[1] and first["lambda_max"] == LAMBDA_MAX[1]
+    assert first["negative_mass"] == pytest.approx(_negative_mass_reference(expected), rel=1e-9)
+
+
+def _negative_mass_reference(array: np.ndarray) -> float:
+    """∫_{λ<0} ρ / ∫ ρ for piecewise-linear ρ: insert λ = 0 into the grid, integrate each side."""
+    grid = np.union1d(array[0], [0.0])
+    rho = np.interp(grid, array[0], array[1])
+    below = grid <= 0
+    return float(np.trapezoid(rho[below], grid[below]) / np.trapezoid(rho, grid))
+
+
+def test_negative_mass_splits_the_crossing_segment_at_zero():
+    grid = np.array([-2.0, -1.0, 1.0, 3.0])
+    density = np.array([0.0, 1.0, 1.0, 0.0])  # total 0.5 + 2 + 1 = 3.5, negative 0.5 + 1
+    assert plugin_data.negative_mass(grid, density) == pytest.approx(1.5 / 3.5)
+    assert plugin_data.negative_mass(grid + 10, density) == 0.0
+    assert plugin_data.negative_mass(grid - 10, density) == pytest.approx(1.0)
+    assert plugin_data.negative_mass(grid, np.zeros(4)) is None
+
+
+def test_optimizer_effective_lr_per_variable(client):
+    body = get_json(client, f"{PREFIX}/optimizer?run=full")
+    by_name = {v["name"]: v for v in body["variables"]}
+    assert set(by_name) == set(VARIABLES)
+    for name in VARIABLES:
+        lr = by_name[name]["effective_lr_mean"]
+        assert lr["steps"] == list(range(EPOCHS))
+        assert close_list(lr["values"], [effective_lr(name, e) for e in range(EPOCHS)])
+        ratio = by_name[name]["update_ratio"]
+        assert close_list(ratio["values"], [1e-3 * (e + 1) for e in range(EPOCHS)])
+
+
+def test_schedule_learning_rate_and_early_stopping_event(client):
+    body = get_json(client, f"{PREFIX}/schedule?run=full")
+    assert body["learning_rate"]["steps"] == list(range(EPOCHS))
+    assert close_list(body["learning_rate"]["values"], [0.1 * 0.5**e for e in range(EPOCHS)])
+    assert body["monitor_name"] == "val_loss"
+    expected_monitor = [1.0 / (1 + e) + 0.1 * max(0, e - 3) for e in range(EPOCHS)]
+    assert close_list(body["monitor"]["values"], expected_monitor)
+    assert body["early_stopping"] == {
+        "step": EPOCHS - 1,
+        "best_epoch": 3,
+        "best_value": 0.25,
+        "stopped_epoch": 5,
+    }
+    lr_only = get_json(client, f"{PREFIX}/schedule?run=lr_only")
+    assert close_list(lr_only["learning_rate"]["values"], [0.5, 0.25, 0.5 / 3])
+    assert lr_only["early_stopping"] is None and lr_only["monitor"]["steps"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "needle"),
+    [
+        ("/curvature", 400, "run"),
+        ("/curvature?run=nope", 404, "nope"),
+        ("/spectrum?run=full&step=abc", 400, "step"),
+        ("/spectrum?run=full&step=2", 404, "step 2"),
+        ("/spectrum?run=lr_only", 404, "spectral_density"),
+        ("/optimizer?run=unrelated", 404, "unrelated"),
+        ("/schedule?run=", 400, "run"),
+        ("/notes", 400, "topic"),
+        ("/notes?topic=curvature&lang=fr", 400, "lang"),
+        ("/notes?topic=no_such_topic", 404, "no_such_topic"),
+    ],
+)
+def test_bad_input_gives_a_4xx_that_says_what_was_wrong(client, path, status, needle):
+    body = get_json(client, PREFIX + path, status=status)
+    assert needle in body["error"]
+
+
+def test_notes_for_each_view_in_both_languages(client):
+    from kerasnotes import notes
+
+    for view, topics in (("curvature", ["F13", "F14"]), ("optimizer", ["F3", "F15"])):
+        for lang in ("en", "zh"):
+            body = get_json(client, f"{PREFIX}/notes?topic={view}&lang={lang}")
+            assert body["lang"] == lang
+            for topic in topics:
+                assert notes.as_dict(notes.lookup(topic), lang) in body["entries"]
+    one = get_json(client, f"{PREFIX}/notes?topic=F5&lang=zh")
+    assert one["entries"] == [notes.as_dict(notes.lookup("F5"), "zh")]
+
+
+def test_static_files_are_served_and_traversal_is_refused(client):
+    index = client.get(f"{PREFIX}/static/index.js")
+    assert index.status_code == 200
+    assert index.headers["Content-Type"].startswith("text/javascript")
+    assert b"export" in index.data
+    for attempt in (
+        "/static/../plugin.py",
+        "/static/..%2fplugin.py",
+        "/static/%2e%2e/plugin.py",
+        "/static/../../../../../etc/passwd",
+        "/static/..%5cplugin.py",
+        "/static//etc/passwd",
+        "/static/.hidden",
+        "/static/",
+        "/static/nope.js",
+    ):
+        response = client.get(PREFIX + attempt)
+        assert response.status_code in (400, 403, 404), attempt
+        assert b"import" not in response.data and b"root:" not in response.data
+
+
+def test_no_external_urls_in_the_frontend():
+    from kerasnotes.tensorboard_plugins import plugin
+
+    for name in os.listdir(plugin.STATIC_DIR):
+        with open(os.path.join(plugin.STATIC_DIR, name), encoding="utf-8") as handle:
+            text = handle.read()
+        for scheme in ("http://", "https://", "//cdn", "@import url"):
+            # The SVG namespace is an identifier, never fetched.
+            assert scheme not in text.replace("http://www.w3.org/2000/svg", ""), (name, scheme)
+
+
+def test_corrupt_and_truncated_event_files_give_partial_data_not_500(tmp_path):
+    good = tmp_path / "good"
+    write_full_run(str(good))
+    (event_file,) = list(good.iterdir())
+    blob = event_file.read_bytes()
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    (truncated / event_file.name).write_bytes(blob[: len(blob) * 2 // 3])
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "events.out.tfevents.1.host").write_bytes(os.urandom(4096))
+    flipped = tmp_path / "flipped"
+    flipped.mkdir()
+    corrupt = bytearray(blob)
+    corrupt[len(corrupt) // 2 : len(corrupt) // 2 + 64] = b"\xff" * 64
+    (flipped / event_file.name).write_bytes(bytes(corrupt))
+    malformed = tmp_path / "malformed"
+    with summary.Writer(str(malformed)) as writer:  # right tags, wrong shapes
+        writer.tensor(summary.TAG_CRITICAL_POINT, [3.0, 1.0], step=0)
+        writer.tensor(summary.TAG_CRITICAL_POINT, _critical_point(1), step=1)
+        writer.tensor(summary.TAG_CRITICAL_POINT, [99] + _critical_point(1)[1:], step=2)
+        writer.tensor(summary.TAG_SPECTRAL_DENSITY, np.ones((3, 4)), step=0)
+        writer.tensor(summary.TAG_SPECTRAL_DENSITY, _density(1), step=1)
+        writer.tensor(summary.TAG_EARLY_STOPPING_EVENT, [1.0], step=3)
+
+    client = make_client(str(tmp_path))
+    runs = {r["run"] for r in get_json(client, f"{PREFIX}/runs")["runs"]}
+    assert {"good", "truncated", "malformed"} <= runs
+    for run in ("truncated", "flipped", "garbage"):
+        for route in ("curvature", "spectrum", "optimizer", "schedule"):
+            response = client.get(f"{PREFIX}/{route}?run={run}")
+            assert response.status_code in (200, 404), (run, route, response.status_code)
+    part = get_json(client, f"{PREFIX}/curvature?run=truncated")
+    assert 0 < len(part["events"]) <= EPOCHS
+    assert [e["kind"] for e in part["events"]] == KINDS[: len(part["events"])]
+
+    bad = get_json(client, f"{PREFIX}/curvature?run=malformed")
+    assert [e["step"] for e in bad["events"]] == [1] and bad["skipped"] == 2
+    spectrum = get_json(client, f"{PREFIX}/spectrum?run=malformed")
+    assert spectrum["steps"] == [1] and spectrum["skipped"] == 1
+    schedule = get_json(client, f"{PREFIX}/schedule?run=malformed")
+    assert schedule["early_stopping"] is None and schedule["skipped"] == 1
+
+
+def test_a_long_run_loads_and_every_response_stays_under_one_megabyte(tmp_path):
+    steps, probes, grid = 10_000, 200, 1500
+    with summary.Writer(str(tmp_path / "long")) as writer:
+        for step in range(steps):
+            writer.scalar(summary.TAG_LEARNING_RATE, 0.1 * math.exp(-step / 5000), step=step)
+        density = _density(1, size=grid)
+        for epoch in range(probes):
+            writer.scalar(summary.TAG_GRAD_NORM, 1.0 / (epoch + 1), step=epoch)
+            writer.tensor(summary.TAG_CRITICAL_POINT, _critical_point(epoch % EPOCHS), step=epoch)
+            writer.tensor(summary.TAG_SPECTRAL_DENSITY, density, step=epoch)
+            for layer in range(20):
+                name = f"dense_{layer}/kernel"
+                writer.scalar(summary.effective_lr_mean_tag(name), 1e-3, step=epoch)
+                writer.scalar(summary.update_ratio_tag(name), 1e-4, step=epoch)
+    client = make_client(str(tmp_path))
+    sizes = {}
+    for route in ("runs", "curvature?run=long", "spectrum?run=long&step=150", "optimizer?run=long"):
+        response = client.get(f"{PREFIX}/{route}")
+        assert response.status_code == 200, route
+        sizes[route] = len(response.data)
+    schedule = client.get(f"{PREFIX}/schedule?run=long")
+    sizes["schedule"] = len(schedule.data)
+    assert max(sizes.values()) < 1_000_000, sizes
+    body = get_json(client, f"{PREFIX}/curvature?run=long")
+    assert len(body["events"]) == probes  # every probe kept (samples_per_plugin)
+    spectrum = get_json(client, f"{PREFIX}/spectrum?run=long&step=150")
+    assert spectrum["steps"] == list(range(probes))
+    assert len(spectrum["grid"]) == plugin_data.MAX_GRID and spectrum["grid_size"] == grid
+    assert spectrum["grid"][0] == density[0, 0] and spectrum["grid"][-1] == density[0, -1]
+    lr = json.loads(schedule.get_data(as_text=True))["learning_rate"]
+    assert len(lr["steps"]) == plugin_data.MAX_POINTS and lr["steps"][-1] == steps - 1
