@@ -1,0 +1,173 @@
+"""The scalar function whose Hessian the probe studies, written once in ``keras.ops``.
+
+Every backend differentiates the same objective:
+
+```
+L_b(θ) = w_b · loss(y_b, f(x_b; θ), sample_weight_b) + r_b · Σ model.losses(θ)
+```
+
+where ``f`` is ``model.stateless_call`` (so the model's variables are never
+touched), ``w_b`` is the batch's share of the full-data loss and ``r_b = n_b / N``
+its share of the regularisation terms. Summing ``L_b`` over micro-batches gives
+exactly the full-data training objective that ``model.fit`` minimises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+BN_MODES = ("inference", "batch")
+_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight")
+
+
+def is_batch_normalization(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer`` normalises with batch statistics in training mode."""
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return True
+    # kerasnotes' own (and users') BatchNormalization need not subclass Keras's.
+    return hasattr(layer, "moving_mean") and hasattr(layer, "moving_variance")
+
+
+@contextlib.contextmanager
+def batch_statistics(model: keras.Model) -> Iterator[None]:
+    """Let only the BatchNormalization layers see ``training=True``.
+
+    The model itself is called with ``training=False`` so Dropout, noise and
+    augmentation layers stay off; each BN layer's ``call`` is wrapped for the
+    duration of the call so it normalises with the batch's statistics. The
+    moving-average updates BN then makes are captured by ``stateless_call`` and
+    discarded by the caller. The wrappers are removed on exit, even on error.
+    """
+    patched = []
+    try:
+        for layer in model._flatten_layers(include_self=False, recursive=True):
+            if is_batch_normalization(layer) and "call" not in layer.__dict__:
+                original = layer.call
+
+                def call_in_training_mode(*args: Any, _original=original, **kwargs: Any) -> Any:
+                    kwargs["training"] = True
+                    return _original(*args, **kwargs)
+
+                # object.__setattr__ bypasses Keras's attribute tracking: this is a
+                # temporary instance override of a method, not new layer state.
+                object.__setattr__(layer, "call", call_in_training_mode)
+                patched.append(layer)
+        yield
+    finally:
+        for layer in patched:
+            object.__delattr__(layer, "call")
+
+
+def resolve_loss(loss: Any, model: keras.Model) -> tuple[Callable, str]:
+    """The loss callable and its reduction, from ``loss`` or the model's compiled loss.
+
+    Returns ``(fn, reduction)`` where ``fn(y_true, y_pred, sample_weight)`` gives a
+    scalar reduced with ``reduction``.
+    """
+    if loss is None:
+        compiled = getattr(model, "loss", None) if getattr(model, "compiled", False) else None
+        if compiled is None:
+            raise ValueError(
+                "loss=None and the model has no compiled loss; pass loss= (a keras loss "
+                "object, its name, or a callable(y_true, y_pred)) or call model.compile(loss=...)."
+            )
+        if isinstance(compiled, (dict, list, tuple)):
+            raise ValueError(
+                f"the model was compiled with one loss per output ({type(compiled).__name__}); "
+                "HessianProbe needs a single loss: pass loss= explicitly."
+            )
+        loss = compiled
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except ValueError as error:
+            raise ValueError(f"loss={loss!r} is not a Keras loss name: {error}") from None
+    if isinstance(loss, keras.losses.Loss):
+        reduction = loss.reduction or "none"
+        if reduction not in _REDUCTIONS:
+            raise ValueError(
+                f"loss has reduction={loss.reduction!r}; the Hessian needs a scalar loss, "
+                f"so the reduction must be one of {_REDUCTIONS}."
+            )
+        return loss, reduction
+    if callable(loss):
+        return _mean_of_values(loss), "sum_over_batch_size"
+    raise TypeError(
+        f"loss must be a keras.losses.Loss, a loss name or a callable(y_true, y_pred); "
+        f"got loss={loss!r} of type {type(loss).__name__}."
+    )
+
+
+def _mean_of_values(fn: Callable) -> Callable:
+    """Reduce a plain loss function like Keras's compile does: weighted sum / element count."""
+
+    def reduced(y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        values = ops.convert_to_tensor(fn(y_true, y_pred))
+        if sample_weight is not None:
+            if len(values.shape) == 0:
+                raise ValueError(
+                    "sample_weight was given but the loss callable returns a scalar, "
+                    "so samples cannot be weighted; return per-sample values instead."
+                )
+            weight = ops.cast(sample_weight, values.dtype)
+            weight = ops.reshape(weight, tuple(weight.shape) + (1,) * (len(values.shape) - 1))
+            values = values * weight
+        return ops.mean(values) if len(values.shape) else values
+
+    return reduced
+
+
+def batch_weights(
+    reduction: str, batch_sizes: list[int], sample_weight: np.ndarray | None, bounds: list[tuple]
+) -> list[np.ndarray]:
+    """``[w_b, r_b]`` per micro-batch so that Σ_b L_b is the full-data objective."""
+    total = sum(batch_sizes)
+    weights = []
+    for n_b, (start, stop) in zip(batch_sizes, bounds, strict=True):
+        share = n_b / total
+        if reduction == "sum":
+            w_b = 1.0
+        elif reduction == "mean_with_sample_weight" and sample_weight is not None:
+            w_b = float(np.sum(sample_weight[start:stop])) / float(np.sum(sample_weight))
+        else:
+            w_b = share
+        weights.append(np.array([w_b, share], dtype=np.float64))
+    return weights
+
+
+def make_objective(model: keras.Model, loss_fn: Callable, bn_mode: str) -> Callable:
+    """``objective(trainable, non_trainable, x, y, sample_weight, weights) -> scalar``.
+
+    Holds the model through a weak reference so a cache of compiled objectives
+    never keeps a model alive.
+    """
+    model_ref = weakref.ref(model)
+    pass_training = bool(getattr(model, "_call_has_training_arg", True))
+
+    def objective(trainable, non_trainable, x, y, sample_weight, weights):
+        model = model_ref()
+        if model is None:
+            raise RuntimeError("the model this HessianProbe was built for no longer exists")
+        kwargs = {"training": False} if pass_training else {}
+        scope = batch_statistics(model) if bn_mode == "batch" else contextlib.nullcontext()
+        with scope:
+            y_pred, _, extra_losses = model.stateless_call(
+                trainable, non_trainable, x, return_losses=True, **kwargs
+            )
+        data_loss = loss_fn(y, y_pred, sample_weight=sample_weight)
+        data_loss = ops.cast(data_loss, trainable[0].dtype)
+        weights = ops.cast(weights, data_loss.dtype)
+        total = weights[0] * data_loss
+        if extra_losses:
+            regular = ops.sum(ops.stack([ops.cast(v, data_loss.dtype) for v in extra_losses]))
+            total = total + weights[1] * regular
+        return total
+
+    return objective

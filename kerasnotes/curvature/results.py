@@ -1,0 +1,131 @@
+"""Result records of the curvature probe: plain, immutable, numpy-valued.
+
+Each record carries the numbers a solver produced *and* what they cost
+(``num_hvp``, the number of Hessian-vector products spent), so a user can
+judge both accuracy (residuals, convergence flags, standard errors) and price,
+in the spirit of ``scipy.sparse.linalg.eigsh``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EigenResult:
+    """Extreme Hessian eigenpairs found by Lanczos.
+
+    ```
+    H u_i ≈ λ_i u_i,   residual_i = ‖H u_i − λ_i u_i‖₂,   ‖u_i‖₂ = 1
+    ```
+
+    Args:
+        values: eigenvalue estimates (Ritz values), ascending, shape ``(m,)``.
+        vectors: unit eigenvector estimates as columns, shape ``(num_parameters, m)``,
+            flat over ``model.trainable_variables`` in order.
+        residuals: ``‖H u_i − λ_i u_i‖₂`` for each pair, shape ``(m,)``.
+        converged: True when every residual is at most ``tol · max|λ|``.
+        num_hvp: Hessian-vector products spent.
+
+    Example:
+        >>> r = EigenResult(np.array([2.0]), np.eye(1), np.zeros(1), True, 3)
+        >>> float(r.values[0])
+        2.0
+    """
+
+    values: np.ndarray
+    vectors: np.ndarray
+    residuals: np.ndarray
+    converged: bool
+    num_hvp: int
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """Stochastic estimate of the Hessian trace (Hutch++).
+
+    ```
+    tr(H) ≈ tr(Qᵀ H Q) + (1/m) Σ_j g_jᵀ (I − QQᵀ) H (I − QQᵀ) g_j
+    ```
+
+    Args:
+        estimate: the trace estimate.
+        stderr: standard error of the estimate (the ``Qᵀ H Q`` part is exact;
+            the error comes from the Hutchinson part on the deflated remainder).
+        num_hvp: Hessian-vector products spent.
+
+    Example:
+        >>> TraceResult(4.0, 0.1, 100).estimate
+        4.0
+    """
+
+    estimate: float
+    stderr: float
+    num_hvp: int
+
+
+@dataclass(frozen=True)
+class Density:
+    """Spectral density of the Hessian from stochastic Lanczos quadrature.
+
+    ```
+    φ(t) ≈ (1/R) Σ_r Σ_j τ_rj · N(t; θ_rj, σ²),   ∫ φ(t) dt = 1
+    ```
+
+    Args:
+        grid: evaluation points ``t``, ascending, shape ``(grid_size,)``.
+        density: ``φ(t)`` on the grid, normalised to integrate to 1 (trapezoid rule).
+        negative_fraction: estimated share of eigenvalues below zero (quadrature
+            mass of the Ritz nodes below ``-1e-6 · max|θ|``).
+        num_hvp: Hessian-vector products spent.
+
+    Example:
+        >>> d = Density(np.linspace(-1, 1, 3), np.array([0.0, 1.0, 0.0]), 0.0, 10)
+        >>> d.negative_fraction
+        0.0
+    """
+
+    grid: np.ndarray
+    density: np.ndarray
+    negative_fraction: float
+    num_hvp: int
+
+
+@dataclass(frozen=True)
+class CriticalPoint:
+    """What kind of point the weights sit at (notes F13, F14).
+
+    ```
+    ‖∇L‖ > grad_tol                      -> "not_critical"
+    λmin > τ, λmax > τ                    -> "local_minimum"
+    λmin < −τ, λmax < −τ                  -> "local_maximum"
+    λmin < −τ < τ < λmax                  -> "saddle"
+    |λmin|, |λmax| ≤ τ                    -> "flat"   (τ = curvature_tol · max|λ|, or
+                                              curvature_tol itself when H ≈ 0)
+    minimum_ratio = #{λ > τ} / #{λ}
+    ```
+
+    Args:
+        kind: one of ``"not_critical"``, ``"local_minimum"``, ``"local_maximum"``,
+            ``"saddle"``, ``"flat"``.
+        grad_norm: ``‖∇L‖₂`` at the weights.
+        lambda_min: smallest Hessian eigenvalue.
+        lambda_max: largest Hessian eigenvalue.
+        minimum_ratio: share of positive eigenvalues (F14).
+        escape_direction: unit eigenvector of ``λmin`` for a saddle, else ``None``.
+        num_hvp: Hessian-vector products spent.
+
+    Example:
+        >>> CriticalPoint("saddle", 0.0, -2.0, 2.0, 0.5, np.ones(2) / 2**0.5, 4).kind
+        'saddle'
+    """
+
+    kind: str
+    grad_norm: float
+    lambda_min: float
+    lambda_max: float
+    minimum_ratio: float
+    escape_direction: np.ndarray | None
+    num_hvp: int
