@@ -315,6 +315,10 @@ class Writer:
         """Whether ``close`` was called."""
         return self._closed
 
+    def has_written(self, tag: str) -> bool:
+        """Whether this Writer already wrote ``tag`` (e.g. to write run info only once)."""
+        return tag in self._tags_with_metadata
+
     def __enter__(self) -> Writer:
         return self
 

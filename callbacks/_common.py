@@ -1,0 +1,83 @@
+"""What every kerasnotes callback shares: its TensorBoard writer, run info, copying."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerasnotes import summary
+
+
+def check_log_dir(log_dir: Any, *, required: bool = False) -> str | None:
+    """Validate a ``log_dir`` argument at construction; the directory is made at train begin."""
+    if log_dir is None and not required:
+        return None
+    if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
+        allowed = "a non-empty path" if required else "None or a non-empty path"
+        raise TypeError(f"log_dir must be {allowed} (str or os.PathLike); got log_dir={log_dir!r}")
+    return os.fspath(log_dir)
+
+
+def to_float(value: Any) -> float:
+    """A Python float from a number, numpy scalar or backend tensor of one element."""
+    return float(np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64).reshape(()))
+
+
+def run_info_markdown(model: keras.Model) -> str:
+    """The ``kerasnotes/run_info`` text: backend, model size, optimizer and its config."""
+    lines = [f"**backend** `{keras.backend.backend()}`"]
+    try:
+        count = int(sum(np.prod(v.shape) for v in model.trainable_variables))
+        lines.append(f"**model** `{model.name}`: {count} trainable parameters")
+    except Exception:  # an unbuilt model has no variables yet; the run info is optional
+        lines.append(f"**model** `{model.name}`")
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        name = f"{type(optimizer).__module__}.{type(optimizer).__name__}"
+        try:
+            config = json.dumps(optimizer.get_config(), default=str, indent=1)
+        except Exception:  # a custom optimizer without get_config still gets its name logged
+            config = "{}"
+        lines.append(f"**optimizer** `{name}`\n\n```json\n{config}\n```")
+    return "\n\n".join(lines)
+
+
+class LoggingCallback(keras.callbacks.Callback):
+    """Base of the kerasnotes callbacks: a shared ``summary.Writer`` and safe deep copies."""
+
+    def __init__(self, log_dir: str | os.PathLike | None = None) -> None:
+        super().__init__()
+        self.log_dir = log_dir
+        self._writer: summary.Writer | None = None
+
+    def _open_writer(self) -> summary.Writer | None:
+        """Get the run's shared writer and write the run info once (at train begin)."""
+        if self.log_dir is None:
+            self._writer = None
+            return None
+        self._writer = summary.Writer.for_logdir(self.log_dir)
+        if not self._writer.has_written(summary.TAG_RUN_INFO):
+            self._writer.text(summary.TAG_RUN_INFO, run_info_markdown(self.model), step=0)
+        return self._writer
+
+    def _flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def __deepcopy__(self, memo: dict) -> LoggingCallback:
+        # keras-tuner deep-copies callbacks for each trial: the copy gets the
+        # configuration and state but neither the model (set again by fit) nor
+        # a second handle on the event file.
+        clone = self.__class__.__new__(self.__class__)
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            if key in ("_model", "_writer"):
+                clone.__dict__[key] = None
+            else:
+                clone.__dict__[key] = copy.deepcopy(value, memo)
+        return clone
