@@ -1,0 +1,109 @@
+// Curvature view: gradient norm, extreme Hessian eigenvalues and minimum ratio
+// against the epoch, with every critical-point probe drawn as a marker coloured
+// by its kind (notes F13, F14).
+
+import { getJson, KINDS } from "./api.js";
+import { fmt, html, legend, lineChart } from "./chart.js";
+import { card } from "./layout.js";
+
+export const title = "Curvature";
+
+function eventMarkers(events, field) {
+  return events.map((e) => ({
+    x: e.step,
+    y: e[field],
+    color: (KINDS[e.kind] || KINDS.error).color,
+    data: { kind: e.kind, step: e.step, value: e[field] },
+    title: `epoch ${e.step}: ${(KINDS[e.kind] || KINDS.error).label}`,
+  }));
+}
+
+function summaryLine(events) {
+  if (!events.length) return "No critical-point probes logged (SaddlePointDetector writes them).";
+  const counts = {};
+  for (const e of events) counts[e.kind] = (counts[e.kind] || 0) + 1;
+  const parts = Object.keys(KINDS)
+    .filter((k) => counts[k])
+    .map((k) => `${counts[k]} ${KINDS[k].label}`);
+  const escaped = events.filter((e) => e.escaped).length;
+  return `${events.length} probes: ${parts.join(" · ")}${escaped ? ` · ${escaped} escaped along the negative-curvature direction` : ""}`;
+}
+
+export async function show(host, { run }) {
+  const body = await getJson("curvature", { run });
+  const { series, events } = body;
+  host.replaceChildren();
+
+  const head = html("div", { class: "kn-view-head" }, host);
+  html("p", { class: "kn-summary", id: "kn-curvature-summary", "data-events": events.length }, head, summaryLine(events));
+  // The three kinds a reader expects, plus any other kind this run produced.
+  const present = new Set(["saddle", "local_minimum", "not_critical", ...events.map((e) => e.kind)]);
+  legend(
+    head,
+    Object.entries(KINDS)
+      .filter(([key]) => present.has(key))
+      .map(([key, k]) => ({ key, label: k.label, color: k.color, shape: "dot" })),
+    { id: "kn-kind-legend" },
+  );
+
+  const grid = html("div", { class: "kn-grid" }, host);
+  const gradCard = card(grid, "Gradient norm ‖∇L‖", "A critical point needs ∇L ≈ 0 (grad_tol); the Hessian then decides its kind.");
+  const lambdaCard = card(grid, "Extreme Hessian eigenvalues", "λmin < 0 < λmax: saddle; all λ > 0: local minimum; all λ < 0: local maximum (F13).");
+  const ratioCard = card(grid, "Minimum ratio", "Share of positive eigenvalues (F14): 1 at a local minimum, lower at a saddle.");
+  const tableCard = card(grid, "Critical points", "Every probe, with what was measured (– = not measured).");
+
+  const draw = () => {
+    lineChart(gradCard.plot, {
+      id: "curvature-grad-norm",
+      yScale: "log",
+      xLabel: "epoch",
+      integerX: true,
+      series: [{ name: "grad_norm", label: "‖∇L‖", color: "#495057", ...series.grad_norm }],
+      markers: eventMarkers(events, "grad_norm"),
+    });
+    lineChart(lambdaCard.plot, {
+      id: "curvature-lambda",
+      yScale: "symlog",
+      xLabel: "epoch",
+      integerX: true,
+      series: [
+        { name: "lambda_max", label: "λmax", color: "#1971c2", ...series.lambda_max },
+        { name: "lambda_min", label: "λmin", color: "#c92a2a", ...series.lambda_min },
+      ],
+      markers: eventMarkers(events, "lambda_min"),
+    });
+    lineChart(ratioCard.plot, {
+      id: "curvature-minimum-ratio",
+      yDomain: [0, 1],
+      xLabel: "epoch",
+      integerX: true,
+      series: [{ name: "minimum_ratio", label: "minimum ratio", color: "#5f3dc4", ...series.minimum_ratio }],
+      markers: eventMarkers(events, "minimum_ratio"),
+    });
+  };
+  draw();
+  eventsTable(tableCard.plot, events);
+  return { redraw: draw };
+}
+
+function eventsTable(host, events) {
+  const wrap = html("div", { class: "kn-table-wrap" }, host);
+  const table = html("table", { class: "kn-table", id: "kn-events-table" }, wrap);
+  const head = html("tr", {}, html("thead", {}, table));
+  for (const label of ["epoch", "kind", "‖∇L‖", "λmin", "λmax", "ratio", "escaped", "loss before → after", "HVPs", "s"]) {
+    html("th", {}, head, label);
+  }
+  const tbody = html("tbody", {}, table);
+  for (const e of [...events].reverse()) {
+    const kind = KINDS[e.kind] || KINDS.error;
+    const row = html("tr", { "data-step": e.step, "data-kind": e.kind }, tbody);
+    html("td", {}, row, String(e.step));
+    const cell = html("td", {}, row);
+    html("span", { class: "kn-kind", style: `background:${kind.color}` }, cell, kind.label);
+    for (const v of [e.grad_norm, e.lambda_min, e.lambda_max, e.minimum_ratio]) html("td", { class: "kn-num" }, row, fmt(v, 3));
+    html("td", {}, row, e.escaped === null ? "–" : e.escaped ? "yes" : "no");
+    html("td", { class: "kn-num" }, row, e.loss_before === null ? "–" : `${fmt(e.loss_before, 4)} → ${fmt(e.loss_after, 4)}`);
+    html("td", { class: "kn-num" }, row, e.num_hvp === null ? "–" : String(e.num_hvp));
+    html("td", { class: "kn-num" }, row, fmt(e.seconds, 2));
+  }
+}
