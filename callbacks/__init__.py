@@ -12,5 +12,6 @@ when given a ``log_dir`` (the layout is documented there).
 from __future__ import annotations
 
 from .early_stopping import EarlyStopping
+from .lr_decay import LearningRateDecay
 
-__all__ = ["EarlyStopping"]
+__all__ = ["EarlyStopping", "LearningRateDecay"]
