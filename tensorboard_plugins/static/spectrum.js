@@ -84,6 +84,7 @@ export async function show(host, { run, state }) {
         { x: s.lambda_max, color: "#1971c2", role: "lambda-max", label: `λmax ${fmt(s.lambda_max, 3)}`, labelRow: 1 },
       ],
     });
+    stats.dataset.step = String(s.step); // set last: the drawing above shows this step
   };
   draw();
 

@@ -1,0 +1,423 @@
+"""The kerasnotes tab in a real browser: TensorBoard as a subprocess, Debian's headless Chromium.
+
+A short training run with the real callbacks writes a log directory;
+``tensorboard --logdir`` serves it on 127.0.0.1 (its default loader, the Rust
+data server where installed); Playwright drives ``/usr/bin/chromium`` to the
+kerasnotes tab and checks that every view draws exactly the logged numbers,
+which the test reads back from the event files with TensorBoard's own
+``EventAccumulator`` (not through the plugin). Screenshots go to the test's
+temporary directory and, when ``KERASNOTES_SCREENSHOT_DIR`` is set, there too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from kerasnotes import notes, summary
+
+pytestmark = pytest.mark.backend_independent
+
+CHROMIUM = "/usr/bin/chromium"
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is in the 'test' extra: pip install -e '.[test]'"
+)
+if not os.path.exists(CHROMIUM):
+    pytest.skip(
+        f"Debian's Chromium is not at {CHROMIUM} (apt-get install -y chromium)",
+        allow_module_level=True,
+    )
+
+STARTUP_SECONDS = 90
+
+
+# -- the logged data, read back independently of the plugin ---------------------------------------
+
+
+def read_logdir(run_dir: str) -> dict:
+    """Every kerasnotes series of a run, read with TensorBoard's EventAccumulator (keep all)."""
+    from tensorboard.backend.event_processing import plugin_event_accumulator as pea
+
+    acc = pea.EventAccumulator(run_dir, size_guidance={pea.TENSORS: 0})
+    acc.Reload()
+    tags = acc.Tags()[pea.TENSORS]
+    out = {}
+    for tag in tags:
+        events = acc.Tensors(tag)
+        out[tag] = [
+            (e.step, np.asarray(_to_numpy(e.tensor_proto), dtype=np.float64)) for e in events
+        ]
+    return out
+
+
+def _to_numpy(proto):
+    from tensorboard.util import tensor_util
+
+    return tensor_util.make_ndarray(proto)
+
+
+def scalar_series(logged: dict, tag: str) -> list[tuple[int, float]]:
+    return [(step, float(value)) for step, value in logged.get(tag, [])]
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+def write_run(run_dir: str) -> None:
+    """Events in the kerasnotes layout (replaced by a real training run once the callbacks land)."""
+    rng = np.random.default_rng(0)
+    with summary.Writer(run_dir) as w:
+        kinds = ["not_critical", "saddle", "saddle", "local_minimum", "local_minimum"]
+        for epoch, kind in enumerate(kinds):
+            grad = 0.5 / (1 + 3 * epoch)
+            lmin = (
+                math.nan
+                if kind == "not_critical"
+                else (-0.3 / (1 + epoch) if kind == "saddle" else 0.02)
+            )
+            lmax = math.nan if kind == "not_critical" else 5.0 - 0.3 * epoch
+            ratio = (
+                math.nan
+                if kind == "not_critical"
+                else (0.7 + 0.05 * epoch if kind == "saddle" else 1.0)
+            )
+            w.scalar(summary.TAG_GRAD_NORM, grad, step=epoch)
+            if kind != "not_critical":
+                w.scalar(summary.TAG_LAMBDA_MIN, lmin, step=epoch)
+                w.scalar(summary.TAG_LAMBDA_MAX, lmax, step=epoch)
+                w.scalar(summary.TAG_MINIMUM_RATIO, ratio, step=epoch)
+            w.tensor(
+                summary.TAG_CRITICAL_POINT,
+                [summary.KIND_CODES[kind], grad, lmin, lmax, ratio, 0, math.nan, math.nan, 30, 0.1],
+                step=epoch,
+            )
+            grid = np.linspace(min(lmin, 0) - 0.5 if not math.isnan(lmin) else -1, 6, 120)
+            dens = np.exp(-0.5 * (grid - 2) ** 2) + rng.uniform(0, 0.05, grid.size)
+            dens /= np.trapezoid(dens, grid)
+            w.tensor(summary.TAG_SPECTRAL_DENSITY, np.stack([grid, dens]), step=epoch)
+            w.scalar(summary.TAG_LEARNING_RATE, 0.05 * 0.8**epoch, step=epoch)
+            w.scalar(
+                summary.TAG_EARLY_STOPPING_MONITOR,
+                [0.9, 0.6, 0.5, 0.55, 0.58][epoch],
+                step=epoch,
+                display_name="val_loss",
+            )
+            for name in ("dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"):
+                w.scalar(summary.effective_lr_mean_tag(name), 1e-3 / (1 + epoch) ** 0.5, step=epoch)
+                w.scalar(summary.update_ratio_tag(name), 1e-3 * (1 + epoch), step=epoch)
+        w.tensor(summary.TAG_EARLY_STOPPING_EVENT, [2, 0.5, 4], step=4)
+
+
+# -- TensorBoard and the browser -------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def tensorboard_server(logdir: str, log_path: str):
+    """``tensorboard --logdir logdir`` on a free port; yields its URL; always stops it."""
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        logdir,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--reload_interval",
+        "1",
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"tensorboard exited with {process.returncode}; see {log_path}"
+                    )
+                try:
+                    with urllib.request.urlopen(
+                        f"{url}/data/plugin/kerasnotes/runs", timeout=2
+                    ) as r:
+                        if json.load(r)["runs"]:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"tensorboard did not serve kerasnotes data; see {log_path}")
+                time.sleep(0.5)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _plugin_frame(page):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            if "plugin_entry.html?name=kerasnotes" in frame.url:
+                return frame
+        page.wait_for_timeout(200)
+    raise AssertionError("the kerasnotes iframe never appeared")
+
+
+def _ready(frame, view: str) -> None:
+    frame.wait_for_selector(f"#kn-app[data-view='{view}'][data-state='ready']", timeout=30_000)
+
+
+def _points(frame, chart: str, series: str) -> list[list[float]]:
+    node = frame.locator(f"svg[data-chart='{chart}'] g[data-series='{series}']")
+    return json.loads(node.get_attribute("data-points"))
+
+
+def _markers(frame, chart: str) -> list[dict]:
+    return frame.eval_on_selector_all(
+        f"svg[data-chart='{chart}'] .kn-marker",
+        "nodes => nodes.map(n => ({...n.dataset}))",
+    )
+
+
+def _assert_series(rendered, logged, rel=1e-6):
+    assert [int(x) for x, _ in rendered] == [step for step, _ in logged]
+    for (_, got), (_, want) in zip(rendered, logged, strict=True):
+        if math.isnan(want):
+            assert got is None
+        else:
+            assert got == pytest.approx(want, rel=rel, abs=1e-12)
+
+
+@pytest.fixture(scope="module")
+def logged_run(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("tb_browser")
+    run_dir = str(logdir / "digits_mlp")
+    write_run(run_dir)
+    return str(logdir), run_dir
+
+
+def test_the_kerasnotes_tab_draws_the_logged_data(logged_run, tmp_path):
+    logdir, run_dir = logged_run
+    logged = read_logdir(run_dir)
+    shots = [str(tmp_path)]
+    if os.environ.get("KERASNOTES_SCREENSHOT_DIR"):
+        os.makedirs(os.environ["KERASNOTES_SCREENSHOT_DIR"], exist_ok=True)
+        shots.append(os.environ["KERASNOTES_SCREENSHOT_DIR"])
+
+    def screenshot(page, name):
+        for directory in shots:
+            page.screenshot(path=os.path.join(directory, f"kerasnotes_{name}.png"))
+
+    errors: list[str] = []
+    with tensorboard_server(logdir, str(tmp_path / "tensorboard.log")) as url:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                ],
+            )
+            try:
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                requested: list[str] = []
+                page.on("request", lambda r: requested.append(r.url))
+                page.goto(f"{url}/#kerasnotes")
+                frame = _plugin_frame(page)
+                _ready(frame, "curvature")
+                _check_curvature(frame, logged)
+                screenshot(page, "curvature")
+
+                frame.click("#kn-tab-spectrum")
+                _ready(frame, "spectrum")
+                _check_spectrum(frame, logged)
+                screenshot(page, "spectrum")
+
+                frame.click("#kn-tab-optimizer")
+                _ready(frame, "optimizer")
+                _check_optimizer(frame, logged)
+                screenshot(page, "optimizer")
+
+                frame.click("#kn-tab-notes")
+                _ready(frame, "notes")
+                _check_notes(frame)
+                screenshot(page, "notes")
+
+                _check_reload(page, frame, run_dir)
+                assert all(r.startswith(url) or r.startswith("data:") for r in requested), [
+                    r for r in requested if not r.startswith(url)
+                ]
+            finally:
+                browser.close()
+    assert errors == []
+
+
+def _check_curvature(frame, logged):
+    grad = scalar_series(logged, summary.TAG_GRAD_NORM)
+    _assert_series(_points(frame, "curvature-grad-norm", "grad_norm"), grad)
+    _assert_series(
+        _points(frame, "curvature-lambda", "lambda_min"),
+        scalar_series(logged, summary.TAG_LAMBDA_MIN),
+    )
+    _assert_series(
+        _points(frame, "curvature-minimum-ratio", "minimum_ratio"),
+        scalar_series(logged, summary.TAG_MINIMUM_RATIO),
+    )
+    events = logged[summary.TAG_CRITICAL_POINT]
+    markers = _markers(frame, "curvature-grad-norm")
+    assert [int(m["step"]) for m in markers] == [step for step, _ in events]
+    assert [m["kind"] for m in markers] == [summary.KIND_NAMES[int(v[0])] for _, v in events]
+    assert [float(m["value"]) for m in markers] == [v[1] for _, v in events]  # float64, exact
+    colours = {
+        m["kind"]: frame.locator(
+            f"svg[data-chart='curvature-grad-norm'] .kn-marker[data-kind='{m['kind']}']"
+        ).first.get_attribute("fill")
+        for m in markers
+    }
+    assert len(set(colours.values())) == len(colours)  # one colour per kind
+    rows = frame.eval_on_selector_all(
+        "#kn-events-table tbody tr", "rows => rows.map(r => r.dataset.kind)"
+    )
+    assert rows == [summary.KIND_NAMES[int(v[0])] for _, v in reversed(events)]
+
+
+def _density_at(logged, step):
+    (array,) = [v for s, v in logged[summary.TAG_SPECTRAL_DENSITY] if s == step]
+    return array
+
+
+def _check_density(frame, logged, step):
+    array = _density_at(logged, step)
+    rendered = _points(frame, "spectrum-density", "density")
+    np.testing.assert_array_equal([p[0] for p in rendered], array[0])
+    np.testing.assert_array_equal([p[1] for p in rendered], array[1])
+    (event,) = [v for s, v in logged[summary.TAG_CRITICAL_POINT] if s == step]
+    lam_min = frame.locator("svg[data-chart='spectrum-density'] .kn-vline[data-role='lambda-min']")
+    lam_max = frame.locator("svg[data-chart='spectrum-density'] .kn-vline[data-role='lambda-max']")
+    if math.isnan(event[2]):
+        assert lam_min.count() == 0
+    else:
+        assert float(lam_min.get_attribute("data-x")) == event[2]
+        assert float(lam_max.get_attribute("data-x")) == event[3]
+    grid, density = array
+    negative = np.union1d(grid, [0.0])
+    rho = np.interp(negative, grid, density)
+    below = negative <= 0
+    expected = np.trapezoid(rho[below], negative[below]) / np.trapezoid(rho, negative)
+    shown = frame.locator("#kn-spectrum-stats [data-role='negative-mass']").get_attribute(
+        "data-value"
+    )
+    assert float(shown) == pytest.approx(expected, rel=1e-9)
+    shaded = frame.locator("svg[data-chart='spectrum-density'] path[data-area='negative']")
+    assert shaded.count() == (1 if grid[0] < 0 else 0)
+
+
+def _check_spectrum(frame, logged):
+    steps = [s for s, _ in logged[summary.TAG_SPECTRAL_DENSITY]]
+    assert frame.locator("#kn-spectrum-step").get_attribute("max") == str(len(steps) - 1)
+    _check_density(frame, logged, steps[-1])
+    # Move the slider to the second probe and wait for its density.
+    frame.eval_on_selector(
+        "#kn-spectrum-step",
+        "(el) => { el.value = '1'; el.dispatchEvent(new Event('input', {bubbles: true})); }",
+    )
+    frame.wait_for_selector(f"#kn-spectrum-stats[data-step='{steps[1]}']")
+    _check_density(frame, logged, steps[1])
+
+
+def _check_optimizer(frame, logged):
+    prefix = summary.TAG_EFFECTIVE_LR_MEAN_PREFIX
+    names = sorted(tag[len(prefix) :] for tag in logged if tag.startswith(prefix))
+    assert names
+    for name in names:
+        _assert_series(
+            _points(frame, "optimizer-effective-lr", name),
+            scalar_series(logged, prefix + name),
+        )
+        _assert_series(
+            _points(frame, "optimizer-update-ratio", name),
+            scalar_series(logged, summary.TAG_UPDATE_RATIO_PREFIX + name),
+        )
+    _assert_series(
+        _points(frame, "optimizer-learning-rate", "learning_rate"),
+        scalar_series(logged, summary.TAG_LEARNING_RATE),
+    )
+    _assert_series(
+        _points(frame, "optimizer-early-stopping", "monitor"),
+        scalar_series(logged, summary.TAG_EARLY_STOPPING_MONITOR),
+    )
+    ((_, event),) = logged[summary.TAG_EARLY_STOPPING_EVENT][-1:]
+    best_epoch, best_value, stopped = event
+    (star,) = _markers(frame, "optimizer-early-stopping")
+    assert star["role"] == "best" and int(star["step"]) == best_epoch
+    assert float(star["value"]) == best_value
+    stop_rule = frame.locator(
+        "svg[data-chart='optimizer-early-stopping'] .kn-vline[data-role='stopped']"
+    )
+    if stopped >= 0:
+        assert float(stop_rule.get_attribute("data-x")) == stopped
+    else:
+        assert stop_rule.count() == 0
+
+
+def _check_notes(frame):
+    topics = frame.eval_on_selector_all("#kn-notes .kn-note", "n => n.map(x => x.dataset.topic)")
+    for topic in ("F13", "F14", "F3", "F4", "F5", "F6", "F7", "F15"):
+        assert topic in topics
+    title = frame.locator("#kn-notes .kn-note[data-topic='F13'] h3").first.inner_text()
+    assert notes.as_dict("F13", "en")["title"] in title
+    frame.click(".kn-lang button[data-lang='zh']")
+    frame.wait_for_selector("#kn-notes[data-lang='zh']")
+    _ready(frame, "notes")
+    title = frame.locator("#kn-notes .kn-note[data-topic='F13'] h3").first.inner_text()
+    assert notes.as_dict("F13", "zh")["title"] in title
+
+
+def _check_reload(page, frame, run_dir):
+    """A probe logged after the page loaded appears when TensorBoard reloads."""
+    frame.click("#kn-tab-curvature")
+    _ready(frame, "curvature")
+    before = int(frame.locator("#kn-curvature-summary").get_attribute("data-events"))
+    with summary.Writer(run_dir) as writer:
+        writer.tensor(
+            summary.TAG_CRITICAL_POINT,
+            [summary.KIND_CODES["saddle"], 1e-4, -0.01, 4.0, 0.9, 0, math.nan, math.nan, 30, 0.1],
+            step=before + 10,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        page.locator("app-header-reload button.reload-button").click()
+        try:
+            frame.wait_for_selector(
+                f"#kn-curvature-summary[data-events='{before + 1}']", timeout=2_000
+            )
+            return
+        except sync_api.TimeoutError:
+            continue
+    raise AssertionError("the tab did not pick up new data when TensorBoard reloaded")
