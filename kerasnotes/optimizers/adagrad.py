@@ -1,0 +1,134 @@
+"""Adagrad: each element's step shrinks with the sum of its squared gradients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasnotes.optimizers._checks import check_non_negative, check_positive
+from kerasnotes.optimizers.base import NotesOptimizer
+
+
+@keras.saving.register_keras_serializable(package="kerasnotes")
+class Adagrad(NotesOptimizer):
+    """Adagrad: divides the step by the root of the accumulated squared gradients.
+
+    Notes F3, with ``g`` the gradient, ``α`` the learning rate, ``G`` the
+    accumulator (starting at ``initial_accumulator_value``), element-wise:
+
+    ```
+    G ← G + g²
+    w ← w − α / √(G + ε) · g
+    ```
+
+    ``G`` only grows, so every element's step only shrinks: the notes' reason
+    Adagrad can stall (claim C5). The notes start ``G`` at 0
+    (``initial_accumulator_value=0.0``); Keras starts it at 0.1.
+
+    ``inspect(w)`` returns ``"accumulator"`` (``G``) and
+    ``"effective_learning_rate"`` = ``α / √(G + ε)``, with ε inside the root as
+    above (Keras's placement).
+
+    Args:
+        learning_rate: α, a float >= 0, a ``LearningRateSchedule`` or a callable.
+            Defaults to 0.001.
+        initial_accumulator_value: starting value of ``G``, >= 0. Defaults to 0.1.
+        epsilon: ε > 0, keeps the division finite while ``G`` is 0. Defaults to 1e-7.
+        **kwargs: the other ``keras.optimizers.Optimizer`` arguments
+            (``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm``,
+            ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
+            ``loss_scale_factor``, ``gradient_accumulation_steps``, ``name``).
+
+    Difference from ``keras.optimizers.Adagrad``: same rule and defaults; adds
+    ``inspect`` and argument checks at construction.
+
+    Example:
+        >>> import keras, kerasnotes as kn
+        >>> w = keras.Variable([1.0])
+        >>> opt = kn.optimizers.Adagrad(learning_rate=0.1, initial_accumulator_value=0.0)
+        >>> opt.apply([keras.ops.convert_to_tensor([2.0])], [w])
+        >>> round(float(w.numpy()[0]), 4)  # 1 - 0.1 * 2 / sqrt(4)
+        0.9
+    """
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        initial_accumulator_value: float = 0.1,
+        epsilon: float = 1e-7,
+        weight_decay: float | None = None,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: int | None = None,
+        loss_scale_factor: float | None = None,
+        gradient_accumulation_steps: int | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        initial_accumulator_value = check_non_negative(
+            "initial_accumulator_value", initial_accumulator_value
+        )
+        epsilon = check_positive("epsilon", epsilon)
+        super().__init__(
+            learning_rate=learning_rate,
+            name=name,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            **kwargs,
+        )
+        self.initial_accumulator_value = initial_accumulator_value
+        self.epsilon = epsilon
+
+    def build(self, var_list: list[keras.Variable]) -> None:
+        """Creates one accumulator per variable, filled with ``initial_accumulator_value``."""
+        if self.built:
+            return
+        super().build(var_list)
+        self._accumulators = self.add_optimizer_variables(
+            var_list,
+            "accumulator",
+            initializer=keras.initializers.Constant(self.initial_accumulator_value),
+        )
+
+    def update_step(self, gradient: Any, variable: keras.Variable, learning_rate: Any) -> None:
+        """Applies one update to ``variable`` (the rule in the class docstring)."""
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        accumulator = self._accumulators[self._get_variable_index(variable)]
+        self.assign_add(accumulator, ops.square(gradient))
+        self.assign_sub(
+            variable,
+            ops.divide(ops.multiply(lr, gradient), ops.sqrt(ops.add(accumulator, self.epsilon))),
+        )
+
+    def _state_slots(self) -> dict[str, list[Any]]:
+        return {"accumulator": self._accumulators}
+
+    def _effective_learning_rate(
+        self, learning_rate: float, state: dict[str, np.ndarray], shape: tuple[int, ...]
+    ) -> np.ndarray:
+        return learning_rate / np.sqrt(state["accumulator"] + self.epsilon)
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras's optimizer config plus ``initial_accumulator_value`` and ``epsilon``."""
+        config = super().get_config()
+        config.update(
+            {
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon,
+            }
+        )
+        return config

@@ -1,0 +1,166 @@
+"""Adam: momentum on the gradient, RMSprop on its square, both bias-corrected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasnotes.optimizers._checks import check_bool, check_positive, check_unit_interval
+from kerasnotes.optimizers.base import NotesOptimizer
+
+
+@keras.saving.register_keras_serializable(package="kerasnotes")
+class Adam(NotesOptimizer):
+    """Adam: the notes' EMA momentum and RMSprop combined, with bias correction.
+
+    Notes F5, with ``g`` the gradient, ``α`` the learning rate and ``t`` the
+    update count (1 for the first update), element-wise:
+
+    ```
+    m ← β₁·m + (1 − β₁)·g                   (first moment, "momentum")
+    v ← β₂·v + (1 − β₂)·g²                  (second moment, "velocity")
+    amsgrad:  v̂ ← max(v̂, v), then v̂ is used in place of v
+    α_t = α·√(1 − β₂^t) / (1 − β₁^t)         (bias correction folded into α)
+    w ← w − α_t·m / (√v + ε)
+    ```
+
+    This is Keras's placement of ε (outside the root, applied to the raw ``v``):
+    it equals the paper's ``α·m̂/(√v̂ + ε̂)`` with ``ε̂ = ε·√(1 − β₂^t)``.
+
+    ``inspect(w)`` returns ``"momentum"`` (``m``), ``"velocity"`` (``v``),
+    ``"velocity_hat"`` (``v̂``, with amsgrad) and ``"effective_learning_rate"``
+    = ``α_t / (√v + ε)`` (``v̂`` with amsgrad), the factor applied to ``m``,
+    with ``t`` the number of updates so far (1 before the first update).
+
+    Args:
+        learning_rate: α, a float >= 0, a ``LearningRateSchedule`` or a callable.
+            Defaults to 0.001.
+        beta_1: β₁ in [0, 1), decay of the first moment. Defaults to 0.9.
+        beta_2: β₂ in [0, 1), decay of the second moment. Defaults to 0.999.
+        epsilon: ε > 0. Defaults to 1e-7.
+        amsgrad: use the running maximum of ``v`` (AMSGrad). Defaults to False.
+        **kwargs: the other ``keras.optimizers.Optimizer`` arguments
+            (``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm``,
+            ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
+            ``loss_scale_factor``, ``gradient_accumulation_steps``, ``name``).
+
+    Difference from ``keras.optimizers.Adam``: same rule and defaults; adds
+    ``inspect``; ``beta_1`` and ``beta_2`` must be numbers in [0, 1) (Keras also
+    takes callables and does not check the range).
+
+    Example:
+        >>> import keras, kerasnotes as kn
+        >>> w = keras.Variable([1.0])
+        >>> opt = kn.optimizers.Adam(learning_rate=0.1)
+        >>> opt.apply([keras.ops.convert_to_tensor([5.0])], [w])
+        >>> round(float(w.numpy()[0]), 4)  # the first Adam step has size α
+        0.9
+    """
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+        weight_decay: float | None = None,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: int | None = None,
+        loss_scale_factor: float | None = None,
+        gradient_accumulation_steps: int | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        beta_1 = check_unit_interval("beta_1", beta_1)
+        beta_2 = check_unit_interval("beta_2", beta_2)
+        epsilon = check_positive("epsilon", epsilon)
+        amsgrad = check_bool("amsgrad", amsgrad)
+        super().__init__(
+            learning_rate=learning_rate,
+            name=name,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            **kwargs,
+        )
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.amsgrad = amsgrad
+
+    def build(self, var_list: list[keras.Variable]) -> None:
+        """Creates the first and second moments (and ``v̂`` with amsgrad)."""
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums, self._velocities = self.add_optimizer_variables(
+            var_list, ["momentum", "velocity"]
+        )
+        self._velocity_hats = []
+        if self.amsgrad:
+            self._velocity_hats = self.add_optimizer_variables(var_list, "velocity_hat")
+
+    def update_step(self, gradient: Any, variable: keras.Variable, learning_rate: Any) -> None:
+        """Applies one update to ``variable`` (the rule in the class docstring)."""
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        local_step = ops.cast(self.iterations + 1, variable.dtype)
+        beta_1_power = ops.power(ops.cast(self.beta_1, variable.dtype), local_step)
+        beta_2_power = ops.power(ops.cast(self.beta_2, variable.dtype), local_step)
+        index = self._get_variable_index(variable)
+        m = self._momentums[index]
+        v = self._velocities[index]
+        alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        # m + (g - m)(1 - β) is β·m + (1 - β)·g, written as Keras writes it so
+        # the float32 rounding is the same.
+        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
+        self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+        if self.amsgrad:
+            v_hat = self._velocity_hats[index]
+            self.assign(v_hat, ops.maximum(v_hat, v))
+            v = v_hat
+        self.assign_sub(
+            variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon))
+        )
+
+    def _state_slots(self) -> dict[str, list[Any]]:
+        return {
+            "momentum": self._momentums,
+            "velocity": self._velocities,
+            "velocity_hat": self._velocity_hats,
+        }
+
+    def _effective_learning_rate(
+        self, learning_rate: float, state: dict[str, np.ndarray], shape: tuple[int, ...]
+    ) -> np.ndarray:
+        t = max(self._iterations_now(), 1)
+        alpha = learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        second_moment = state["velocity_hat"] if self.amsgrad else state["velocity"]
+        return alpha / (np.sqrt(second_moment) + self.epsilon)
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras's optimizer config plus ``beta_1``, ``beta_2``, ``epsilon``, ``amsgrad``."""
+        config = super().get_config()
+        config.update(
+            {
+                "beta_1": self.beta_1,
+                "beta_2": self.beta_2,
+                "epsilon": self.epsilon,
+                "amsgrad": self.amsgrad,
+            }
+        )
+        return config

@@ -1,0 +1,142 @@
+"""What every kerasnotes optimizer shares: argument checks and ``inspect``.
+
+The update rules themselves live one per file (``sgd.py``, ``adagrad.py``,
+``rmsprop.py``, ``adam.py``). They subclass :class:`NotesOptimizer`, which is a
+plain ``keras.optimizers.Optimizer``, so clipping, weight decay, EMA, gradient
+accumulation, loss scaling and learning-rate schedules come from Keras unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerasnotes.optimizers._checks import check_learning_rate
+
+
+class NotesOptimizer(keras.optimizers.Optimizer):
+    """Base class: a Keras optimizer whose per-variable state can be read back.
+
+    Subclasses name their state slots (``_state_slots``) and say how the state
+    turns into a per-element step size (``_effective_learning_rate``); this
+    class turns both into :meth:`inspect`.
+
+    ```
+    effective_learning_rate = the factor the rule multiplies the (averaged) gradient by
+    ```
+
+    Args:
+        learning_rate: a float >= 0, a ``LearningRateSchedule`` or a callable.
+        **kwargs: every other ``keras.optimizers.Optimizer`` argument
+            (``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm``,
+            ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
+            ``loss_scale_factor``, ``gradient_accumulation_steps``, ``name``).
+
+    Example:
+        >>> import keras, kerasnotes as kn
+        >>> w = keras.Variable([1.0, 2.0])
+        >>> opt = kn.optimizers.SGD(learning_rate=0.1)
+        >>> opt.apply([keras.ops.convert_to_tensor([1.0, 1.0])], [w])
+        >>> sorted(opt.inspect(w))
+        ['effective_learning_rate']
+    """
+
+    def __init__(self, learning_rate: Any, **kwargs: Any) -> None:
+        super().__init__(learning_rate=check_learning_rate(learning_rate), **kwargs)
+
+    # Subclasses fill these two in.
+    def _state_slots(self) -> dict[str, list[Any]]:
+        """Maps a state name to its optimizer variables, aligned with the model's."""
+        return {}
+
+    def _effective_learning_rate(
+        self, learning_rate: float, state: dict[str, np.ndarray], shape: tuple[int, ...]
+    ) -> np.ndarray:
+        """Per-element step size from the current learning rate and state (float64)."""
+        raise NotImplementedError
+
+    def _variable_index(self, variable: Any) -> int:
+        if not self.built:
+            raise ValueError(
+                f"Optimizer {self.name!r} has not been built yet, so it holds no state; "
+                "train for one step (or call optimizer.build(model.trainable_variables)) "
+                "before calling inspect()."
+            )
+        known = self._trainable_variables
+        if isinstance(variable, str):
+            for index, candidate in enumerate(known):
+                if candidate.path == variable:
+                    return index
+        else:
+            key = self._var_key(variable)
+            if key in self._trainable_variables_indices:
+                return self._trainable_variables_indices[key]
+        paths = [v.path for v in known]
+        shown = ", ".join(paths[:8]) + (", ..." if len(paths) > 8 else "")
+        raise ValueError(
+            f"`variable` must be one of the {len(paths)} variables optimizer {self.name!r} "
+            f"was built with (or its path): {shown}; received variable={variable!r}."
+        )
+
+    def inspect(self, variable: keras.Variable | str) -> dict[str, np.ndarray]:
+        """Returns this optimizer's state for ``variable`` as numpy arrays.
+
+        ```
+        inspect(w) = {state name: array shaped like w, ...,
+                      "effective_learning_rate": array shaped like w}
+        ```
+
+        The state names are the optimizer's own (``"velocity"``, ``"accumulator"``,
+        ``"momentum"``, ...; see each class). ``"effective_learning_rate"`` is always
+        present: the per-element factor the rule multiplies the gradient (or, for
+        momentum methods, the averaged gradient) by, computed from the current
+        learning rate (``optimizer.learning_rate``, a schedule evaluated at the
+        current iteration) and the state stored now. With a constant learning
+        rate it is exactly the factor the most recent update used.
+
+        Cost: one device-to-host copy per state array of this one variable and a
+        few numpy operations; nothing is compiled or traced, so a callback can
+        call it every epoch.
+
+        Args:
+            variable: a trainable variable the optimizer was built with, or its
+                ``path`` (e.g. ``"sequential/dense/kernel"``).
+
+        Returns:
+            dict from state name to a numpy array of ``variable``'s shape; the
+            arrays are copies, so changing them changes nothing in training.
+
+        Raises:
+            ValueError: the optimizer is not built yet or does not own ``variable``.
+
+        Example:
+            >>> import keras, kerasnotes as kn
+            >>> w = keras.Variable([1.0, 2.0])
+            >>> opt = kn.optimizers.Adagrad(learning_rate=0.1)
+            >>> opt.apply([keras.ops.convert_to_tensor([3.0, 4.0])], [w])
+            >>> state = opt.inspect(w)
+            >>> state["accumulator"]  # 0.1 + g**2
+            array([ 9.1, 16.1], dtype=float32)
+        """
+        index = self._variable_index(variable)
+        reference = self._trainable_variables[index]
+        state: dict[str, np.ndarray] = {}
+        for name, slots in self._state_slots().items():
+            slot = slots[index] if slots else None
+            if slot is not None:
+                state[name] = np.array(keras.ops.convert_to_numpy(slot.value))
+        learning_rate = float(keras.ops.convert_to_numpy(self.learning_rate))
+        shape = tuple(reference.shape)
+        effective = self._effective_learning_rate(
+            learning_rate, {k: v.astype(np.float64) for k, v in state.items()}, shape
+        )
+        state["effective_learning_rate"] = np.broadcast_to(effective, shape).astype(
+            keras.backend.standardize_dtype(reference.dtype)
+        )
+        return state
+
+    def _iterations_now(self) -> int:
+        """Number of updates applied so far (Keras's ``iterations``)."""
+        return int(keras.ops.convert_to_numpy(self.iterations))

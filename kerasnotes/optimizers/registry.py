@@ -1,0 +1,60 @@
+"""``get(name, **settings)``: an optimizer by the short names the notes use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kerasnotes.optimizers.adagrad import Adagrad
+from kerasnotes.optimizers.adam import Adam
+from kerasnotes.optimizers.base import NotesOptimizer
+from kerasnotes.optimizers.rmsprop import RMSprop
+from kerasnotes.optimizers.sgd import SGD
+
+NAMES = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
+
+_DEFAULT_MOMENTUM = 0.9
+
+
+def get(name: str, **settings: Any) -> NotesOptimizer:
+    """Builds a kerasnotes optimizer from a short name and its arguments.
+
+    ```
+    "sgd"      -> SGD(**settings)                       (F1)
+    "momentum" -> SGD(momentum=0.9, **settings)         (F2k; pass momentum_form="ema" for F2)
+    "adagrad"  -> Adagrad(**settings)                   (F3)
+    "rmsprop"  -> RMSprop(**settings)                   (F4)
+    "adam"     -> Adam(**settings)                      (F5)
+    ```
+
+    Args:
+        name: one of ``NAMES`` (case-insensitive).
+        **settings: constructor arguments of that class; for ``"momentum"``,
+            ``momentum`` defaults to 0.9 and may be overridden.
+
+    Returns:
+        a new, unbuilt optimizer.
+
+    Raises:
+        ValueError: ``name`` is not one of ``NAMES`` (or a setting is invalid).
+
+    Difference from ``keras.optimizers.get``: returns kerasnotes classes, knows
+    ``"momentum"``, and takes the settings as keyword arguments.
+
+    Example:
+        >>> import kerasnotes as kn
+        >>> kn.optimizers.get("adam", learning_rate=0.01).learning_rate.numpy()
+        0.01
+    """
+    if not isinstance(name, str) or name.lower() not in NAMES:
+        raise ValueError(f"`name` must be one of {NAMES}; received name={name!r}.")
+    name = name.lower()
+    if name == "sgd":
+        return SGD(**settings)
+    if name == "momentum":
+        settings.setdefault("momentum", _DEFAULT_MOMENTUM)
+        return SGD(**settings)
+    if name == "adagrad":
+        return Adagrad(**settings)
+    if name == "rmsprop":
+        return RMSprop(**settings)
+    return Adam(**settings)

@@ -1,0 +1,284 @@
+"""kerasnotes optimizers against Keras's built-ins and against numpy float64 references."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import kerasnotes as kn
+
+STEPS = 50
+SHAPES = ((5, 3), (3,))
+
+
+def _problem(seed: int = 0):
+    """A noisy element-wise quadratic: g = c * (w - target) + noise_t (float64 arrays)."""
+    rng = np.random.default_rng(seed)
+    start = [rng.normal(size=s) for s in SHAPES]
+    curvature = [rng.uniform(0.5, 2.0, size=s) for s in SHAPES]
+    target = [rng.normal(size=s) for s in SHAPES]
+    noise = [[0.3 * rng.normal(size=s) for s in SHAPES] for _ in range(STEPS)]
+    return start, curvature, target, noise
+
+
+def _gradients(weights, curvature, target, noise_t):
+    return [c * (w - t) + n for w, c, t, n in zip(weights, curvature, target, noise_t, strict=True)]
+
+
+def _run_keras_optimizer(optimizer, steps: int = STEPS, seed: int = 0):
+    """Trajectory of ``optimizer`` on the problem, float32 variables, eager ``apply``."""
+    start, curvature, target, noise = _problem(seed)
+    variables = [keras.Variable(s.astype("float32")) for s in start]
+    trajectory = []
+    for t in range(steps):
+        weights = [np.asarray(keras.ops.convert_to_numpy(v.value), np.float64) for v in variables]
+        grads = _gradients(weights, curvature, target, noise[t])
+        optimizer.apply(
+            [keras.ops.convert_to_tensor(g.astype("float32")) for g in grads], variables
+        )
+        trajectory.append([np.array(keras.ops.convert_to_numpy(v.value)) for v in variables])
+    return trajectory, variables
+
+
+# (kerasnotes class, Keras class, arguments shared by both)
+PARITY_CASES = [
+    ("SGD", {"learning_rate": 0.05}),
+    ("SGD", {"learning_rate": 0.05, "momentum": 0.9}),
+    ("SGD", {"learning_rate": 0.05, "momentum": 0.8, "nesterov": True}),
+    ("SGD", {"learning_rate": 0.05, "momentum": 0.9, "clipnorm": 0.5}),
+    ("SGD", {"learning_rate": 0.05, "momentum": 0.9, "weight_decay": 0.01}),
+    ("Adagrad", {"learning_rate": 0.1}),
+    ("Adagrad", {"learning_rate": 0.1, "initial_accumulator_value": 0.0}),
+    ("Adagrad", {"learning_rate": 0.1, "clipvalue": 0.2}),
+    ("RMSprop", {"learning_rate": 0.01}),
+    ("RMSprop", {"learning_rate": 0.01, "momentum": 0.5, "centered": True}),
+    ("RMSprop", {"learning_rate": 0.01, "rho": 0.8, "global_clipnorm": 1.0}),
+    ("Adam", {"learning_rate": 0.01}),
+    ("Adam", {"learning_rate": 0.01, "amsgrad": True, "beta_1": 0.8}),
+]
+
+
+def _case_id(case):
+    name, kwargs = case
+    return name + "-" + "-".join(f"{k}={v}" for k, v in kwargs.items())
+
+
+@pytest.mark.parametrize("case", PARITY_CASES, ids=[_case_id(c) for c in PARITY_CASES])
+def test_trajectory_matches_keras_builtin(case, backend):
+    name, kwargs = case
+    ours, _ = _run_keras_optimizer(getattr(kn.optimizers, name)(**kwargs))
+    theirs, _ = _run_keras_optimizer(getattr(keras.optimizers, name)(**kwargs))
+    for step, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        for x, y in zip(a, b, strict=True):
+            # Identical operations on TF/JAX; on torch Keras swaps in fused
+            # torch._foreach_* versions, which round differently.
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6, err_msg=f"step {step + 1}")
+    # Not a trivial pass: the weights really moved.
+    start = _problem()[0]
+    assert np.abs(ours[-1][0] - start[0]).max() > 1e-2
+
+
+# numpy float64 references of the docstring formulas ------------------------------
+
+
+def _reference_sgd(lr, momentum=0.0, nesterov=False, momentum_form="heavy_ball"):
+    def init(w):
+        return {"v": np.zeros_like(w)}
+
+    def step(w, g, s, t):
+        if momentum == 0:
+            return w - lr * g
+        b = momentum
+        if momentum_form == "heavy_ball":
+            s["v"] = b * s["v"] - lr * g
+            return w + (b * s["v"] - lr * g if nesterov else s["v"])
+        s["v"] = b * s["v"] + (1 - b) * g
+        return w - lr * ((b * s["v"] + (1 - b) * g) if nesterov else s["v"])
+
+    return init, step
+
+
+def _reference_adagrad(lr, initial_accumulator_value=0.1, epsilon=1e-7):
+    def init(w):
+        return {"G": np.full_like(w, initial_accumulator_value)}
+
+    def step(w, g, s, t):
+        s["G"] = s["G"] + g**2
+        return w - lr / np.sqrt(s["G"] + epsilon) * g
+
+    return init, step
+
+
+def _reference_rmsprop(lr, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False):
+    def init(w):
+        return {"s": np.zeros_like(w), "a": np.zeros_like(w), "m": np.zeros_like(w)}
+
+    def step(w, g, s, t):
+        s["s"] = rho * s["s"] + (1 - rho) * g**2
+        if centered:
+            s["a"] = rho * s["a"] + (1 - rho) * g
+            d = np.sqrt(s["s"] - s["a"] ** 2 + epsilon)
+        else:
+            d = np.sqrt(s["s"] + epsilon)
+        if momentum > 0:
+            s["m"] = momentum * s["m"] + lr * g / d
+            return w - s["m"]
+        return w - lr * g / d
+
+    return init, step
+
+
+def _reference_adam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
+    def init(w):
+        return {"m": np.zeros_like(w), "v": np.zeros_like(w), "vh": np.zeros_like(w)}
+
+    def step(w, g, s, t):
+        s["m"] = beta_1 * s["m"] + (1 - beta_1) * g
+        s["v"] = beta_2 * s["v"] + (1 - beta_2) * g**2
+        v = s["v"]
+        if amsgrad:
+            s["vh"] = np.maximum(s["vh"], s["v"])
+            v = s["vh"]
+        alpha_t = lr * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+        return w - alpha_t * s["m"] / (np.sqrt(v) + epsilon)
+
+    return init, step
+
+
+REFERENCE_CASES = [
+    ("SGD", _reference_sgd, {"lr": 0.05}),
+    ("SGD", _reference_sgd, {"lr": 0.05, "momentum": 0.9}),
+    ("SGD", _reference_sgd, {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    ("SGD", _reference_sgd, {"lr": 0.05, "momentum": 0.9, "momentum_form": "ema"}),
+    (
+        "SGD",
+        _reference_sgd,
+        {"lr": 0.05, "momentum": 0.7, "momentum_form": "ema", "nesterov": True},
+    ),
+    ("Adagrad", _reference_adagrad, {"lr": 0.1}),
+    ("Adagrad", _reference_adagrad, {"lr": 0.1, "initial_accumulator_value": 0.0}),
+    ("RMSprop", _reference_rmsprop, {"lr": 0.01}),
+    ("RMSprop", _reference_rmsprop, {"lr": 0.01, "momentum": 0.5, "centered": True}),
+    ("Adam", _reference_adam, {"lr": 0.01}),
+    ("Adam", _reference_adam, {"lr": 0.01, "amsgrad": True, "beta_2": 0.99}),
+]
+
+
+def _reference_trajectory(reference, kwargs):
+    init, step = reference(**kwargs)
+    start, curvature, target, noise = _problem()
+    weights = [w.copy() for w in start]
+    states = [init(w) for w in weights]
+    trajectory = []
+    for t in range(STEPS):
+        grads = _gradients(weights, curvature, target, noise[t])
+        weights = [step(w, g, s, t + 1) for w, g, s in zip(weights, grads, states, strict=True)]
+        trajectory.append([w.copy() for w in weights])
+    return trajectory
+
+
+@pytest.mark.parametrize(
+    "case", REFERENCE_CASES, ids=[_case_id((c[0], c[2])) for c in REFERENCE_CASES]
+)
+def test_trajectory_matches_float64_reference(case):
+    name, reference, kwargs = case
+    ours_kwargs = {("learning_rate" if k == "lr" else k): v for k, v in kwargs.items()}
+    ours, _ = _run_keras_optimizer(getattr(kn.optimizers, name)(**ours_kwargs))
+    expected = _reference_trajectory(reference, kwargs)
+    for step, (a, b) in enumerate(zip(ours, expected, strict=True)):
+        for x, y in zip(a, b, strict=True):
+            # float32 arithmetic against float64 over 50 coupled steps.
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5, err_msg=f"step {step + 1}")
+
+
+def test_ema_momentum_is_heavy_ball_with_scaled_learning_rate():
+    # F2 vs F2k: v_ema = b v + (1-b) g with step lr is heavy ball with step lr (1-b).
+    ema, _ = _run_keras_optimizer(
+        kn.optimizers.SGD(learning_rate=0.1, momentum=0.8, momentum_form="ema")
+    )
+    heavy, _ = _run_keras_optimizer(kn.optimizers.SGD(learning_rate=0.1 * 0.2, momentum=0.8))
+    np.testing.assert_allclose(ema[-1][0], heavy[-1][0], rtol=1e-4, atol=1e-5)
+    plain, _ = _run_keras_optimizer(kn.optimizers.SGD(learning_rate=0.1))
+    assert np.abs(ema[-1][0] - plain[-1][0]).max() > 1e-3
+
+
+def _mlp(seed: int = 3) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16, activation="tanh"),
+            keras.layers.Dense(3),
+        ]
+    )
+
+
+FIT_CASES = [
+    # (class name, our arguments, the Keras built-in's arguments for the same rule)
+    ("SGD", {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}, None),
+    ("Adam", {"learning_rate": 0.01}, None),
+    ("RMSprop", {"learning_rate": 0.01}, None),
+    ("Adagrad", {"learning_rate": 0.1}, None),
+    ("Adam", {"learning_rate": 0.01, "use_ema": True, "ema_overwrite_frequency": 3}, None),
+    ("RMSprop", {"learning_rate": 0.01, "gradient_accumulation_steps": 3}, None),
+    # F2 is F2k with the learning rate scaled by 1 - momentum.
+    (
+        "SGD",
+        {"learning_rate": 0.05, "momentum": 0.5, "momentum_form": "ema"},
+        {"learning_rate": 0.025, "momentum": 0.5},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", FIT_CASES, ids=[_case_id(c[:2]) for c in FIT_CASES])
+def test_fit_matches_keras_builtin(case, backend):
+    name, ours_kwargs, keras_kwargs = case
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8)).astype("float32")
+    y = rng.integers(0, 3, size=64)
+    weights = []
+    for optimizer in (
+        getattr(kn.optimizers, name)(**ours_kwargs),
+        getattr(keras.optimizers, name)(**(keras_kwargs or ours_kwargs)),
+    ):
+        model = _mlp()
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+        weights.append(model.get_weights())
+    tolerance = (
+        {"rtol": 1e-5, "atol": 1e-6} if keras_kwargs is None else {"rtol": 1e-4, "atol": 1e-5}
+    )
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_allclose(a, b, **tolerance)
+    assert not np.allclose(weights[0][0], _mlp().get_weights()[0])
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam"])
+def test_loss_scale_optimizer_wrapping_matches_keras(name, backend):
+    # A huge initial scale overflows the first steps: both must skip them and
+    # lower the scale identically, then train identically.
+    rng = np.random.default_rng(1)
+    x = (1000.0 * rng.normal(size=(48, 8))).astype("float32")  # large inputs, large gradients
+    y = rng.integers(0, 3, size=48)
+    results = []
+    for module in (kn.optimizers, keras.optimizers):
+        model = _mlp()
+        optimizer = keras.optimizers.LossScaleOptimizer(
+            getattr(module, name)(learning_rate=0.05), initial_scale=2.0**127
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        scale = float(keras.ops.convert_to_numpy(optimizer.dynamic_scale))
+        results.append((model.get_weights(), scale))
+    (ours, our_scale), (theirs, their_scale) = results
+    assert our_scale == their_scale < 2.0**127
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        assert np.all(np.isfinite(a))
