@@ -56,4 +56,6 @@ def notes(topic: str, lang: str = "en") -> dict[str, Any]:
             entries.append(notes_text.as_dict(notes_text.lookup(name), lang))
         except (KeyError, LookupError, ValueError) as error:
             raise NotFound(f"no note for topic={name!r} ({error})") from None
+        except (OSError, RuntimeError) as error:  # the installed notes text is missing or broken
+            raise NotFound(f"the notes text could not be read ({error})") from None
     return {"topic": topic, "lang": lang, "entries": entries}

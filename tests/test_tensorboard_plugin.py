@@ -183,6 +183,17 @@ def test_plugins_listing_shows_kerasnotes_enabled_as_es_module(client):
     }
 
 
+def test_tab_is_enabled_by_kerasnotes_scalars_alone_and_disabled_without_data(tmp_path):
+    with summary.Writer(str(tmp_path / "with_lr" / "run")) as writer:
+        writer.scalar(summary.TAG_LEARNING_RATE, 0.1, step=0)
+    with summary.Writer(str(tmp_path / "without" / "run")) as writer:
+        writer.scalar("loss", 0.1, step=0)
+    enabled = get_json(make_client(str(tmp_path / "with_lr")), "/data/plugins_listing")
+    disabled = get_json(make_client(str(tmp_path / "without")), "/data/plugins_listing")
+    assert enabled["kerasnotes"]["enabled"] is True
+    assert disabled["kerasnotes"]["enabled"] is False
+
+
 def test_plugin_entry_page_loads_our_module(client):
     html = client.get("/data/plugin_entry.html?name=kerasnotes").get_data(as_text=True)
     assert 'import("./static/index.js")' in html
