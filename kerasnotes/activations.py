@@ -110,9 +110,12 @@ def sigmoid(x: Any) -> Any:
     shows the overflow-free branch form explicitly.
     """
     x = ops.convert_to_tensor(x)
-    small = ops.exp(-ops.abs(x))
+    positive = x >= 0
+    # e^{−|z|} spelled with where(): abs() has derivative 0 at z = 0 on some
+    # backends, which would make σ'(0) come out as 0 instead of 1/4.
+    small = ops.exp(ops.where(positive, -x, x))
     one = ops.ones_like(small)
-    numerator = ops.where(x >= 0, one, small)
+    numerator = ops.where(positive, one, small)
     return _attach_logits(numerator / (one + small), x)
 
 
