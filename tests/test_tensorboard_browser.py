@@ -266,8 +266,12 @@ def test_the_kerasnotes_tab_draws_the_logged_data(logged_run, tmp_path):
 
                 frame.click("#kn-tab-notes")
                 _ready(frame, "notes")
-                _check_notes(frame)
+                _check_notes(frame, "en")
                 screenshot(page, "notes")
+                frame.click(".kn-lang button[data-lang='zh']")
+                frame.wait_for_selector("#kn-notes[data-lang='zh']")
+                _check_notes(frame, "zh")
+                screenshot(page, "notes_zh")
 
                 _check_reload(page, frame, run_dir)
                 assert all(r.startswith(url) or r.startswith("data:") for r in requested), [
@@ -386,17 +390,16 @@ def _check_optimizer(frame, logged):
         assert stop_rule.count() == 0
 
 
-def _check_notes(frame):
+def _check_notes(frame, lang):
+    _ready(frame, "notes")
     topics = frame.eval_on_selector_all("#kn-notes .kn-note", "n => n.map(x => x.dataset.topic)")
     for topic in ("F13", "F14", "F3", "F4", "F5", "F6", "F7", "F15"):
         assert topic in topics
-    title = frame.locator("#kn-notes .kn-note[data-topic='F13'] h3").first.inner_text()
-    assert notes.as_dict("F13", "en")["title"] in title
-    frame.click(".kn-lang button[data-lang='zh']")
-    frame.wait_for_selector("#kn-notes[data-lang='zh']")
-    _ready(frame, "notes")
-    title = frame.locator("#kn-notes .kn-note[data-topic='F13'] h3").first.inner_text()
-    assert notes.as_dict("F13", "zh")["title"] in title
+    for topic in ("F13", "F5"):
+        note = frame.locator(f"#kn-notes .kn-note[data-topic='{topic}']").first
+        expected = notes.as_dict(topic, lang)
+        assert expected["title"] in note.locator("h3").inner_text()
+        assert note.locator(".kn-formula").inner_text() == expected["formula"]
 
 
 def _check_reload(page, frame, run_dir):

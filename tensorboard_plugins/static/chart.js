@@ -234,9 +234,16 @@ export function lineChart(host, spec) {
 
   // Grid and axes.
   const axes = svg("g", { class: "kn-axes" }, root);
-  for (const t of yScale.ticks(5)) {
+  // Labels at least 16 px apart; zero and the larger magnitudes win (symlog crowds near 0).
+  const placed = [];
+  const yTicks = yScale
+    .ticks(5)
+    .filter((t) => Y(t) >= MARGIN.top - 0.5 && Y(t) <= MARGIN.top + plotH + 0.5)
+    .sort((a, b) => (a === 0 ? -1 : b === 0 ? 1 : Math.abs(b) - Math.abs(a)));
+  for (const t of yTicks) {
     const y = Y(t);
-    if (y < MARGIN.top - 0.5 || y > MARGIN.top + plotH + 0.5) continue;
+    if (placed.some((p) => Math.abs(p - y) < 16)) continue;
+    placed.push(y);
     svg("line", { x1: MARGIN.left, x2: MARGIN.left + plotW, y1: y, y2: y, class: t === 0 && yScale.kind !== "log" ? "kn-zero" : "kn-gridline" }, axes);
     svg("text", { x: MARGIN.left - 6, y: y + 4, "text-anchor": "end", class: "kn-tick" }, axes).textContent = fmt(t, 2);
   }

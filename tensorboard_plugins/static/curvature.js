@@ -49,6 +49,13 @@ export async function show(host, { run }) {
   const grid = html("div", { class: "kn-grid" }, host);
   const gradCard = card(grid, "Gradient norm ‖∇L‖", "A critical point needs ∇L ≈ 0 (grad_tol); the Hessian then decides its kind.");
   const lambdaCard = card(grid, "Extreme Hessian eigenvalues", "λmin < 0 < λmax: saddle; all λ > 0: local minimum; all λ < 0: local maximum (F13).");
+  lambdaCard.root.insertBefore(
+    legend(lambdaCard.root, [
+      { label: "λmin", color: "#c92a2a" },
+      { label: "λmax", color: "#1971c2" },
+    ]),
+    lambdaCard.plot,
+  );
   const ratioCard = card(grid, "Minimum ratio", "Share of positive eigenvalues (F14): 1 at a local minimum, lower at a saddle.");
   const tableCard = card(grid, "Critical points", "Every probe, with what was measured (– = not measured).");
 
