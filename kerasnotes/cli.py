@@ -1,4 +1,4 @@
-"""The ``kerasnotes`` command line: ``kerasnotes tour``.
+"""The ``kerasnotes`` command line: ``kerasnotes tour | explain | board``.
 
 ``python -m kerasnotes`` is the same program.
 """
@@ -22,7 +22,50 @@ def _build_parser() -> argparse.ArgumentParser:
     size = tour.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="smoke-test size (seconds)")
     size.add_argument("--full", action="store_true", help="larger, more faithful runs")
+    _add_explain(commands)
+    _add_board(commands)
     return parser
+
+
+def _add_explain(commands: argparse._SubParsersAction) -> None:
+    explain = commands.add_parser(
+        "explain",
+        help="teach a formula, claim or chapter of the notes (alone: list the topics)",
+        description="Print a topic of the notes: its formula, what it means, when to use it, "
+        "the kerasnotes API with an example, and how it differs from the Keras built-in.",
+    )
+    explain.add_argument("topic", nargs="?", help="id (F13, C2, ch4) or short name (saddle, adam)")
+    explain.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the text")
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from kerasnotes import notes
+
+    if args.topic is None:
+        print(notes.listing(args.lang), end="")
+        print("\nkerasnotes explain TOPIC [--lang en|zh] prints one of them.")
+        return 0
+    try:
+        text = notes.render(args.topic, lang=args.lang)
+    except ValueError as error:
+        print(f"kerasnotes explain: {error}", file=sys.stderr)
+        return 2
+    print(text, end="")
+    return 0
+
+
+def _add_board(commands: argparse._SubParsersAction) -> None:
+    board = commands.add_parser(
+        "board", help="start TensorBoard on 127.0.0.1 with the kerasnotes tab (Ctrl-C stops it)"
+    )
+    board.add_argument("--logdir", default="runs", help="folder of TensorBoard runs")
+    board.add_argument("--port", type=int, default=6006, help="TCP port (0 picks a free one)")
+
+
+def _run_board(args: argparse.Namespace) -> int:
+    from kerasnotes import board
+
+    return board.serve(args.logdir, port=args.port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         mode = "quick" if args.quick else "full" if args.full else "default"
         return tour.main(logdir=args.logdir, mode=mode)
+    if args.command == "explain":
+        return _run_explain(args)
+    if args.command == "board":
+        return _run_board(args)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse guarantees a command
 
 
