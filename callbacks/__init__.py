@@ -13,5 +13,6 @@ from __future__ import annotations
 
 from .early_stopping import EarlyStopping
 from .lr_decay import LearningRateDecay
+from .saddle import SaddlePointDetector
 
-__all__ = ["EarlyStopping", "LearningRateDecay"]
+__all__ = ["EarlyStopping", "LearningRateDecay", "SaddlePointDetector"]

@@ -1,0 +1,371 @@
+"""Saddle-point detection during fit (notes F13, F14): gradient gate, Hessian analysis, escape."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerasnotes import summary
+
+from ._common import LoggingCallback, check_log_dir
+
+#: Grid points of the spectral density written to TensorBoard.
+DENSITY_GRID_SIZE = 400
+#: Line search of the escape step: eta* times these factors, each with both signs.
+ESCAPE_FACTORS = (2.0, 1.0, 0.5, 0.25, 0.125, 0.0625)
+_NAN = float("nan")
+
+
+def _check_number(name: str, value: Any, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name} must be a number; got {name}={value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        allowed = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be finite and {allowed}; got {name}={value!r}")
+    return value
+
+
+def _check_int(name: str, value: Any, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ValueError(f"{name} must be an int >= {least}; got {name}={value!r}")
+    return int(value)
+
+
+def _fixed_sample(data: Any, num_samples: int, seed: int) -> tuple[Any, Any]:
+    """Copy ``num_samples`` rows of ``(x, y)`` chosen once by ``seed`` (all rows if fewer)."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(
+            "data must be a pair (x, y) of arrays (Keras callbacks never see the training "
+            f"data, so pass it here); got data of type {type(data).__name__}"
+        )
+    try:
+        leaves = [np.asarray(a) for a in keras.tree.flatten(data)]
+    except Exception as error:
+        raise TypeError(f"data must hold arrays: {error}") from None
+    lengths = {a.shape[0] if a.ndim else None for a in leaves}
+    if len(lengths) != 1 or None in lengths or 0 in lengths:
+        raise ValueError(
+            "data=(x, y) must hold non-empty arrays with one common number of samples; "
+            f"got sample counts {sorted(str(n) for n in lengths)}"
+        )
+    total = lengths.pop()
+    if total <= num_samples:
+        rows = np.arange(total)
+    else:
+        rows = np.sort(np.random.default_rng(seed).choice(total, num_samples, replace=False))
+    x, y = data
+    pick = lambda a: np.array(np.asarray(a)[rows], copy=True)  # noqa: E731
+    return keras.tree.map_structure(pick, x), keras.tree.map_structure(pick, y)
+
+
+@keras.saving.register_keras_serializable(package="kerasnotes")
+class SaddlePointDetector(LoggingCallback):
+    """Classify where training stalls with the Hessian, and optionally escape saddles (F13, F14).
+
+    Every ``every`` epochs (at the end of epochs ``every-1, 2·every-1, …``) on a
+    fixed sample of the data::
+
+        g = ∇L(θ)                                   (one gradient: the cheap gate)
+        if ‖g‖ ≤ grad_tol or always_probe:          (full analysis, HessianProbe.analyze)
+            eigenvalues of H = ∇²L(θ)  ->  kind (F13), minimum_ratio = #{λ>0}/#{λ} (F14)
+            "local_minimum": all λ > 0; "local_maximum": all λ < 0; "saddle": mixed;
+            "flat": H ≈ 0, a higher-order critical point the Hessian cannot classify
+        else: kind = "not_critical"
+
+    A "flat" point is never reported as a minimum: at the zero init of a
+    three-layer linear network both ∇L and H vanish, yet the loss goes down along
+    some directions at third order, so it is not a minimum; the second-order test
+    simply cannot tell.
+
+    With ``escape=True``, at a saddle the weights move along the unit eigenvector
+    ``u`` of ``λ_min < 0`` (F13: ``uᵀHu = λ‖u‖² < 0``, so the loss falls to
+    second order)::
+
+        θ ← θ ± η u,   η = escape_step, or the best of η*·{2, 1, 1/2, …, 1/16}
+        with η* = √(2 L(θ) / |λ_min|) (where L + ½λη² reaches 0),
+
+    both signs tried, and the step is kept only if the loss on the sample drops;
+    otherwise the weights are restored bit for bit. The optimizer's state
+    (moments, iteration count) is never touched.
+
+    Results go to ``history`` (one dict per probe: ``epoch, kind, grad_norm,
+    lambda_min, lambda_max, minimum_ratio, escaped, loss_before, loss_after,
+    seconds, num_hvp``; NaN when not measured; kind "error" plus ``error`` when a
+    probe raised), to the epoch logs (``grad_norm``, and ``lambda_min``,
+    ``lambda_max``, ``minimum_ratio`` when the full analysis ran) and, with a
+    ``log_dir``, to TensorBoard (``kerasnotes/curvature/*`` scalars,
+    ``kerasnotes/critical_point`` and, with ``density=True``, the
+    ``kerasnotes/spectral_density`` of every full analysis; see
+    ``kerasnotes.summary``). A probe that fails (non-finite loss, bad data, ...)
+    is reported with a warning and training continues with the weights untouched.
+
+    Keras has no built-in counterpart.
+
+    Args:
+        data: ``(x, y)`` to probe on (Keras callbacks never see the training data).
+        every: probe every this many epochs.
+        num_samples: size of the fixed sample drawn once from ``data``.
+        grad_tol: gradient-norm threshold of a critical point.
+        curvature_tol: relative eigenvalue threshold (see ``HessianProbe.analyze``).
+        always_probe: run the full analysis even when ``‖g‖ > grad_tol``.
+        density: add the spectral density (stochastic Lanczos quadrature) per analysis.
+        escape: step out of saddles along the negative-curvature direction.
+        escape_step: fixed ``η``; None means the small line search above.
+        log_dir: TensorBoard run directory, or None.
+        verbose: 1 prints one line per full analysis (and per failure).
+        seed: seed of the sample drawn from ``data``.
+        batch_size: micro-batch size of the probe (None: the whole sample at once).
+
+    Example:
+        >>> import keras
+        >>> from kerasnotes import datasets
+        >>> from kerasnotes.callbacks import SaddlePointDetector
+        >>> model, x, y, loss = datasets.product_saddle()       # (1 - w1 w2)², at w = 0
+        >>> model.compile(keras.optimizers.SGD(0.1), loss)
+        >>> detector = SaddlePointDetector((x, y), escape=True, verbose=0)
+        >>> _ = model.fit(x, y, epochs=1, verbose=0, callbacks=[detector])
+        >>> entry = detector.history[0]
+        >>> entry["kind"], entry["escaped"], round(entry["lambda_min"], 4)
+        ('saddle', True, -2.0)
+    """
+
+    def __init__(
+        self,
+        data: tuple[Any, Any],
+        every: int = 1,
+        num_samples: int = 2048,
+        grad_tol: float = 1e-3,
+        curvature_tol: float = 1e-4,
+        always_probe: bool = False,
+        density: bool = False,
+        escape: bool = False,
+        escape_step: float | None = None,
+        log_dir: str | os.PathLike | None = None,
+        verbose: int = 1,
+        *,
+        seed: int = 0,
+        batch_size: int | None = None,
+    ) -> None:
+        self.every = _check_int("every", every, 1)
+        self.num_samples = _check_int("num_samples", num_samples, 1)
+        self.grad_tol = _check_number("grad_tol", grad_tol)
+        self.curvature_tol = _check_number("curvature_tol", curvature_tol)
+        self.escape_step = (
+            None
+            if escape_step is None
+            else _check_number("escape_step", escape_step, positive=True)
+        )
+        self.seed = _check_int("seed", seed, 0)
+        self.batch_size = None if batch_size is None else _check_int("batch_size", batch_size, 1)
+        super().__init__(check_log_dir(log_dir))
+        self.x, self.y = _fixed_sample(data, self.num_samples, self.seed)
+        self.always_probe = bool(always_probe)
+        self.density = bool(density)
+        self.escape = bool(escape)
+        self.verbose = verbose
+        self.history: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ helpers
+    def _probe(self, model: keras.Model):
+        from kerasnotes.curvature import HessianProbe
+
+        return HessianProbe(model, self.x, self.y, batch_size=self.batch_size)
+
+    @staticmethod
+    def _weights(model: keras.Model) -> list[np.ndarray]:
+        return [np.array(v.numpy(), copy=True) for v in model.trainable_variables]
+
+    @staticmethod
+    def _assign(model: keras.Model, arrays: list[np.ndarray]) -> None:
+        for variable, array in zip(model.trainable_variables, arrays, strict=True):
+            variable.assign(array)
+
+    @staticmethod
+    def _shifted(arrays: list[np.ndarray], direction: np.ndarray, step: float) -> list[np.ndarray]:
+        out, offset = [], 0
+        for array in arrays:
+            piece = direction[offset : offset + array.size].reshape(array.shape)
+            out.append((array.astype(np.float64) + step * piece).astype(array.dtype))
+            offset += array.size
+        return out
+
+    def _try_escape(self, model: keras.Model, loss_before: float, point: Any) -> dict[str, Any]:
+        """Line search along ±u on the probe loss; keep the best step only if the loss drops."""
+        original = self._weights(model)
+        if self.escape_step is not None:
+            steps = [self.escape_step]
+        else:
+            base = loss_before if loss_before > 0 else 1.0
+            eta = math.sqrt(2.0 * base / abs(point.lambda_min))
+            steps = [eta * factor for factor in ESCAPE_FACTORS]
+        best_loss, best_weights = loss_before, None
+        try:
+            for step in steps:
+                for sign in (1.0, -1.0):
+                    trial = self._shifted(original, point.escape_direction, sign * step)
+                    self._assign(model, trial)
+                    value = self._probe(model).loss()
+                    if math.isfinite(value) and value < best_loss:
+                        best_loss, best_weights = value, trial
+        finally:
+            # Leave the model either at the accepted step or exactly where it was.
+            self._assign(model, best_weights if best_weights is not None else original)
+        return {
+            "escaped": best_weights is not None,
+            "loss_before": loss_before,
+            "loss_after": best_loss,
+        }
+
+    # --------------------------------------------------------------- one probe
+    def _run_probe(self, epoch: int) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "epoch": epoch,
+            "kind": "not_critical",
+            "grad_norm": _NAN,
+            "lambda_min": _NAN,
+            "lambda_max": _NAN,
+            "minimum_ratio": _NAN,
+            "escaped": False,
+            "loss_before": _NAN,
+            "loss_after": _NAN,
+            "seconds": _NAN,
+            "num_hvp": 0,
+        }
+        start = time.perf_counter()
+        density = None
+        model = self.model  # under JAX this syncs the trainer's state into the variables
+        try:
+            probe = self._probe(model)
+            entry["grad_norm"] = grad_norm = float(np.linalg.norm(probe.gradient()))
+            if not math.isfinite(grad_norm) or not math.isfinite(probe.loss()):
+                raise FloatingPointError(
+                    f"non-finite loss ({probe.loss()}) or gradient norm ({grad_norm}) on the probe sample"
+                )
+            if grad_norm <= self.grad_tol or self.always_probe:
+                point = probe.analyze(grad_tol=self.grad_tol, curvature_tol=self.curvature_tol)
+                entry.update(
+                    kind=point.kind,
+                    lambda_min=point.lambda_min,
+                    lambda_max=point.lambda_max,
+                    minimum_ratio=point.minimum_ratio,
+                    num_hvp=point.num_hvp,
+                )
+                if self.density:
+                    density = probe.spectral_density(grid_size=DENSITY_GRID_SIZE)
+                    entry["num_hvp"] += density.num_hvp
+                if self.escape and point.kind == "saddle":
+                    entry.update(self._try_escape(model, probe.loss(), point))
+        except Exception as error:  # a probe must never end the user's fit
+            entry["kind"] = "error"
+            entry["error"] = f"{type(error).__name__}: {error}"
+            warnings.warn(
+                f"SaddlePointDetector: the probe at epoch {epoch} failed and was skipped "
+                f"({entry['error']}); training continues with the weights unchanged.",
+                stacklevel=3,
+            )
+        entry["seconds"] = time.perf_counter() - start
+        self._write(entry, density)
+        return entry
+
+    def _write(self, entry: dict[str, Any], density: Any) -> None:
+        if self._writer is None:
+            return
+        epoch = entry["epoch"]
+        if math.isfinite(entry["grad_norm"]):
+            self._writer.scalar(summary.TAG_GRAD_NORM, entry["grad_norm"], epoch)
+        for tag, key in (
+            (summary.TAG_LAMBDA_MIN, "lambda_min"),
+            (summary.TAG_LAMBDA_MAX, "lambda_max"),
+            (summary.TAG_MINIMUM_RATIO, "minimum_ratio"),
+        ):
+            if math.isfinite(entry[key]):
+                self._writer.scalar(tag, entry[key], epoch)
+        values = [
+            float(summary.KIND_CODES[entry["kind"]])
+            if field == "kind_code"
+            else float(entry[field])
+            for field in summary.CRITICAL_POINT_FIELDS
+        ]
+        self._writer.tensor(
+            summary.TAG_CRITICAL_POINT,
+            values,
+            epoch,
+            description="[" + ", ".join(summary.CRITICAL_POINT_FIELDS) + "]",
+        )
+        if density is not None:
+            self._writer.tensor(
+                summary.TAG_SPECTRAL_DENSITY, np.stack([density.grid, density.density]), epoch
+            )
+        self._writer.flush()
+
+    # ---------------------------------------------------------- training hooks
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._open_writer()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if (epoch + 1) % self.every:
+            return
+        entry = self._run_probe(epoch)
+        self.history.append(entry)
+        if logs is not None:
+            for key in ("grad_norm", "lambda_min", "lambda_max", "minimum_ratio"):
+                if math.isfinite(entry[key]):
+                    logs[key] = entry[key]
+        if self.verbose > 0 and (entry["kind"] != "not_critical" or self.always_probe):
+            line = (
+                f"\nEpoch {epoch + 1}: SaddlePointDetector: {entry['kind']} "
+                f"(|grad|={entry['grad_norm']:.3g}, lambda_min={entry['lambda_min']:.3g}, "
+                f"lambda_max={entry['lambda_max']:.3g}, minimum_ratio={entry['minimum_ratio']:.3g}"
+            )
+            if self.escape and entry["kind"] == "saddle":
+                line += (
+                    f", escaped={entry['escaped']}: loss {entry['loss_before']:.4g} -> "
+                    f"{entry['loss_after']:.4g}"
+                )
+            print(line + f", {entry['num_hvp']} HVPs, {entry['seconds']:.2f}s)")
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments; ``data`` is the fixed sample, as nested lists."""
+
+        def as_lists(nested: Any) -> Any:
+            if isinstance(nested, dict):
+                return {key: as_lists(value) for key, value in nested.items()}
+            return np.asarray(nested).tolist()
+
+        return {
+            "data": [as_lists(self.x), as_lists(self.y)],
+            "every": self.every,
+            "num_samples": self.num_samples,
+            "grad_tol": self.grad_tol,
+            "curvature_tol": self.curvature_tol,
+            "always_probe": self.always_probe,
+            "density": self.density,
+            "escape": self.escape,
+            "escape_step": self.escape_step,
+            "log_dir": None if self.log_dir is None else os.fspath(self.log_dir),
+            "verbose": self.verbose,
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SaddlePointDetector:
+        """Rebuild from ``get_config()`` (the sample is taken as the data, unchanged)."""
+        config = dict(config)
+        x, y = config.pop("data")
+
+        def to_array(nested: Any) -> Any:
+            if isinstance(nested, dict):
+                return {key: to_array(value) for key, value in nested.items()}
+            array = np.asarray(nested)
+            return array.astype(np.float32) if array.dtype.kind == "f" else array
+
+        data = (to_array(x), to_array(y))
+        return cls(data, **config)

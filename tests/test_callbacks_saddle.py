@@ -1,0 +1,303 @@
+"""SaddlePointDetector: the notes' four scenarios, the gradient gate, escape, logging, failures."""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from kerasnotes.callbacks import SaddlePointDetector
+
+from kerasnotes import datasets, summary
+
+
+class _Snapshot(keras.callbacks.Callback):
+    """Copies trainable weights and optimizer variables at epoch end (placed around the detector)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights, self.optimizer = [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(
+            [np.array(v.numpy(), copy=True) for v in self.model.trainable_variables]
+        )
+        self.optimizer.append(
+            [np.array(v.numpy(), copy=True) for v in self.model.optimizer.variables]
+        )
+
+
+def _product_saddle(w1=0.0, w2=0.0, optimizer=None):
+    model, x, y, loss = datasets.product_saddle(w1, w2)
+    model.compile(optimizer or keras.optimizers.SGD(0.1, momentum=0.9), loss)
+    return model, x, y
+
+
+def _read(log_dir, kind, plugin):
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(log_dir))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(log_dir))
+    read = provider.read_scalars if kind == "scalars" else provider.read_tensors
+    (run,) = read(
+        context.RequestContext(), experiment_id="", plugin_name=plugin, downsample=100
+    ).values()
+    return run
+
+
+# ------------------------------------------------------------- the four scenarios
+def test_product_saddle_detected_and_escaped_without_touching_the_optimizer():
+    model, x, y = _product_saddle()
+    before, after = _Snapshot(), _Snapshot()
+    detector = SaddlePointDetector((x, y), escape=True, verbose=0)
+    history = model.fit(x, y, epochs=1, verbose=0, callbacks=[before, detector, after])
+    (entry,) = detector.history
+    # (1 - w1 w2)² at 0: H = [[0, -2], [-2, 0]], eigenvalues ±2, one of two positive
+    assert entry["kind"] == "saddle" and entry["grad_norm"] == 0.0
+    assert entry["lambda_min"] == pytest.approx(-2.0, rel=1e-6)
+    assert entry["lambda_max"] == pytest.approx(2.0, rel=1e-6)
+    assert entry["minimum_ratio"] == 0.5
+    # eta* = sqrt(2 L / |λ|) = 1 along u = [1, 1]/√2: w1 w2 = 1/2, L = (1 - 1/2)² = 1/4
+    assert entry["escaped"] is True
+    assert entry["loss_before"] == pytest.approx(1.0) and entry["loss_after"] == pytest.approx(0.25)
+    np.testing.assert_allclose(np.ravel(after.weights[0]), [2**-0.5, 2**-0.5], rtol=1e-6)
+    assert entry["num_hvp"] >= 2 and entry["seconds"] > 0
+    for got, want in zip(after.optimizer[0], before.optimizer[0], strict=True):
+        np.testing.assert_array_equal(got, want)  # momentum and iterations untouched
+    assert history.history["lambda_min"] == [pytest.approx(-2.0, rel=1e-6)]
+    # the next epoch trains from the escaped weights (the saddle was a dead end for SGD)
+    model.fit(x, y, epochs=3, verbose=0)
+    assert float(model.evaluate(x, y, verbose=0)) < 0.25
+
+
+def test_two_layer_linear_network_at_zero_is_an_escaped_saddle():
+    model, x, y, loss = datasets.linear_network(depth=2, num_samples=64)
+    model.compile(keras.optimizers.SGD(0.1), loss)
+    stuck = keras.models.clone_model(model)
+    stuck.compile(keras.optimizers.SGD(0.1), loss)
+    stuck.set_weights(model.get_weights())
+    detector = SaddlePointDetector((x, y), escape=True, verbose=0)
+    ours = model.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=[detector])
+    plain = stuck.fit(x, y, epochs=4, batch_size=16, verbose=0)
+    first = detector.history[0]
+    assert first["kind"] == "saddle" and first["escaped"] is True
+    assert first["lambda_min"] < 0 < first["lambda_max"]
+    assert first["lambda_min"] == pytest.approx(-first["lambda_max"], rel=1e-5)  # ±2σ/(N m)
+    assert first["loss_after"] < first["loss_before"]
+    # reference: the top singular value of XᵀY gives λ_max = 2σ₁/(N·m)
+    sigma = np.linalg.svd(x.astype(np.float64).T @ y.astype(np.float64), compute_uv=False)[0]
+    assert first["lambda_max"] == pytest.approx(2 * sigma / (64 * 2), rel=1e-4)
+    np.testing.assert_allclose(plain.history["loss"], plain.history["loss"][0], rtol=1e-6)
+    assert ours.history["loss"][-1] < 0.5 * plain.history["loss"][-1]
+    assert all(e["kind"] == "not_critical" for e in detector.history[1:])
+
+
+def test_three_layer_linear_network_at_zero_is_flat_never_a_minimum():
+    model, x, y, loss = datasets.linear_network(depth=3, num_samples=32)
+    model.compile(keras.optimizers.SGD(0.1), loss)
+    detector = SaddlePointDetector((x, y), escape=True, verbose=0)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[detector])
+    assert [e["kind"] for e in detector.history] == ["flat", "flat"]
+    assert all(e["lambda_min"] == 0.0 and e["lambda_max"] == 0.0 for e in detector.history)
+    assert not any(e["escaped"] for e in detector.history)
+    assert all(not np.any(w) for w in model.get_weights())  # nothing moved
+
+
+def test_well_trained_logistic_regression_is_a_local_minimum():
+    (x, y), _ = datasets.load_breast_cancer()
+    y = y.astype("float32")[:, None]
+    l2 = 1e-2
+    model = keras.Sequential(
+        [
+            keras.Input((30,)),
+            keras.layers.Dense(
+                1, activation="sigmoid", kernel_regularizer=keras.regularizers.l2(l2)
+            ),
+        ]
+    )
+    model.compile(keras.optimizers.Adam(0.05), "binary_crossentropy")
+    detector = SaddlePointDetector((x, y), verbose=0)
+    # 60 full-batch Adam steps per epoch (the data repeated), 5 epochs
+    repeats = 60
+    model.fit(
+        np.tile(x, (repeats, 1)),
+        np.tile(y, (repeats, 1)),
+        batch_size=len(x),
+        epochs=5,
+        shuffle=False,
+        verbose=0,
+        callbacks=[detector],
+    )
+    last = detector.history[-1]
+    assert last["kind"] == "local_minimum", detector.history
+    assert last["minimum_ratio"] == 1.0 and last["grad_norm"] <= 1e-3
+    assert all(e["kind"] in ("not_critical", "local_minimum") for e in detector.history)
+    # float64 reference: H = [X 1]ᵀ diag(p(1-p)) [X 1] / N + 2·l2 on the kernel
+    kernel, bias = (w.astype(np.float64) for w in model.get_weights())
+    design = np.hstack([x.astype(np.float64), np.ones((len(x), 1))])
+    p = 1 / (1 + np.exp(-(x.astype(np.float64) @ kernel + bias)))[:, 0]
+    hessian = design.T @ (design * (p * (1 - p))[:, None]) / len(x)
+    hessian[:30, :30] += 2 * l2 * np.eye(30)
+    eig = np.linalg.eigvalsh(hessian)
+    assert last["lambda_min"] == pytest.approx(eig[0], rel=2e-2)
+    assert last["lambda_max"] == pytest.approx(eig[-1], rel=1e-3)
+
+
+# ------------------------------------------------------------------ the gate
+def test_gradient_gate_skips_the_hessian_when_not_critical():
+    model, x, y = _product_saddle(0.5, 1.0, keras.optimizers.SGD(0.0))
+    detector = SaddlePointDetector((x, y), verbose=0)
+    history = model.fit(x, y, epochs=2, verbose=0, callbacks=[detector])
+    # ∇(1 - w1 w2)² = -2(1 - w1 w2)[w2, w1] = [-1, -0.5] at (0.5, 1)
+    for entry in detector.history:
+        assert entry["kind"] == "not_critical" and entry["num_hvp"] == 0
+        assert entry["grad_norm"] == pytest.approx(math.sqrt(1.25), rel=1e-6)
+        assert all(math.isnan(entry[k]) for k in ("lambda_min", "lambda_max", "minimum_ratio"))
+        assert math.isnan(entry["loss_before"]) and entry["escaped"] is False
+    assert history.history["grad_norm"] == [pytest.approx(math.sqrt(1.25), rel=1e-6)] * 2
+    assert "lambda_min" not in history.history
+
+
+def test_always_probe_analyses_away_from_critical_points_and_every_skips_epochs():
+    model, x, y = _product_saddle(0.5, 1.0, keras.optimizers.SGD(0.0))
+    detector = SaddlePointDetector((x, y), every=2, always_probe=True, verbose=0)
+    model.fit(x, y, epochs=4, verbose=0, callbacks=[detector])
+    assert [e["epoch"] for e in detector.history] == [1, 3]
+    # H at (0.5, 1) = [[2 w2², 4 w1 w2 - 2], [., 2 w1²]] = [[2, 0], [0, 0.5]]
+    entry = detector.history[0]
+    assert entry["kind"] == "not_critical" and entry["num_hvp"] == 2
+    assert entry["lambda_min"] == pytest.approx(0.5, rel=1e-6)
+    assert entry["lambda_max"] == pytest.approx(2.0, rel=1e-6)
+
+
+def test_a_step_that_does_not_lower_the_loss_is_undone_bit_for_bit():
+    model, x, y = _product_saddle()
+    detector = SaddlePointDetector((x, y), escape=True, escape_step=100.0, verbose=0)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[detector])
+    (entry,) = detector.history
+    assert entry["kind"] == "saddle" and entry["escaped"] is False
+    assert entry["loss_after"] == entry["loss_before"] == pytest.approx(1.0)
+    assert all(not np.any(w) and not np.signbit(w).any() for w in model.get_weights())
+
+
+# -------------------------------------------------------------- TensorBoard
+def test_tensorboard_scalars_critical_point_and_density(tmp_path):
+    model, x, y = _product_saddle()
+    detector = SaddlePointDetector((x, y), escape=True, density=True, log_dir=tmp_path, verbose=0)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[detector])
+    scalars = _read(tmp_path, "scalars", "scalars")
+    assert [p.step for p in scalars[summary.TAG_GRAD_NORM]] == [0, 1]
+    assert [p.step for p in scalars[summary.TAG_LAMBDA_MIN]] == [0]  # only the analysed epoch
+    assert scalars[summary.TAG_LAMBDA_MIN][0].value == pytest.approx(-2.0, rel=1e-6)
+    tensors = _read(tmp_path, "tensors", summary.PLUGIN_NAME)
+    points = tensors[summary.TAG_CRITICAL_POINT]
+    first = dict(zip(summary.CRITICAL_POINT_FIELDS, points[0].numpy, strict=True))
+    entry = detector.history[0]
+    assert first["kind_code"] == summary.KIND_CODES["saddle"] and first["escaped"] == 1.0
+    for field in (
+        "grad_norm",
+        "lambda_min",
+        "lambda_max",
+        "minimum_ratio",
+        "loss_before",
+        "loss_after",
+    ):
+        assert first[field] == entry[field]
+    assert first["num_hvp"] == entry["num_hvp"]
+    second = dict(zip(summary.CRITICAL_POINT_FIELDS, points[1].numpy, strict=True))
+    assert second["kind_code"] == summary.KIND_CODES["not_critical"]
+    assert math.isnan(second["lambda_min"]) and math.isnan(second["loss_before"])
+    (density,) = tensors[summary.TAG_SPECTRAL_DENSITY]
+    grid, values = density.numpy
+    assert density.numpy.shape == (2, 400)
+    assert np.trapezoid(values, grid) == pytest.approx(1.0, abs=1e-6)
+    # the spectrum {-2, 2}: two peaks, nothing in between (the weights of the
+    # two nodes are random, so their split is not 1/2 exactly)
+    at = lambda t: values[np.argmin(np.abs(grid - t))]  # noqa: E731
+    assert at(-2.0) > 100 * at(0.0) and at(2.0) > 100 * at(0.0)
+    assert 0.05 < np.trapezoid(values[grid < 0], grid[grid < 0]) < 0.95
+
+
+# ------------------------------------------------------------------ failures
+def test_a_failing_probe_warns_records_an_error_and_training_continues():
+    model, x, y = _product_saddle(0.5, 1.0, keras.optimizers.SGD(0.05))
+    bad = (np.full((4, 1), np.nan, "float32"), np.ones((4, 1), "float32"))
+    detector = SaddlePointDetector(bad, verbose=0)
+    snapshot = _Snapshot()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(x, y, epochs=2, verbose=0, callbacks=[snapshot, detector])
+    assert len(history.history["loss"]) == 2
+    assert [e["kind"] for e in detector.history] == ["error", "error"]
+    assert "non-finite" in detector.history[0]["error"]
+    assert sum("SaddlePointDetector" in str(w.message) for w in caught) == 2
+    for got, want in zip(model.get_weights(), snapshot.weights[-1], strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+# ------------------------------------------------------- sample, config, args
+def test_fixed_sample_is_deterministic_and_a_subset():
+    x = np.arange(100, dtype="float32")[:, None]
+    y = 2 * x
+    first = SaddlePointDetector((x, y), num_samples=10, seed=3)
+    again = SaddlePointDetector((x, y), num_samples=10, seed=3)
+    np.testing.assert_array_equal(first.x, again.x)
+    assert first.x.shape == (10, 1) and len(np.unique(first.x)) == 10
+    np.testing.assert_array_equal(first.y, 2 * first.x)
+    assert not np.array_equal(first.x, SaddlePointDetector((x, y), num_samples=10, seed=4).x)
+    x[:] = -1  # the sample is a copy
+    assert first.x.min() >= 0
+
+
+def test_config_round_trip_and_deep_copy():
+    model, x, y = _product_saddle()
+    detector = SaddlePointDetector(
+        (x, y),
+        every=2,
+        num_samples=5,
+        grad_tol=1e-2,
+        curvature_tol=1e-3,
+        always_probe=True,
+        density=True,
+        escape=True,
+        escape_step=0.5,
+        log_dir="runs/s",
+        verbose=0,
+        seed=1,
+    )
+    config = detector.get_config()
+    again = SaddlePointDetector.from_config(config)
+    assert again.get_config() == config
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(detector))
+    np.testing.assert_array_equal(restored.x, x)
+    detector = SaddlePointDetector((x, y), verbose=0)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[detector])
+    clone = copy.deepcopy(detector)
+    assert clone.model is None and clone.history == detector.history
+    assert clone.history is not detector.history
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"data": np.ones((3, 1))}, TypeError, "data must be a pair"),
+        ({"data": (np.ones((3, 1)), np.ones((4, 1)))}, ValueError, "common number of samples"),
+        ({"every": 0}, ValueError, "every=0"),
+        ({"num_samples": 0}, ValueError, "num_samples=0"),
+        ({"grad_tol": -1.0}, ValueError, "grad_tol=-1.0"),
+        ({"curvature_tol": "x"}, TypeError, "curvature_tol='x'"),
+        ({"escape_step": 0.0}, ValueError, "escape_step=0.0"),
+        ({"log_dir": 5}, TypeError, "log_dir=5"),
+        ({"batch_size": 0}, ValueError, "batch_size=0"),
+    ],
+)
+def test_wrong_arguments_fail_at_construction(kwargs, error, match):
+    kwargs.setdefault("data", (np.ones((3, 1)), np.ones((3, 1))))
+    with pytest.raises(error, match=match):
+        SaddlePointDetector(**kwargs)
