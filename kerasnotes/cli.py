@@ -42,16 +42,25 @@ def _run_explain(args: argparse.Namespace) -> int:
     from kerasnotes import notes
 
     if args.topic is None:
-        print(notes.listing(args.lang), end="")
-        print("\nkerasnotes explain TOPIC [--lang en|zh] prints one of them.")
+        _write(notes.listing(args.lang) + "\nkerasnotes explain TOPIC [--lang en|zh] prints one.\n")
         return 0
     try:
         text = notes.render(args.topic, lang=args.lang)
     except ValueError as error:
         print(f"kerasnotes explain: {error}", file=sys.stderr)
         return 2
-    print(text, end="")
+    _write(text)
     return 0
+
+
+def _write(text: str) -> None:
+    # The notes contain θ, ∇ and Chinese: fall back to UTF-8 bytes on a console that cannot encode them.
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.flush()
 
 
 def _add_board(commands: argparse._SubParsersAction) -> None:

@@ -52,7 +52,41 @@ def test_port_in_use_is_an_oserror_naming_the_port(tmp_path):
             board.start(tmp_path, port=taken)
 
 
-@pytest.mark.parametrize("port", [-1, 70000, "6006", True])
-def test_wrong_port_is_rejected_before_starting(port, tmp_path):
-    with pytest.raises(ValueError, match="port"):
-        board.start(tmp_path, port=port)
+def test_wrong_port_is_rejected_before_starting(tmp_path):
+    for port in (-1, 70000, "6006", True):
+        with pytest.raises(ValueError, match="port"):
+            board.start(tmp_path, port=port)
+
+
+@pytest.mark.slow  # a fresh interpreter imports TensorBoard and TensorFlow: 10-25 s on 2 cores
+def test_cli_board_prints_the_url_and_stops_on_ctrl_c(tmp_path):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kerasnotes", "board", "--logdir", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        line = process.stdout.readline()  # the server prints its URL once it listens
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+        assert "scalars" in _get_json(url + "data/plugins_listing")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_cli_board_rejects_a_bad_port(capsys):
+    from kerasnotes import cli
+
+    assert cli.main(["board", "--port", "-1"]) == 2
+    assert "port" in capsys.readouterr().err
