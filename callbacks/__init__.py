@@ -12,7 +12,8 @@ when given a ``log_dir`` (the layout is documented there).
 from __future__ import annotations
 
 from .early_stopping import EarlyStopping
+from .inspector import OptimizerInspector
 from .lr_decay import LearningRateDecay
 from .saddle import SaddlePointDetector
 
-__all__ = ["EarlyStopping", "LearningRateDecay", "SaddlePointDetector"]
+__all__ = ["EarlyStopping", "LearningRateDecay", "OptimizerInspector", "SaddlePointDetector"]
