@@ -1,102 +1,205 @@
-"""``kerasnotes tour``: train on scikit-learn's digits and report the numbers.
+"""``kerasnotes tour``: reproduce the notes' claims on real data, one experiment per claim.
 
-The tour trains one MLP (64-64-10) on the bundled digits with each of the
-notes' optimizers, from the same initial weights, and prints the training and
-validation loss and accuracy of each. Every figure is measured in the run.
+Each registered claim (see ``kerasnotes.experiments.REGISTRY``) trains its
+configurations from fixed seeds, writes a TensorBoard run per configuration and
+a PNG plot under ``<logdir>/<claim>/``, and states a verdict with the criterion
+it used. The tour shows a progress display while they run, then one table
+(claim, figure, verdict, plot, TensorBoard runs), then the commands that open
+the runs in TensorBoard.
+
+A claim that raises is reported with its error and the tour goes on; what the
+other claims wrote stays on disk, and the exit status is 1.
+
+```
+kerasnotes tour [--logdir runs] [--quick | --full] [--only C3,C8]
+modes: quick (smoke test, seconds), default (about two minutes), full (faithful, minutes)
+```
+
+Example:
+    >>> import tempfile
+    >>> from kerasnotes import tour
+    >>> outcomes = tour.run_tour(["C8"], mode="quick", logdir=tempfile.mkdtemp())
+    >>> outcomes[0].result.claim, outcomes[0].error
+    ('C8', None)
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
 
-import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-MODES = {
-    # mode: (epochs, batch size)
-    "quick": (2, 64),
-    "default": (10, 32),
-    "full": (40, 32),
-}
-
-OPTIMIZER_SETTINGS = {
-    "sgd": {"learning_rate": 0.05},
-    "momentum": {"learning_rate": 0.05, "momentum": 0.9},
-    "adagrad": {"learning_rate": 0.05},
-    "rmsprop": {"learning_rate": 0.001},
-    "adam": {"learning_rate": 0.001},
-}
+from kerasnotes import experiments
+from kerasnotes.experiments.base import ClaimResult, check_mode
 
 
-def _mlp(seed: int):
+@dataclasses.dataclass
+class Outcome:
+    """One claim's place in the tour: its result, or the error that stopped it.
+
+    Args:
+        claim: the claim's id.
+        result: what the experiment returned (None if it failed).
+        error: "ExceptionType: message" when it failed.
+        seconds: wall time spent on the claim.
+    """
+
+    claim: str
+    result: ClaimResult | None
+    error: str | None
+    seconds: float
+
+
+def run_tour(
+    claims: Sequence[str] | None = None,
+    mode: str = "default",
+    logdir: str | os.PathLike = "runs",
+    seed: int = 0,
+    console: Console | None = None,
+) -> list[Outcome]:
+    """Run the claims' experiments one after another, catching each one's failure.
+
+    Args:
+        claims: claim ids to run (default: every registered claim).
+        mode: "quick", "default" or "full".
+        logdir: the folder for every claim's runs and plots.
+        seed: seed of every experiment.
+        console: where the progress display goes (default: stdout).
+    """
     import keras
 
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input(shape=(64,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10),
-        ]
+    check_mode(mode)
+    claims = experiments.registered() if claims is None else list(claims)
+    for claim in claims:
+        if claim not in experiments.REGISTRY:
+            raise ValueError(
+                f"claims must be registered ids ({', '.join(experiments.registered())}); "
+                f"got {claim!r}"
+            )
+    console = console or Console()
+    outcomes = []
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} claims"),
+        TimeElapsedColumn(),
     )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("tour", total=len(claims))
+        for claim in claims:
+
+            def show(config: str, claim: str = claim) -> None:
+                progress.update(task, description=f"{claim} {config}")
+
+            show("starting")
+            start = time.perf_counter()
+            try:
+                result = experiments.run(claim, mode=mode, logdir=logdir, seed=seed, progress=show)
+                outcome = Outcome(claim, result, None, time.perf_counter() - start)
+            except Exception as error:  # noqa: BLE001 - one failed claim must not end the tour
+                detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+                outcome = Outcome(claim, None, detail, time.perf_counter() - start)
+                progress.console.print(f"[red]{claim} failed:[/red] {detail}")
+            finally:
+                keras.backend.clear_session()
+            outcomes.append(outcome)
+            progress.advance(task)
+        progress.update(task, description="done")
+    return outcomes
 
 
-def optimizer_race(mode: str = "default", seed: int = 0) -> list[dict[str, float | str]]:
-    """Train the digits MLP once per optimizer and return one row of figures each."""
+def _relative(path: Path | None) -> str:
+    if path is None:
+        return "-"
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def results_table(outcomes: Sequence[Outcome]) -> Table:
+    """The closing table: claim, figure, verdict, plot path and TensorBoard runs of every claim.
+
+    Args:
+        outcomes: what :func:`run_tour` returned.
+    """
+    table = Table(title="kerasnotes tour", show_lines=True)
+    table.add_column("claim", no_wrap=True)
+    table.add_column("figure", ratio=2)
+    table.add_column("verdict", ratio=5)
+    table.add_column("plot", ratio=2, overflow="fold")
+    table.add_column("TensorBoard runs", ratio=2, overflow="fold")
+    for outcome in outcomes:
+        result = outcome.result
+        if result is None:
+            table.add_row(
+                outcome.claim, "[red]failed[/red]", f"[red]{outcome.error}[/red]", "-", "-"
+            )
+            continue
+        colour = {True: "green", False: "yellow", None: "cyan"}[result.reproduced]
+        runs = ""
+        if result.runs:
+            root = _relative(result.runs[0].parent)
+            runs = f"{root}/ ({', '.join(path.name for path in result.runs)})"
+        table.add_row(
+            f"{result.claim}\n[{colour}]{result.status}[/{colour}]\n{outcome.seconds:.0f} s",
+            result.figure,
+            result.verdict,
+            _relative(result.plot),
+            runs,
+        )
+    return table
+
+
+def main(
+    logdir: str | os.PathLike = "runs",
+    mode: str = "default",
+    only: Sequence[str] | None = None,
+    console: Console | None = None,
+) -> int:
+    """Run the tour, print its table and the TensorBoard commands; returns the exit status.
+
+    Args:
+        logdir: the folder for every claim's runs and plots.
+        mode: "quick", "default" or "full".
+        only: claim ids to run (default: every registered claim).
+        console: where everything is printed (default: stdout).
+
+    Returns:
+        0 when every claim ran (whatever its verdict), 1 when one or more failed.
+    """
     import keras
 
-    from kerasnotes import datasets, optimizers
-
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {sorted(MODES)}; got mode={mode!r}")
-    epochs, batch_size = MODES[mode]
-    (x_train, y_train), (x_val, y_val) = datasets.load_digits(seed=seed)
-    initial_weights = _mlp(seed).get_weights()
-    rows = []
-    for name, settings in OPTIMIZER_SETTINGS.items():
-        model = _mlp(seed)
-        model.set_weights(initial_weights)
-        model.compile(
-            optimizer=optimizers.get(name, **settings),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
-        start = time.perf_counter()
-        history = model.fit(
-            x_train,
-            y_train,
-            validation_data=(x_val, y_val),
-            epochs=epochs,
-            batch_size=batch_size,
-            shuffle=True,
-            verbose=0,
-        ).history
-        rows.append(
-            {
-                "optimizer": name,
-                "settings": ", ".join(f"{k}={v}" for k, v in settings.items()),
-                "train_loss": float(history["loss"][-1]),
-                "val_loss": float(history["val_loss"][-1]),
-                "val_accuracy": float(history["val_accuracy"][-1]),
-                "seconds": time.perf_counter() - start,
-            }
-        )
-    return rows
-
-
-def main(logdir: str = "runs", mode: str = "default") -> int:
-    """Run the tour and print its table; returns the exit status."""
-    import keras
-
-    print(f"kerasnotes tour ({mode}) on Keras {keras.__version__}, backend {keras.backend.backend()}")
-    print("digits MLP 64-64-10, same initial weights for every optimizer\n")
-    rows = optimizer_race(mode)
-    header = f"{'optimizer':<10} {'settings':<32} {'train loss':>10} {'val loss':>9} {'val acc':>8} {'s':>6}"
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        print(
-            f"{row['optimizer']:<10} {row['settings']:<32} {row['train_loss']:>10.4f} "
-            f"{row['val_loss']:>9.4f} {row['val_accuracy']:>8.3f} {row['seconds']:>6.1f}"
-        )
-    finite = all(np.isfinite(row["train_loss"]) for row in rows)
-    return 0 if finite else 1
+    console = console or Console()
+    claims = experiments.registered() if only is None else list(only)
+    console.print(
+        f"kerasnotes tour ({mode}): claims {', '.join(claims)} on Keras {keras.__version__}, "
+        f"backend {keras.backend.backend()}; runs and plots go to {logdir}/"
+    )
+    start = time.perf_counter()
+    outcomes = run_tour(claims, mode=mode, logdir=logdir, console=console)
+    console.print(results_table(outcomes))
+    failed = [outcome for outcome in outcomes if outcome.result is None]
+    reproduced = sum(1 for o in outcomes if o.result is not None and o.result.reproduced)
+    console.print(
+        f"{len(outcomes)} claims in {time.perf_counter() - start:.0f} s: {reproduced} reproduced, "
+        f"{len(outcomes) - reproduced - len(failed)} not reproduced or undecided, "
+        f"{len(failed)} failed."
+    )
+    for outcome in failed:
+        console.print(f"[red]{outcome.claim} failed[/red]: {outcome.error}")
+    console.print(
+        "Look at the runs in TensorBoard (the kerasnotes tab, plus Scalars and Images):\n"
+        f"  tensorboard --logdir {logdir}\n"
+        f"  kerasnotes board --logdir {logdir}",
+        highlight=False,
+    )
+    return 1 if failed else 0

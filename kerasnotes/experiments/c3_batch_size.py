@@ -1,0 +1,221 @@
+"""C3: batch GD is stable but slow per update; SGD is fast and noisy; mini-batches are the compromise.
+
+The same MLP on digits, from the same initial weights and with the same SGD
+learning rate, makes the same number of updates with batch sizes 1, 32, 256
+and the full training set. Measured for each: wall time per update and per
+pass over the data, updates and seconds until the training loss reaches a
+target, the noise of the per-update loss curve, and the final validation accuracy.
+
+```
+update      θ ← θ − α · (1/B) Σ_{i∈batch} ∇L_i(θ)       B = batch size
+cost        one update touches B samples; one pass over N samples takes N/B updates
+noise       the batch gradient's variance falls like 1/B
+```
+
+To give every batch size the same number of updates, the training rows are
+repeated as often as needed, cut to exactly that many batches and shuffled
+together (the full batch always sees every row exactly once per update).
+
+Example:
+    >>> import tempfile
+    >>> from kerasnotes.experiments import c3_batch_size
+    >>> result = c3_batch_size.run("quick", tempfile.mkdtemp())
+    >>> result.numbers["noise_batch_1"] >= 0
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from kerasnotes import losses, optimizers
+from kerasnotes.experiments import measures, plotting
+from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments.training import Run, digits_split, fit_run, mlp
+
+CLAIM = "C3"
+TITLE = "mini-batches balance cost per update against noise"
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """How much one mode trains.
+
+    Args:
+        train_samples: training rows of digits.
+        updates: SGD updates every batch size makes.
+        target_loss: the training loss (averaged over the last pass) to reach.
+    """
+
+    train_samples: int
+    updates: int
+    target_loss: float = 0.3
+
+
+SIZES = {
+    "quick": Sizes(train_samples=300, updates=20),
+    "default": Sizes(train_samples=320, updates=400),
+    "full": Sizes(train_samples=1437, updates=4000),
+}
+
+LEARNING_RATE = 0.05
+HIDDEN = (32,)
+BATCH_SIZES = (1, 32, 256, None)  # None: the whole training set
+
+
+def run(
+    mode: str = "default",
+    logdir: str | os.PathLike = "runs",
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> ClaimResult:
+    """Train the same MLP with batch sizes 1, 32, 256 and full; compare cost, speed and noise.
+
+    Args:
+        mode: "quick", "default" or "full" (see ``SIZES``).
+        logdir: runs go to ``<logdir>/C3/batch_<B>``, the plot to ``<logdir>/C3/``.
+        seed: seed of the data split and the initial weights.
+        progress: called with each configuration's name as it starts.
+    """
+    sizes = pick_size(SIZES, mode)
+    start = time.perf_counter()
+    files = ClaimFiles(logdir, CLAIM)
+    (x, y), validation = digits_split(sizes.train_samples, seed)
+    n = len(x)
+    rows: dict[str, dict[str, float]] = {}
+    curves: dict[str, np.ndarray] = {}
+    for requested in BATCH_SIZES:
+        batch = n if requested is None or requested > n else requested
+        name = "batch_full" if requested is None else f"batch_{requested}"
+        if progress is not None:
+            progress(name)
+        updates_per_pass = math.ceil(n / batch)
+        repeats = math.ceil(sizes.updates / updates_per_pass)
+        rows_needed = sizes.updates * batch  # exactly `updates` full batches
+        result = fit_run(
+            mlp(64, HIDDEN, 10, seed),
+            optimizers.SGD(learning_rate=LEARNING_RATE),
+            losses.SparseCategoricalCrossentropy(from_logits=True),
+            (np.tile(x, (repeats, 1))[:rows_needed], np.tile(y, repeats)[:rows_needed]),
+            epochs=1,
+            batch_size=batch,
+            log_dir=files.run_dir(name),
+            validation=validation,
+            metrics=("accuracy",),
+            shuffle=batch < n,
+        )
+        rows[name], curves[name] = _measure(result, updates_per_pass, sizes.target_loss)
+        rows[name]["batch_size"] = float(batch)
+
+    noise = [rows[name]["noise"] for name in rows]
+    names = list(rows)
+    fastest = min(names, key=lambda k: rows[k]["seconds_to_target"])
+    reached = np.isfinite(rows[fastest]["seconds_to_target"])
+    smoother = all(a > b for a, b in itertools.pairwise(noise))
+    middle = fastest in ("batch_32", "batch_256")
+    reproduced = (smoother and middle) if reached else None
+    verdict = (
+        f"C3: with {sizes.updates} updates each, the loss noise falls with batch size "
+        f"({' > '.join(f'{v:.3f}' for v in noise)}: {'yes' if smoother else 'no'}) and the "
+        f"fastest to training loss {sizes.target_loss} is "
+        + (
+            f"{_label(fastest)} ({rows[fastest]['seconds_to_target']:.2f} s, "
+            f"{rows[fastest]['updates_to_target']:.0f} updates)"
+            if reached
+            else "none of them (undecided)"
+        )
+        + "; batch 1 costs "
+        f"{rows['batch_1']['seconds_per_pass']:.2f} s per pass, the full batch "
+        f"{1000 * rows['batch_full']['seconds_per_update']:.1f} ms per update "
+        f"({_status(reproduced)}: noisy SGD, slow full batch, mini-batch in between)"
+    )
+    figure_text = ", ".join(
+        f"B={_label(k)[6:]}: "
+        + (
+            f"{row['updates_to_target']:.0f} upd"
+            if np.isfinite(row["updates_to_target"])
+            else f">{sizes.updates} upd"
+        )
+        for k, row in rows.items()
+    )
+    plot = _plot(files, curves, rows, sizes.target_loss)
+    numbers = {f"{key}_{name}": value for name, row in rows.items() for key, value in row.items()}
+    return ClaimResult(
+        claim=CLAIM,
+        title=TITLE,
+        figure=f"to loss {sizes.target_loss}: {figure_text}",
+        verdict=verdict,
+        reproduced=reproduced,
+        plot=plot,
+        runs=files.runs,
+        seconds=time.perf_counter() - start,
+        numbers=numbers,
+    )
+
+
+def _measure(
+    result: Run, updates_per_pass: int, target: float
+) -> tuple[dict[str, float], np.ndarray]:
+    losses_per_update = result.update_losses
+    # The loss averaged over the last pass of the data: exact for the full batch,
+    # the usual "epoch loss" for the others; this is the curve the target applies to.
+    window = np.ones(updates_per_pass) / updates_per_pass
+    padded = np.concatenate(
+        [np.full(updates_per_pass - 1, losses_per_update[0]), losses_per_update]
+    )
+    pass_loss = np.convolve(padded, window, mode="valid")
+    hit = measures.first_reaching(pass_loss, target)
+    per_update = result.seconds_per_update
+    row = {
+        "seconds_per_update": per_update,
+        "seconds_per_pass": per_update * updates_per_pass,
+        "updates_to_target": float("nan") if hit is None else float(hit),
+        "seconds_to_target": float("inf") if hit is None else hit * per_update,
+        "noise": measures.curve_noise(losses_per_update),
+        "final_val_accuracy": result.history["val_accuracy"][-1],
+        "final_loss": float(pass_loss[-1]),
+    }
+    return row, losses_per_update
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _status(reproduced: bool | None) -> str:
+    return {True: "reproduced", False: "not reproduced", None: "undecided"}[reproduced]
+
+
+def _plot(
+    files: ClaimFiles,
+    curves: dict[str, np.ndarray],
+    rows: dict[str, dict[str, float]],
+    target: float,
+) -> os.PathLike:
+    figure, (loss_axes, bar_axes) = plotting.new_figure(2, f"C3: {TITLE}")
+    for name, curve in curves.items():
+        loss_axes.plot(np.arange(1, len(curve) + 1), curve, linewidth=0.8, label=_label(name))
+    loss_axes.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target}")
+    loss_axes.set_yscale("log")
+    loss_axes.set_xlabel("update")
+    loss_axes.set_ylabel("training loss of the update's batch")
+    loss_axes.legend(fontsize=8)
+    names = list(rows)
+    per_pass = [rows[k]["seconds_per_pass"] for k in names]
+    bar_axes.bar([_label(k)[6:] for k in names], per_pass, color="tab:blue")
+    bar_axes.set_yscale("log")
+    bar_axes.set_xlabel("batch size")
+    bar_axes.set_ylabel("seconds per pass over the data")
+    for k, value in enumerate(per_pass):
+        accuracy = rows[names[k]]["final_val_accuracy"]
+        bar_axes.annotate(
+            f"val acc {accuracy:.0%}", (k, value), ha="center", va="bottom", fontsize=8
+        )
+    return plotting.save(figure, files.plot_path("c3_batch_size"))

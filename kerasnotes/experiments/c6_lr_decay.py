@@ -1,0 +1,203 @@
+"""C6: decaying the learning rate (large early, small late) helps.
+
+The digits MLP is trained with plain minibatch SGD from the same initial
+weights three times: with a constant learning rate α₀, with exponential decay
+and with step decay, both starting at the same α₀ and ending about ten times
+lower. The figure is the loss on the whole training set after the last epoch.
+
+```
+constant     α_t = α₀
+exponential  α_t = α₀ · e^{−γt},           γ = ln(10)/epochs     (F6)
+step         α_t = α₀ · drop^⌊t/every⌋,    drop = 0.5, every = ⌈epochs/4⌉   (F7)
+(t in epochs)
+```
+
+Example:
+    >>> import tempfile
+    >>> from kerasnotes.experiments import c6_lr_decay
+    >>> result = c6_lr_decay.run("quick", tempfile.mkdtemp())
+    >>> sorted(k for k in result.numbers if k.startswith("final_train_loss"))
+    ['final_train_loss_constant', 'final_train_loss_exponential', 'final_train_loss_step']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from kerasnotes import losses, optimizers, schedules, summary
+from kerasnotes.experiments import plotting
+from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments.training import digits_split, fit_run, mlp
+
+CLAIM = "C6"
+TITLE = "a decaying learning rate ends lower than a constant one"
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """How much one mode trains.
+
+    Args:
+        train_samples: training rows of digits (None: all 1,437).
+        epochs: epochs per schedule.
+        batch_size: samples per SGD step.
+    """
+
+    train_samples: int | None
+    epochs: int
+    batch_size: int = 32
+
+
+SIZES = {
+    "quick": Sizes(train_samples=256, epochs=1),
+    "default": Sizes(train_samples=None, epochs=10),
+    "full": Sizes(train_samples=None, epochs=60),
+}
+
+INITIAL_LEARNING_RATE = 0.1
+HIDDEN = (32,)
+
+
+class LearningRateLog(keras.callbacks.Callback):
+    """Keeps (and writes) the optimizer's learning rate at the end of every epoch.
+
+    Args:
+        writer: where to write ``kerasnotes/learning_rate`` (step = epoch).
+
+    Example:
+        >>> LearningRateLog().rates
+        []
+    """
+
+    def __init__(self, writer: summary.Writer | None = None) -> None:
+        super().__init__()
+        self.writer = writer
+        self.rates: list[float] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.rates.append(rate)
+        if self.writer is not None:
+            self.writer.scalar(summary.TAG_LEARNING_RATE, rate, step=epoch + 1)
+
+
+def _learning_rates(epochs: int, steps_per_epoch: int) -> dict[str, object]:
+    every = max(1, math.ceil(epochs / 4))  # three drops (α₀/8) by the last epoch
+    return {
+        "constant": INITIAL_LEARNING_RATE,
+        "exponential": schedules.ExponentialDecay(
+            INITIAL_LEARNING_RATE, gamma=math.log(10.0) / epochs, steps_per_unit=steps_per_epoch
+        ),
+        "step": schedules.StepDecay(
+            INITIAL_LEARNING_RATE, drop=0.5, every=every, steps_per_unit=steps_per_epoch
+        ),
+    }
+
+
+def run(
+    mode: str = "default",
+    logdir: str | os.PathLike = "runs",
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> ClaimResult:
+    """Train with a constant, an exponentially decaying and a step-decaying learning rate.
+
+    Args:
+        mode: "quick", "default" or "full" (see ``SIZES``).
+        logdir: runs go to ``<logdir>/C6/<schedule>``, the plot to ``<logdir>/C6/``.
+        seed: seed of the data split and the initial weights.
+        progress: called with each configuration's name as it starts.
+    """
+    sizes = pick_size(SIZES, mode)
+    start = time.perf_counter()
+    files = ClaimFiles(logdir, CLAIM)
+    train, validation = digits_split(sizes.train_samples, seed)
+    steps_per_epoch = math.ceil(len(train[0]) / sizes.batch_size)
+    curves: dict[str, np.ndarray] = {}
+    rates: dict[str, list[float]] = {}
+    numbers: dict[str, float] = {}
+    for name, learning_rate in _learning_rates(sizes.epochs, steps_per_epoch).items():
+        if progress is not None:
+            progress(name)
+        run_dir = files.run_dir(name)
+        # Shared with fit_run's recorder through for_logdir; fit_run closes it.
+        rate_log = LearningRateLog(summary.Writer.for_logdir(run_dir))
+        result = fit_run(
+            mlp(64, HIDDEN, 10, seed),
+            optimizers.SGD(learning_rate=learning_rate),
+            losses.SparseCategoricalCrossentropy(from_logits=True),
+            train,
+            epochs=sizes.epochs,
+            batch_size=sizes.batch_size,
+            log_dir=run_dir,
+            validation=validation,
+            metrics=("accuracy",),
+            callbacks=[rate_log],
+            log_updates=False,
+        )
+        final = result.model.evaluate(
+            train[0], train[1], batch_size=len(train[0]), verbose=0, return_dict=True
+        )
+        curves[name] = np.asarray(result.history["loss"])
+        rates[name] = rate_log.rates
+        numbers[f"final_train_loss_{name}"] = float(final["loss"])
+        numbers[f"final_val_loss_{name}"] = result.history["val_loss"][-1]
+        numbers[f"final_val_accuracy_{name}"] = result.history["val_accuracy"][-1]
+        numbers[f"final_learning_rate_{name}"] = rates[name][-1]
+
+    loss = {name: numbers[f"final_train_loss_{name}"] for name in curves}
+    better = {name: loss[name] < loss["constant"] for name in ("exponential", "step")}
+    reproduced = all(better.values())
+    verdict = (
+        f"C6: training loss after {sizes.epochs} epochs of SGD from α₀={INITIAL_LEARNING_RATE:g}: "
+        f"constant {loss['constant']:.4f}, exponential decay {loss['exponential']:.4f}, "
+        f"step decay {loss['step']:.4f} (validation accuracy "
+        f"{numbers['final_val_accuracy_constant']:.1%} / "
+        f"{numbers['final_val_accuracy_exponential']:.1%} / "
+        f"{numbers['final_val_accuracy_step']:.1%}; "
+        f"{'reproduced' if reproduced else 'not reproduced'}: "
+        + (
+            "both decays end lower"
+            if reproduced
+            else "lower with " + (", ".join(k for k, v in better.items() if v) or "neither decay")
+        )
+        + ")"
+    )
+    plot = _plot(files, curves, rates)
+    return ClaimResult(
+        claim=CLAIM,
+        title=TITLE,
+        figure=f"final loss: const {loss['constant']:.3f}, exp {loss['exponential']:.3f}, "
+        f"step {loss['step']:.3f}",
+        verdict=verdict,
+        reproduced=reproduced,
+        plot=plot,
+        runs=files.runs,
+        seconds=time.perf_counter() - start,
+        numbers=numbers,
+    )
+
+
+def _plot(
+    files: ClaimFiles, curves: dict[str, np.ndarray], rates: dict[str, list[float]]
+) -> os.PathLike:
+    figure, (loss_axes, rate_axes) = plotting.new_figure(2, f"C6: {TITLE}")
+    for name, curve in curves.items():
+        epochs = np.arange(1, len(curve) + 1)
+        loss_axes.plot(epochs, curve, marker=".", label=name)
+        rate_axes.plot(epochs, rates[name], marker=".", label=name)
+    loss_axes.set_yscale("log")
+    loss_axes.set_xlabel("epoch")
+    loss_axes.set_ylabel("training loss (epoch mean)")
+    loss_axes.legend(fontsize=8)
+    rate_axes.set_xlabel("epoch")
+    rate_axes.set_ylabel("learning rate at the end of the epoch")
+    rate_axes.legend(fontsize=8)
+    return plotting.save(figure, files.plot_path("c6_lr_decay"))

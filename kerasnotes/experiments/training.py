@@ -1,0 +1,274 @@
+"""Train one configuration of a claim and keep everything the claim measures.
+
+Every configuration of every claim goes through :func:`fit_run`: a
+``model.fit`` with a :class:`RunRecorder` that keeps the loss of every update,
+the logs and seconds of every epoch, and writes both to the configuration's
+TensorBoard run through ``kerasnotes.summary.Writer``.
+
+Example:
+    >>> import tempfile
+    >>> import kerasnotes as kn
+    >>> from kerasnotes.experiments.training import digits_split, fit_run, mlp
+    >>> (x, y), val = digits_split(train_samples=128)
+    >>> run = fit_run(mlp(64, (16,), 10, seed=0), kn.optimizers.SGD(0.1),
+    ...               kn.losses.SparseCategoricalCrossentropy(from_logits=True),
+    ...               (x, y), epochs=2, batch_size=32, log_dir=tempfile.mkdtemp())
+    >>> len(run.update_losses), run.updates_per_epoch
+    (8, 4)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerasnotes import datasets, summary
+
+Arrays = tuple[np.ndarray, np.ndarray]
+
+
+def digits_split(train_samples: int | None = None, seed: int = 0) -> tuple[Arrays, Arrays]:
+    """scikit-learn's digits, standardised, 80/20 split; optionally the first training rows only.
+
+    Args:
+        train_samples: keep this many training rows (all 1,437 when None).
+        seed: seed of the split.
+
+    Example:
+        >>> (x, y), (xv, yv) = digits_split(train_samples=100)
+        >>> x.shape, xv.shape
+        ((100, 64), (360, 64))
+    """
+    (x_train, y_train), (x_val, y_val) = datasets.load_digits(seed=seed)
+    if train_samples is not None:
+        x_train, y_train = x_train[:train_samples], y_train[:train_samples]
+    return (x_train, y_train), (x_val, y_val)
+
+
+def mlp(
+    input_dim: int,
+    hidden: Sequence[int],
+    num_classes: int,
+    seed: int,
+    output_activation: Any = None,
+) -> keras.Sequential:
+    """A ReLU MLP whose initial weights depend only on ``seed``.
+
+    ```
+    x -> Dense(h1, relu) -> ... -> Dense(num_classes, output_activation)
+    ```
+
+    Configurations compared within a claim are built with the same seed, so they
+    start from the same weights and differ only in what the claim varies.
+
+    Args:
+        input_dim: features per sample.
+        hidden: widths of the hidden layers; () gives logistic regression.
+        num_classes: outputs.
+        seed: seed of the initial weights.
+        output_activation: activation of the last layer (None: logits).
+
+    Example:
+        >>> mlp(64, (32,), 10, seed=0).count_params()
+        2410
+    """
+    keras.utils.set_random_seed(seed)
+    layers: list[Any] = [keras.Input(shape=(input_dim,))]
+    layers += [keras.layers.Dense(width, activation="relu") for width in hidden]
+    layers.append(keras.layers.Dense(num_classes, activation=output_activation))
+    return keras.Sequential(layers)
+
+
+class BatchLoss(keras.metrics.Metric):
+    """The loss of the latest batch alone, before its update (Keras's logs hold a running mean).
+
+    ```
+    batch_loss = loss(y_batch, model(x_batch))    (replaced, not averaged, every batch)
+    ```
+
+    Args:
+        loss: the loss the model is compiled with.
+        name: the key in the logs.
+
+    Example:
+        >>> import numpy as np, keras
+        >>> metric = BatchLoss(keras.losses.MeanSquaredError())
+        >>> metric.update_state(np.zeros((2, 1)), np.ones((2, 1)))
+        >>> float(metric.result())
+        1.0
+    """
+
+    def __init__(self, loss: Any, name: str = "batch_loss") -> None:
+        super().__init__(name=name)
+        self.loss = loss
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        self.value.assign(keras.ops.cast(self.loss(y_true, y_pred, sample_weight), self.dtype))
+
+    def result(self) -> Any:
+        return keras.ops.convert_to_tensor(self.value)
+
+    def reset_state(self) -> None:
+        self.value.assign(0.0)
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """Keeps the loss of every update and the logs and seconds of every epoch.
+
+    The loss of an update is the ``batch_loss`` of :class:`BatchLoss` (Keras's
+    own ``loss`` log is a running mean over the epoch). The seconds of an epoch
+    run from its start to its last training batch (the validation pass is not
+    counted).
+
+    Args:
+        writer: a ``kerasnotes.summary.Writer``; None writes nothing.
+        log_updates: also write the loss of every update ("update_loss").
+
+    Example:
+        >>> recorder = RunRecorder()
+        >>> recorder.update_losses
+        []
+    """
+
+    def __init__(self, writer: summary.Writer | None = None, log_updates: bool = True) -> None:
+        super().__init__()
+        self.writer = writer
+        self.log_updates = log_updates
+        self.update_losses: list[float] = []
+        self.update_times: list[float] = []
+        self.epoch_seconds: list[float] = []
+        self.history: dict[str, list[float]] = {}
+        self.first_epoch_start = 0.0
+        self._epoch_start = 0.0
+        self._last_batch_end = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_start = self._last_batch_end = time.perf_counter()
+        if epoch == 0:
+            self.first_epoch_start = self._epoch_start
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._last_batch_end = time.perf_counter()
+        self.update_times.append(self._last_batch_end)
+        loss = float((logs or {})["batch_loss"])
+        self.update_losses.append(loss)
+        if self.writer is not None and self.log_updates:
+            self.writer.scalar("update_loss", loss, step=len(self.update_losses))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch_seconds.append(self._last_batch_end - self._epoch_start)
+        for key, value in (logs or {}).items():
+            if key.endswith("batch_loss"):
+                continue  # the last batch's loss, already in update_loss
+            self.history.setdefault(key, []).append(float(value))
+            if self.writer is not None:
+                self.writer.scalar(f"epoch_{key}", float(value), step=epoch + 1)
+        if self.writer is not None:
+            self.writer.scalar("epoch_seconds", self.epoch_seconds[-1], step=epoch + 1)
+            self.writer.flush()
+
+
+@dataclasses.dataclass
+class Run:
+    """What one configuration's training produced.
+
+    Args:
+        history: per-epoch logs ("loss", "val_loss", "accuracy", ...), epoch 1 first.
+        update_losses: the training loss of every update, in order.
+        epoch_seconds: training seconds of every epoch.
+        updates_per_epoch: optimizer steps per epoch.
+        model: the trained model.
+        update_seconds: wall time between consecutive update ends (the first
+            counts from the start of the first epoch, so it includes compilation).
+    """
+
+    history: dict[str, list[float]]
+    update_losses: np.ndarray
+    epoch_seconds: list[float]
+    updates_per_epoch: int
+    model: keras.Model
+    update_seconds: np.ndarray
+
+    @property
+    def seconds_per_update(self) -> float:
+        """Median wall time of one update, the first two (compilation) left out."""
+        steady = self.update_seconds[2:] if self.update_seconds.size > 3 else self.update_seconds
+        return float(np.median(steady)) if steady.size else float("nan")
+
+
+def fit_run(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    loss: Any,
+    train: Arrays,
+    epochs: int,
+    batch_size: int,
+    log_dir: str | os.PathLike | None = None,
+    validation: Arrays | None = None,
+    metrics: Sequence[str] = (),
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    log_updates: bool = True,
+    shuffle: bool = True,
+) -> Run:
+    """Compile and fit ``model`` once and return its recorded curves.
+
+    Shuffling uses Keras's seeded generator, so a configuration repeats exactly
+    under a fixed seed on one backend.
+
+    Args:
+        model: an uncompiled model.
+        optimizer: a ``kerasnotes.optimizers`` instance.
+        loss: a loss object or function.
+        train: ``(x, y)`` training arrays.
+        epochs: passes over ``train``.
+        batch_size: samples per update.
+        log_dir: the configuration's TensorBoard run directory (None: no logs).
+        validation: ``(x, y)`` evaluated after every epoch.
+        metrics: Keras metric names, e.g. ("accuracy",).
+        callbacks: further callbacks, run after the recorder.
+        log_updates: write every update's loss to TensorBoard.
+        shuffle: reshuffle the training rows every epoch.
+    """
+    writer = summary.Writer(log_dir) if log_dir is not None else None
+    try:
+        model.compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=[*metrics, BatchLoss(loss)],
+            # XLA compiles each new model for longer than it then saves on these small
+            # networks under TensorFlow; JAX always compiles (False would mean eager).
+            jit_compile=False if keras.backend.backend() == "tensorflow" else "auto",
+        )
+        recorder = RunRecorder(writer, log_updates)
+        model.fit(
+            train[0],
+            train[1],
+            epochs=epochs,
+            batch_size=batch_size,
+            validation_data=validation,
+            # one validation batch: fewer steps per epoch, same numbers
+            validation_batch_size=None if validation is None else len(validation[0]),
+            shuffle=shuffle,
+            callbacks=[recorder, *callbacks],
+            verbose=0,
+        )
+        start = recorder.first_epoch_start
+    finally:
+        if writer is not None:
+            writer.close()
+    return Run(
+        history=recorder.history,
+        update_losses=np.asarray(recorder.update_losses, dtype=np.float64),
+        epoch_seconds=recorder.epoch_seconds,
+        updates_per_epoch=math.ceil(len(train[0]) / batch_size),
+        model=model,
+        update_seconds=np.diff(np.asarray([start, *recorder.update_times], dtype=np.float64)),
+    )
