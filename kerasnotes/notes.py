@@ -36,6 +36,10 @@ KINDS = ("chapter", "formula", "claim")
 TEXT_FIELDS = ("title", "formula", "meaning", "when", "keras_difference")
 _LABELS = ("formula", "meaning", "when", "api", "example", "keras_difference", "related", "names")
 _WIDTH = 88
+CJK_NAME = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
+_NAMES_COLUMN = 40
+_SHORT_GROUP = re.compile(r"\([^()\u3000-\u9fff]{1,20}\)")
+_GLUE = "\x00"
 _NO_LINE_START = "，。、；：？！）》」』”’"
 
 
@@ -260,11 +264,14 @@ def _width(text: str) -> int:
 
 def _tokens(paragraph: str) -> list[str]:
     """Split into wrap units: words, single wide characters, and the spaces between."""
+    # A short parenthesised formula such as "(1 − β)" is never split across lines.
+    paragraph = _SHORT_GROUP.sub(lambda m: m.group(0).replace(" ", _GLUE), paragraph)
     tokens: list[str] = []
     for piece in re.findall(r"\s+|[^\s]+", paragraph):
         if piece.isspace():
             tokens.append(" ")
             continue
+        piece = piece.replace(_GLUE, " ")
         word = ""
         for ch in piece:
             if unicodedata.east_asian_width(ch) in "WF":
@@ -351,11 +358,24 @@ def listing(lang: str = "en") -> str:
     """One line per topic: id, short names and title (what ``kerasnotes explain`` prints).
 
     Args:
-        lang: language of the titles, "en" or "zh".
+        lang: language of the titles (and of the names shown first), "en" or "zh".
+
+    Example:
+        >>> from kerasnotes import notes
+        >>> notes.listing().splitlines()[6]
+        'F1    sgd, gradient-descent, gd               Gradient descent (SGD)'
     """
     lang = _check_lang(lang)
     lines = []
     for topic in topics():
-        names = ", ".join(topic.names[:3])
-        lines.append(f"{topic.id:<5} {names:<44} {topic.title(lang)}")
+        chinese = [name for name in topic.names if CJK_NAME.search(name)]
+        english = [name for name in topic.names if not CJK_NAME.search(name)]
+        shown = ""
+        for name in (chinese + english) if lang == "zh" else english:
+            candidate = f"{shown}, {name}" if shown else name
+            if _width(candidate) > _NAMES_COLUMN - 2:
+                break
+            shown = candidate
+        padding = " " * (_NAMES_COLUMN - _width(shown))
+        lines.append(f"{topic.id:<5} {shown}{padding}{topic.title(lang)}")
     return "\n".join(lines) + "\n"

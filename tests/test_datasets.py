@@ -203,3 +203,19 @@ def test_digits_loader_is_unchanged():
     assert x_train.shape == (1438, 64) and x_val.shape == (359, 64)
     assert x_train.dtype == np.float32 and y_train.dtype == np.int32
     np.testing.assert_allclose(x_train.mean(axis=0), 0.0, atol=1e-5)
+
+
+def test_docstring_examples_of_the_landscapes_run():
+    import doctest
+
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for function in (
+        datasets.product_saddle,
+        datasets.quadratic_eigenvalues,
+        datasets.ill_conditioned_quadratic,
+        datasets.linear_network,
+    ):
+        for test in finder.find(function, globs={}):
+            runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

@@ -313,3 +313,9 @@ def test_example_commands_parse():
         pytest.skip(
             f"`kerasnotes tour --only` (used by {pending}) is the tour engineer's, not there yet"
         )
+
+
+@independent
+def test_module_docstring_examples_run():
+    result = doctest.testmod(notes, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
