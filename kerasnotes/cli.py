@@ -22,9 +22,25 @@ def _build_parser() -> argparse.ArgumentParser:
     size = tour.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="smoke-test size (seconds)")
     size.add_argument("--full", action="store_true", help="larger, more faithful runs")
+    tour.add_argument(
+        "--only",
+        type=_claim_list,
+        metavar="C1,C5",
+        help="run only these claims (comma-separated ids; default: every claim with an experiment)",
+    )
     _add_explain(commands)
     _add_board(commands)
     return parser
+
+
+def _claim_list(text: str) -> list[str]:
+    # argparse turns ArgumentTypeError into "argument --only: ..." and exit status 2.
+    from kerasnotes import experiments
+
+    try:
+        return experiments.parse_claims(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _add_explain(commands: argparse._SubParsersAction) -> None:
@@ -84,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kerasnotes import tour
 
         mode = "quick" if args.quick else "full" if args.full else "default"
-        return tour.main(logdir=args.logdir, mode=mode)
+        return tour.main(logdir=args.logdir, mode=mode, only=args.only)
     if args.command == "explain":
         return _run_explain(args)
     if args.command == "board":
