@@ -1,0 +1,134 @@
+"""HessianProbe.analyze (notes F13, F14) on closed forms and against dense Hessians."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from kerasnotes.curvature import HessianProbe
+from kerasnotes.curvature import probe as probe_module
+
+
+class ScalarProduct(keras.layers.Layer):
+    """Outputs w₁·w₂·…·w_d for every sample: a deep linear net of width one."""
+
+    def __init__(self, depth: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.depth = depth
+
+    def build(self, input_shape):
+        self.factors = [
+            self.add_weight(shape=(), initializer="zeros", name=f"w{i}") for i in range(self.depth)
+        ]
+
+    def call(self, x):
+        out = ops.ones_like(x[:, :1])
+        for w in self.factors:
+            out = out * w
+        return out
+
+
+def squared_error(y_true, y_pred):
+    return (y_true - y_pred) ** 2
+
+
+def product_probe(depth: int, weights=None) -> HessianProbe:
+    """A probe of L(w) = (1 − w₁·…·w_d)² at the given weights (zeros by default)."""
+    model = keras.Sequential([keras.Input((1,)), ScalarProduct(depth)])
+    if weights is not None:
+        model.set_weights([np.array(w, "float32") for w in weights])
+    return HessianProbe(
+        model, np.ones((4, 1), "float32"), np.ones((4, 1), "float32"), loss=squared_error
+    )
+
+
+def test_two_weight_saddle_closed_form():
+    probe = product_probe(2)
+    np.testing.assert_allclose(probe.dense_hessian(), [[0.0, -2.0], [-2.0, 0.0]], atol=1e-6)
+    eig = probe.eigenvalues(k=1, which="both")
+    np.testing.assert_allclose(eig.values, [-2.0, 2.0], rtol=1e-6)
+    assert eig.converged
+    point = probe.analyze()
+    assert point.kind == "saddle"
+    assert point.grad_norm == pytest.approx(0.0, abs=1e-7)
+    assert (point.lambda_min, point.lambda_max) == pytest.approx((-2.0, 2.0), rel=1e-6)
+    assert point.minimum_ratio == 0.5
+    np.testing.assert_allclose(np.abs(point.escape_direction), [2**-0.5, 2**-0.5], rtol=1e-6)
+    # The escape direction lowers the loss: L(ηu) = (1 − η²/2)² < 1 = L(0).
+    u = point.escape_direction
+    assert u[0] * u[1] > 0
+
+
+def test_three_layer_linear_net_at_zero_is_flat():
+    point = product_probe(3).analyze()
+    assert point.kind == "flat"
+    assert point.lambda_min == pytest.approx(0.0, abs=1e-7)
+    assert point.lambda_max == pytest.approx(0.0, abs=1e-7)
+    assert point.escape_direction is None
+
+
+def test_degenerate_minimum_and_maximum_and_non_critical():
+    # At w = (1, 1): H = [[2, 2], [2, 2]], eigenvalues 0 and 4: a degenerate minimum.
+    point = product_probe(2, weights=[1.0, 1.0]).analyze()
+    assert point.kind == "local_minimum"
+    assert (point.lambda_min, point.lambda_max) == pytest.approx((0.0, 4.0), abs=1e-5)
+    assert point.minimum_ratio == 0.5
+    # −MSE of a linear model at w = 0, y = 0: H = −2XᵀX/N, negative definite.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False)])
+    model.set_weights([np.zeros((3, 1), "float32")])
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype("float32")
+    negated = HessianProbe(model, x, np.zeros((20, 1)), loss=lambda t, p: -((t - p) ** 2))
+    point = negated.analyze()
+    assert point.kind == "local_maximum"
+    assert point.minimum_ratio == 0.0
+    expected = np.linalg.eigvalsh(-2 * x.T.astype(np.float64) @ x / 20)
+    assert (point.lambda_min, point.lambda_max) == pytest.approx(
+        (expected[0], expected[-1]), rel=1e-5
+    )
+    # Same model, non-zero targets: the gradient is far from zero.
+    moving = HessianProbe(model, x, np.ones((20, 1)), loss="mse").analyze(grad_tol=1e-3)
+    assert moving.kind == "not_critical"
+    assert moving.grad_norm > 0.1
+    assert moving.lambda_min > 0
+
+
+def test_large_model_path_matches_the_dense_spectrum(monkeypatch):
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(10, activation="tanh"), keras.layers.Dense(4)]
+    )
+    x = np.random.default_rng(0).normal(size=(60, 6)).astype("float32")
+    y = np.random.default_rng(1).normal(size=(60, 4)).astype("float32")
+    # MSE, not softmax cross-entropy: softmax's shift invariance gives exact zero
+    # eigenvalues, which SLQ cannot tell from the small positive bulk beside them.
+    loss = keras.losses.MeanSquaredError()
+    dense = HessianProbe(model, x, y, loss=loss)
+    values = np.linalg.eigvalsh(dense.dense_hessian())
+    exact = dense.analyze(grad_tol=10.0)
+    scale = np.max(np.abs(values))
+    assert exact.minimum_ratio == pytest.approx(np.mean(values > 1e-4 * scale))
+    monkeypatch.setattr(probe_module, "DENSE_ANALYZE_LIMIT", 10)
+    probe = HessianProbe(model, x, y, loss=loss)
+    point = probe.analyze(grad_tol=10.0)
+    assert point.kind == exact.kind == "saddle"
+    assert point.lambda_max == pytest.approx(values[-1], rel=1e-4)
+    assert point.lambda_min == pytest.approx(values[0], rel=1e-4)
+    # SLQ's count has a sampling error of about sqrt(2 f (1 − f) / (n R)) = 0.03 for
+    # n = 114 parameters and R = 5 runs; allow ~3 of those.
+    assert abs(point.minimum_ratio - exact.minimum_ratio) <= 0.1
+    u = point.escape_direction
+    h = dense.dense_hessian()
+    assert np.linalg.norm(h @ u - point.lambda_min * u) <= 1e-3 * scale
+    # The detector's follow-up density call reuses the cached quadrature.
+    before = probe._num_hvp
+    probe.spectral_density()
+    assert probe._num_hvp == before
+
+
+def test_bad_tolerances():
+    probe = product_probe(2)
+    with pytest.raises(ValueError, match="grad_tol"):
+        probe.analyze(grad_tol=-1.0)
+    with pytest.raises(ValueError, match="curvature_tol"):
+        probe.analyze(curvature_tol="small")
