@@ -1,0 +1,174 @@
+"""kerasnotes.schedules against numpy float64, inside fit, and through serialization."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import kerasnotes as kn
+
+STEPS = np.arange(0, 400)
+
+
+def _tensor_values(schedule, steps=STEPS):
+    return np.array(
+        [
+            float(keras.ops.convert_to_numpy(schedule(keras.ops.convert_to_tensor(s, "int64"))))
+            for s in steps
+        ]
+    )
+
+
+@pytest.mark.parametrize("gamma,steps_per_unit", [(0.01, 1), (0.7, 25), (0.3, 2.5)])
+def test_exponential_decay_matches_numpy(gamma, steps_per_unit):
+    schedule = kn.schedules.ExponentialDecay(0.2, gamma=gamma, steps_per_unit=steps_per_unit)
+    expected = 0.2 * np.exp(-gamma * STEPS.astype(np.float64) / steps_per_unit)
+    # float32 rounds the exponent by ~6e-8 relative, which exp turns into an
+    # error of ~6e-8 * |exponent| in the result.
+    exponent = gamma * STEPS / steps_per_unit
+    error = np.abs(_tensor_values(schedule) - expected) / expected
+    assert np.all(error <= 3e-7 * (1 + exponent)), error.max()
+    python = np.array([schedule(int(s)) for s in STEPS])
+    np.testing.assert_allclose(python, expected, rtol=1e-12)
+    assert isinstance(schedule(3), float) and isinstance(schedule(3.5), float)
+
+
+@pytest.mark.parametrize(
+    "drop,every,steps_per_unit", [(0.5, 10, 1), (0.1, 3, 7), (0.9, 2.5, 4), (0.8, 1.5, 2.5)]
+)
+def test_step_decay_matches_numpy_on_every_step(drop, every, steps_per_unit):
+    schedule = kn.schedules.StepDecay(0.3, drop=drop, every=every, steps_per_unit=steps_per_unit)
+    t = STEPS.astype(np.float64) / steps_per_unit
+    drops = np.floor(t / every + 1e-12)
+    expected = 0.3 * drop**drops
+    # float32(drop) is off by up to 6e-8 relative; drop**k carries k times that.
+    error = np.abs(_tensor_values(schedule) - expected) / expected
+    assert np.all(error <= 1.2e-7 * (1 + drops)), error.max()
+    np.testing.assert_allclose([schedule(int(s)) for s in STEPS], expected, rtol=1e-12)
+
+
+def test_step_decay_drops_exactly_on_the_boundary_with_large_steps():
+    schedule = kn.schedules.StepDecay(1.0, drop=0.5, every=3, steps_per_unit=1_000_003)
+    period = 3 * 1_000_003
+    steps = [period - 1, period, 2 * period - 1, 2 * period]
+    np.testing.assert_array_equal(_tensor_values(schedule, steps), [1.0, 0.5, 0.5, 0.25])
+    assert [schedule(s) for s in steps] == [1.0, 0.5, 0.5, 0.25]
+
+
+BAD = [
+    (kn.schedules.ExponentialDecay, {"initial_learning_rate": -1.0, "gamma": 0.1}, ValueError),
+    (kn.schedules.ExponentialDecay, {"initial_learning_rate": 0.1, "gamma": -0.1}, ValueError),
+    (
+        kn.schedules.ExponentialDecay,
+        {"initial_learning_rate": 0.1, "gamma": float("nan")},
+        ValueError,
+    ),
+    (
+        kn.schedules.ExponentialDecay,
+        {"initial_learning_rate": 0.1, "gamma": 0.1, "steps_per_unit": 0},
+        ValueError,
+    ),
+    (kn.schedules.StepDecay, {"initial_learning_rate": float("inf")}, ValueError),
+    (kn.schedules.StepDecay, {"initial_learning_rate": 0.1, "drop": 0.0}, ValueError),
+    (kn.schedules.StepDecay, {"initial_learning_rate": 0.1, "drop": 1.5}, ValueError),
+    (kn.schedules.StepDecay, {"initial_learning_rate": 0.1, "every": -2}, ValueError),
+    (kn.schedules.StepDecay, {"initial_learning_rate": 0.1, "every": "10"}, TypeError),
+]
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("cls,kwargs,error", BAD)
+def test_bad_arguments_name_the_argument(cls, kwargs, error):
+    with pytest.raises(error) as info:
+        cls(**kwargs)
+    # The offending argument is the one whose value is not the valid 0.1.
+    (bad_name,) = [k for k, v in kwargs.items() if v != 0.1]
+    assert f"`{bad_name}`" in str(info.value)
+    assert f"{bad_name}={kwargs[bad_name]!r}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        kn.schedules.ExponentialDecay(0.1, gamma=0.25, steps_per_unit=4),
+        kn.schedules.StepDecay(0.1, drop=0.2, every=3, steps_per_unit=2),
+    ],
+    ids=["exponential", "step"],
+)
+def test_serialization_round_trip(schedule):
+    config = schedule.get_config()
+    assert type(schedule).from_config(config).get_config() == config
+    serialized = keras.optimizers.schedules.serialize(schedule)
+    assert serialized["registered_name"] == f"kerasnotes>{type(schedule).__name__}"
+    restored = keras.optimizers.schedules.deserialize(serialized)
+    assert type(restored) is type(schedule)
+    assert restored(17) == schedule(17)
+
+
+def _fit_weights(optimizer, callbacks=()):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4)).astype("float32")
+    y = x @ rng.normal(size=(4, 1)).astype("float32")
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    # 4 batches an epoch, so with steps_per_unit=4 a unit of t is an epoch.
+    model.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0, callbacks=list(callbacks))
+    return model
+
+
+SCHEDULE_TWINS = {
+    # ours, the Keras schedule with the same values
+    "step": (
+        lambda: kn.schedules.StepDecay(0.1, drop=0.5, every=2, steps_per_unit=4),
+        lambda: keras.optimizers.schedules.ExponentialDecay(
+            0.1, decay_steps=8, decay_rate=0.5, staircase=True
+        ),
+    ),
+    "exponential": (
+        lambda: kn.schedules.ExponentialDecay(0.1, gamma=0.4, steps_per_unit=4),
+        lambda: keras.optimizers.schedules.ExponentialDecay(
+            0.1, decay_steps=4, decay_rate=float(np.exp(-0.4))
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SCHEDULE_TWINS))
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_schedule_drives_an_optimizer_in_fit(kind, optimizer, tmp_path):
+    ours, theirs = SCHEDULE_TWINS[kind]
+    seen = []
+    model = None
+
+    def record(epoch, logs):
+        iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+        seen.append((iterations, float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
+
+    opt = kn.optimizers.get(optimizer, learning_rate=ours())
+    callback = keras.callbacks.LambdaCallback(on_epoch_end=record)
+
+    class Bind(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            nonlocal model
+            model = self.model
+
+    trained = _fit_weights(opt, callbacks=[Bind(), callback])
+    twin = _fit_weights(kn.optimizers.get(optimizer, learning_rate=theirs()))
+    constant = _fit_weights(kn.optimizers.get(optimizer, learning_rate=0.1))
+    for a, b in zip(trained.get_weights(), twin.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(trained.get_weights()[0], constant.get_weights()[0], atol=1e-4)
+    schedule = ours()
+    for iterations, rate in seen:
+        assert rate == pytest.approx(schedule(iterations), rel=1e-6)
+    assert [i for i, _ in seen] == [4, 8, 12, 16, 20]
+
+    path = tmp_path / "m.keras"
+    trained.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded.optimizer._learning_rate) is type(schedule)
+    assert float(keras.ops.convert_to_numpy(loaded.optimizer.learning_rate)) == pytest.approx(
+        schedule(20), rel=1e-6
+    )
