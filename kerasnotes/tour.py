@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 import traceback
@@ -85,6 +86,11 @@ def run_tour(
             )
     console = console or Console()
     outcomes = []
+    # Every configuration is a new model, so TensorFlow warns that its functions are
+    # traced again and again; that is expected here and would bury the progress display.
+    tf_logger = logging.getLogger("tensorflow")
+    previous_level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
     columns = (
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -113,6 +119,7 @@ def run_tour(
             outcomes.append(outcome)
             progress.advance(task)
         progress.update(task, description="done")
+    tf_logger.setLevel(previous_level)
     return outcomes
 
 
@@ -178,7 +185,11 @@ def main(
     """
     import keras
 
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            # Piped or captured output has no width to fit; give the table room to read.
+            console = Console(width=140)
     claims = experiments.registered() if only is None else list(only)
     console.print(
         f"kerasnotes tour ({mode}): claims {', '.join(claims)} on Keras {keras.__version__}, "
@@ -201,5 +212,6 @@ def main(
         f"  tensorboard --logdir {logdir}\n"
         f"  kerasnotes board --logdir {logdir}",
         highlight=False,
+        soft_wrap=True,  # never break a command the user will copy
     )
     return 1 if failed else 0

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 
 from kerasnotes import losses, optimizers
-from kerasnotes.experiments import plotting
+from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
 from kerasnotes.experiments.training import digits_split, fit_run, mlp
 
@@ -112,7 +112,7 @@ def run(
     reproduced = bool(deep > logistic)
     widths = "-".join(str(w) for w in (64, *sizes.hidden, 10))
     verdict = (
-        f"C0: validation accuracy after {sizes.epochs} epochs: MLP {widths} {deep:.1%}, "
+        f"C0: validation accuracy after {measures.count(sizes.epochs, 'epoch')}: MLP {widths} {deep:.1%}, "
         f"logistic regression on raw pixels {logistic:.1%} "
         f"({'reproduced' if reproduced else 'not reproduced'}: the model that learns its "
         f"features is {'better' if reproduced else 'not better'} by {100 * (deep - logistic):+.1f} "

@@ -32,7 +32,7 @@ import keras
 import numpy as np
 
 from kerasnotes import losses, optimizers, schedules, summary
-from kerasnotes.experiments import plotting
+from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
 from kerasnotes.experiments.training import digits_split, fit_run, mlp
 
@@ -156,7 +156,7 @@ def run(
     better = {name: loss[name] < loss["constant"] for name in ("exponential", "step")}
     reproduced = all(better.values())
     verdict = (
-        f"C6: training loss after {sizes.epochs} epochs of SGD from α₀={INITIAL_LEARNING_RATE:g}: "
+        f"C6: training loss after {measures.count(sizes.epochs, 'epoch')} of SGD from α₀={INITIAL_LEARNING_RATE:g}: "
         f"constant {loss['constant']:.4f}, exponential decay {loss['exponential']:.4f}, "
         f"step decay {loss['step']:.4f} (validation accuracy "
         f"{numbers['final_val_accuracy_constant']:.1%} / "

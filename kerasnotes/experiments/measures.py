@@ -89,3 +89,17 @@ def within(count: int | None, budget: int, unit: str) -> str:
         ('in 7 epochs', 'not within 30 epochs')
     """
     return f"not within {budget} {unit}" if count is None else f"in {count} {unit}"
+
+
+def count(number: int, noun: str) -> str:
+    """ "1 epoch", "10 epochs".
+
+    Args:
+        number: how many.
+        noun: the singular.
+
+    Example:
+        >>> count(1, "epoch"), count(10, "epoch")
+        ('1 epoch', '10 epochs')
+    """
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -1,0 +1,229 @@
+"""The claim experiments and their examples: each runs end to end in quick mode.
+
+These tests check that every example trains, computes finite figures from its
+runs and writes its plot and TensorBoard runs; they do not check the verdicts
+(a claim that does not reproduce is a result, not a bug). The framework's
+pieces (the per-update loss, the measures, the registry) are checked against
+numpy references.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import math
+import struct
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from kerasnotes import experiments
+from kerasnotes.experiments import base, measures
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CLAIM_EXAMPLES = {
+    "C0": "c0_features",
+    "C3": "c3_batch_size",
+    "C4": "c4_momentum",
+    "C5": "c5_adaptive_lr",
+    "C6": "c6_lr_decay",
+    "C8": "c8_cross_entropy",
+}
+# Figures that count "how long until the target"; not reaching it in a tiny run is NaN/inf.
+REACH_FIGURES = (
+    "epochs_cross_entropy",
+    "epochs_mse",
+    "updates_to_target",
+    "seconds_to_target",
+    "updates_momentum_ema",
+)
+# Per claim: the TensorBoard scalar every one of its runs must hold.
+RUN_SCALAR = {"C4": "update_loss"}
+
+
+def _load_example(name: str):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _events(run_dir: Path):
+    """Every Event in the run's event files (TFRecord framing read by hand: no TensorFlow)."""
+    from tensorboard.compat.proto import event_pb2
+
+    events = []
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        offset = 0
+        while offset < len(data):
+            (length,) = struct.unpack("<Q", data[offset : offset + 8])
+            start = offset + 12  # length, then its 4-byte CRC
+            events.append(event_pb2.Event.FromString(data[start : start + length]))
+            offset = start + length + 4  # the record's 4-byte CRC
+    return events
+
+
+def _scalars(run_dir: Path) -> dict[str, list[float]]:
+    from tensorboard.util import tensor_util
+
+    found: dict[str, list[float]] = {}
+    for event in _events(run_dir):
+        for value in event.summary.value:
+            if value.tensor.dtype == 1:  # DT_FLOAT: the scalars
+                found.setdefault(value.tag, []).append(
+                    float(tensor_util.make_ndarray(value.tensor))
+                )
+    return found
+
+
+@pytest.mark.parametrize("claim", sorted(CLAIM_EXAMPLES))
+def test_example_runs_end_to_end_with_finite_figures_and_files(
+    claim, tmp_path, monkeypatch, capsys
+):
+    example = _load_example(CLAIM_EXAMPLES[claim])
+    experiment = getattr(example, CLAIM_EXAMPLES[claim])
+    results = []
+    original = experiment.run
+    monkeypatch.setattr(
+        experiment, "run", lambda **kw: results.append(original(**kw)) or results[-1]
+    )
+
+    assert example.main(["--quick", "--logdir", str(tmp_path)]) == 0
+
+    (result,) = results
+    printed = capsys.readouterr().out
+    assert result.claim == claim
+    assert result.verdict.startswith(f"{claim}: ") and result.verdict in printed
+    assert result.reproduced in (True, False, None)
+    assert result.figure and result.seconds > 0
+    for key, value in result.numbers.items():
+        assert isinstance(value, float), key
+        if any(part in key for part in REACH_FIGURES):
+            assert math.isnan(value) or value > 0, (key, value)
+        else:
+            assert math.isfinite(value), (key, value)
+    assert result.plot == tmp_path / claim / f"{CLAIM_EXAMPLES[claim]}.png"
+    assert result.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(result.runs) >= 2
+    for run_dir in result.runs:
+        assert run_dir.parent == tmp_path / claim
+        scalars = _scalars(run_dir)
+        tag = RUN_SCALAR.get(claim, "epoch_loss")
+        if claim == "C4" and run_dir.name.startswith("digits"):
+            tag = "epoch_loss"
+        assert scalars.get(tag), (run_dir, sorted(scalars))
+        assert all(math.isfinite(v) for v in scalars[tag])
+    if claim == "C0":
+        _check_first_layer_image(tmp_path / "C0" / "mlp", experiment)
+
+
+def _check_first_layer_image(run_dir: Path, c0_features) -> None:
+    """C0's MLP run holds its first-layer weights as a stock TensorBoard image."""
+    from matplotlib import image as mpl_image
+
+    (image,) = [
+        value
+        for event in _events(run_dir)
+        for value in event.summary.value
+        if value.tag == "first_layer_weights"
+    ]
+    assert image.metadata.plugin_data.plugin_name == "images"
+    width, height, png = image.tensor.string_val
+    pixels = mpl_image.imread(io.BytesIO(png), format="png")
+    assert pixels.shape[:2] == (int(height), int(width))
+    units = c0_features.SIZES["quick"].hidden[0]
+    rows = -(-units // 8)
+    # `units` tiles of 8×8 on a grid of 8 columns, 1-pixel gaps, each pixel zoomed 8×
+    assert (int(width), int(height)) == ((8 * 9 - 1) * 8, (rows * 9 - 1) * 8)
+
+
+def test_per_update_loss_matches_gradient_descent_on_the_quadratic(tmp_path):
+    from kerasnotes import datasets, optimizers
+    from kerasnotes.experiments.training import fit_run
+
+    model, x, y, loss = datasets.ill_conditioned_quadratic(10.0, dim=3)
+    updates, rate = 12, 0.05
+    run = fit_run(
+        model,
+        optimizers.SGD(learning_rate=rate),
+        loss,
+        (np.tile(x, (updates, 1)), np.tile(y, (updates, 1))),
+        epochs=1,
+        batch_size=len(x),
+        log_dir=tmp_path,
+        shuffle=False,
+    )
+    a = datasets.quadratic_eigenvalues(10.0, dim=3)  # A is diagonal without rotation
+    w = np.ones(3)
+    expected = []
+    for _ in range(updates):
+        expected.append(0.5 * w @ (a * w))  # the loss of the batch, before its update
+        w = w - rate * a * w
+    np.testing.assert_allclose(run.update_losses, expected, rtol=1e-5)
+    np.testing.assert_allclose(_scalars(tmp_path)["update_loss"], expected, rtol=1e-5)
+    assert run.updates_per_epoch == updates
+
+
+def test_batch_loss_metric_is_the_last_batch_alone():
+    from kerasnotes.experiments.training import BatchLoss
+
+    metric = BatchLoss(keras.losses.MeanSquaredError())
+    metric.update_state(np.zeros((2, 1)), np.full((2, 1), 3.0))
+    metric.update_state(np.zeros((2, 1)), np.full((2, 1), 1.0))
+    assert float(metric.result()) == pytest.approx(1.0)
+
+
+@pytest.mark.backend_independent
+def test_measures_against_numpy():
+    assert measures.first_reaching([3.0, 2.0, 0.5, 0.1], 0.5) == 3
+    assert measures.first_reaching([0.2, 0.95], 0.9, above=True) == 2
+    assert measures.first_reaching([3.0, 2.0], 1.0) is None
+    curve = np.random.default_rng(0).normal(size=40)
+    tail = curve[19:]
+    assert measures.curve_noise(curve) == pytest.approx(np.sqrt(np.mean(np.diff(tail) ** 2)))
+    assert math.isnan(measures.curve_noise([1.0, 2.0]))
+    assert measures.within(None, 30, "epochs") == "not within 30 epochs"
+    assert measures.describe_count(7, 30, "epochs") == "7 epochs"
+
+
+@pytest.mark.backend_independent
+def test_registry_parses_and_rejects_claim_ids():
+    assert experiments.parse_claims(" c8,C0 ,C8") == ["C0", "C8"]
+    with pytest.raises(ValueError, match="C42"):
+        experiments.parse_claims("C3,C42")
+    with pytest.raises(ValueError, match="no experiment yet"):
+        experiments.parse_claims("C1")
+    with pytest.raises(ValueError, match="no claim ids"):
+        experiments.parse_claims(" , ")
+    with pytest.raises(TypeError):
+        experiments.parse_claims(None)
+    for claim, module in experiments.REGISTRY.items():
+        assert module.endswith(CLAIM_EXAMPLES.get(claim, module.rsplit(".", 1)[-1]))
+    with pytest.raises(ValueError, match="mode must be one of quick, default, full"):
+        experiments.run("C8", mode="fast")
+
+
+@pytest.mark.backend_independent
+def test_every_claim_module_declares_its_sizes_per_mode():
+    for claim in experiments.registered():
+        module = experiments.load(claim)
+        assert module.CLAIM == claim and module.TITLE
+        assert set(module.SIZES) == set(base.MODES)
+
+
+@pytest.mark.backend_independent
+def test_a_rerun_replaces_its_event_files_and_keeps_everything_else(tmp_path):
+    files = base.ClaimFiles(tmp_path, "C8")
+    run_dir = files.run_dir("mse")
+    (run_dir / "events.out.tfevents.1.host.1.1").write_bytes(b"old")
+    (run_dir / "notes.txt").write_text("mine")
+    again = base.ClaimFiles(tmp_path, "C8").run_dir("mse")
+    assert again == run_dir
+    assert [p.name for p in run_dir.iterdir()] == ["notes.txt"]
+    with pytest.raises(TypeError, match="logdir"):
+        base.ClaimFiles("", "C8")
+    with pytest.raises(ValueError, match="sizes must have an entry"):
+        base.pick_size({"quick": 1}, "quick")

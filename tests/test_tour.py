@@ -1,0 +1,117 @@
+"""``kerasnotes tour``: the command line, its table, and how it survives a failing claim."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from kerasnotes import cli, experiments, tour
+from kerasnotes.experiments.base import ClaimFiles, ClaimResult
+
+
+def test_tour_quick_only_one_claim_prints_the_table_and_the_tensorboard_command(tmp_path, capsys):
+    logdir = tmp_path / "runs"
+    assert cli.main(["tour", "--quick", "--only", "c8", "--logdir", str(logdir)]) == 0
+    out = capsys.readouterr().out
+    assert "C8" in out and "C0" not in out.split("\n", 1)[1]  # only the claim asked for
+    assert "90%" in out and "MSE" in out  # the figure and verdict columns
+    assert f"tensorboard --logdir {logdir}" in out
+    assert f"kerasnotes board --logdir {logdir}" in out
+    assert "1 claims in" in out and "0 failed" in out
+    assert (logdir / "C8" / "c8_cross_entropy.png").stat().st_size > 0
+    for config in ("cross_entropy", "mse"):
+        assert list((logdir / "C8" / config).glob("events.out.tfevents.*"))
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize(
+    ("only", "message"),
+    [("C42", "unknown claim id(s) C42"), ("C3,X1", "X1"), ("C1", "no experiment yet")],
+)
+def test_unknown_or_unavailable_claims_exit_with_status_2(only, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["tour", "--quick", "--only", only])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert "argument --only" in error and message in error
+    assert "C0, C3" in error  # says which claims can run
+
+
+def _fake_claim(name: str, run) -> str:
+    module = types.ModuleType(name)
+    module.run = run
+    sys.modules[name] = module
+    return name
+
+
+def test_a_failing_claim_is_reported_and_the_others_are_kept(tmp_path, monkeypatch, capsys):
+    def works(mode, logdir, seed, progress):
+        files = ClaimFiles(logdir, "C1")
+        run_dir = files.run_dir("only_config")
+        (run_dir / "events.out.tfevents.0.test.0.0").write_bytes(b"")
+        plot = files.plot_path("c1_fake")
+        plot.write_bytes(b"\x89PNG")
+        return ClaimResult("C1", "a claim", "figure 1.0", "C1: verdict", True, plot, files.runs)
+
+    def fails(mode, logdir, seed, progress):
+        progress("first_config")
+        raise RuntimeError("the data ran out")
+
+    monkeypatch.setitem(experiments.REGISTRY, "C1", _fake_claim("fake_c1", works))
+    monkeypatch.setitem(experiments.REGISTRY, "C2", _fake_claim("fake_c2", fails))
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))  # forget the fakes afterwards
+
+    status = tour.main(logdir=str(tmp_path), mode="quick", only=["C2", "C1"])
+
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "C2 failed" in out and "RuntimeError: the data ran out" in out
+    assert "C1: verdict" in out and "figure 1.0" in out
+    assert "2 claims in" in out and "1 reproduced" in out and "1 failed" in out
+    assert (tmp_path / "C1" / "c1_fake.png").exists()
+    assert (tmp_path / "C1" / "only_config").is_dir()
+
+
+@pytest.mark.backend_independent
+def test_run_tour_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="mode must be one of"):
+        tour.run_tour(["C8"], mode="slow", logdir=tmp_path)
+    with pytest.raises(ValueError, match="registered ids"):
+        tour.run_tour(["C42"], mode="quick", logdir=tmp_path)
+
+
+@pytest.mark.backend_independent
+def test_results_table_lists_every_outcome():
+    from rich.console import Console
+
+    result = ClaimResult(
+        "C8",
+        "ce vs mse",
+        "CE 2, MSE > 15",
+        "C8: verdict",
+        False,
+        Path("runs/C8/p.png"),
+        [Path("runs/C8/mse")],
+    )
+    outcomes = [
+        tour.Outcome("C8", result, None, 3.0),
+        tour.Outcome("C3", None, "ValueError: bad", 1.0),
+    ]
+    console = Console(width=200, record=True)
+    console.print(tour.results_table(outcomes))
+    text = console.export_text()
+    for expected in (
+        "C8",
+        "not reproduced",
+        "CE 2, MSE > 15",
+        "C8: verdict",
+        "p.png",
+        "mse",
+        "C3",
+        "failed",
+        "ValueError: bad",
+    ):
+        assert expected in text
