@@ -1,6 +1,8 @@
 """The kerasnotes tab in a real browser: TensorBoard as a subprocess, Debian's headless Chromium.
 
-A short training run with the real callbacks writes a log directory;
+A short training run with the real callbacks (SaddlePointDetector with
+density, LearningRateDecay, EarlyStopping, OptimizerInspector) writes a log
+directory;
 ``tensorboard --logdir`` serves it on 127.0.0.1 (its default loader, the Rust
 data server where installed); Playwright drives ``/usr/bin/chromium`` to the
 kerasnotes tab and checks that every view draws exactly the logged numbers,
@@ -53,6 +55,8 @@ def read_logdir(run_dir: str) -> dict:
     tags = acc.Tags()[pea.TENSORS]
     out = {}
     for tag in tags:
+        if acc.SummaryMetadata(tag).plugin_data.plugin_name not in ("scalars", "kerasnotes"):
+            continue  # run_info text and histograms are not drawn by the tab
         events = acc.Tensors(tag)
         out[tag] = [
             (e.step, np.asarray(_to_numpy(e.tensor_proto), dtype=np.float64)) for e in events
@@ -73,49 +77,55 @@ def scalar_series(logged: dict, tag: str) -> list[tuple[int, float]]:
 # -- the run ---------------------------------------------------------------------------------------
 
 
-def write_run(run_dir: str) -> None:
-    """Events in the kerasnotes layout (replaced by a real training run once the callbacks land)."""
-    rng = np.random.default_rng(0)
-    with summary.Writer(run_dir) as w:
-        kinds = ["not_critical", "saddle", "saddle", "local_minimum", "local_minimum"]
-        for epoch, kind in enumerate(kinds):
-            grad = 0.5 / (1 + 3 * epoch)
-            lmin = (
-                math.nan
-                if kind == "not_critical"
-                else (-0.3 / (1 + epoch) if kind == "saddle" else 0.02)
-            )
-            lmax = math.nan if kind == "not_critical" else 5.0 - 0.3 * epoch
-            ratio = (
-                math.nan
-                if kind == "not_critical"
-                else (0.7 + 0.05 * epoch if kind == "saddle" else 1.0)
-            )
-            w.scalar(summary.TAG_GRAD_NORM, grad, step=epoch)
-            if kind != "not_critical":
-                w.scalar(summary.TAG_LAMBDA_MIN, lmin, step=epoch)
-                w.scalar(summary.TAG_LAMBDA_MAX, lmax, step=epoch)
-                w.scalar(summary.TAG_MINIMUM_RATIO, ratio, step=epoch)
-            w.tensor(
-                summary.TAG_CRITICAL_POINT,
-                [summary.KIND_CODES[kind], grad, lmin, lmax, ratio, 0, math.nan, math.nan, 30, 0.1],
-                step=epoch,
-            )
-            grid = np.linspace(min(lmin, 0) - 0.5 if not math.isnan(lmin) else -1, 6, 120)
-            dens = np.exp(-0.5 * (grid - 2) ** 2) + rng.uniform(0, 0.05, grid.size)
-            dens /= np.trapezoid(dens, grid)
-            w.tensor(summary.TAG_SPECTRAL_DENSITY, np.stack([grid, dens]), step=epoch)
-            w.scalar(summary.TAG_LEARNING_RATE, 0.05 * 0.8**epoch, step=epoch)
-            w.scalar(
-                summary.TAG_EARLY_STOPPING_MONITOR,
-                [0.9, 0.6, 0.5, 0.55, 0.58][epoch],
-                step=epoch,
-                display_name="val_loss",
-            )
-            for name in ("dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"):
-                w.scalar(summary.effective_lr_mean_tag(name), 1e-3 / (1 + epoch) ** 0.5, step=epoch)
-                w.scalar(summary.update_ratio_tag(name), 1e-3 * (1 + epoch), step=epoch)
-        w.tensor(summary.TAG_EARLY_STOPPING_EVENT, [2, 0.5, 4], step=4)
+def train_run(run_dir: str) -> dict:
+    """A short real training run on iris with the four kerasnotes callbacks logging to ``run_dir``.
+
+    The network is tiny (51 weights) so each epoch's full Hessian analysis and
+    spectral density take a fraction of a second; ``grad_tol`` is loose enough
+    that the later, flatter epochs count as critical points and get classified.
+    """
+    import keras
+
+    from kerasnotes import callbacks, datasets, optimizers, schedules
+
+    (x, y), (x_val, y_val) = datasets.load_iris()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(6, activation="tanh"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(optimizers.Adam(0.05), "sparse_categorical_crossentropy")
+    detector = callbacks.SaddlePointDetector(
+        (x, y),
+        num_samples=len(x),
+        grad_tol=0.15,
+        always_probe=True,
+        density=True,
+        log_dir=run_dir,
+        verbose=0,
+    )
+    stopper = callbacks.EarlyStopping(
+        monitor="val_loss", min_delta=0.04, patience=2, log_dir=run_dir
+    )
+    model.fit(
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        epochs=10,
+        batch_size=16,
+        verbose=0,
+        callbacks=[
+            detector,
+            callbacks.LearningRateDecay(schedules.ExponentialDecay(0.05, 0.2), log_dir=run_dir),
+            stopper,
+            callbacks.OptimizerInspector(run_dir),
+        ],
+    )
+    summary.Writer.for_logdir(run_dir).close()  # everything on disk before TensorBoard reads it
+    return {"probes": detector.history, "stopped_epoch": stopper.stopped_epoch}
 
 
 # -- TensorBoard and the browser -------------------------------------------------------------------
@@ -214,8 +224,9 @@ def _assert_series(rendered, logged, rel=1e-6):
 @pytest.fixture(scope="module")
 def logged_run(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("tb_browser")
-    run_dir = str(logdir / "digits_mlp")
-    write_run(run_dir)
+    run_dir = str(logdir / "iris_mlp")
+    trained = train_run(run_dir)
+    assert trained["probes"], "the detector logged no probe"
     return str(logdir), run_dir
 
 

@@ -100,7 +100,10 @@ function logScale(lo, hi) {
           }
         }
       }
-      return out.sort((a, b) => a - b);
+      const inside = out.filter((t) => Math.log10(t) >= lo - 1e-9 && Math.log10(t) <= hi + 1e-9);
+      if (inside.length >= 3) return inside.sort((a, b) => a - b);
+      // Less than a decade: evenly spaced labels read better than one or two powers of ten.
+      return linearScale(10 ** lo, 10 ** hi).ticks(4).filter((t) => t > 0);
     },
   };
 }

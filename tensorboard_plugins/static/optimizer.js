@@ -28,9 +28,11 @@ export async function show(host, { run }) {
   const ratioCard = card(grid, "Update ratio per variable", "mean |Δθ| / mean |θ| per epoch: how far each step moves the weights.");
   const scheduleCard = card(grid, "Learning rate", "The base rate set by LearningRateDecay: α₀·e^(−γt) (F6) or α₀·drop^⌊t/every⌋ (F7).");
   const early = sched.early_stopping;
+  // EarlyStopping names its series "early stopping: <monitor>"; the card says "Early stopping" already.
+  const monitorName = (sched.monitor_name || "").replace(/^early stopping:\s*/i, "");
   const stopCard = card(
     grid,
-    `Early stopping${sched.monitor_name ? `: ${sched.monitor_name}` : ""}`,
+    `Early stopping${monitorName ? `: ${monitorName}` : ""}`,
     early
       ? `Best ${fmt(early.best_value, 4)} at epoch ${early.best_epoch}; ${early.stopped_epoch === null ? "training ran to the end" : `stopped at epoch ${early.stopped_epoch}`} (F15).`
       : "Stops when the monitored value stops improving and keeps the best weights (F15).",
@@ -80,7 +82,7 @@ export async function show(host, { run }) {
       id: "optimizer-early-stopping",
       xLabel: "epoch",
       integerX: true,
-      series: [{ name: "monitor", label: sched.monitor_name || "monitor", color: "#e8590c", ...sched.monitor }],
+      series: [{ name: "monitor", label: monitorName || "monitor", color: "#e8590c", ...sched.monitor }],
       markers,
       vlines,
       emptyText: "no EarlyStopping data in this run",

@@ -73,7 +73,7 @@ export async function show(host, { run, state }) {
       xLabel: "eigenvalue λ",
       xDomain: [xLo - pad, xHi + pad],
       yDomain: [0, Math.max(...s.density) * 1.08 || 1],
-      series: [{ name: "density", label: "ρ(λ)", color: "#343a40", steps: s.grid, values: s.density }],
+      series: [{ name: "density", label: "ρ(λ)", color: "#343a40", steps: s.grid, values: s.density, dots: false }],
       areas: [
         { name: "negative", color: NEGATIVE, xs: s.grid, ys: s.density, from: -Infinity, to: 0 },
         { name: "positive", color: POSITIVE, xs: s.grid, ys: s.density, from: 0, to: Infinity },
