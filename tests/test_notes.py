@@ -294,10 +294,9 @@ def test_examples_run_and_print_what_they_show(kind):
 
 @independent
 def test_example_commands_parse():
-    from kerasnotes import cli
+    from kerasnotes import cli, experiments
 
     parser = cli._build_parser()
-    tour = parser._subparsers._group_actions[0].choices["tour"]
     pending = []
     for topic in notes.topics():
         for line in topic.example.splitlines():
@@ -305,14 +304,14 @@ def test_example_commands_parse():
                 continue
             command = line[2:].split("#")[0].split()
             assert command[0] == "kerasnotes", topic.id
-            if "--only" in command and "--only" not in tour._option_string_actions:
-                pending.append(topic.id)
-                continue
+            if "--only" in command:
+                claim = command[command.index("--only") + 1]
+                if claim not in experiments.registered():
+                    pending.append(claim)  # the tour's engineer has not added its experiment yet
+                    continue
             assert parser.parse_args(command[1:]).command == command[1]
     if pending:
-        pytest.skip(
-            f"`kerasnotes tour --only` (used by {pending}) is the tour engineer's, not there yet"
-        )
+        pytest.skip(f"the tour has no experiment yet for {pending}; their commands were not parsed")
 
 
 @independent
