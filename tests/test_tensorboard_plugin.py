@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -439,3 +440,57 @@ def test_a_long_run_loads_and_every_response_stays_under_one_megabyte(tmp_path):
     assert spectrum["grid"][0] == density[0, 0] and spectrum["grid"][-1] == density[0, -1]
     lr = json.loads(schedule.get_data(as_text=True))["learning_rate"]
     assert len(lr["steps"]) == plugin_data.MAX_POINTS and lr["steps"][-1] == steps - 1
+
+
+def test_rust_data_server_keeps_every_kerasnotes_tensor(tmp_path):
+    """``--load_fast``: the Rust data server, given the flags after our fix_flags, keeps all."""
+    from tensorboard.data import server_ingester
+
+    try:
+        binary = server_ingester.get_server_binary()
+    except server_ingester.NoDataServerError:
+        pytest.skip("tensorboard-data-server (the --load_fast binary) is not installed")
+    probes = 120  # the Rust server keeps 100 samples of a plugin it does not know (Python: 10)
+    with summary.Writer(str(tmp_path / "run")) as writer:
+        for epoch in range(probes):
+            writer.tensor(summary.TAG_CRITICAL_POINT, _critical_point(epoch % EPOCHS), step=epoch)
+            writer.tensor(summary.TAG_SPECTRAL_DENSITY, _density(1), step=epoch)
+
+    def served_counts(samples_per_plugin: dict) -> tuple[int, int]:
+        board = configure_flags(str(tmp_path))
+        ingester = server_ingester.SubprocessServerDataIngester(
+            server_binary=binary,
+            logdir=str(tmp_path),
+            reload_interval=0,
+            channel_creds_type=board.flags.grpc_creds_type,
+            samples_per_plugin=samples_per_plugin,
+        )
+        ingester.start()
+        try:
+            app = application.TensorBoardWSGIApp(
+                board.flags,
+                board.plugin_loaders,
+                ingester.data_provider,
+                board.assets_zip_provider,
+                None,
+            )
+            client = werkzeug_test.Client(app)
+            counts, deadline = (0, 0), time.monotonic() + 30
+            while time.monotonic() < deadline:  # the server loads the logdir asynchronously
+                response = client.get(f"{PREFIX}/spectrum?run=run")
+                if response.status_code == 200:
+                    events = get_json(client, f"{PREFIX}/curvature?run=run")["events"]
+                    steps = json.loads(response.get_data(as_text=True))["steps"]
+                    if (len(events), len(steps)) == counts and counts[0] > 0:
+                        return counts  # stable across two polls: loading is done
+                    counts = (len(events), len(steps))
+                time.sleep(0.5)
+            return counts
+        finally:
+            ingester._stdin_handle.close()  # --die-after-stdin: the server exits with its stdin
+
+    assert served_counts(configure_flags(str(tmp_path)).flags.samples_per_plugin) == (
+        probes,
+        probes,
+    )
+    assert served_counts({}) == (100, 100)  # what the tab would show without fix_flags
