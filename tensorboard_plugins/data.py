@@ -56,7 +56,19 @@ class BadRequest(ValueError):
 
 
 def finite_or_none(value: float) -> float | None:
-    """Return ``value`` as a float, or ``None`` when it is NaN or infinite."""
+    """Return ``value`` as a float, or ``None`` when it is NaN or infinite (JSON has no NaN).
+
+    ```
+    finite_or_none(x) = x if x is finite else None       (NaN marks "not measured")
+    ```
+
+    Args:
+        value: a real number.
+
+    Example:
+        >>> finite_or_none(0.5), finite_or_none(float("nan"))
+        (0.5, None)
+    """
     value = float(value)
     return value if math.isfinite(value) else None
 
@@ -68,12 +80,38 @@ def _series(data: Sequence[tb_provider.ScalarDatum]) -> dict[str, list]:
 
 
 class RunReader:
-    """Reads one experiment's kerasnotes data for one request.
+    """Reads one experiment's kerasnotes data for one request, as JSON-ready dicts.
+
+    ```
+    scalars: read_scalars(plugin_name="scalars", downsample=…)   -> {"steps": [...], "values": [...]}
+    tensors: read_tensors(plugin_name="kerasnotes", downsample=…) -> decoded per the layout above
+    ```
+
+    Unlike the stock Scalars plugin, which answers one tag at a time, each method
+    joins what one view of the tab needs (e.g. the critical-point events with the
+    curvature series) and skips malformed records instead of failing.
 
     Args:
         data_provider: TensorBoard's ``DataProvider`` (``context.data_provider``).
         ctx: the request's ``RequestContext``.
         experiment_id: the request's experiment id (often ``""``).
+
+    Example:
+        >>> import tempfile
+        >>> from kerasnotes import summary
+        >>> from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+        >>> from tensorboard.context import RequestContext
+        >>> logdir = tempfile.mkdtemp()
+        >>> with summary.Writer(logdir + "/run") as writer:
+        ...     writer.scalar(summary.TAG_LEARNING_RATE, 0.5, step=0)
+        >>> multiplexer = plugin_event_multiplexer.EventMultiplexer()
+        >>> multiplexer.AddRunsFromDirectory(logdir)  # doctest: +ELLIPSIS
+        <...>
+        >>> multiplexer.Reload()  # doctest: +ELLIPSIS
+        <...>
+        >>> provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
+        >>> RunReader(provider, RequestContext(), "").schedule("run")["learning_rate"]
+        {'steps': [0], 'values': [0.5]}
     """
 
     def __init__(
@@ -329,7 +367,23 @@ def _monitor_name(series: Any) -> str | None:
 
 
 def decode_critical_point(datum: tb_provider.TensorDatum) -> dict[str, Any] | None:
-    """One ``kerasnotes/critical_point`` tensor as a dict, or ``None`` if malformed."""
+    """One ``kerasnotes/critical_point`` tensor as a dict, or ``None`` if malformed.
+
+    ```
+    [kind_code, grad_norm, lambda_min, lambda_max, minimum_ratio, escaped,
+     loss_before, loss_after, num_hvp, seconds]  ->  {"step", "kind", "grad_norm", ...}
+    ```
+
+    Args:
+        datum: a ``TensorDatum`` read from the data provider.
+
+    Example:
+        >>> from tensorboard.data.provider import TensorDatum
+        >>> values = np.array([3, 1e-4, -2, 2, 0.5, 1, 1, 0.2, 40, 0.1])
+        >>> event = decode_critical_point(TensorDatum(step=4, wall_time=0.0, numpy=values))
+        >>> event["kind"], event["lambda_min"], event["escaped"]
+        ('saddle', -2.0, True)
+    """
     values = np.asarray(datum.numpy)
     if values.shape != (layout.CRITICAL_POINT_SIZE,) or not np.issubdtype(values.dtype, np.number):
         return None
@@ -350,7 +404,21 @@ def decode_critical_point(datum: tb_provider.TensorDatum) -> dict[str, Any] | No
 
 
 def decode_early_stopping(datum: tb_provider.TensorDatum) -> dict[str, Any] | None:
-    """One ``kerasnotes/early_stopping/event`` tensor as a dict, or ``None`` if malformed."""
+    """One ``kerasnotes/early_stopping/event`` tensor as a dict, or ``None`` if malformed.
+
+    ```
+    [best_epoch, best_value, stopped_epoch]  (stopped_epoch = -1: training ran to the end)
+    ```
+
+    Args:
+        datum: a ``TensorDatum`` read from the data provider.
+
+    Example:
+        >>> from tensorboard.data.provider import TensorDatum
+        >>> datum = TensorDatum(step=9, wall_time=0.0, numpy=np.array([6.0, 0.25, -1.0]))
+        >>> decode_early_stopping(datum)
+        {'step': 9, 'best_epoch': 6, 'best_value': 0.25, 'stopped_epoch': None}
+    """
     values = np.asarray(datum.numpy)
     if values.shape != (len(layout.EARLY_STOPPING_FIELDS),) or not np.issubdtype(
         values.dtype, np.number
