@@ -196,6 +196,19 @@ def _choice_hp(hp, name: str, values: tuple) -> Any:
     return hp.Choice(name, list(values))
 
 
+def _check_override(name: str, value: Any, argument: str, allowed: tuple) -> None:
+    """A value fixed through keras-tuner's own ``HyperParameters`` must be one the model allows.
+
+    The conditional hyperparameters exist only for the allowed choices, so a
+    value outside them could not be built.
+    """
+    if value not in allowed:
+        raise ValueError(
+            f"hyperparameter {name}={value!r} is not among {argument}={list(allowed)}; "
+            f"widen {argument} or fix {name} to one of them"
+        )
+
+
 def _conditional(hp, parent: str, owners: tuple, allowed: tuple, declare) -> Any:
     """Declare a hyperparameter active only when ``parent`` is one of ``owners``.
 
@@ -657,10 +670,7 @@ class NotesHyperModel(keras_tuner.HyperModel):
         values: keras-tuner returns an existing entry instead of a new one.
         """
         optimizer = _choice_hp(hp, "optimizer", self.optimizers)
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"hyperparameter optimizer={optimizer!r} is not one of {list(OPTIMIZERS)}"
-            )
+        _check_override("optimizer", optimizer, "optimizers", self.optimizers)
         chosen: dict[str, Any] = {
             "optimizer": optimizer,
             "learning_rate": _float_hp(hp, "learning_rate", self.learning_rate, 1e-2, "log"),
@@ -696,6 +706,7 @@ class NotesHyperModel(keras_tuner.HyperModel):
             lambda: _float_hp(hp, "beta_2", self.beta_2, 0.999, "reverse_log"),
         )
         chosen["lr_decay"] = _choice_hp(hp, "lr_decay", self.decays)
+        _check_override("lr_decay", chosen["lr_decay"], "decays", self.decays)
         chosen["decay_rate"] = _conditional(
             hp,
             "lr_decay",
@@ -719,6 +730,9 @@ class NotesHyperModel(keras_tuner.HyperModel):
         )
         chosen["batch_size"] = _choice_hp(hp, "batch_size", self.batch_sizes)
         chosen["normalization"] = _choice_hp(hp, "normalization", self.normalizations)
+        _check_override(
+            "normalization", chosen["normalization"], "normalizations", self.normalizations
+        )
         chosen["groups"] = _conditional(
             hp,
             "normalization",

@@ -35,7 +35,8 @@ def _small(**overrides) -> NotesHyperModel:
     return NotesHyperModel((64,), 10, **kwargs)
 
 
-def _space(hypermodel: NotesHyperModel, **fixed) -> kt.HyperParameters:
+def _space(**fixed) -> kt.HyperParameters:
+    """Hyperparameters with some values fixed, as a user passes them to a tuner."""
     hp = kt.HyperParameters()
     for name, value in fixed.items():
         hp.Fixed(name, value)
@@ -159,6 +160,16 @@ def test_constructor_arguments_fix_or_narrow_the_space():
     assert list(by_name["normalization"].values) == ["layer", "batch"]
     assert "groups" not in by_name
     assert type(by_name["width"]).__name__ == "Fixed" and hp.values["width"] == 16
+    # A keras-tuner override outside the allowed choices cannot be built: said at build.
+    for name, value, argument in (
+        ("optimizer", "sgd", "optimizers"),
+        ("normalization", "group", "normalizations"),
+        ("lr_decay", "cosine", "decays"),
+    ):
+        with pytest.raises(ValueError, match=argument):
+            _small(optimizers="adam", normalizations="none", decays="none").build(
+                _space(**{name: value})
+            )
 
 
 _OPTIMIZER_CASES = [
@@ -256,7 +267,7 @@ def test_fit_uses_the_batch_size_hyperparameter_unless_search_passes_one():
     hypermodel = _small(normalizations="none", decays="none", batch_sizes=(16, 64))
     x = np.random.default_rng(1).normal(size=(64, 64)).astype("float32")
     y = np.arange(64) % 10
-    hp = _space(hypermodel, batch_size=16)
+    hp = _space(batch_size=16)
     counter = _BatchCounter()
     hypermodel.fit(hp, hypermodel.build(hp), x, y, epochs=1, verbose=0, callbacks=[counter])
     assert counter.batches == 4  # 64 samples / 16
