@@ -37,7 +37,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import keras_tuner
@@ -54,6 +54,11 @@ __all__ = [
     "hparams_session_start_summary",
     "search_digits",
 ]
+
+if TYPE_CHECKING:
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    from kerasnotes.summary import Writer
 
 _LOG = logging.getLogger(__name__)
 
@@ -225,7 +230,7 @@ def _conditional(hp, parent: str, owners: tuple, allowed: tuple, declare) -> Any
 # --------------------------------------------------------------------------- HParams protos
 
 
-def _hparams_summary(tag: str, plugin_data):
+def _hparams_summary(tag: str, plugin_data: Any) -> Summary:
     """A ``Summary`` carrying one HParams plugin message, as the HParams plugin reads it."""
     from tensorboard.compat.proto import summary_pb2
     from tensorboard.plugins.hparams import metadata
@@ -273,7 +278,7 @@ def hparams_experiment_summary(
     hyperparameters: keras_tuner.HyperParameters,
     metrics: Sequence[str] = _METRIC_TAGS,
     time_created_secs: float | None = None,
-):
+) -> Summary:
     """The HParams experiment: every hyperparameter of the space with its domain, and the metrics.
 
     ```
@@ -320,7 +325,7 @@ def hparams_experiment_summary(
 
 def hparams_session_start_summary(
     values: dict[str, Any], group_name: str, start_time_secs: float | None = None
-):
+) -> Summary:
     """The HParams session start: one trial's hyperparameter values.
 
     ```
@@ -371,7 +376,7 @@ def hparams_session_start_summary(
     )
 
 
-def hparams_session_end_summary(success: bool, end_time_secs: float | None = None):
+def hparams_session_end_summary(success: bool, end_time_secs: float | None = None) -> Summary:
     """The HParams session end: whether the trial's training finished with finite losses.
 
     ```
@@ -399,7 +404,7 @@ def hparams_session_end_summary(success: bool, end_time_secs: float | None = Non
     )
 
 
-def _write_summary(writer, summary, step: int = 0) -> None:
+def _write_summary(writer: Writer, summary: Summary, step: int = 0) -> None:
     """Append a ready-made ``Summary`` proto (the HParams messages) through a kerasnotes Writer."""
     from tensorboard.compat.proto import event_pb2
 
