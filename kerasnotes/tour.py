@@ -98,28 +98,32 @@ def run_tour(
         TextColumn("{task.completed}/{task.total} claims"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("tour", total=len(claims))
-        for claim in claims:
+    try:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("tour", total=len(claims))
+            for claim in claims:
 
-            def show(config: str, claim: str = claim) -> None:
-                progress.update(task, description=f"{claim} {config}")
+                def show(config: str, claim: str = claim) -> None:
+                    progress.update(task, description=f"{claim} {config}")
 
-            show("starting")
-            start = time.perf_counter()
-            try:
-                result = experiments.run(claim, mode=mode, logdir=logdir, seed=seed, progress=show)
-                outcome = Outcome(claim, result, None, time.perf_counter() - start)
-            except Exception as error:  # noqa: BLE001 - one failed claim must not end the tour
-                detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-                outcome = Outcome(claim, None, detail, time.perf_counter() - start)
-                progress.console.print(f"[red]{claim} failed:[/red] {detail}")
-            finally:
-                keras.backend.clear_session()
-            outcomes.append(outcome)
-            progress.advance(task)
-        progress.update(task, description="done")
-    tf_logger.setLevel(previous_level)
+                show("starting")
+                start = time.perf_counter()
+                try:
+                    result = experiments.run(
+                        claim, mode=mode, logdir=logdir, seed=seed, progress=show
+                    )
+                    outcome = Outcome(claim, result, None, time.perf_counter() - start)
+                except Exception as error:  # noqa: BLE001 - one failed claim must not end the tour
+                    detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+                    outcome = Outcome(claim, None, detail, time.perf_counter() - start)
+                    progress.console.print(f"[red]{claim} failed:[/red] {detail}")
+                finally:
+                    keras.backend.clear_session()
+                outcomes.append(outcome)
+                progress.advance(task)
+            progress.update(task, description="done")
+    finally:
+        tf_logger.setLevel(previous_level)
     return outcomes
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from kerasnotes import losses, optimizers
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
-from kerasnotes.experiments.training import digits_split, fit_run, mlp
+from kerasnotes.experiments.training import WHOLE_BATCHES, digits_split, fit_run, mlp
 
 CLAIM = "C0"
 TITLE = "learned features beat a shallow model on raw pixels"
@@ -57,8 +57,8 @@ class Sizes:
 
 SIZES = {
     "quick": Sizes(train_samples=256, epochs=1, hidden=(16,)),
-    "default": Sizes(train_samples=None, epochs=20),
-    "full": Sizes(train_samples=None, epochs=80, hidden=(64, 32), batch_size=32),
+    "default": Sizes(train_samples=WHOLE_BATCHES, epochs=20),
+    "full": Sizes(train_samples=WHOLE_BATCHES, epochs=80, hidden=(64, 32), batch_size=32),
 }
 
 LEARNING_RATE = 0.003

@@ -34,7 +34,7 @@ import numpy as np
 from kerasnotes import losses, optimizers, schedules, summary
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
-from kerasnotes.experiments.training import digits_split, fit_run, mlp
+from kerasnotes.experiments.training import WHOLE_BATCHES, digits_split, fit_run, mlp
 
 CLAIM = "C6"
 TITLE = "a decaying learning rate ends lower than a constant one"
@@ -57,8 +57,8 @@ class Sizes:
 
 SIZES = {
     "quick": Sizes(train_samples=256, epochs=1),
-    "default": Sizes(train_samples=None, epochs=10),
-    "full": Sizes(train_samples=None, epochs=60),
+    "default": Sizes(train_samples=WHOLE_BATCHES, epochs=10),
+    "full": Sizes(train_samples=WHOLE_BATCHES, epochs=60),
 }
 
 INITIAL_LEARNING_RATE = 0.1

@@ -31,7 +31,7 @@ import keras
 from kerasnotes import activations, losses, optimizers
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
-from kerasnotes.experiments.training import digits_split, fit_run, mlp
+from kerasnotes.experiments.training import WHOLE_BATCHES, digits_split, fit_run, mlp
 
 CLAIM = "C8"
 TITLE = "cross-entropy trains faster than MSE on softmax outputs"
@@ -56,8 +56,8 @@ class Sizes:
 
 SIZES = {
     "quick": Sizes(train_samples=256, epochs=2),
-    "default": Sizes(train_samples=None, epochs=15),
-    "full": Sizes(train_samples=None, epochs=60, batch_size=32),
+    "default": Sizes(train_samples=WHOLE_BATCHES, epochs=15),
+    "full": Sizes(train_samples=WHOLE_BATCHES, epochs=60, batch_size=32),
 }
 
 LEARNING_RATE = 0.1
