@@ -163,9 +163,10 @@ def product_saddle(w1: float = 0.0, w2: float = 0.0) -> Landscape:
         ``keras.losses.MeanSquaredError()``.
 
     Example:
+        >>> import keras
         >>> from kerasnotes import datasets
         >>> model, x, y, loss = datasets.product_saddle(w1=0.5, w2=1.0)
-        >>> round(float(loss(y, model(x))), 6)  # (1 - 0.5)² = 0.25
+        >>> round(float(keras.ops.convert_to_numpy(loss(y, model(x)))), 6)  # (1 - 0.5)²
         0.25
     """
     import keras
@@ -251,10 +252,10 @@ def ill_conditioned_quadratic(
         ``2 * x.T @ x / dim`` (float64 from :func:`quadratic_eigenvalues` before the cast).
 
     Example:
-        >>> import numpy as np
+        >>> import keras
         >>> from kerasnotes import datasets
         >>> model, x, y, loss = datasets.ill_conditioned_quadratic(100.0, start=[1.0, 1.0])
-        >>> round(float(loss(y, model(x))), 3)  # ½(1·1² + 100·1²)
+        >>> round(float(keras.ops.convert_to_numpy(loss(y, model(x)))), 3)  # ½(1·1² + 100·1²)
         50.5
     """
     import keras
@@ -328,10 +329,11 @@ def linear_network(
         x (N × input_dim) and y (N × output_dim), ``keras.losses.MeanSquaredError()``.
 
     Example:
-        >>> import numpy as np
+        >>> import keras, numpy as np
         >>> from kerasnotes import datasets
-        >>> model, x, y, loss = datasets.linear_network(depth=2)
-        >>> bool(np.isclose(float(loss(y, model(x))), np.mean(y.astype(float) ** 2), rtol=1e-5))
+        >>> model, x, y, loss = datasets.linear_network(depth=2)  # zero weights: y_pred = 0
+        >>> value = keras.ops.convert_to_numpy(loss(y, model(x)))
+        >>> bool(np.isclose(value, np.mean(y.astype(float) ** 2), rtol=1e-5))
         True
     """
     import keras

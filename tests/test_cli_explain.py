@@ -36,10 +36,10 @@ def test_explain_every_topic_in_both_languages(capsys):
             assert topic.formula(lang).splitlines()[0] in out
 
 
-@pytest.mark.parametrize(("name", "topic_id"), [("saddle", "F13"), ("F13", "F13"), ("ADAM", "F5")])
-def test_explain_by_id_or_short_name(name, topic_id, capsys):
-    assert cli.main(["explain", name]) == 0
-    assert capsys.readouterr().out.startswith(f"{topic_id} · ")
+def test_explain_by_id_or_short_name(capsys):
+    for name, topic_id in [("saddle", "F13"), ("F13", "F13"), ("ADAM", "F5"), ("鞍点", "F13")]:
+        assert cli.main(["explain", name]) == 0
+        assert capsys.readouterr().out.startswith(f"{topic_id} · ")
 
 
 def test_unknown_topic_exits_2_with_close_matches(capsys):

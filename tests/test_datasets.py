@@ -47,8 +47,13 @@ def _loss_and_gradients(landscape) -> tuple[float, list[np.ndarray]]:
     ]
 
 
-@pytest.mark.parametrize(("w1", "w2"), [(0.0, 0.0), (0.5, 1.0), (-1.3, 0.7), (2.0, 0.5)])
-def test_product_saddle_matches_closed_form(w1, w2):
+def test_product_saddle_matches_closed_form():
+    # Loops rather than parametrize: each test pays a Keras clear_session on teardown.
+    for w1, w2 in [(0.0, 0.0), (0.5, 1.0), (-1.3, 0.7), (2.0, 0.5)]:
+        _check_product_saddle(w1, w2)
+
+
+def _check_product_saddle(w1: float, w2: float) -> None:
     landscape = datasets.product_saddle(w1=w1, w2=w2)
     value, (g1, g2) = _loss_and_gradients(landscape)
     assert value == pytest.approx((1 - w1 * w2) ** 2, rel=1e-6, abs=1e-7)
@@ -79,9 +84,13 @@ def test_product_saddle_model_order_is_w1_then_w2():
     assert values == [0.25, -4.0]
 
 
-@pytest.mark.parametrize("rotate", [False, True])
-@pytest.mark.parametrize(("kappa", "dim"), [(100.0, 2), (10.0, 3), (1.0, 1)])
-def test_ill_conditioned_quadratic_matches_half_w_a_w(kappa, dim, rotate):
+def test_ill_conditioned_quadratic_matches_half_w_a_w():
+    for kappa, dim in [(100.0, 2), (10.0, 3), (1.0, 1)]:
+        for rotate in (False, True):
+            _check_quadratic(kappa, dim, rotate)
+
+
+def _check_quadratic(kappa: float, dim: int, rotate: bool) -> None:
     start = np.linspace(-1.0, 2.0, dim)
     landscape = datasets.ill_conditioned_quadratic(
         kappa, dim=dim, start=start, rotate=rotate, seed=3
@@ -130,9 +139,13 @@ def _linear_network_reference(landscape):
     return loss, grads
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3])
-@pytest.mark.parametrize("init_scale", [0.0, 0.3])
-def test_linear_network_matches_closed_form(depth, init_scale):
+def test_linear_network_matches_closed_form():
+    for depth in (1, 2, 3):
+        for init_scale in (0.0, 0.3):
+            _check_linear_network(depth, init_scale)
+
+
+def _check_linear_network(depth: int, init_scale: float) -> None:
     landscape = datasets.linear_network(depth=depth, init_scale=init_scale, num_samples=32, seed=5)
     assert len(landscape.model.trainable_variables) == depth
     value, grads = _loss_and_gradients(landscape)
@@ -178,23 +191,23 @@ def test_landscapes_are_seeded_and_float32():
     assert not np.array_equal(a.x, c.x)
 
 
+WRONG_ARGUMENTS = [
+    (lambda: datasets.product_saddle(w1="a"), TypeError, "w1"),
+    (lambda: datasets.product_saddle(w2=float("nan")), ValueError, "w2"),
+    (lambda: datasets.ill_conditioned_quadratic(0.5), ValueError, "condition_number"),
+    (lambda: datasets.ill_conditioned_quadratic(10.0, dim=0), ValueError, "dim"),
+    (lambda: datasets.ill_conditioned_quadratic(10.0, dim=2, start=[1.0]), ValueError, "start"),
+    (lambda: datasets.linear_network(depth=0), ValueError, "depth"),
+    (lambda: datasets.linear_network(depth=2.5), TypeError, "depth"),
+    (lambda: datasets.linear_network(init_scale=-1.0), ValueError, "init_scale"),
+]
+
+
 @pytest.mark.backend_independent
-@pytest.mark.parametrize(
-    ("call", "error", "fragment"),
-    [
-        (lambda: datasets.product_saddle(w1="a"), TypeError, "w1"),
-        (lambda: datasets.product_saddle(w2=float("nan")), ValueError, "w2"),
-        (lambda: datasets.ill_conditioned_quadratic(0.5), ValueError, "condition_number"),
-        (lambda: datasets.ill_conditioned_quadratic(10.0, dim=0), ValueError, "dim"),
-        (lambda: datasets.ill_conditioned_quadratic(10.0, dim=2, start=[1.0]), ValueError, "start"),
-        (lambda: datasets.linear_network(depth=0), ValueError, "depth"),
-        (lambda: datasets.linear_network(depth=2.5), TypeError, "depth"),
-        (lambda: datasets.linear_network(init_scale=-1.0), ValueError, "init_scale"),
-    ],
-)
-def test_wrong_arguments_name_the_argument(call, error, fragment):
-    with pytest.raises(error, match=fragment):
-        call()
+def test_wrong_arguments_name_the_argument():
+    for call, error, fragment in WRONG_ARGUMENTS:
+        with pytest.raises(error, match=fragment):
+            call()
 
 
 @pytest.mark.backend_independent
