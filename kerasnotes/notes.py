@@ -36,7 +36,7 @@ KINDS = ("chapter", "formula", "claim")
 TEXT_FIELDS = ("title", "formula", "meaning", "when", "keras_difference")
 _LABELS = ("formula", "meaning", "when", "api", "example", "keras_difference", "related", "names")
 _WIDTH = 88
-CJK_NAME = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
+_CJK_NAME = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 _NAMES_COLUMN = 40
 _SHORT_GROUP = re.compile(r"\([^()\u3000-\u9fff]{1,20}\)")
 _GLUE = "\x00"
@@ -368,8 +368,8 @@ def listing(lang: str = "en") -> str:
     lang = _check_lang(lang)
     lines = []
     for topic in topics():
-        chinese = [name for name in topic.names if CJK_NAME.search(name)]
-        english = [name for name in topic.names if not CJK_NAME.search(name)]
+        chinese = [name for name in topic.names if _CJK_NAME.search(name)]
+        english = [name for name in topic.names if not _CJK_NAME.search(name)]
         shown = ""
         for name in (chinese + english) if lang == "zh" else english:
             candidate = f"{shown}, {name}" if shown else name
