@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from kerasnotes.callbacks import LearningRateDecay
 
-from kerasnotes import summary
+from kerasnotes import schedules, summary
 
 STEPS_PER_EPOCH = 3
 
@@ -91,9 +91,6 @@ def test_keras_schedule_object_is_called_with_the_counter():
 
 
 def test_kerasnotes_schedules_exponential_and_step_decay():
-    schedules = pytest.importorskip(
-        "kerasnotes.schedules", reason="kerasnotes.schedules not merged yet"
-    )
     for schedule, formula in [
         (schedules.ExponentialDecay(0.1, gamma=0.3), lambda t: 0.1 * math.exp(-0.3 * t)),
         (schedules.StepDecay(0.1, drop=0.5, every=2), lambda t: 0.1 * 0.5 ** (t // 2)),
