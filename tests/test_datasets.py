@@ -232,3 +232,22 @@ def test_docstring_examples_of_the_landscapes_run():
         for test in finder.find(function, globs={}):
             runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_landscape_models_survive_a_keras_save_and_load(tmp_path):
+    for landscape in (
+        datasets.product_saddle(w1=0.3, w2=-1.2),
+        datasets.ill_conditioned_quadratic(10.0, dim=3, rotate=True),
+        datasets.linear_network(depth=3, init_scale=0.2),
+    ):
+        model, x, y, loss = landscape
+        path = tmp_path / f"{model.name}.keras"
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        before = keras.ops.convert_to_numpy(loss(y, model(x)))
+        after = keras.ops.convert_to_numpy(loss(y, loaded(x)))
+        np.testing.assert_allclose(after, before, rtol=1e-6)
+        rebuilt = keras.Sequential.from_config(model.get_config())  # initial weights come back
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(loss(y, rebuilt(x))), before, rtol=1e-6
+        )
