@@ -40,6 +40,7 @@ _CJK_NAME = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 _NAMES_COLUMN = 40
 _SHORT_GROUP = re.compile(r"\([^()\u3000-\u9fff]{1,20}\)")
 _GLUE = "\x00"
+_NO_LINE_END = "（《「『“‘"
 _NO_LINE_START = "，。、；：？！）》」』”’"
 
 
@@ -275,13 +276,16 @@ def _tokens(paragraph: str) -> list[str]:
         word = ""
         for ch in piece:
             if unicodedata.east_asian_width(ch) in "WF":
-                if word:
+                if word and word[-1] not in _NO_LINE_END:
                     tokens.append(word)
                     word = ""
-                if ch in _NO_LINE_START and tokens and not tokens[-1].isspace():
+                if ch in _NO_LINE_START and not word and tokens and not tokens[-1].isspace():
                     tokens[-1] += ch  # keep closing punctuation on the previous line
+                elif ch in _NO_LINE_END:
+                    word += ch  # keep opening punctuation with what follows it
                 else:
-                    tokens.append(ch)
+                    tokens.append(word + ch)
+                    word = ""
             else:
                 word += ch
         if word:
