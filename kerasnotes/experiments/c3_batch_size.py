@@ -13,8 +13,9 @@ noise       the batch gradient's variance falls like 1/B
 ```
 
 To give every batch size the same number of updates, the training rows are
-repeated as often as needed, cut to exactly that many batches and shuffled
-together (the full batch always sees every row exactly once per update).
+repeated as often as needed, cut to whole batches and shuffled together (the
+full batch always sees every row exactly once per update); long runs are split
+into equal epochs of such repeated rows.
 
 Example:
     >>> import tempfile
@@ -68,6 +69,7 @@ SIZES = {
 LEARNING_RATE = 0.05
 HIDDEN = (32,)
 BATCH_SIZES = (1, 32, 256, None)  # None: the whole training set
+MAX_EPOCH_ROWS = 65536  # rows of repeated data held at once
 
 
 def run(
@@ -97,14 +99,15 @@ def run(
         if progress is not None:
             progress(name)
         updates_per_pass = math.ceil(n / batch)
-        repeats = math.ceil(sizes.updates / updates_per_pass)
-        rows_needed = sizes.updates * batch  # exactly `updates` full batches
+        per_epoch, epochs = _epochs_of_whole_batches(sizes.updates, batch)
+        rows_needed = per_epoch * batch
+        repeats = math.ceil(rows_needed / n)
         result = fit_run(
             mlp(64, HIDDEN, 10, seed),
             optimizers.SGD(learning_rate=LEARNING_RATE),
             losses.SparseCategoricalCrossentropy(from_logits=True),
             (np.tile(x, (repeats, 1))[:rows_needed], np.tile(y, repeats)[:rows_needed]),
-            epochs=1,
+            epochs=epochs,
             batch_size=batch,
             log_dir=files.run_dir(name),
             validation=validation,
@@ -158,6 +161,22 @@ def run(
         seconds=time.perf_counter() - start,
         numbers=numbers,
     )
+
+
+def _epochs_of_whole_batches(updates: int, batch: int) -> tuple[int, int]:
+    """Split ``updates`` into equal epochs of whole batches, each at most ``MAX_EPOCH_ROWS`` rows.
+
+    ```
+    per_epoch = the largest divisor of `updates` with per_epoch · batch ≤ MAX_EPOCH_ROWS (≥ 1)
+    epochs    = updates / per_epoch
+    ```
+
+    The repeated rows of one epoch then stay small in memory (the full batch of
+    1,437 rows made 4,000 times would be 1.5 GB), and the count of updates stays exact.
+    """
+    limit = max(1, MAX_EPOCH_ROWS // batch)
+    per_epoch = max(d for d in range(1, min(updates, limit) + 1) if updates % d == 0)
+    return per_epoch, updates // per_epoch
 
 
 def _measure(
