@@ -33,6 +33,10 @@ class _Engine:
         objective = make_objective(model, loss_fn, bn_mode)
         self.value_and_grad = backend.gradient_function(objective)
         self.hvp = backend.hvp_function(objective)
+        # Backends that can keep the first-order computation between HVPs offer
+        # prepare(...) -> apply(v); used when all data fits in one batch.
+        linearized = getattr(backend, "linearized_hvp", None)
+        self.prepare_hvp = linearized(objective) if linearized is not None else None
 
 
 # Compiled functions per model, then per (loss, bn_mode). Weak keys: the cache
@@ -225,6 +229,7 @@ class HessianProbe:
                 )
             )
         self._num_hvp = 0
+        self._prepared_hvp = None
         self._loss_and_grad: tuple[float, np.ndarray] | None = None
         self._dense: np.ndarray | None = None
         self._quadratures: dict[tuple, Quadrature] = {}
@@ -318,6 +323,13 @@ class HessianProbe:
             array([6.])
         """
         vectors = self._to_tensors(self._check_vector(v))
+        if len(self._batches) == 1 and self._engine.prepare_hvp is not None:
+            if self._prepared_hvp is None:
+                self._prepared_hvp = self._engine.prepare_hvp(
+                    self._trainable, self._non_trainable, *self._batches[0]
+                )
+            self._num_hvp += 1
+            return self._to_flat(self._prepared_hvp(vectors))
         out = np.zeros(self.num_parameters)
         for x, y, sw, w in self._batches:
             out += self._to_flat(

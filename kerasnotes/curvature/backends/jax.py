@@ -51,3 +51,30 @@ def hvp_function(objective: Callable, mode: str = HVP_MODE) -> Callable:
         return jax.jit(jax.grad(projected_grad))
 
     raise ValueError(f"mode must be one of {HVP_MODES}; got mode={mode!r}")
+
+
+def linearized_hvp(objective: Callable) -> Callable:
+    """``prepare(trainable, non_trainable, x, y, sw, weights) -> apply(v) -> Hv``.
+
+    ``prepare`` runs ``jax.linearize`` on the gradient once (forward and
+    backward pass, residuals kept); each ``apply`` is the compiled linear JVP
+    alone. Valid because a probe's weights and data never change.
+    """
+    grad = jax.grad(objective)
+
+    @jax.jit
+    def linearize(trainable, non_trainable, x, y, sample_weight, weights):
+        def grad_at(params):
+            return grad(params, non_trainable, x, y, sample_weight, weights)
+
+        return jax.linearize(grad_at, trainable)[1]
+
+    @jax.jit
+    def apply_linear(linear, vectors):
+        return linear(vectors)
+
+    def prepare(trainable, non_trainable, x, y, sample_weight, weights):
+        linear = linearize(trainable, non_trainable, x, y, sample_weight, weights)
+        return lambda vectors: apply_linear(linear, vectors)
+
+    return prepare

@@ -73,3 +73,35 @@ def hvp_function(objective: Callable, mode: str = HVP_MODE) -> Callable:
         return hvp
 
     raise ValueError(f"mode must be one of {HVP_MODES}; got mode={mode!r}")
+
+
+def linearized_hvp(objective: Callable) -> Callable:
+    """``prepare(trainable, non_trainable, x, y, sw, weights) -> apply(v) -> Hv``.
+
+    ``prepare`` builds the first-order graph once (``create_graph=True``); each
+    ``apply`` is then a single backward pass through it, ``retain_graph=True``.
+    Valid because a probe's weights and data never change; the graph (the
+    forward activations) stays in memory as long as the probe keeps ``apply``.
+    """
+
+    def prepare(trainable, non_trainable, x, y, sample_weight, weights):
+        params = _leaves(trainable)
+        loss = objective(params, non_trainable, x, y, sample_weight, weights)
+        grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+        live = [i for i, g in enumerate(grads) if g is not None and g.requires_grad]
+
+        def apply(vectors):
+            if not live:  # the loss is at most linear in every weight: H = 0
+                return [torch.zeros_like(p) for p in params]
+            hv = torch.autograd.grad(
+                [grads[i] for i in live],
+                params,
+                grad_outputs=[vectors[i] for i in live],
+                retain_graph=True,
+                allow_unused=True,
+            )
+            return _zeros_for_unused(hv, params)
+
+        return apply
+
+    return prepare

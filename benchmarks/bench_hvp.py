@@ -1,0 +1,196 @@
+"""HVP cost over gradient cost, per backend and HVP mode, on the MLP 64-256-256-10.
+
+Run: ``python benchmarks/bench_hvp.py [--reps 15] [--backends tensorflow,jax,torch]``
+
+Each backend runs in its own subprocess (Keras picks its backend at import).
+Model: Dense 64-256-256-10 (ReLU), 85,002 parameters, softmax cross-entropy,
+all 1,797 digits in one batch, weights after one epoch of Adam.
+
+Functions: ``gradient``; each HVP mode recomputing the forward and backward
+pass on every call; on JAX and torch the "linearized" HVP that keeps the
+first-order computation of the fixed weights and data between products
+(``jax.linearize`` / a retained torch autograd graph); and ``probe.hvp``, what
+``HessianProbe`` actually does (the linearized path when the data is one batch).
+
+Time: the probe-level gradient and each HVP mode are called in turn, ``reps``
+rounds, interleaved so load on the shared machine hits all of them alike; the
+table reports median milliseconds and the median of the per-round ratios
+HVP / gradient. Both include the float64 numpy conversions of the probe.
+
+Memory: peak resident memory of one call, in a fresh process per (backend,
+function). The process sets ``MALLOC_MMAP_THRESHOLD_=65536`` so every tensor
+buffer is mmap'd and handed back to the OS when freed; it calls the function
+twice (tracing/compiling and warming up), then resets the kernel's peak-RSS
+counter (``echo 5 > /proc/self/clear_refs``) and calls it once more:
+``VmHWM − VmRSS`` before that call is the memory the call itself needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def build(seed: int = 0):
+    import keras
+    import numpy as np
+
+    from kerasnotes import datasets
+    from kerasnotes.curvature import HessianProbe
+
+    keras.utils.set_random_seed(seed)
+    (x, y), _ = datasets.load_digits(validation_fraction=0.0)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    probe = HessianProbe(model, x, y, loss=loss)
+    v = np.random.default_rng(seed).normal(size=probe.num_parameters)
+    return model, loss, probe, v
+
+
+def functions(model, loss, probe):
+    """name -> zero-argument callable; gradient first, then every HVP mode."""
+    import importlib
+
+    import keras
+
+    from kerasnotes.curvature.objective import make_objective
+
+    backend = importlib.import_module(f"kerasnotes.curvature.backends.{keras.backend.backend()}")
+    objective = make_objective(model, loss, "inference")
+    grad_fn = backend.gradient_function(objective)
+    x, y, sw, w = probe._batches[0]
+
+    def gradient():
+        value, grads = grad_fn(probe._trainable, probe._non_trainable, x, y, sw, w)
+        return probe._to_flat(grads)
+
+    out = {"gradient": gradient}
+    for mode in backend.HVP_MODES:
+        hvp_fn = backend.hvp_function(objective, mode)
+
+        def hvp(hvp_fn=hvp_fn):
+            vectors = probe._to_tensors(V)
+            return probe._to_flat(
+                hvp_fn(probe._trainable, probe._non_trainable, x, y, sw, w, vectors)
+            )
+
+        out[mode] = hvp
+    if getattr(backend, "linearized_hvp", None) is not None:
+        apply = backend.linearized_hvp(objective)(
+            probe._trainable, probe._non_trainable, x, y, sw, w
+        )
+        out["linearized (kept between HVPs)"] = lambda: probe._to_flat(apply(probe._to_tensors(V)))
+    out["probe.hvp"] = lambda: probe.hvp(V)
+    return out
+
+
+def time_worker(reps: int) -> dict:
+    global V
+    import numpy as np
+
+    model, loss, probe, V = build()
+    fns = functions(model, loss, probe)
+    reference = fns["gradient"]()
+    checks = {}
+    for name, fn in fns.items():
+        result = fn()  # trace / compile
+        if name != "gradient":
+            checks[name] = float(np.linalg.norm(result))
+    times = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    grad_times = times["gradient"]
+    rows = {}
+    for name, ts in times.items():
+        ratios = [t / g for t, g in zip(ts, grad_times, strict=True)]
+        rows[name] = {"ms": 1e3 * statistics.median(ts), "ratio": statistics.median(ratios)}
+    return {"rows": rows, "hvp_norms": checks, "grad_norm": float(np.linalg.norm(reference))}
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} missing from /proc/self/status")
+
+
+def memory_worker(name: str) -> dict:
+    global V
+    model, loss, probe, V = build()
+    fn = functions(model, loss, probe)[name]
+    fn()
+    fn()
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+    before = _status_kib("VmRSS")
+    fn()
+    return {"peak_mib": (_status_kib("VmHWM") - before) / 1024}
+
+
+def run_worker(backend: str, args: list[str]) -> dict:
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env["MALLOC_MMAP_THRESHOLD_"] = "65536"
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=15)
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--worker", nargs="+")
+    args = parser.parse_args()
+    if args.worker:
+        kind, *rest = args.worker
+        result = time_worker(int(rest[0])) if kind == "time" else memory_worker(rest[0])
+        print(json.dumps(result))
+        return
+    print("| backend | function | median ms | / gradient | peak MiB | / gradient |")
+    print("|---|---|---:|---:|---:|---:|")
+    for backend in args.backends.split(","):
+        timing = run_worker(backend, ["time", str(args.reps)])
+        memory = {}
+        if not args.no_memory:
+            for name in timing["rows"]:
+                if name.startswith("probe.") or name.startswith("linearized"):
+                    continue
+                memory[name] = run_worker(backend, ["memory", name])["peak_mib"]
+        for name, row in timing["rows"].items():
+            mem = memory.get(name)
+            mem_cells = (
+                f"{mem:.1f} | {mem / memory['gradient']:.2f}" if mem is not None else "- | -"
+            )
+            print(f"| {backend} | {name} | {row['ms']:.1f} | {row['ratio']:.2f} | {mem_cells} |")
+        norms = ", ".join(f"{k}: {v:.6g}" for k, v in timing["hvp_norms"].items())
+        print(f"<!-- {backend}: ‖Hv‖ per mode (must agree): {norms} -->")
+
+
+if __name__ == "__main__":
+    main()
