@@ -50,6 +50,9 @@ def run_info_markdown(model: keras.Model) -> str:
 class LoggingCallback(keras.callbacks.Callback):
     """Base of the kerasnotes callbacks: a shared ``summary.Writer`` and safe deep copies."""
 
+    #: Attributes a deep copy resets to None instead of copying.
+    _not_copied: tuple[str, ...] = ("_model", "_writer")
+
     def __init__(self, log_dir: str | os.PathLike | None = None) -> None:
         super().__init__()
         self.log_dir = log_dir
@@ -76,7 +79,7 @@ class LoggingCallback(keras.callbacks.Callback):
         clone = self.__class__.__new__(self.__class__)
         memo[id(self)] = clone
         for key, value in self.__dict__.items():
-            if key in ("_model", "_writer"):
+            if key in self._not_copied:
                 clone.__dict__[key] = None
             else:
                 clone.__dict__[key] = copy.deepcopy(value, memo)
