@@ -176,6 +176,28 @@ def test_batch_loss_metric_is_the_last_batch_alone():
     assert float(metric.result()) == pytest.approx(1.0)
 
 
+def test_batch_loss_round_trips_through_config_and_keras_file(tmp_path):
+    from kerasnotes import losses
+    from kerasnotes.experiments.training import BatchLoss, mlp
+
+    metric = BatchLoss(losses.SparseCategoricalCrossentropy(from_logits=True), name="b")
+    again = BatchLoss.from_config(metric.get_config())
+    assert again.name == "b" and type(again.loss) is type(metric.loss)
+    assert again.loss.get_config() == metric.loss.get_config()
+    with pytest.raises(TypeError, match="loss must be"):
+        BatchLoss(loss=3)
+
+    model = mlp(4, (3,), 2, seed=0)
+    model.compile(optimizer="sgd", loss=metric.loss, metrics=[metric])
+    x, y = np.ones((4, 4), "float32"), np.array([0, 1, 0, 1])
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    logs = loaded.evaluate(x, y, batch_size=4, verbose=0, return_dict=True)
+    assert logs["b"] == pytest.approx(logs["loss"], rel=1e-6)
+
+
 @pytest.mark.backend_independent
 def test_measures_against_numpy():
     assert measures.first_reaching([3.0, 2.0, 0.5, 0.1], 0.5) == 3

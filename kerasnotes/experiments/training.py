@@ -90,6 +90,7 @@ def mlp(
     return keras.Sequential(layers)
 
 
+@keras.saving.register_keras_serializable(package="kerasnotes")
 class BatchLoss(keras.metrics.Metric):
     """The loss of the latest batch alone, before its update (Keras's logs hold a running mean).
 
@@ -109,10 +110,21 @@ class BatchLoss(keras.metrics.Metric):
         1.0
     """
 
-    def __init__(self, loss: Any, name: str = "batch_loss") -> None:
-        super().__init__(name=name)
+    def __init__(self, loss: Any, name: str = "batch_loss", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        if not callable(loss):
+            raise TypeError(f"loss must be a loss object or function; got loss={loss!r}")
         self.loss = loss
         self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "loss": keras.losses.serialize(self.loss)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> BatchLoss:
+        config = dict(config)
+        config["loss"] = keras.losses.deserialize(config["loss"])
+        return cls(**config)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         self.value.assign(keras.ops.cast(self.loss(y_true, y_pred, sample_weight), self.dtype))
