@@ -264,6 +264,7 @@ def test_the_kerasnotes_tab_draws_the_logged_data(logged_run, tmp_path):
                 _ready(frame, "curvature")
                 _check_curvature(frame, logged)
                 screenshot(page, "curvature")
+                _check_run_info(frame)
 
                 frame.click("#kn-tab-spectrum")
                 _ready(frame, "spectrum")
@@ -320,6 +321,17 @@ def _check_curvature(frame, logged):
         "#kn-events-table tbody tr", "rows => rows.map(r => r.dataset.kind)"
     )
     assert rows == [summary.KIND_NAMES[int(v[0])] for _, v in reversed(events)]
+
+
+def _check_run_info(frame):
+    """The run's markdown description (written by the callbacks) is rendered, not shown raw."""
+    import keras
+
+    frame.click("#kn-run-info summary")
+    text = frame.locator("#kn-run-info .kn-run-info-text").inner_text()
+    assert keras.backend.backend() in text and "**" not in text
+    assert frame.locator("#kn-run-info .kn-run-info-text b").count() >= 1
+    frame.click("#kn-run-info summary")
 
 
 def _density_at(logged, step):

@@ -3,7 +3,7 @@
 // TensorBoard reloads its data (the host's "experimental.DataReloaded" message).
 
 import { getJson } from "./api.js";
-import { html } from "./chart.js";
+import { escapeHtml, html } from "./chart.js";
 import * as curvature from "./curvature.js";
 import * as notes from "./notes.js";
 import * as optimizer from "./optimizer.js";
@@ -44,6 +44,24 @@ function available(run, view) {
   return true;
 }
 
+// The little markdown the callbacks write in kerasnotes/run_info: paragraphs,
+// **bold**, `code` and fenced blocks. The text is escaped first, so nothing in
+// it can become markup of its own.
+function markdown(text) {
+  const escaped = escapeHtml(text);
+  return escaped
+    .split(/```[a-z]*\n?/)
+    .map((part, i) => {
+      if (i % 2) return `<pre>${part}</pre>`;
+      return part
+        .split(/\n\s*\n/)
+        .filter((p) => p.trim())
+        .map((p) => `<p>${p.replace(/\*\*([^*]+)\*\*/g, "<b>$1</b>").replace(/`([^`]+)`/g, "<code>$1</code>")}</p>`)
+        .join("");
+    })
+    .join("");
+}
+
 function buildShell() {
   document.title = "kerasnotes";
   const app = html("div", { id: "kn-app", "data-state": "loading" }, document.body);
@@ -70,7 +88,7 @@ function buildShell() {
   const status = html("span", { class: "kn-status", id: "kn-status", role: "status" }, bar);
   const info = html("details", { class: "kn-run-info", id: "kn-run-info", hidden: "" }, app);
   html("summary", {}, info, "About this run");
-  const infoText = html("pre", {}, info);
+  const infoText = html("div", { class: "kn-run-info-text" }, info);
   const main = html("main", { id: "kn-view" }, app);
   ui = { app, buttons, select, status, info, infoText, main };
 }
@@ -97,7 +115,7 @@ async function showView() {
     button.classList.toggle("kn-unavailable", !available(run, name));
   }
   ui.info.hidden = !(run && run.run_info);
-  ui.infoText.textContent = run && run.run_info ? run.run_info : "";
+  ui.infoText.innerHTML = run && run.run_info ? markdown(run.run_info) : "";
   ui.app.dataset.view = state.view;
   ui.app.dataset.run = state.run || "";
   if (!run && state.view !== "notes") {
