@@ -145,7 +145,7 @@ def results_table(outcomes: Sequence[Outcome]) -> Table:
     table = Table(title="kerasnotes tour", show_lines=True)
     table.add_column("claim", no_wrap=True)
     table.add_column("figure", ratio=2)
-    table.add_column("verdict", ratio=5)
+    table.add_column("verdict", ratio=6)
     table.add_column("plot", ratio=2, overflow="fold")
     table.add_column("TensorBoard runs", ratio=2, overflow="fold")
     for outcome in outcomes:
@@ -185,7 +185,8 @@ def main(
         console: where everything is printed (default: stdout).
 
     Returns:
-        0 when every claim ran (whatever its verdict), 1 when one or more failed.
+        0 when every claim ran (whatever its verdict), 1 when one or more failed,
+        2 when ``logdir`` cannot be created.
     """
     import keras
 
@@ -195,6 +196,14 @@ def main(
             # Piped or captured output has no width to fit; give the table room to read.
             console = Console(width=140)
     claims = experiments.registered() if only is None else list(only)
+    try:
+        Path(logdir).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        console.print(
+            f"[red]kerasnotes tour: cannot write to logdir={os.fspath(logdir)!r} "
+            f"({error.strerror or error})[/red]; pass --logdir with a folder you can create"
+        )
+        return 2
     console.print(
         f"kerasnotes tour ({mode}): claims {', '.join(claims)} on Keras {keras.__version__}, "
         f"backend {keras.backend.backend()}; runs and plots go to {logdir}/"

@@ -115,3 +115,12 @@ def test_results_table_lists_every_outcome():
         "ValueError: bad",
     ):
         assert expected in text
+
+
+@pytest.mark.backend_independent
+def test_an_unwritable_logdir_stops_before_training(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert tour.main(logdir=str(blocker / "runs"), mode="quick", only=["C8"]) == 2
+    assert "cannot write to logdir" in capsys.readouterr().out
+    assert blocker.read_text() == "not a folder"
