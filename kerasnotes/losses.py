@@ -4,8 +4,9 @@ Each class is a ``keras.losses.Loss`` with exactly the arguments and defaults of
 its Keras twin; each function has the signature of the Keras function of the
 same name. The math is written out here in ``keras.ops``:
 
-- from logits, the stable forms ``max(z, 0) − z·y + log(1 + e^{−|z|})`` (binary)
-  and ``log Σ e^{z_k} = m + log Σ e^{z_k − m}`` (categorical), finite for any z;
+- from logits, the stable forms ``softplus(z) − z·y = max(z, 0) − z·y + log(1 + e^{−|z|})``
+  (binary) and ``log Σ e^{z_k} = m + log Σ e^{z_k − m}``, m = max z (categorical),
+  finite for any z;
 - from probabilities, Keras's clipping of ŷ to ``[ε, 1 − ε]`` (ε =
   ``keras.backend.epsilon()``), so the numbers match Keras's.
 
@@ -182,13 +183,15 @@ def _logits_of(y_pred: Any, from_logits: bool, fn_name: str, activation: str) ->
 def _binary_terms(y_true: Any, y_pred: Any, from_logits: bool) -> Any:
     """Element-wise −[y log ŷ + (1 − y) log(1 − ŷ)]."""
     if from_logits:
+        # −[y log σ(z) + (1 − y) log(1 − σ(z))] = softplus(z) − z·y, spelled
+        # max(z, 0) − z·y + log(1 + e^{−|z|}): nothing overflows, and for a hard
+        # label the large terms cancel exactly (softplus(z) − z would lose the
+        # small loss to rounding). where() rather than relu/abs keeps the
+        # derivative at z = 0 exactly σ(0) − y.
         z = y_pred
-        # max(z,0) − z·y + log(1 + e^{−|z|}), written with where() rather than
-        # relu/abs so the derivative at z = 0 is exactly σ(0) − y = 0.5 − y.
         positive = z >= 0
-        zero = ops.zeros_like(z)
         return (
-            ops.where(positive, z, zero)
+            ops.where(positive, z, ops.zeros_like(z))
             - z * y_true
             + ops.log1p(ops.exp(ops.where(positive, -z, z)))
         )
@@ -200,8 +203,9 @@ def _binary_terms(y_true: Any, y_pred: Any, from_logits: bool) -> Any:
 def _log_probabilities(y_pred: Any, from_logits: bool, axis: int) -> Any:
     """log ŷ along ``axis``: log-softmax of logits, or log of clipped, renormalised ŷ."""
     if from_logits:
-        # log softmax(z) = (z − m) − log Σ e^{z_k − m}; m cancels exactly, so it
-        # is excluded from differentiation.
+        # log softmax(z) = (z − m) − log Σ e^{z_k − m}: no exponent is positive, and
+        # the argmax class gets exactly 0 − log(1 + small), with no cancellation
+        # between large numbers. m cancels exactly, so it is not differentiated.
         shifted = y_pred - ops.stop_gradient(ops.max(y_pred, axis=axis, keepdims=True))
         return shifted - ops.log(ops.sum(ops.exp(shifted), axis=axis, keepdims=True))
     eps = keras.backend.epsilon()
@@ -220,7 +224,7 @@ def binary_crossentropy(
 
     ```
     F8:  L = −1/N Σ [ y log ŷ + (1 − y) log(1 − ŷ) ],   ŷ = σ(z)
-    from logits:       ℓ = max(z, 0) − z·y + log(1 + e^{−|z|})
+    from logits:       ℓ = softplus(z) − z·y = max(z, 0) − z·y + log(1 + e^{−|z|})
     from probabilities: ŷ clipped to [ε, 1 − ε]
     label smoothing s:  y ← y(1 − s) + s/2
     ```
@@ -445,7 +449,7 @@ class BinaryCrossentropy(_CrossentropyLoss):
 
     ```
     F8:  L = −1/N Σ [ y log ŷ + (1 − y) log(1 − ŷ) ],   ŷ = σ(z)
-    from logits: ℓ = max(z, 0) − z·y + log(1 + e^{−|z|})   (finite for any z)
+    from logits: ℓ = softplus(z) − z·y = max(z, 0) − z·y + log(1 + e^{−|z|})  (finite for any z)
     ```
 
     Args:

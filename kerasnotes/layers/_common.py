@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import keras
@@ -38,9 +39,49 @@ def canonical_axis(axis: int, rank: int, layer: str) -> int:
     return axis % rank
 
 
+@functools.cache
+def _statistics_dtype(dtype: str) -> str:
+    return keras.backend.result_type(dtype, "float32")
+
+
 def statistics_dtype(dtype: Any) -> str:
     """float32 for half-precision inputs (their range is too small for variances)."""
-    return keras.backend.result_type(dtype, "float32")
+    return _statistics_dtype(keras.backend.standardize_dtype(dtype))
+
+
+def cast_to(x: Any, dtype: str) -> Any:
+    """``ops.cast`` only when the dtype differs (each skipped op counts on eager backends)."""
+    if keras.backend.standardize_dtype(x.dtype) == dtype:
+        return x
+    return ops.cast(x, dtype)
+
+
+def centered_moments(x: Any, axes: list[int]) -> tuple[Any, Any, Any]:
+    """x − μ, μ and the (biased) variance σ² over ``axes`` (kept as size-1 axes).
+
+    Two passes, σ² = mean((x − μ)²), rather than mean(x²) − μ², which cancels
+    catastrophically when |μ| ≫ σ; x − μ is returned because the normalization
+    needs it too.
+    """
+    mean = ops.mean(x, axis=axes, keepdims=True)
+    centered = x - mean
+    return centered, mean, ops.mean(ops.square(centered), axis=axes, keepdims=True)
+
+
+def scale_and_shift(
+    centered: Any, variance: Any, gamma: Any, beta: Any, epsilon: float, shape: Any
+) -> Any:
+    """y = γ (x − μ) / √(σ² + ε) + β, from x − μ and σ² (as in training, F11/F12)."""
+    dtype = keras.backend.standardize_dtype(centered.dtype)
+    inv = ops.rsqrt(variance + epsilon)
+    if gamma is not None:
+        gamma = cast_to(gamma, dtype)
+        inv = inv * (gamma if shape is None else ops.reshape(gamma, shape))
+    outputs = centered * inv
+    if beta is not None:
+        beta = cast_to(beta, dtype)
+        outputs = outputs + (beta if shape is None else ops.reshape(beta, shape))
+    return outputs
 
 
 class AffineParameters:
@@ -110,14 +151,15 @@ def normalize(
     """y = γ (x − μ) / √(σ² + ε) + β, folded into one multiply-add: y = x·a + (β − μ·a).
 
     ``mean``/``variance`` already broadcast against ``x``; γ and β are reshaped
-    to ``shape`` (when given) and cast to ``x``'s dtype.
+    to ``shape`` (None: they already broadcast) and cast to ``x``'s dtype.
     """
+    dtype = keras.backend.standardize_dtype(x.dtype)
     inv = ops.rsqrt(variance + epsilon)
     if gamma is not None:
-        gamma = ops.cast(gamma, x.dtype)
+        gamma = cast_to(gamma, dtype)
         inv = inv * (gamma if shape is None else ops.reshape(gamma, shape))
     shift = -mean * inv
     if beta is not None:
-        beta = ops.cast(beta, x.dtype)
+        beta = cast_to(beta, dtype)
         shift = shift + (beta if shape is None else ops.reshape(beta, shape))
     return x * inv + shift

@@ -11,10 +11,13 @@ from keras import ops
 from kerasnotes.layers._common import (
     AffineParameters,
     canonical_axis,
+    cast_to,
+    centered_moments,
     check_epsilon,
     check_flag,
     check_int_axis,
     normalize,
+    scale_and_shift,
     statistics_dtype,
 )
 
@@ -201,32 +204,38 @@ class BatchNormalization(keras.layers.Layer):
             self.renorm_stddev = self._state("renorm_stddev", shape, stddev_init)
         self.input_spec = keras.layers.InputSpec(ndim=rank, axes={self.axis: channels})
         self._reduction_axes = [a for a in range(rank) if a != self._feature_axis]
-        self._broadcast_shape = [1] * rank
-        self._broadcast_shape[self._feature_axis] = channels
+        # (C,) statistics broadcast by themselves when the features are the last axis.
+        self._broadcast_shape = None
+        if self._feature_axis != rank - 1:
+            self._broadcast_shape = [1] * rank
+            self._broadcast_shape[self._feature_axis] = channels
 
     def _state(self, name: str, shape: tuple, initializer: Any) -> Any:
         return self.add_weight(
             shape=shape, name=name, initializer=initializer, trainable=False, autocast=False
         )
 
-    def _batch_moments(self, x: Any, mask: Any) -> tuple[Any, Any]:
-        """μ_B and σ²_B per feature, over the unmasked positions, shape (C,)."""
+    def _batch_moments(self, x: Any, mask: Any) -> tuple[Any, Any, Any]:
+        """x − μ_B, μ_B and σ²_B over the unmasked positions (statistics as size-1 axes)."""
         axes = self._reduction_axes
         if mask is None:
-            if self.synchronized:
-                return ops.moments(x, axes=axes, synchronized=True)
-            return ops.mean(x, axis=axes), ops.var(x, axis=axes)
-        weights = ops.cast(ops.expand_dims(mask, self._feature_axis), x.dtype)
-        weights = ops.broadcast_to(weights, ops.shape(x))
-        # ε in the count keeps an all-masked batch at 0 instead of NaN.
-        count = ops.sum(weights, axis=axes, keepdims=True) + keras.backend.epsilon()
+            if not self.synchronized:
+                return centered_moments(x, axes)
+            mean, variance = ops.moments(x, axes=axes, keepdims=True, synchronized=True)
+            return x - mean, mean, variance
+        weights = cast_to(ops.expand_dims(mask, self._feature_axis), x.dtype)
+        # ε in the count keeps an all-masked batch at 0 instead of NaN (as Keras does).
+        count = ops.sum(ops.broadcast_to(weights, ops.shape(x)), axis=axes, keepdims=True)
+        count = count + keras.backend.epsilon()
         mean = ops.sum(x * weights, axis=axes, keepdims=True) / count
-        variance = ops.sum(ops.square((x - mean) * weights), axis=axes, keepdims=True) / count
-        return ops.reshape(mean, (-1,)), ops.reshape(variance, (-1,))
+        centered = x - mean
+        variance = ops.sum(ops.square(centered * weights), axis=axes, keepdims=True) / count
+        return centered, mean, variance
 
     def _ema(self, variable: Any, value: Any, momentum: float) -> Any:
-        new = ops.cast(variable, value.dtype) * momentum + value * (1.0 - momentum)
-        variable.assign(ops.cast(new, variable.dtype))
+        dtype = keras.backend.standardize_dtype(value.dtype)
+        new = cast_to(variable.value, dtype) * momentum + value * (1.0 - momentum)
+        variable.assign(cast_to(new, variable.dtype))
         return new
 
     def _renorm_affine(self, mean: Any, variance: Any, gamma: Any, beta: Any) -> tuple[Any, Any]:
@@ -234,8 +243,8 @@ class BatchNormalization(keras.layers.Layer):
         dtype = mean.dtype
         batch_std = ops.sqrt(variance + self.epsilon)
         floor = ops.sqrt(ops.cast(self.epsilon, dtype))
-        run_mean = ops.cast(self.renorm_mean, dtype)
-        run_std = ops.maximum(ops.cast(self.renorm_stddev, dtype), floor)
+        run_mean = cast_to(self.renorm_mean.value, dtype)
+        run_std = ops.maximum(cast_to(self.renorm_stddev.value, dtype), floor)
         r = batch_std / run_std
         d = (mean - run_mean) / run_std
         clip = self.renorm_clipping or {}
@@ -266,31 +275,28 @@ class BatchNormalization(keras.layers.Layer):
                 f"feature axis; got mask.shape={tuple(mask.shape)} and "
                 f"inputs.shape={tuple(inputs.shape)}"
             )
-        x = ops.cast(inputs, statistics_dtype(inputs.dtype))
-        gamma = None if self.gamma is None else ops.cast(self.gamma, x.dtype)
-        beta = None if self.beta is None else ops.cast(self.beta, x.dtype)
+        dtype = statistics_dtype(inputs.dtype)
+        x = cast_to(inputs, dtype)
+        gamma = None if self.gamma is None else cast_to(self.gamma.value, dtype)
+        beta = None if self.beta is None else cast_to(self.beta.value, dtype)
+        shape = self._broadcast_shape
         # A frozen layer (trainable=False) normalizes with its moving statistics.
         if training and self.trainable:
-            mean, variance = self._batch_moments(x, mask)
+            centered, mean, variance = self._batch_moments(x, mask)
+            mean_c, variance_c = ops.reshape(mean, (-1,)), ops.reshape(variance, (-1,))
             if self.renorm:
-                gamma, beta = self._renorm_affine(mean, variance, gamma, beta)
+                gamma, beta = self._renorm_affine(mean_c, variance_c, gamma, beta)
             else:
-                self._ema(self.moving_mean, mean, self.momentum)
-                self._ema(self.moving_variance, variance, self.momentum)
+                self._ema(self.moving_mean, mean_c, self.momentum)
+                self._ema(self.moving_variance, variance_c, self.momentum)
+            outputs = scale_and_shift(centered, variance, gamma, beta, self.epsilon, shape)
         else:
-            mean = ops.cast(self.moving_mean, x.dtype)
-            variance = ops.cast(self.moving_variance, x.dtype)
-        shape = self._broadcast_shape
-        outputs = normalize(
-            x,
-            ops.reshape(mean, shape),
-            ops.reshape(variance, shape),
-            gamma,
-            beta,
-            self.epsilon,
-            shape,
-        )
-        return ops.cast(outputs, self.compute_dtype)
+            mean = cast_to(self.moving_mean.value, dtype)
+            variance = cast_to(self.moving_variance.value, dtype)
+            if shape is not None:
+                mean, variance = ops.reshape(mean, shape), ops.reshape(variance, shape)
+            outputs = normalize(x, mean, variance, gamma, beta, self.epsilon, shape)
+        return cast_to(outputs, self.compute_dtype)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         canonical_axis(self.axis, len(input_shape), "BatchNormalization")

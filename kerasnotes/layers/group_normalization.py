@@ -11,9 +11,11 @@ from keras import ops
 from kerasnotes.layers._common import (
     AffineParameters,
     canonical_axis,
+    cast_to,
+    centered_moments,
     check_epsilon,
     check_int_axis,
-    normalize,
+    scale_and_shift,
     statistics_dtype,
 )
 
@@ -144,7 +146,7 @@ class GroupNormalization(keras.layers.Layer):
         self._reduction_axes = [a for a in range(1, rank + 1) if a != c]
 
     def call(self, inputs: Any) -> Any:
-        x = ops.cast(inputs, statistics_dtype(inputs.dtype))
+        x = cast_to(inputs, statistics_dtype(inputs.dtype))
         c = self._channel_axis
         dims = ops.shape(x)
         grouped_shape = [
@@ -152,12 +154,11 @@ class GroupNormalization(keras.layers.Layer):
         ]
         grouped_shape[c : c + 1] = [self._num_groups, x.shape[c] // self._num_groups]
         grouped = ops.reshape(x, grouped_shape)
-        mean = ops.mean(grouped, axis=self._reduction_axes, keepdims=True)
-        variance = ops.var(grouped, axis=self._reduction_axes, keepdims=True)
-        outputs = normalize(
-            grouped, mean, variance, self.gamma, self.beta, self.epsilon, self._param_shape
+        centered, _, variance = centered_moments(grouped, self._reduction_axes)
+        outputs = scale_and_shift(
+            centered, variance, self.gamma, self.beta, self.epsilon, self._param_shape
         )
-        return ops.cast(ops.reshape(outputs, dims), self.compute_dtype)
+        return cast_to(ops.reshape(outputs, dims), self.compute_dtype)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         canonical_axis(self.axis, len(input_shape), "GroupNormalization")

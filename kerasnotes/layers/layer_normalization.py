@@ -6,13 +6,14 @@ from typing import Any
 
 import keras
 import numpy as np
-from keras import ops
 
 from kerasnotes.layers._common import (
     AffineParameters,
     canonical_axis,
+    cast_to,
+    centered_moments,
     check_epsilon,
-    normalize,
+    scale_and_shift,
     statistics_dtype,
 )
 
@@ -125,18 +126,20 @@ class LayerNormalization(keras.layers.Layer):
                 f"got input_shape={tuple(input_shape)}"
             )
         self.gamma, self.beta = self._affine.build(self, shape)
-        self._broadcast_shape = [1] * rank
-        for a in self._axes:
-            self._broadcast_shape[a] = input_shape[a]
+        # γ, β broadcast by themselves when the normalized axes are the trailing ones.
+        self._broadcast_shape = None
+        if self._axes != list(range(rank - len(self._axes), rank)):
+            self._broadcast_shape = [1] * rank
+            for a in self._axes:
+                self._broadcast_shape[a] = input_shape[a]
 
     def call(self, inputs: Any) -> Any:
-        x = ops.cast(inputs, statistics_dtype(inputs.dtype))
-        mean = ops.mean(x, axis=self._axes, keepdims=True)
-        variance = ops.var(x, axis=self._axes, keepdims=True)
-        outputs = normalize(
-            x, mean, variance, self.gamma, self.beta, self.epsilon, self._broadcast_shape
+        x = cast_to(inputs, statistics_dtype(inputs.dtype))
+        centered, _, variance = centered_moments(x, self._axes)
+        outputs = scale_and_shift(
+            centered, variance, self.gamma, self.beta, self.epsilon, self._broadcast_shape
         )
-        return ops.cast(outputs, self.compute_dtype)
+        return cast_to(outputs, self.compute_dtype)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         for a in [self.axis] if isinstance(self.axis, int) else self.axis:
