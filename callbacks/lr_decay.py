@@ -28,7 +28,9 @@ class LearningRateDecay(LoggingCallback):
     With ``per="epoch"``, ``t`` is the epoch index and ``lr(t)`` is assigned at
     the start of the epoch; with ``per="step"``, ``t`` is the optimizer's
     iteration count (the number of updates made so far, continuing across
-    ``fit`` calls) and ``lr(t)`` is assigned before every training step. The value
+    ``fit`` calls) and ``lr(t)`` is assigned before every training step (before
+    every call of the train function: with ``steps_per_execution=k`` the rate
+    changes every k steps). The value
     goes into ``logs["learning_rate"]`` (progress bar and ``History``) and, with
     a ``log_dir``, into the scalar ``kerasnotes/learning_rate`` (step = epoch or
     ``t``).

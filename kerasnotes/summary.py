@@ -65,6 +65,7 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import threading
@@ -479,3 +480,12 @@ class Writer:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"Writer(log_dir={self.log_dir!r}, {state})"
+
+
+@atexit.register
+def _close_shared_writers() -> None:
+    # Shared writers stay open across fits; push their last records at exit.
+    with Writer._shared_lock:
+        writers = list(Writer._shared.values())
+    for writer in writers:
+        writer.close()

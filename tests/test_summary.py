@@ -199,6 +199,8 @@ _NO_TENSORFLOW_SCRIPT = textwrap.dedent(
         writer.tensor(summary.TAG_EARLY_STOPPING_EVENT, [2.0, 0.5, -1.0], 3)
         writer.text(summary.TAG_RUN_INFO, "run", 0)
     written_without_tf = "tensorflow" not in sys.modules
+    # never flushed nor closed: the exit hook must still write it
+    summary.Writer.for_logdir(sys.argv[2]).scalar("left_open", 2.5, step=7)
 
     from tensorboard import context
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
@@ -226,7 +228,7 @@ _NO_TENSORFLOW_SCRIPT = textwrap.dedent(
 def test_write_and_read_back_without_tensorflow(tmp_path):
     env = dict(os.environ, KERAS_BACKEND="jax")
     done = subprocess.run(
-        [sys.executable, "-c", _NO_TENSORFLOW_SCRIPT, str(tmp_path)],
+        [sys.executable, "-c", _NO_TENSORFLOW_SCRIPT, str(tmp_path / "a"), str(tmp_path / "b")],
         capture_output=True,
         text=True,
         env=env,
@@ -243,6 +245,8 @@ def test_write_and_read_back_without_tensorflow(tmp_path):
     assert step == 3 and table.shape == (30, 3) and table[:, 2].sum() == 3
     assert table[0, 0] == 1.0 and table[-1, 1] == 2.0
     assert out[summary.TAG_RUN_INFO] == [[0, "run"]]
+    (point,) = _read(str(tmp_path / "b"), "scalars", "scalars")["left_open"]
+    assert (point.step, point.value) == (7, 2.5)
 
 
 def test_layout_constants():
