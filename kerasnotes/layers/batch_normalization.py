@@ -101,12 +101,13 @@ class BatchNormalization(keras.layers.Layer):
 
     Example:
         >>> import numpy as np
+        >>> from keras.ops import convert_to_numpy as to_numpy
         >>> from kerasnotes.layers import BatchNormalization
         >>> bn = BatchNormalization(momentum=0.0, epsilon=1e-6)
         >>> x = np.array([[1.0], [3.0]], "float32")
-        >>> np.asarray(bn(x, training=True)).round(3).tolist()
+        >>> to_numpy(bn(x, training=True)).round(3).tolist()
         [[-1.0], [1.0]]
-        >>> np.asarray(bn.moving_mean).tolist(), np.asarray(bn.moving_variance).tolist()
+        >>> to_numpy(bn.moving_mean).tolist(), to_numpy(bn.moving_variance).tolist()
         ([2.0], [1.0])
 
     Difference from ``keras.layers.BatchNormalization``: same arguments,

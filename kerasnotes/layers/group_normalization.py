@@ -54,10 +54,11 @@ class GroupNormalization(keras.layers.Layer):
 
     Example:
         >>> import numpy as np
+        >>> from keras.ops import convert_to_numpy as to_numpy
         >>> from kerasnotes.layers import GroupNormalization
         >>> gn = GroupNormalization(groups=2, epsilon=1e-6)
         >>> x = np.array([[1.0, 3.0, 10.0, 30.0]], "float32")
-        >>> np.asarray(gn(x)).round(3).tolist()
+        >>> to_numpy(gn(x)).round(3).tolist()
         [[-1.0, 1.0, -1.0, 1.0]]
 
     Difference from ``keras.layers.GroupNormalization``: same arguments,

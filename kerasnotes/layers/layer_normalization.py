@@ -60,9 +60,10 @@ class LayerNormalization(keras.layers.Layer):
 
     Example:
         >>> import numpy as np
+        >>> from keras.ops import convert_to_numpy as to_numpy
         >>> from kerasnotes.layers import LayerNormalization
         >>> ln = LayerNormalization(epsilon=1e-6)
-        >>> np.asarray(ln(np.array([[1.0, 3.0], [10.0, 30.0]], "float32"))).round(3).tolist()
+        >>> to_numpy(ln(np.array([[1.0, 3.0], [10.0, 30.0]], "float32"))).round(3).tolist()
         [[-1.0, 1.0], [-1.0, 1.0]]
 
     Difference from ``keras.layers.LayerNormalization``: same arguments,
