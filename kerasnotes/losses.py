@@ -186,15 +186,13 @@ def _binary_terms(y_true: Any, y_pred: Any, from_logits: bool) -> Any:
         # −[y log σ(z) + (1 − y) log(1 − σ(z))] = softplus(z) − z·y, spelled
         # max(z, 0) − z·y + log(1 + e^{−|z|}): nothing overflows, and for a hard
         # label the large terms cancel exactly (softplus(z) − z would lose the
-        # small loss to rounding). where() rather than relu/abs keeps the
-        # derivative at z = 0 exactly σ(0) − y.
+        # small loss to rounding). With r = max(z, 0) taken by where() and
+        # −|z| = z − 2r, both pieces differentiate through the same branch, so
+        # the derivative at z = 0 is exactly σ(0) − y = 0.5 − y (relu and abs
+        # would each contribute a subgradient of 0 there).
         z = y_pred
-        positive = z >= 0
-        return (
-            ops.where(positive, z, ops.zeros_like(z))
-            - z * y_true
-            + ops.log1p(ops.exp(ops.where(positive, -z, z)))
-        )
+        r = ops.where(z >= 0, z, 0.0)
+        return r - z * y_true + ops.log1p(ops.exp(z - 2.0 * r))
     eps = keras.backend.epsilon()
     p = ops.clip(y_pred, eps, 1.0 - eps)
     return -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
@@ -413,8 +411,16 @@ def sparse_categorical_crossentropy(
         valid = ops.not_equal(y_true, ops.cast(ignore_class, y_true.dtype))
         y_true = ops.where(valid, y_true, ops.zeros_like(y_true))
     ids = ops.expand_dims(ops.cast(y_true, "int32"), class_axis)
-    log_probs = _log_probabilities(y_pred, from_logits, class_axis)
-    losses = -ops.squeeze(ops.take_along_axis(log_probs, ids, axis=class_axis), class_axis)
+    if from_logits:
+        # −log ŷ_t = log Σ_k e^{z_k − m} − (z_t − m): gather the one shifted logit
+        # instead of forming the whole log-softmax.
+        shifted = y_pred - ops.stop_gradient(ops.max(y_pred, axis=class_axis, keepdims=True))
+        log_sum = ops.log(ops.sum(ops.exp(shifted), axis=class_axis, keepdims=True))
+        losses = log_sum - ops.take_along_axis(shifted, ids, axis=class_axis)
+    else:
+        log_probs = _log_probabilities(y_pred, False, class_axis)
+        losses = -ops.take_along_axis(log_probs, ids, axis=class_axis)
+    losses = ops.squeeze(losses, class_axis)
     if ignore_class is not None:
         losses = ops.where(valid, losses, ops.zeros_like(losses))
         set_keras_mask(losses, mask=valid)
