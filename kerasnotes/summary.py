@@ -76,6 +76,7 @@ from typing import Any
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.plugins.text import metadata as text_metadata
 from tensorboard.summary.writer.record_writer import RecordWriter
@@ -209,7 +210,7 @@ def _histogram_buckets(values: np.ndarray, buckets: int) -> np.ndarray:
 
 
 class Writer:
-    """Append TensorBoard summaries (scalar, histogram, tensor, text) to an event file.
+    """Append TensorBoard summaries (scalar, histogram, tensor, text, image) to an event file.
 
     Each Writer owns one event file ``events.out.tfevents.<time>.<host>.<pid>.<n>``
     in ``log_dir``; every record is a serialised ``Event`` proto framed as a
@@ -461,6 +462,51 @@ class Writer:
         metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
         tensor = tensor_util.make_tensor_proto(markdown.encode("utf-8"))
         self._write_value(tag, step, tensor, metadata)
+
+    def image(self, tag: str, png: bytes, width: int, height: int, step: int) -> None:
+        """Write one PNG image (plugin "images", data class BLOB_SEQUENCE).
+
+        The value is TensorBoard's image layout, a string tensor
+        ``[width, height, png bytes]``, so the stock Images dashboard shows it.
+
+        Args:
+            tag: the image's name.
+            png: PNG-encoded bytes.
+            width: the image's width in pixels, a positive int.
+            height: the image's height in pixels, a positive int.
+            step: the x-axis value.
+        """
+        tag, step = _check_tag(tag), _check_step(step)
+        if not isinstance(png, (bytes, bytearray)) or not bytes(png).startswith(b"\x89PNG"):
+            raise TypeError(f"png must be PNG-encoded bytes; got a {type(png).__name__}")
+        for name, size in (("width", width), ("height", height)):
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+                raise ValueError(f"{name} must be a positive int; got {name}={size!r}")
+        metadata = image_metadata.create_summary_metadata(
+            display_name="", description="", converted_to_tensor=True
+        )
+        metadata.data_class = summary_pb2.DATA_CLASS_BLOB_SEQUENCE
+        tensor = tensor_util.make_tensor_proto(
+            [str(int(width)).encode(), str(int(height)).encode(), bytes(png)], dtype=np.object_
+        )
+        self._write_value(tag, step, tensor, metadata)
+
+    def summary(self, summary: summary_pb2.Summary, step: int) -> None:
+        """Append a ready-made ``Summary`` proto whose values carry their own metadata.
+
+        For summaries other plugins define, such as the HParams dashboard's
+        session records; the other methods build metadata themselves.
+
+        Args:
+            summary: a ``tensorboard.compat.proto.summary_pb2.Summary``.
+            step: the x-axis value.
+        """
+        step = _check_step(step)
+        if not isinstance(summary, summary_pb2.Summary):
+            raise TypeError(
+                f"summary must be a tensorboard Summary proto; got a {type(summary).__name__}"
+            )
+        self._write_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
 
     def flush(self) -> None:
         """Push buffered records to disk; a no-op once closed."""

@@ -58,7 +58,6 @@ __all__ = [
 if TYPE_CHECKING:
     from tensorboard.compat.proto.summary_pb2 import Summary
 
-    from kerasnotes.summary import Writer
 
 _LOG = logging.getLogger(__name__)
 
@@ -404,15 +403,6 @@ def hparams_session_end_summary(success: bool, end_time_secs: float | None = Non
     )
 
 
-def _write_summary(writer: Writer, summary: Summary, step: int = 0) -> None:
-    """Append a ready-made ``Summary`` proto (the HParams messages) through a kerasnotes Writer."""
-    from tensorboard.compat.proto import event_pb2
-
-    # The Writer's public methods build their own metadata; HParams summaries
-    # carry theirs in the proto, so they go in as a whole event.
-    writer._write_event(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
-
-
 # --------------------------------------------------------------------------- trial logging
 
 
@@ -445,8 +435,8 @@ class _TrialLogger(keras.callbacks.Callback):
 
         if self._writer is None:
             self._writer = Writer.for_logdir(self.run_dir)
-            _write_summary(
-                self._writer, hparams_session_start_summary(self.values, self.group_name)
+            self._writer.summary(
+                hparams_session_start_summary(self.values, self.group_name), step=0
             )
             self._writer.flush()
         return self._writer
@@ -486,7 +476,7 @@ class _TrialLogger(keras.callbacks.Callback):
         """Write the session end (once) and close the run's writer."""
         if self._writer is None or self._writer.closed:
             return
-        _write_summary(self._writer, hparams_session_end_summary(success))
+        self._writer.summary(hparams_session_end_summary(success), step=0)
         self._writer.close()
 
 
@@ -909,7 +899,7 @@ class NotesHyperModel(keras_tuner.HyperModel):
         # Its own file in the root run: every process of a distributed search
         # writes the same experiment, and TensorBoard reads any one of them.
         with Writer(self.log_dir, filename_suffix=".hparams") as writer:
-            _write_summary(writer, hparams_experiment_summary(hp))
+            writer.summary(hparams_experiment_summary(hp), step=0)
         self._experiment_written = True
 
     # -- serialization ---------------------------------------------------------------------

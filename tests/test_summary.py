@@ -117,6 +117,51 @@ def test_event_accumulator_reads_every_kind(tmp_path):
     assert float(tensor_util.make_ndarray(event.tensor_proto)) == 1.5
 
 
+def _png(width: int, height: int) -> bytes:
+    import io
+
+    from matplotlib import image as mpl_image
+
+    buffer = io.BytesIO()
+    pixels = np.linspace(0.0, 1.0, width * height).reshape(height, width)
+    mpl_image.imsave(buffer, pixels, cmap="gray", format="png")
+    return buffer.getvalue()
+
+
+def test_image_round_trip_through_the_images_plugin(tmp_path):
+    png = _png(width=6, height=4)
+    with Writer(tmp_path) as writer:
+        writer.image("weights", png, width=6, height=4, step=3)
+    provider = _provider(str(tmp_path))
+    blobs = provider.read_blob_sequences(
+        _context(), experiment_id="", plugin_name="images", downsample=10
+    )
+    ((run, tags),) = blobs.items()
+    (datum,) = tags["weights"]
+    assert datum.step == 3
+    keys = [blob.blob_key for blob in datum.values]
+    assert [provider.read_blob(_context(), blob_key=key) for key in keys] == [b"6", b"4", png]
+    with Writer(tmp_path) as writer, pytest.raises(ValueError, match="width=0"):
+        writer.image("weights", png, width=0, height=4, step=0)
+
+
+def test_ready_made_summary_keeps_its_own_metadata(tmp_path):
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.util import tensor_util
+
+    value = summary_pb2.Summary.Value(
+        tag="custom",
+        tensor=tensor_util.make_tensor_proto(np.array([1.5, 2.5]), dtype=np.float64),
+    )
+    value.metadata.plugin_data.plugin_name = "someplugin"
+    value.metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
+    with Writer(tmp_path) as writer:
+        writer.summary(summary_pb2.Summary(value=[value]), step=7)
+    (point,) = _read(str(tmp_path), "tensors", "someplugin")["custom"]
+    assert point.step == 7
+    np.testing.assert_array_equal(point.numpy, [1.5, 2.5])
+
+
 def test_for_logdir_shares_one_writer_and_replaces_a_closed_one(tmp_path):
     first = Writer.for_logdir(tmp_path)
     assert Writer.for_logdir(str(tmp_path) + os.sep) is first
@@ -161,6 +206,8 @@ def test_unwritable_log_dir_is_a_clear_error_at_construction(tmp_path):
         (lambda w: w.scalar("a", [1.0, 2.0], 0), "value"),
         (lambda w: w.tensor("a", ["x"], 0), "values"),
         (lambda w: w.text("a", 3, 0), "markdown"),
+        (lambda w: w.image("a", b"GIF89a", 1, 1, 0), "png"),
+        (lambda w: w.summary("not a proto", 0), "summary"),
     ],
 )
 def test_wrong_input_names_the_argument(tmp_path, call, match):

@@ -551,11 +551,11 @@ def test_hparams_logs_are_written_without_tensorflow(tmp_path):
         hp = kt.HyperParameters()
         hp.Choice("optimizer", ["adam", "sgd"])
         with Writer({str(tmp_path)!r}) as writer:
-            tuning._write_summary(writer, tuning.hparams_experiment_summary(hp))
-            tuning._write_summary(
-                writer, tuning.hparams_session_start_summary({{"optimizer": "adam"}}, "00")
+            writer.summary(tuning.hparams_experiment_summary(hp), step=0)
+            writer.summary(
+                tuning.hparams_session_start_summary({{"optimizer": "adam"}}, "00"), step=0
             )
-            tuning._write_summary(writer, tuning.hparams_session_end_summary(True))
+            writer.summary(tuning.hparams_session_end_summary(True), step=0)
         print("tensorflow" in sys.modules)
         """
     )

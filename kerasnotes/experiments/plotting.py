@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +99,11 @@ def png_bytes(grid: np.ndarray, zoom: int = 8) -> bytes:
 
 def write_image_summary(
     log_dir: str | os.PathLike, tag: str, png: bytes, width: int, height: int, step: int = 0
-) -> Path:
+) -> None:
     """Write one PNG as a TensorBoard image summary (the stock Images dashboard) in ``log_dir``.
 
-    The layout is TensorBoard's "images" plugin: a string tensor
-    ``[width, height, png bytes]`` with data class BLOB_SEQUENCE. It goes to its
-    own event file beside the run's others (``kerasnotes.summary.Writer`` writes
-    numbers and text, not images); TensorBoard merges the files of one run.
+    Goes through the run's shared ``kerasnotes.summary.Writer``, so the image
+    lands in the same event file as the run's scalars.
 
     Args:
         log_dir: the run directory.
@@ -117,33 +113,8 @@ def write_image_summary(
         height: the image's height in pixels.
         step: the x-axis value.
     """
-    from tensorboard.compat.proto import event_pb2, summary_pb2
-    from tensorboard.plugins.image import metadata as image_metadata
-    from tensorboard.summary.writer.record_writer import RecordWriter
-    from tensorboard.util import tensor_util
+    from kerasnotes.summary import Writer
 
-    metadata = image_metadata.create_summary_metadata(
-        display_name=tag, description="", converted_to_tensor=True
-    )
-    metadata.data_class = summary_pb2.DATA_CLASS_BLOB_SEQUENCE
-    tensor = tensor_util.make_tensor_proto(
-        [str(width).encode(), str(height).encode(), png], dtype=np.object_
-    )
-    value = summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)
-    events = [
-        event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"),
-        event_pb2.Event(
-            wall_time=time.time(), step=step, summary=summary_pb2.Summary(value=[value])
-        ),
-    ]
-    directory = Path(log_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / (
-        f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.images"
-    )
-    with open(path, "wb") as handle:
-        records = RecordWriter(handle)
-        for event in events:
-            records.write(event.SerializeToString())
-        records.flush()
-    return path
+    writer = Writer.for_logdir(log_dir)
+    writer.image(tag, png, width=width, height=height, step=step)
+    writer.flush()
