@@ -21,7 +21,6 @@ import tempfile
 import time
 
 import numpy as np
-from kerasnotes.tensorboard_plugins.entry import KerasNotesLoader
 from tensorboard import program
 from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_ingester
@@ -30,6 +29,7 @@ from tensorboard.plugins.scalar import scalars_plugin
 from werkzeug import test as werkzeug_test
 
 from kerasnotes import summary
+from kerasnotes.tensorboard_plugins.entry import KerasNotesLoader
 
 STEPS, PROBES, GRID, VARIABLES = 10_000, 200, 1_000, 20
 

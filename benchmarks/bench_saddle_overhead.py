@@ -29,9 +29,9 @@ import time
 
 def _measure(repeats: int, epochs: int) -> dict:
     import keras
-    from kerasnotes.callbacks import SaddlePointDetector
 
     from kerasnotes import datasets
+    from kerasnotes.callbacks import SaddlePointDetector
 
     (x, y), _ = datasets.load_digits()
     keras.utils.set_random_seed(0)

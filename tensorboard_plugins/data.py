@@ -30,8 +30,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from kerasnotes.tensorboard_plugins import layout
 from tensorboard.data import provider as tb_provider
+
+from kerasnotes.tensorboard_plugins import layout
 
 #: Points returned per scalar series when the log holds more (TensorBoard keeps
 #: 1000 scalar samples per tag by default, so this rarely drops anything).

@@ -27,11 +27,12 @@ from collections.abc import Callable
 from typing import Any
 
 import werkzeug
-from kerasnotes.tensorboard_plugins import data, layout, notes_view
 from tensorboard import plugin_util
 from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
+
+from kerasnotes.tensorboard_plugins import data, layout, notes_view
 
 PLUGIN_NAME = layout.PLUGIN_NAME
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")

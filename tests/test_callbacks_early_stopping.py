@@ -8,9 +8,9 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from kerasnotes.callbacks import EarlyStopping
 
 from kerasnotes import summary
+from kerasnotes.callbacks import EarlyStopping
 
 
 def _model(seed: int = 0) -> keras.Model:

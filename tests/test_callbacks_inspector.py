@@ -8,10 +8,10 @@ import math
 import keras
 import numpy as np
 import pytest
-from kerasnotes.callbacks import OptimizerInspector
 
 import kerasnotes as kn
 from kerasnotes import summary
+from kerasnotes.callbacks import OptimizerInspector
 
 STEPS = 3
 

@@ -8,9 +8,9 @@ import math
 import keras
 import numpy as np
 import pytest
-from kerasnotes.callbacks import LearningRateDecay
 
 from kerasnotes import schedules, summary
+from kerasnotes.callbacks import LearningRateDecay
 
 STEPS_PER_EPOCH = 3
 

@@ -9,9 +9,9 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from kerasnotes.callbacks import SaddlePointDetector
 
 from kerasnotes import datasets, summary
+from kerasnotes.callbacks import SaddlePointDetector
 
 
 class _Snapshot(keras.callbacks.Callback):

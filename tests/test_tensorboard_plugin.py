@@ -15,8 +15,6 @@ import time
 
 import numpy as np
 import pytest
-from kerasnotes.tensorboard_plugins import data as plugin_data
-from kerasnotes.tensorboard_plugins.entry import KerasNotesLoader
 from tensorboard import program
 from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_ingester
@@ -24,6 +22,8 @@ from tensorboard.plugins.core import core_plugin
 from werkzeug import test as werkzeug_test
 
 from kerasnotes import summary
+from kerasnotes.tensorboard_plugins import data as plugin_data
+from kerasnotes.tensorboard_plugins.entry import KerasNotesLoader
 
 pytestmark = pytest.mark.backend_independent
 
