@@ -114,6 +114,13 @@ class Adagrad(NotesOptimizer):
             ops.divide(ops.multiply(lr, gradient), ops.sqrt(ops.add(accumulator, self.epsilon))),
         )
 
+    def _eager_update_step(self, gradient: Any, variable: keras.Variable, scalars: dict) -> None:
+        accumulator = self._accumulators[self._get_variable_index(variable)]
+        total = accumulator.value + gradient * gradient
+        self.assign(accumulator, total)
+        step = (scalars["lr"] * gradient) / ops.sqrt(total + self.epsilon)
+        self.assign(variable, variable.value - step)
+
     def _state_slots(self) -> dict[str, list[Any]]:
         return {"accumulator": self._accumulators}
 

@@ -137,6 +137,30 @@ class Adam(NotesOptimizer):
             variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon))
         )
 
+    def _step_scalars(self, learning_rate: Any, dtype: str) -> dict[str, Any]:
+        lr = ops.cast(learning_rate, dtype)
+        local_step = ops.cast(self.iterations + 1, dtype)
+        beta_1_power = ops.power(ops.cast(self.beta_1, dtype), local_step)
+        beta_2_power = ops.power(ops.cast(self.beta_2, dtype), local_step)
+        return {"alpha": lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)}
+
+    def _eager_update_step(self, gradient: Any, variable: keras.Variable, scalars: dict) -> None:
+        index = self._get_variable_index(variable)
+        m = self._momentums[index]
+        v = self._velocities[index]
+        first = m.value
+        first = first + (gradient - first) * (1 - self.beta_1)
+        second = v.value
+        second = second + (gradient * gradient - second) * (1 - self.beta_2)
+        self.assign(m, first)
+        self.assign(v, second)
+        if self.amsgrad:
+            v_hat = self._velocity_hats[index]
+            second = ops.maximum(v_hat.value, second)
+            self.assign(v_hat, second)
+        step = (first * scalars["alpha"]) / (ops.sqrt(second) + self.epsilon)
+        self.assign(variable, variable.value - step)
+
     def _state_slots(self) -> dict[str, list[Any]]:
         return {
             "momentum": self._momentums,

@@ -144,6 +144,28 @@ class RMSprop(NotesOptimizer):
         else:
             self.assign_sub(variable, increment)
 
+    def _eager_update_step(self, gradient: Any, variable: keras.Variable, scalars: dict) -> None:
+        index = self._get_variable_index(variable)
+        rho = self.rho
+        velocity = self._velocities[index]
+        mean_square = velocity.value * rho + gradient * gradient * (1 - rho)
+        self.assign(velocity, mean_square)
+        if self.centered:
+            average_gradient = self._average_gradients[index]
+            mean = average_gradient.value * rho + gradient * (1 - rho)
+            self.assign(average_gradient, mean)
+            denominator = mean_square - mean * mean + self.epsilon
+        else:
+            denominator = mean_square + self.epsilon
+        increment = (scalars["lr"] * gradient) / ops.sqrt(denominator)
+        if self.momentum > 0:
+            momentum = self._momentums[index]
+            buffer = momentum.value * self.momentum + increment
+            self.assign(momentum, buffer)
+            self.assign(variable, variable.value - buffer)
+        else:
+            self.assign(variable, variable.value - increment)
+
     def _state_slots(self) -> dict[str, list[Any]]:
         return {
             "velocity": self._velocities,

@@ -146,6 +146,24 @@ class SGD(NotesOptimizer):
         else:
             self.assign_sub(variable, ops.multiply(v, lr))
 
+    def _eager_update_step(self, gradient: Any, variable: keras.Variable, scalars: dict) -> None:
+        lr = scalars["lr"]
+        if self.momentum == 0:
+            self.assign(variable, variable.value - gradient * lr)
+            return
+        v = self.momentums[self._get_variable_index(variable)]
+        beta = self.momentum
+        if self.momentum_form == "heavy_ball":
+            velocity = v.value * beta - gradient * lr
+            self.assign(v, velocity)
+            step = velocity * beta - gradient * lr if self.nesterov else velocity
+            self.assign(variable, variable.value + step)
+            return
+        velocity = v.value * beta + gradient * (1.0 - beta)
+        self.assign(v, velocity)
+        direction = velocity * beta + gradient * (1.0 - beta) if self.nesterov else velocity
+        self.assign(variable, variable.value - direction * lr)
+
     def _state_slots(self) -> dict[str, list[Any]]:
         return {"velocity": self.momentums}
 
