@@ -42,8 +42,9 @@ def get(name: str, **settings: Any) -> NotesOptimizer:
 
     Example:
         >>> import kerasnotes as kn
-        >>> kn.optimizers.get("adam", learning_rate=0.01).learning_rate.numpy()
-        0.01
+        >>> opt = kn.optimizers.get("momentum", learning_rate=0.01)
+        >>> type(opt).__name__, opt.momentum, opt.nesterov
+        ('SGD', 0.9, False)
     """
     if not isinstance(name, str) or name.lower() not in NAMES:
         raise ValueError(f"`name` must be one of {NAMES}; received name={name!r}.")
