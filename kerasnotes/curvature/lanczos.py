@@ -73,31 +73,34 @@ def lanczos(
     """
     n = v0.shape[0]
     num_steps = min(num_steps, n)
-    basis = np.zeros((n, num_steps))
+    # Rows are the Lanczos vectors: contiguous, so the projections below are two
+    # BLAS matrix-vector products with no copy of the basis.
+    rows = np.empty((num_steps, n))
     alpha = np.zeros(num_steps)
     beta = np.zeros(num_steps)
     q = v0 / np.linalg.norm(v0)
     scale = 0.0
     for j in range(num_steps):
-        basis[:, j] = q
+        rows[j] = q
         w = matvec(q)
         _check_finite(w, j)
         alpha[j] = q @ w
-        done = basis[:, : j + 1]
+        done = rows[: j + 1]
         for _ in range(2):
-            w -= done @ (done.T @ w)
+            w -= (done @ w) @ done
         beta[j] = np.linalg.norm(w)
         scale = max(scale, abs(alpha[j]), beta[j])
-        run = Tridiagonal(alpha[: j + 1], beta[: j + 1], done, j + 1)
-        if j + 1 == num_steps or (stop is not None and stop(run)):
-            return run
+        if j + 1 == num_steps or (
+            stop is not None and stop(Tridiagonal(alpha[: j + 1], beta[: j + 1], done.T, j + 1))
+        ):
+            return Tridiagonal(alpha[: j + 1].copy(), beta[: j + 1].copy(), done.T, j + 1)
         if beta[j] <= 1e-10 * max(scale, 1e-300):
             # The Krylov space is invariant: its Ritz pairs are exact. Continue
             # in a fresh direction orthogonal to it; T becomes block diagonal.
             beta[j] = 0.0
             w = rng.standard_normal(n)
             for _ in range(2):
-                w -= done @ (done.T @ w)
+                w -= (done @ w) @ done
             q = w / np.linalg.norm(w)
         else:
             q = w / beta[j]

@@ -1,0 +1,158 @@
+"""HessianProbe vs PyHessian on the same torch model and data, in one process.
+
+Run: ``KERAS_BACKEND=torch python benchmarks/bench_pyhessian.py [--reps 3]``
+(needs ``pip install pyhessian --no-deps``, the ``bench`` extra).
+
+Model: Keras Dense 64-256-256-10 (ReLU) on the torch backend, 85,002
+parameters, one epoch of Adam on all 1,797 digits; a Keras model on torch is a
+``torch.nn.Module``, so PyHessian receives the very same module and tensors.
+Loss: mean softmax cross-entropy (``torch.nn.CrossEntropyLoss`` for PyHessian,
+``SparseCategoricalCrossentropy(from_logits=True)`` for us).
+
+Each round times, in turn:
+  * PyHessian, twice: with ``data=(x, y)`` (one batch; it keeps the gradient
+    graph and each HVP is one backward pass) and with ``dataloader=[(x, y)]``
+    (its full-dataset path; forward and double backward per HVP);
+  * in both, ``eigenvalues(top_n=1, tol=1e-3)`` after building ``hessian(...,
+    cuda=False)``: λmax alone by power iteration, stopping
+    when two successive estimates differ by less than 0.1% (relative);
+  * HessianProbe: construction then ``eigenvalues(k=1, which="both", tol=1e-4)``:
+    λmin and λmax from one Lanczos run, each Ritz residual ≤ 1e-4·max|λ|.
+The table gives median wall seconds, HVP counts and the median per-round ratio,
+plus both λmax estimates and λmin against a long Lanczos reference (tol 1e-8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+
+    import keras
+
+    if keras.backend.backend() != "torch":
+        raise SystemExit("PyHessian is torch-only: run with KERAS_BACKEND=torch")
+    import torch
+    from pyhessian import hessian
+
+    from kerasnotes import datasets
+    from kerasnotes.curvature import HessianProbe
+
+    keras.utils.set_random_seed(0)
+    (x, y), _ = datasets.load_digits(validation_fraction=0.0)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    xt = torch.as_tensor(x)
+    yt = torch.as_tensor(y, dtype=torch.int64)
+    criterion = torch.nn.CrossEntropyLoss()
+
+    def run_pyhessian(mode):
+        start = time.perf_counter()
+        if mode == "data":  # one batch: PyHessian keeps the gradient graph between HVPs
+            h = hessian(model, criterion, data=(xt, yt), cuda=False)
+        else:  # its full-dataset path: forward and double backward on every HVP
+            h = hessian(model, criterion, dataloader=[(xt, yt)], cuda=False)
+        calls = {"n": 0}
+        # Count PyHessian's HVPs through the helper its module calls (the package's
+        # __init__ shadows the submodule name with the class, hence sys.modules).
+        module = sys.modules[hessian.__module__]
+        original = module.hessian_vector_product
+
+        def counted(*a, **k):
+            calls["n"] += 1
+            return original(*a, **k)
+
+        module.hessian_vector_product = counted
+        if mode == "dataloader":
+            original_loader = h.dataloader_hv_product
+
+            def counted_loader(v):
+                calls["n"] += 1
+                return original_loader(v)
+
+            h.dataloader_hv_product = counted_loader
+        try:
+            values, _ = h.eigenvalues(top_n=1, tol=1e-3)
+        finally:
+            module.hessian_vector_product = original
+        seconds = time.perf_counter() - start
+        for p in model.parameters():  # drop the graph PyHessian hung on .grad
+            p.grad = None
+        del h
+        return seconds, values[0], calls["n"]
+
+    def run_ours(seed):
+        start = time.perf_counter()
+        probe = HessianProbe(model, x, y, loss=loss)
+        result = probe.eigenvalues(k=1, which="both", tol=1e-4, seed=seed)
+        seconds = time.perf_counter() - start
+        return seconds, result
+
+    run_ours(99)  # warm-up: first use builds the engine
+    rows, loader_rows = [], []
+    for rep in range(args.reps):
+        theirs = run_pyhessian("data")
+        loader = run_pyhessian("dataloader")
+        ours = run_ours(rep)
+        rows.append((theirs, ours))
+        loader_rows.append((loader, ours))
+        print(
+            f"round {rep}: PyHessian(data) {theirs[0]:.2f}s ({theirs[2]} HVPs, λmax "
+            f"{theirs[1]:.6g}); PyHessian(dataloader) {loader[0]:.2f}s ({loader[2]} HVPs, "
+            f"λmax {loader[1]:.6g}); ours {ours[0]:.2f}s ({ours[1].num_hvp} HVPs, "
+            f"λ {ours[1].values}, converged {ours[1].converged})"
+        )
+    reference = HessianProbe(model, x, y, loss=loss).eigenvalues(
+        k=1, which="both", tol=1e-8, max_iter=600
+    )
+    ratio = statistics.median(o[0] / t[0] for t, o in rows)
+    loader_ratio = statistics.median(o[0] / t[0] for t, o in loader_rows)
+    pyh_s = statistics.median(t[0] for t, _ in rows)
+    loader_s = statistics.median(t[0] for t, _ in loader_rows)
+    last_l = loader_rows[-1][0]
+    our_s = statistics.median(o[0] for _, o in rows)
+    last_t, last_o = rows[-1]
+    print()
+    print("| tool | task | median s | HVPs | λmax | λmin |")
+    print("|---|---|---:|---:|---:|---:|")
+    print(
+        f"| PyHessian 0.1 (data=, graph kept) | λmax, power iteration, tol 1e-3 | {pyh_s:.2f} "
+        f"| {last_t[2]} | {last_t[1]:.6g} | - |"
+    )
+    print(
+        f"| PyHessian 0.1 (dataloader=) | λmax, power iteration, tol 1e-3 | {loader_s:.2f} "
+        f"| {last_l[2]} | {last_l[1]:.6g} | - |"
+    )
+    print(
+        f"| kerasnotes HessianProbe | λmin and λmax, Lanczos, tol 1e-4 | {our_s:.2f} "
+        f"| {last_o[1].num_hvp} | {last_o[1].values[-1]:.6g} | {last_o[1].values[0]:.6g} |"
+    )
+    print(
+        f"| reference | Lanczos, tol 1e-8 | - | {reference.num_hvp} | "
+        f"{reference.values[-1]:.6g} | {reference.values[0]:.6g} |"
+    )
+    print(f"\nmedian time ratio ours / PyHessian(data=): {ratio:.2f} (target <= 0.5)")
+    print(f"median time ratio ours / PyHessian(dataloader=): {loader_ratio:.2f} (target <= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
