@@ -33,11 +33,16 @@ CLAIM_IDS = tuple(f"C{k}" for k in range(11))
 #: Claim id -> the module that reproduces it (claims without an experiment yet are absent).
 REGISTRY: dict[str, str] = {
     "C0": "kerasnotes.experiments.c0_features",
+    "C1": "kerasnotes.experiments.c1_saddles",
+    "C2": "kerasnotes.experiments.c2_escape",
     "C3": "kerasnotes.experiments.c3_batch_size",
     "C4": "kerasnotes.experiments.c4_momentum",
     "C5": "kerasnotes.experiments.c5_adaptive_lr",
     "C6": "kerasnotes.experiments.c6_lr_decay",
+    "C7": "kerasnotes.experiments.c7_early_stopping",
     "C8": "kerasnotes.experiments.c8_cross_entropy",
+    "C9": "kerasnotes.experiments.c9_batch_norm",
+    "C10": "kerasnotes.experiments.c10_small_batch_norm",
 }
 
 

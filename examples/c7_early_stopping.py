@@ -1,0 +1,42 @@
+"""C7: Early stopping prevents overfitting (a small slice of digits).
+
+Run it on its own (a TensorBoard run per configuration and a PNG plot go under
+``--logdir/C7``)::
+
+    python examples/c7_early_stopping.py [--quick | --full] [--logdir runs]
+    tensorboard --logdir runs
+
+The experiment itself is ``kerasnotes.experiments.c7_early_stopping``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from kerasnotes.experiments import c7_early_stopping
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run claim C7 and print its figure, verdict and files; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smoke-test size (seconds)")
+    size.add_argument("--full", action="store_true", help="larger, more faithful run (minutes)")
+    parser.add_argument("--logdir", default="runs", help="where the runs and the plot go")
+    args = parser.parse_args(argv)
+    mode = "quick" if args.quick else "full" if args.full else "default"
+
+    result = c7_early_stopping.run(mode=mode, logdir=args.logdir)
+
+    print(f"{result.claim} ({mode}, {result.seconds:.0f} s): {result.figure}")
+    print(result.verdict)
+    print(f"plot: {result.plot}")
+    print(f"TensorBoard runs: {', '.join(str(path) for path in result.runs)}")
+    print(f"look at them: tensorboard --logdir {args.logdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

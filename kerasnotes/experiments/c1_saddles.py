@@ -1,0 +1,280 @@
+"""C1: where gradient descent stalls (∇L ≈ 0), the point is mostly a saddle, not a minimum.
+
+Small ReLU networks are trained full-batch on the digits until the gradient norm
+falls below a tolerance (or the step budget runs out); every such stall is then
+classified with the exact Hessian (``HessianProbe.analyze``, notes F13) and its
+minimum ratio (F14) is reported. To keep the Hessian exact and cheap, the
+digits are pooled from 8×8 to 4×4 pixels in default and quick mode.
+
+```
+stall:          ‖∇L(θ)‖ ≤ grad_tol after some full-batch step (checked every `check_every`)
+kind (F13):     λmin < −τ < τ < λmax: saddle;  λmin ≥ −τ: local minimum;  τ = 1e-4·max|λ|
+minimum ratio:  #{λ > τ} / #{λ}          (F14; the lecture found at most about 0.5–0.6)
+figure:         share of stalls that are saddles, and the largest minimum ratio
+```
+
+Example:
+    >>> import tempfile
+    >>> from kerasnotes.experiments import c1_saddles
+    >>> result = c1_saddles.run("quick", tempfile.mkdtemp())
+    >>> result.claim
+    'C1'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kerasnotes import losses, optimizers, summary
+from kerasnotes.callbacks import SaddlePointDetector
+from kerasnotes.curvature import HessianProbe
+from kerasnotes.experiments import plotting
+from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments.training import BatchLoss, RunRecorder, digits_split, mlp
+
+CLAIM = "C1"
+TITLE = "where gradient descent stalls, it is mostly at saddles"
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """How much one mode trains.
+
+    Args:
+        hidden: hidden widths of the network (one architecture, compiled once).
+        nets: how many networks (seeds) are trained, one stall each.
+        train_samples: training rows of digits.
+        pool: side of the pooled image (4: 4×4 = 16 features; 8: the raw 64 pixels).
+        max_steps: full-batch gradient-descent steps before the budget runs out.
+        check_every: steps between two gradient checks.
+        grad_tol: the gradient norm below which training counts as stalled.
+    """
+
+    hidden: tuple[int, ...]
+    nets: int
+    train_samples: int
+    pool: int
+    max_steps: int
+    check_every: int
+    grad_tol: float
+
+
+SIZES = {
+    "quick": Sizes((4,), 2, 128, pool=4, max_steps=100, check_every=50, grad_tol=2e-2),
+    "default": Sizes((4,), 4, 256, pool=4, max_steps=1000, check_every=100, grad_tol=2e-2),
+    "full": Sizes((8,), 10, 512, pool=8, max_steps=6000, check_every=250, grad_tol=2e-3),
+}
+
+LEARNING_RATE = 0.5
+#: the relative eigenvalue threshold of ``HessianProbe.analyze``
+CURVATURE_TOL = 1e-4
+
+
+def pooled(x: np.ndarray, side: int) -> np.ndarray:
+    """Average the 8×8 digits over blocks, giving ``side × side`` features (8: unchanged).
+
+    ```
+    pooled[i, a, b] = mean of x[i, a·k : (a+1)·k, b·k : (b+1)·k],  k = 8 / side
+    ```
+
+    Args:
+        x: digits rows, shape ``(n, 64)``.
+        side: 1, 2, 4 or 8.
+
+    Example:
+        >>> pooled(np.arange(64.0)[None], 4).shape
+        (1, 16)
+    """
+    if side not in (1, 2, 4, 8):
+        raise ValueError(f"side must be 1, 2, 4 or 8; got side={side!r}")
+    k = 8 // side
+    blocks = np.asarray(x, dtype=np.float32).reshape(-1, side, k, side, k)
+    return blocks.mean(axis=(2, 4)).reshape(len(x), side * side)
+
+
+class _StopWhenStalled(keras.callbacks.Callback):
+    """Ends ``fit`` once the detector (run before it) has found ‖∇L‖ ≤ grad_tol."""
+
+    def __init__(self, detector: SaddlePointDetector) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.detector.history and self.detector.history[-1]["kind"] != "not_critical":
+            self.model.stop_training = True
+
+
+def run(
+    mode: str = "default",
+    logdir: str | os.PathLike = "runs",
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> ClaimResult:
+    """Train small nets until the gradient is small and classify each stall by its Hessian.
+
+    Args:
+        mode: "quick", "default" or "full" (see ``SIZES``).
+        logdir: runs go to ``<logdir>/C1/<net>``, the plot to ``<logdir>/C1/``.
+        seed: seed of the data split and of the first network's weights.
+        progress: called with each configuration's name as it starts.
+    """
+    sizes = pick_size(SIZES, mode)
+    start = time.perf_counter()
+    files = ClaimFiles(logdir, CLAIM)
+    (x, y), _ = digits_split(sizes.train_samples, seed)
+    x = pooled(x, sizes.pool)
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True)
+    repeats = sizes.check_every  # one epoch = `check_every` full-batch steps
+    tiled = (np.tile(x, (repeats, 1)), np.tile(y, repeats))
+    epochs = -(-sizes.max_steps // repeats)
+
+    # One model, compiled once: each net is a fresh seeded initialisation of it, so no
+    # configuration pays for tracing the training step or the Hessian again. Plain
+    # full-batch gradient descent keeps no optimizer state between nets.
+    model = mlp(x.shape[1], sizes.hidden, 10, seed)
+    model.compile(
+        optimizer=optimizers.SGD(learning_rate=LEARNING_RATE),
+        loss=loss,
+        metrics=[BatchLoss(loss)],
+        jit_compile=False if keras.backend.backend() == "tensorflow" else "auto",
+    )
+    stalls: list[dict] = []
+    for index in range(sizes.nets):
+        net_seed = seed + index
+        name = "net_" + "x".join(str(width) for width in sizes.hidden) + f"_seed{net_seed}"
+        if progress is not None:
+            progress(name)
+        model.set_weights(mlp(x.shape[1], sizes.hidden, 10, net_seed).get_weights())
+        run_dir = files.run_dir(name)
+        detector = SaddlePointDetector(
+            (x, y),
+            num_samples=len(x),
+            grad_tol=sizes.grad_tol,
+            curvature_tol=CURVATURE_TOL,
+            log_dir=run_dir,
+            verbose=0,
+        )
+        writer = summary.Writer(run_dir)
+        try:
+            recorder = RunRecorder(writer, log_updates=False)
+            model.fit(
+                *tiled,
+                epochs=epochs,
+                batch_size=len(x),
+                shuffle=False,
+                callbacks=[recorder, detector, _StopWhenStalled(detector)],
+                verbose=0,
+            )
+        finally:
+            writer.close()
+        last = detector.history[-1]
+        stalled = last["kind"] not in ("not_critical", "error")
+        if stalled:
+            kind, ratio = last["kind"], last["minimum_ratio"]
+            lam_min, lam_max = last["lambda_min"], last["lambda_max"]
+        else:
+            # The budget ran out first: the curvature where it ended, shown but not counted.
+            point = HessianProbe(model, x, y, loss=loss).analyze(
+                grad_tol=float("inf"), curvature_tol=CURVATURE_TOL
+            )
+            kind, ratio = point.kind, point.minimum_ratio
+            lam_min, lam_max = point.lambda_min, point.lambda_max
+        stalls.append(
+            {
+                "name": name,
+                "stalled": stalled,
+                "kind": kind,
+                "minimum_ratio": float(ratio),
+                "lambda_min": float(lam_min),
+                "lambda_max": float(lam_max),
+                "grad_norm": float(last["grad_norm"]),
+                "steps": len(recorder.history["loss"]) * repeats,
+                "loss": recorder.history["loss"][-1],
+                "grad_curve": [entry["grad_norm"] for entry in detector.history],
+            }
+        )
+
+    counted = [s for s in stalls if s["stalled"]]
+    saddles = [s for s in counted if s["kind"] == "saddle"]
+    minima = [s for s in counted if s["kind"] == "local_minimum"]
+    flats = [s for s in counted if s["kind"] not in ("saddle", "local_minimum")]
+    ratios = [s["minimum_ratio"] for s in counted]
+    share = len(saddles) / len(counted) if counted else float("nan")
+    tol = sizes.grad_tol
+    if not counted:
+        reproduced = None
+        outcome = f"undecided: no net reached ‖∇L‖ ≤ {tol:g} within {sizes.max_steps} steps"
+    else:
+        reproduced = len(saddles) > len(counted) / 2
+        outcome = (
+            "reproduced: mostly saddles" if reproduced else "not reproduced: not mostly saddles"
+        )
+    ratio_text = f"minimum ratios {min(ratios):.2f}–{max(ratios):.2f}" if ratios else "no ratios"
+    relative = [abs(s["lambda_min"]) / s["lambda_max"] for s in saddles if s["lambda_max"] > 0]
+    depth_text = f"; the saddles' |λmin|/λmax is at most {max(relative):.1e}" if relative else ""
+    verdict = (
+        f"C1: of {sizes.nets} nets trained until ‖∇L‖ ≤ {tol:g} (budget {sizes.max_steps} "
+        f"steps), {len(counted)} stalled: {len(saddles)} saddles, {len(minima)} local minima, "
+        f"{len(flats)} other; {ratio_text} (lecture: at most about 0.5–0.6){depth_text} "
+        f"(criterion: more than half of the stalls are saddles; {outcome})"
+    )
+
+    plot = _plot(stalls, tol, files.plot_path("c1_saddles"))
+    numbers: dict[str, float] = {
+        "stalls": float(len(counted)),
+        "saddles": float(len(saddles)),
+        "local_minima": float(len(minima)),
+        "saddle_share": float(share),
+        "max_minimum_ratio": float(max(ratios)) if ratios else float("nan"),
+        "min_minimum_ratio": float(min(ratios)) if ratios else float("nan"),
+    }
+    for s in stalls:
+        numbers[f"minimum_ratio_{s['name']}"] = s["minimum_ratio"]
+        numbers[f"grad_norm_{s['name']}"] = s["grad_norm"]
+    return ClaimResult(
+        claim=CLAIM,
+        title=TITLE,
+        figure=(
+            f"{len(saddles)}/{len(counted)} stalls are saddles; "
+            + (f"min. ratio ≤ {max(ratios):.2f}" if ratios else "no stall reached")
+        ),
+        verdict=verdict,
+        reproduced=reproduced,
+        plot=plot,
+        runs=files.runs,
+        seconds=time.perf_counter() - start,
+        numbers=numbers,
+    )
+
+
+def _plot(stalls: list[dict], tol: float, path: Path) -> Path:
+    figure, (curves, ratios) = plotting.new_figure(2, f"C1: {TITLE}")
+    for s in stalls:
+        steps = np.arange(1, len(s["grad_curve"]) + 1) * (s["steps"] / len(s["grad_curve"]))
+        curves.semilogy(steps, s["grad_curve"], marker=".", label=s["name"])
+    curves.axhline(tol, color="grey", linestyle="--", linewidth=1, label=f"grad_tol {tol:g}")
+    curves.set_xlabel("full-batch step")
+    curves.set_ylabel("‖∇L‖")
+    curves.legend(fontsize=7)
+    colours = {"saddle": "tab:red", "local_minimum": "tab:green"}
+    for s in stalls:
+        ratios.scatter(
+            s["loss"],
+            s["minimum_ratio"],
+            color=colours.get(s["kind"], "tab:grey"),
+            marker="o" if s["stalled"] else "x",
+        )
+        ratios.annotate(f"{s['kind']}", (s["loss"], s["minimum_ratio"]), fontsize=7)
+    ratios.axhspan(0.5, 0.6, color="tab:blue", alpha=0.1, label="lecture: ≤ about 0.5–0.6")
+    ratios.set_xlabel("training loss at the stall")
+    ratios.set_ylabel("minimum ratio #{λ>0}/#{λ}")
+    ratios.set_ylim(0.0, 1.05)
+    ratios.legend(fontsize=7)
+    return plotting.save(figure, path)
