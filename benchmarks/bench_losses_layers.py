@@ -114,12 +114,14 @@ def _data(task: str, batch: int):
     return x, y
 
 
-def _measure(backend: str, reps: int, steps: int, batch: int) -> list[dict]:
+def _measure(backend: str, reps: int, steps: int, batch: int, only: str) -> list[dict]:
     import keras
     import numpy as np
 
     rows = []
     for name, (build, keras_factory, ours_factory, task) in _components().items():
+        if only and only.lower() not in name.lower():
+            continue
         x, y = _data(task, batch)
         models = []
         for factory in (keras_factory, ours_factory):
@@ -170,11 +172,13 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="CPU threads per backend (0: backend default)"
     )
+    parser.add_argument("--only", default="", help="run only components whose name contains this")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:  # child process: KERAS_BACKEND is already set
-        print(json.dumps(_measure(args.worker, args.reps, args.steps, args.batch)))
+        rows = _measure(args.worker, args.reps, args.steps, args.batch, args.only)
+        print(json.dumps(rows))
         return
 
     rows = []
@@ -193,7 +197,7 @@ def main() -> None:
             )
         command = [sys.executable, __file__, "--worker", backend]
         command += ["--reps", str(args.reps), "--steps", str(args.steps)]
-        command += ["--batch", str(args.batch)]
+        command += ["--batch", str(args.batch), "--only", args.only]
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             sys.exit(f"{backend} worker failed:\n{done.stderr[-3000:]}")

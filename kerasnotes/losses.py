@@ -410,13 +410,16 @@ def sparse_categorical_crossentropy(
     if ignore_class is not None:
         valid = ops.not_equal(y_true, ops.cast(ignore_class, y_true.dtype))
         y_true = ops.where(valid, y_true, ops.zeros_like(y_true))
-    ids = ops.expand_dims(ops.cast(y_true, "int32"), class_axis)
+    y_true_ids = ops.cast(y_true, "int32")
+    ids = ops.expand_dims(y_true_ids, class_axis)
     if from_logits:
-        # −log ŷ_t = log Σ_k e^{z_k − m} − (z_t − m): gather the one shifted logit
+        # −log ŷ_t = log Σ_k e^{z_k − m} − (z_t − m): pick the one shifted logit
         # instead of forming the whole log-softmax.
         shifted = y_pred - ops.stop_gradient(ops.max(y_pred, axis=class_axis, keepdims=True))
         log_sum = ops.log(ops.sum(ops.exp(shifted), axis=class_axis, keepdims=True))
-        losses = log_sum - ops.take_along_axis(shifted, ids, axis=class_axis)
+        depth = num_classes if num_classes is not None else ops.shape(y_pred)[class_axis]
+        one_hot = ops.one_hot(y_true_ids, depth, axis=class_axis, dtype=shifted.dtype)
+        losses = log_sum - ops.sum(one_hot * shifted, axis=class_axis, keepdims=True)
     else:
         log_probs = _log_probabilities(y_pred, False, class_axis)
         losses = -ops.take_along_axis(log_probs, ids, axis=class_axis)
