@@ -222,10 +222,11 @@ FIT_CASES = [
     ("Adam", {"learning_rate": 0.01, "use_ema": True, "ema_overwrite_frequency": 3}, None),
     ("RMSprop", {"learning_rate": 0.01, "gradient_accumulation_steps": 3}, None),
     # F2 is F2k with the learning rate scaled by 1 - momentum.
-    (
+    pytest.param(
         "SGD",
         {"learning_rate": 0.05, "momentum": 0.5, "momentum_form": "ema"},
         {"learning_rate": 0.025, "momentum": 0.5},
+        marks=SLOW,
     ),
     pytest.param("Adam", {"learning_rate": 0.01}, None, marks=SLOW),
     pytest.param("RMSprop", {"learning_rate": 0.01}, None, marks=SLOW),
@@ -267,7 +268,7 @@ def test_fit_matches_keras_builtin(name, ours_kwargs, keras_kwargs, backend):
 
 @pytest.mark.parametrize(
     "name",
-    ["SGD", "Adam", pytest.param("Adagrad", marks=SLOW), pytest.param("RMSprop", marks=SLOW)],
+    ["Adam", *(pytest.param(n, marks=SLOW) for n in ("SGD", "Adagrad", "RMSprop"))],
 )
 def test_loss_scale_optimizer_wrapping_matches_keras(name, backend):
     # A huge initial scale overflows the first steps: both must skip them and
