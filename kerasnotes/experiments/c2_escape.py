@@ -144,9 +144,8 @@ def _race_noise(
             grads, offset = [], 0
             for variable in model.trainable_variables:
                 size = int(np.prod(variable.shape))
-                grads.append(
-                    noisy[offset : offset + size].reshape(variable.shape).astype("float32")
-                )
+                part = noisy[offset : offset + size].reshape(variable.shape)
+                grads.append(keras.ops.convert_to_tensor(part, dtype=variable.dtype))
                 offset += size
             optimizer.apply(grads, model.trainable_variables)
     return np.asarray(losses_seen)
