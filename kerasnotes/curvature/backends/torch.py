@@ -13,9 +13,8 @@ linearized product below (first-order graph built once, one backward pass per
 product) 1.62x, and ``HessianProbe.hvp`` on one batch (which uses it) 1.73x.
 Double backprop stays the default for micro-batched data (``HVP_MODE``): it is
 as fast as ``torch.func`` in the second run, works with every Keras layer, and
-needs no functorch support. ``torch.compile`` was not adopted: compiling Keras's
-Python-level layer calls costs tens of seconds per shape on two CPU cores, more
-than a probe's whole run. Peak memory of one HVP: 1.9-2.0x one gradient.
+needs no functorch support. ``torch.compile`` has not been measured yet.
+Peak memory of one HVP: 1.9-2.0x one gradient.
 """
 
 from __future__ import annotations
