@@ -112,6 +112,11 @@ class HessianProbe:
     statistics, as in ``fit``; the moving-statistics updates they make are
     discarded.
 
+    When the data is a single batch, JAX and torch keep the first-order
+    computation between products (``jax.linearize`` / a retained autograd
+    graph), so each HVP after the first costs about one backward pass; that
+    memory (one forward pass's activations) is held while the probe lives.
+
     Compiled functions (``tf.function`` / ``jax.jit`` / torch autograd closures)
     are cached per model (weakly) and per (loss, bn_mode), so building a probe
     again on the same model, e.g. once per epoch in a callback, compiles nothing
