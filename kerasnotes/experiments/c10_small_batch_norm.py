@@ -61,7 +61,7 @@ class Sizes:
 SIZES = {
     "quick": Sizes(train_samples=32, epochs=1, batch_sizes=(2,)),
     "default": Sizes(train_samples=256, epochs=3, batch_sizes=(2, 4)),
-    "full": Sizes(train_samples=1024, epochs=10, batch_sizes=(2, 3, 4)),
+    "full": Sizes(train_samples=1024, epochs=5, batch_sizes=(2, 3, 4)),
 }
 
 NORMS = ("batch_norm", "layer_norm", "group_norm")

@@ -68,8 +68,8 @@ class Sizes:
 
 SIZES = {
     "quick": Sizes((4,), 2, 128, pool=4, max_steps=40, check_every=20, grad_tol=2e-2),
-    "default": Sizes((4,), 4, 256, pool=4, max_steps=1000, check_every=100, grad_tol=2e-2),
-    "full": Sizes((8,), 10, 512, pool=8, max_steps=6000, check_every=250, grad_tol=2e-3),
+    "default": Sizes((4,), 3, 256, pool=4, max_steps=1000, check_every=100, grad_tol=2e-2),
+    "full": Sizes((8,), 6, 512, pool=8, max_steps=4000, check_every=250, grad_tol=2e-3),
 }
 
 LEARNING_RATE = 0.5
