@@ -224,6 +224,8 @@ def run(
             reached = measures.first_reaching(curve, target)
             steps_to[name][method] = None if reached is None else reached - 1
             numbers[f"steps_{config}"] = float("nan") if reached is None else float(reached - 1)
+            if method != "sgd_noise":  # the noisy run stops once it has escaped
+                numbers[f"final_loss_{config}"] = float(curve[-1])
 
     deep = _landscape("linear3", sizes, seed, depth=3)
     flat_point = HessianProbe(deep.model, deep.x, deep.y, loss=deep.loss).analyze()
@@ -246,6 +248,9 @@ def run(
         f"C2: steps to halve the loss from the saddle (λmin = {numbers['product_lambda_min']:.2f}, "
         f"λmax = {numbers['product_lambda_max']:.2f}) of (1 − w1w2)²: {row('product')}; "
         f"from the zero init of a 2-layer linear net ({point.kind}): {row('linear2')}; "
+        f"after {budget} steps the linear net's loss is {numbers['final_loss_linear2_gd']:.3f} "
+        f"(GD), {numbers['final_loss_linear2_momentum']:.3f} (momentum), "
+        f"{numbers['final_loss_linear2_eigenvector']:.3f} (eigenvector step, then GD); "
         f"3-layer linear net at zero: {flat_point.kind} (max |λ| = "
         f"{numbers['linear3_max_abs_eigenvalue']:.1e}); GD and momentum start {PUSH:g} away "
         f"(at the saddle itself ‖∇L‖ = {numbers['product_grad_norm']:.0e}, GD never moves) "
