@@ -67,7 +67,7 @@ class Sizes:
 
 SIZES = {
     "quick": Sizes(128, epochs=2, learning_rates=(0.5,), depth=3),
-    "default": Sizes(WHOLE_BATCHES, epochs=8, learning_rates=(0.01, 0.1, 1.0)),
+    "default": Sizes(WHOLE_BATCHES, epochs=8, learning_rates=(0.1, 1.0)),
     "full": Sizes(WHOLE_BATCHES, epochs=40, learning_rates=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0)),
 }
 
