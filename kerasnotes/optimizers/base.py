@@ -89,8 +89,11 @@ class NotesOptimizer(keras.optimizers.Optimizer):
             dtype = variable.dtype
             if dtype not in scalars_by_dtype:
                 scalars_by_dtype[dtype] = self._step_scalars(learning_rate, dtype)
-            if keras.backend.standardize_dtype(gradient.dtype) != dtype:
-                gradient = ops.cast(gradient, dtype)
+            # Gradients handed to apply() may be numpy arrays or another dtype.
+            if not ops.is_tensor(gradient) or (
+                keras.backend.standardize_dtype(gradient.dtype) != dtype
+            ):
+                gradient = ops.cast(ops.convert_to_tensor(gradient), dtype)
             self._eager_update_step(gradient, variable, scalars_by_dtype[dtype])
 
     def _variable_index(self, variable: Any) -> int:
