@@ -90,7 +90,7 @@ def normalized_mlp(norm: str, seed: int, depth: int = 2) -> keras.Sequential:
 
     Example:
         >>> normalized_mlp("group_norm", seed=0).count_params()
-        3530
+        3594
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}; got norm={norm!r}")
