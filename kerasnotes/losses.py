@@ -452,8 +452,39 @@ class _CrossentropyLoss(keras.losses.Loss):
         return config
 
 
+class _SmoothedCrossentropyLoss(_CrossentropyLoss):
+    """Shared constructor of the losses with ``from_logits``, ``label_smoothing`` and ``axis``.
+
+    Subclasses keep their own ``__init__`` so each signature shows Keras's defaults.
+    """
+
+    def __init__(
+        self,
+        from_logits: bool,
+        label_smoothing: float,
+        axis: int,
+        reduction: str | None,
+        name: str,
+        dtype: Any,
+    ) -> None:
+        _check_from_logits(from_logits)
+        _check_label_smoothing(label_smoothing)
+        _check_axis(axis)
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+        self.axis = int(axis)
+
+    def _fn_kwargs(self) -> dict[str, Any]:
+        return {
+            "from_logits": self.from_logits,
+            "label_smoothing": self.label_smoothing,
+            "axis": self.axis,
+        }
+
+
 @keras.saving.register_keras_serializable(package="kerasnotes")
-class BinaryCrossentropy(_CrossentropyLoss):
+class BinaryCrossentropy(_SmoothedCrossentropyLoss):
     """Binary cross-entropy (F8) between labels in [0, 1] and predicted probabilities or logits.
 
     ```
@@ -493,24 +524,18 @@ class BinaryCrossentropy(_CrossentropyLoss):
         name: str = "binary_crossentropy",
         dtype: Any = None,
     ) -> None:
-        _check_from_logits(from_logits)
-        _check_label_smoothing(label_smoothing)
-        _check_axis(axis)
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-        self.axis = int(axis)
-
-    def _fn_kwargs(self) -> dict[str, Any]:
-        return {
-            "from_logits": self.from_logits,
-            "label_smoothing": self.label_smoothing,
-            "axis": self.axis,
-        }
+        super().__init__(
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+        )
 
 
 @keras.saving.register_keras_serializable(package="kerasnotes")
-class CategoricalCrossentropy(_CrossentropyLoss):
+class CategoricalCrossentropy(_SmoothedCrossentropyLoss):
     """Categorical cross-entropy (F9) between one-hot labels and predicted probabilities or logits.
 
     ```
@@ -551,20 +576,14 @@ class CategoricalCrossentropy(_CrossentropyLoss):
         name: str = "categorical_crossentropy",
         dtype: Any = None,
     ) -> None:
-        _check_from_logits(from_logits)
-        _check_label_smoothing(label_smoothing)
-        _check_axis(axis)
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-        self.axis = int(axis)
-
-    def _fn_kwargs(self) -> dict[str, Any]:
-        return {
-            "from_logits": self.from_logits,
-            "label_smoothing": self.label_smoothing,
-            "axis": self.axis,
-        }
+        super().__init__(
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+        )
 
 
 @keras.saving.register_keras_serializable(package="kerasnotes")
