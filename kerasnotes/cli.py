@@ -24,21 +24,23 @@ def _build_parser() -> argparse.ArgumentParser:
     size.add_argument("--full", action="store_true", help="larger, more faithful runs")
     tour.add_argument(
         "--only",
-        type=_claim_list,
-        metavar="C1,C5",
-        help="run only these claims (comma-separated ids; default: every claim with an experiment)",
+        type=_step_list,
+        metavar="C1,C5,search",
+        help="run only these steps: claim ids and/or 'search' (the keras-tuner search), "
+        "comma-separated (default: every claim with an experiment, then the search; "
+        "--quick leaves the search out)",
     )
     _add_explain(commands)
     _add_board(commands)
     return parser
 
 
-def _claim_list(text: str) -> list[str]:
+def _step_list(text: str) -> list[str]:
     # argparse turns ArgumentTypeError into "argument --only: ..." and exit status 2.
-    from kerasnotes import experiments
+    from kerasnotes import tour
 
     try:
-        return experiments.parse_claims(text)
+        return tour.parse_steps(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from error
 

@@ -7,18 +7,26 @@ it used. The tour shows a progress display while they run, then one table
 (claim, figure, verdict, plot, TensorBoard runs), then the commands that open
 the runs in TensorBoard.
 
-A claim that raises is reported with its error and the tour goes on; what the
-other claims wrote stays on disk, and the exit status is 1.
+After the claims (in default and full mode, or when ``--only`` names it) comes
+the ``search`` step: a small keras-tuner search of ``NotesHyperModel`` on the
+digits (``kerasnotes.experiments.search``), one TensorBoard run per trial with
+its hyperparameters for the HParams dashboard.
+
+A step that raises is reported with its error and the tour goes on; what the
+other steps wrote stays on disk, and the exit status is 1.
 
 ```
-kerasnotes tour [--logdir runs] [--quick | --full] [--only C3,C8]
-modes: quick (smoke test, seconds), default (about two minutes), full (faithful, minutes)
+kerasnotes tour [--logdir runs] [--quick | --full] [--only C3,C8,search]
+modes: quick (smoke test, seconds; no search unless asked), default (about two minutes),
+       full (faithful, minutes)
 ```
 
 Example:
-    >>> import tempfile
+    >>> import io, tempfile
+    >>> from rich.console import Console
     >>> from kerasnotes import tour
-    >>> outcomes = tour.run_tour(["C8"], mode="quick", logdir=tempfile.mkdtemp())
+    >>> quiet = Console(file=io.StringIO())  # the progress display goes here
+    >>> outcomes = tour.run_tour(["C8"], mode="quick", logdir=tempfile.mkdtemp(), console=quiet)
     >>> outcomes[0].result.claim, outcomes[0].error
     ('C8', None)
 """
@@ -38,15 +46,68 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from kerasnotes import experiments
+from kerasnotes.experiments import search
 from kerasnotes.experiments.base import ClaimResult, check_mode
+
+#: The tour's step that is not a claim: the keras-tuner search.
+SEARCH = search.STEP
+
+
+def default_steps(mode: str) -> list[str]:
+    """What ``kerasnotes tour`` runs without ``--only``: every claim, then the search.
+
+    The quick mode is a smoke test of the claims and leaves the search out
+    (``--only search`` runs it at its quick size).
+
+    Args:
+        mode: "quick", "default" or "full".
+
+    Example:
+        >>> default_steps("default")[-2:], SEARCH in default_steps("quick")
+        (['C10', 'search'], False)
+    """
+    check_mode(mode)
+    return experiments.registered() + ([] if mode == "quick" else [SEARCH])
+
+
+def parse_steps(text: str) -> list[str]:
+    """Turn "C5,search,c1" into ``["C1", "C5", "search"]``: claims in the notes' order, then the search.
+
+    Args:
+        text: claim ids and/or ``search``, separated by commas.
+
+    Raises:
+        ValueError: an id is neither a claim with an experiment nor ``search``.
+
+    Example:
+        >>> parse_steps("search, C8")
+        ['C8', 'search']
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"steps must be a string like 'C1,C5,search'; got {text!r}")
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    wants_search = any(part.lower() == SEARCH for part in parts)
+    claims = [part for part in parts if part.lower() != SEARCH]
+    if not claims:
+        if wants_search:
+            return [SEARCH]
+        raise ValueError(
+            f"no claim ids in {text!r}; choose from {', '.join(experiments.registered())} "
+            f"or {SEARCH}"
+        )
+    try:
+        steps = experiments.parse_claims(",".join(claims))
+    except ValueError as error:
+        raise ValueError(f"{error} (and the keras-tuner step '{SEARCH}')") from None
+    return steps + ([SEARCH] if wants_search else [])
 
 
 @dataclasses.dataclass
 class Outcome:
-    """One claim's place in the tour: its result, or the error that stopped it.
+    """One step's place in the tour (a claim or the search): its result, or the error that stopped it.
 
     Args:
-        claim: the claim's id.
+        claim: the claim's id, or "search".
         result: what the experiment returned (None if it failed).
         error: "ExceptionType: message" when it failed.
         seconds: wall time spent on the claim.
@@ -65,10 +126,11 @@ def run_tour(
     seed: int = 0,
     console: Console | None = None,
 ) -> list[Outcome]:
-    """Run the claims' experiments one after another, catching each one's failure.
+    """Run the claims' experiments (and the search) one after another, catching each one's failure.
 
     Args:
-        claims: claim ids to run (default: every registered claim).
+        claims: claim ids to run, and ``"search"`` for the keras-tuner step
+            (default: :func:`default_steps`).
         mode: "quick", "default" or "full".
         logdir: the folder for every claim's runs and plots.
         seed: seed of every experiment.
@@ -77,12 +139,12 @@ def run_tour(
     import keras
 
     check_mode(mode)
-    claims = experiments.registered() if claims is None else list(claims)
+    claims = default_steps(mode) if claims is None else list(claims)
     for claim in claims:
-        if claim not in experiments.REGISTRY:
+        if claim not in experiments.REGISTRY and claim != SEARCH:
             raise ValueError(
-                f"claims must be registered ids ({', '.join(experiments.registered())}); "
-                f"got {claim!r}"
+                f"claims must be registered ids ({', '.join(experiments.registered())}) "
+                f"or {SEARCH!r}; got {claim!r}"
             )
     console = console or Console()
     outcomes = []
@@ -95,7 +157,7 @@ def run_tour(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} claims"),
+        TextColumn("{task.completed}/{task.total} steps"),
         TimeElapsedColumn(),
     )
     try:
@@ -109,11 +171,10 @@ def run_tour(
                 show("starting")
                 start = time.perf_counter()
                 try:
-                    result = experiments.run(
-                        claim, mode=mode, logdir=logdir, seed=seed, progress=show
-                    )
+                    runner = search.run if claim == SEARCH else experiments.load(claim).run
+                    result = runner(mode=mode, logdir=logdir, seed=seed, progress=show)
                     outcome = Outcome(claim, result, None, time.perf_counter() - start)
-                except Exception as error:  # noqa: BLE001 - one failed claim must not end the tour
+                except Exception as error:  # noqa: BLE001 - one failed step must not end the tour
                     detail = "".join(traceback.format_exception_only(type(error), error)).strip()
                     outcome = Outcome(claim, None, detail, time.perf_counter() - start)
                     progress.console.print(f"[red]{claim} failed:[/red] {detail}")
@@ -156,10 +217,15 @@ def results_table(outcomes: Sequence[Outcome]) -> Table:
             )
             continue
         colour = {True: "green", False: "yellow", None: "cyan"}[result.reproduced]
+        if not result.is_claim:
+            colour = "blue"
         runs = ""
         if result.runs:
-            root = _relative(result.runs[0].parent)
-            runs = f"{root}/ ({', '.join(path.name for path in result.runs)})"
+            # The runs' common folder, then each run below it (the search's runs
+            # are trial_<id>/execution<k>, a claim's are its configurations).
+            parent = Path(os.path.commonpath([path.parent for path in result.runs]))
+            names = ", ".join(path.relative_to(parent).as_posix() for path in result.runs)
+            runs = f"{_relative(parent)}/ ({names})"
         table.add_row(
             f"{result.claim}\n[{colour}]{result.status}[/{colour}]\n{outcome.seconds:.0f} s",
             result.figure,
@@ -181,11 +247,11 @@ def main(
     Args:
         logdir: the folder for every claim's runs and plots.
         mode: "quick", "default" or "full".
-        only: claim ids to run (default: every registered claim).
+        only: claim ids (and "search") to run (default: :func:`default_steps`).
         console: where everything is printed (default: stdout).
 
     Returns:
-        0 when every claim ran (whatever its verdict), 1 when one or more failed,
+        0 when every step ran (whatever its verdict), 1 when one or more failed,
         2 when ``logdir`` cannot be created.
     """
     import keras
@@ -195,7 +261,7 @@ def main(
         if not console.is_terminal:
             # Piped or captured output has no width to fit; give the table room to read.
             console = Console(width=140)
-    claims = experiments.registered() if only is None else list(only)
+    claims = default_steps(mode) if only is None else list(only)
     try:
         Path(logdir).mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -205,19 +271,32 @@ def main(
         )
         return 2
     console.print(
-        f"kerasnotes tour ({mode}): claims {', '.join(claims)} on Keras {keras.__version__}, "
+        f"kerasnotes tour ({mode}): {', '.join(claims)} on Keras {keras.__version__}, "
         f"backend {keras.backend.backend()}; runs and plots go to {logdir}/"
     )
     start = time.perf_counter()
     outcomes = run_tour(claims, mode=mode, logdir=logdir, console=console)
     console.print(results_table(outcomes))
     failed = [outcome for outcome in outcomes if outcome.result is None]
-    reproduced = sum(1 for o in outcomes if o.result is not None and o.result.reproduced)
-    console.print(
-        f"{len(outcomes)} claims in {time.perf_counter() - start:.0f} s: {reproduced} reproduced, "
-        f"{len(outcomes) - reproduced - len(failed)} not reproduced or undecided, "
-        f"{len(failed)} failed."
+    claim_outcomes = [o for o in outcomes if o.claim != SEARCH]
+    claims_failed = sum(1 for o in claim_outcomes if o.result is None)
+    reproduced = sum(1 for o in claim_outcomes if o.result is not None and o.result.reproduced)
+    summary = (
+        f"{len(claim_outcomes)} claims in {time.perf_counter() - start:.0f} s: "
+        f"{reproduced} reproduced, "
+        f"{len(claim_outcomes) - reproduced - claims_failed} not reproduced or undecided, "
+        f"{claims_failed} failed."
     )
+    for outcome in outcomes:
+        if outcome.claim == SEARCH:
+            summary += (
+                " Search: failed."
+                if outcome.result is None
+                else f" Search: best validation accuracy "
+                f"{outcome.result.numbers['best_val_accuracy']:.4f} "
+                f"in {outcome.seconds:.0f} s (HParams dashboard)."
+            )
+    console.print(summary)
     for outcome in failed:
         console.print(f"[red]{outcome.claim} failed[/red]: {outcome.error}")
     console.print(

@@ -80,6 +80,8 @@ class ClaimResult:
         runs: the TensorBoard run directories, one per configuration.
         seconds: wall time of the whole experiment.
         numbers: every figure the verdict used, by name (for tests and scripts).
+        status_label: the status shown for a tour step that is not a claim (the
+            search says "searched"); None for claims, whose status follows ``reproduced``.
 
     Example:
         >>> result = ClaimResult("C8", "cross-entropy vs MSE", "CE 7 vs MSE 19 epochs",
@@ -97,10 +99,18 @@ class ClaimResult:
     runs: list[Path] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
     numbers: dict[str, float] = dataclasses.field(default_factory=dict)
+    status_label: str | None = None
+
+    @property
+    def is_claim(self) -> bool:
+        """Whether this is a claim of the notes (the tour's search step is not)."""
+        return self.status_label is None
 
     @property
     def status(self) -> str:
-        """ "reproduced", "not reproduced" or "undecided"."""
+        """ "reproduced", "not reproduced" or "undecided" (or a step's ``status_label``)."""
+        if self.status_label is not None:
+            return self.status_label
         if self.reproduced is None:
             return "undecided"
         return "reproduced" if self.reproduced else "not reproduced"
