@@ -96,6 +96,13 @@ def test_example_runs_end_to_end_with_finite_figures_and_files(
         assert scalars.get(tag), (run_dir, sorted(scalars))
         assert all(math.isfinite(v) for v in scalars[tag]), run_dir
     _check_component_figures(claim, result.numbers)
+    if claim == "C7":  # the stopper's own TensorBoard data, for the kerasnotes tab
+        from kerasnotes import summary
+
+        run = _scalars(tmp_path / "C7" / "early_stopping")
+        monitored = run[summary.TAG_EARLY_STOPPING_MONITOR]
+        assert len(monitored) == result.numbers["epochs_run_early_stopping"]
+        assert all(math.isfinite(v) for v in monitored)
 
 
 def _check_component_figures(claim: str, numbers: dict[str, float]) -> None:

@@ -92,10 +92,20 @@ def run(
     curves: dict[str, list[float]] = {}
     train_curves: dict[str, list[float]] = {}
     final: dict[str, float] = {}
-    stopper = EarlyStopping(monitor="val_loss", patience=sizes.patience, restore_best_weights=True)
+    stopper = None
     for name in ("no_early_stopping", "early_stopping"):
         if progress is not None:
             progress(name)
+        run_dir = files.run_dir(name)
+        if name == "early_stopping":
+            # Its log_dir puts the monitored value, best epoch and stop in the run,
+            # where the kerasnotes tab's Optimizer view marks them.
+            stopper = EarlyStopping(
+                monitor="val_loss",
+                patience=sizes.patience,
+                restore_best_weights=True,
+                log_dir=run_dir,
+            )
         model = mlp(64, sizes.hidden, 10, seed)
         result = fit_run(
             model,
@@ -104,9 +114,9 @@ def run(
             train,
             epochs=sizes.epochs,
             batch_size=BATCH_SIZE,
-            log_dir=files.run_dir(name),
+            log_dir=run_dir,
             validation=validation,
-            callbacks=(stopper,) if name == "early_stopping" else (),
+            callbacks=(stopper,) if stopper is not None else (),
             log_updates=False,
         )
         curves[name] = result.history["val_loss"]
