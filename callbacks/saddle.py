@@ -136,6 +136,9 @@ class SaddlePointDetector(LoggingCallback):
         ('saddle', True, -2.0)
     """
 
+    #: The gate holds device tensors and the model: a deep copy builds its own.
+    _not_copied = (*LoggingCallback._not_copied, "_gate")
+
     def __init__(
         self,
         data: tuple[Any, Any],
@@ -171,12 +174,25 @@ class SaddlePointDetector(LoggingCallback):
         self.escape = bool(escape)
         self.verbose = verbose
         self.history: list[dict[str, Any]] = []
+        self._gate = None
 
     # ------------------------------------------------------------------ helpers
     def _probe(self, model: keras.Model):
         from kerasnotes.curvature import HessianProbe
 
         return HessianProbe(model, self.x, self.y, batch_size=self.batch_size)
+
+    def _gate_for(self, model: keras.Model):
+        """The gradient gate of ``model``, built on its first probe and kept across epochs.
+
+        It keeps the sample on the device and reuses HessianProbe's compiled
+        gradient, so an epoch's gate costs one gradient and nothing else.
+        """
+        from kerasnotes.curvature.probe import GradientNorm
+
+        if self._gate is None or self._gate.model is not model:
+            self._gate = GradientNorm(model, self.x, self.y, batch_size=self.batch_size)
+        return self._gate
 
     @staticmethod
     def _weights(model: keras.Model) -> list[np.ndarray]:
@@ -242,13 +258,14 @@ class SaddlePointDetector(LoggingCallback):
         density = None
         model = self.model  # under JAX this syncs the trainer's state into the variables
         try:
-            probe = self._probe(model)
-            entry["grad_norm"] = grad_norm = float(np.linalg.norm(probe.gradient()))
-            if not math.isfinite(grad_norm) or not math.isfinite(probe.loss()):
+            loss, grad_norm = self._gate_for(model)()
+            entry["grad_norm"] = grad_norm
+            if not math.isfinite(grad_norm) or not math.isfinite(loss):
                 raise FloatingPointError(
-                    f"non-finite loss ({probe.loss()}) or gradient norm ({grad_norm}) on the probe sample"
+                    f"non-finite loss ({loss}) or gradient norm ({grad_norm}) on the probe sample"
                 )
             if grad_norm <= self.grad_tol or self.always_probe:
+                probe = self._probe(model)
                 point = probe.analyze(grad_tol=self.grad_tol, curvature_tol=self.curvature_tol)
                 entry.update(
                     kind=point.kind,

@@ -109,9 +109,11 @@ def test_three_layer_linear_network_at_zero_is_flat_never_a_minimum():
     assert all(not np.any(w) for w in model.get_weights())  # nothing moved
 
 
-def test_well_trained_logistic_regression_is_a_local_minimum():
+@pytest.mark.parametrize("labels", ["column", "flat"])
+def test_well_trained_logistic_regression_is_a_local_minimum(labels):
+    # "flat": y of shape (N,) against the (N, 1) sigmoid output, which compile accepts
     (x, y), _ = datasets.load_breast_cancer()
-    y = y.astype("float32")[:, None]
+    y = y.astype("float32")[:, None] if labels == "column" else y.astype("float32")
     l2 = 1e-2
     model = keras.Sequential(
         [
@@ -127,7 +129,7 @@ def test_well_trained_logistic_regression_is_a_local_minimum():
     repeats = 60
     model.fit(
         np.tile(x, (repeats, 1)),
-        np.tile(y, (repeats, 1)),
+        np.tile(y, (repeats,) + (1,) * (y.ndim - 1)),
         batch_size=len(x),
         epochs=5,
         shuffle=False,
@@ -135,6 +137,7 @@ def test_well_trained_logistic_regression_is_a_local_minimum():
         callbacks=[detector],
     )
     last = detector.history[-1]
+    assert "error" not in {e["kind"] for e in detector.history}, detector.history
     assert last["kind"] == "local_minimum", detector.history
     assert last["minimum_ratio"] == 1.0 and last["grad_norm"] <= 1e-3
     assert all(e["kind"] in ("not_critical", "local_minimum") for e in detector.history)
@@ -162,6 +165,27 @@ def test_gradient_gate_skips_the_hessian_when_not_critical():
         assert math.isnan(entry["loss_before"]) and entry["escaped"] is False
     assert history.history["grad_norm"] == [pytest.approx(math.sqrt(1.25), rel=1e-6)] * 2
     assert "lambda_min" not in history.history
+
+
+def test_the_gate_is_built_once_per_model_and_reads_the_trained_weights():
+    model, x, y = _product_saddle(0.5, 1.0, keras.optimizers.SGD(0.05))
+    detector = SaddlePointDetector((x, y), verbose=0)
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[detector])
+    gate = detector._gate
+    assert gate is not None and gate.model is model
+    # each epoch's gradient norm is the one at that epoch's weights, as a fresh probe gives
+    w1, w2 = (float(np.ravel(w)[0]) for w in model.get_weights())
+    residual = 1 - w1 * w2
+    assert detector.history[-1]["grad_norm"] == pytest.approx(
+        2 * abs(residual) * math.hypot(w1, w2), rel=1e-5
+    )
+    assert len({e["grad_norm"] for e in detector.history}) == 3
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[detector])
+    assert detector._gate is gate  # kept across fits of the same model
+    other, _, _ = _product_saddle(0.5, 1.0)
+    other.fit(x, y, epochs=1, verbose=0, callbacks=[detector])
+    assert detector._gate is not gate and detector._gate.model is other
+    assert copy.deepcopy(detector)._gate is None
 
 
 def test_always_probe_analyses_away_from_critical_points_and_every_skips_epochs():

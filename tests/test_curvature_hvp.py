@@ -15,6 +15,7 @@ import pytest
 
 import kerasnotes as kn
 from kerasnotes.curvature import HessianProbe
+from kerasnotes.curvature.probe import GradientNorm, gradient_norm
 
 BACKEND = keras.backend.backend()
 rng = np.random.default_rng
@@ -147,6 +148,63 @@ def test_compiled_loss_and_regularizer_are_included():
     block = 2 * x.T.astype(np.float64) @ x / (10 * 3)
     expected = np.kron(block, np.eye(3)) + 0.2 * np.eye(12)
     assert rel_err(probe.dense_hessian(), expected) <= 1e-5
+
+
+def breast_cancer_logistic(seed: int = 0):
+    """Logistic regression on breast cancer with labels of shape (N,), one output column."""
+    (x, y), _ = kn.datasets.load_breast_cancer()
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(1, activation="sigmoid")])
+    return model, x, y.astype("float32")
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        "binary_crossentropy",
+        "mse",
+        "crossentropy",
+        keras.losses.binary_crossentropy,
+        keras.losses.BinaryCrossentropy(),
+        kn.losses.BinaryCrossentropy(),
+    ],
+    ids=["bce-name", "mse-name", "crossentropy-name", "bce-function", "keras-bce", "kn-bce"],
+)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_flat_labels_against_one_output_column_give_the_loss_of_evaluate(loss, weighted):
+    # compile squeezes or expands y_true (N,) against y_pred (N, 1): the probe must too.
+    model, x, y = breast_cancer_logistic()
+    assert y.shape == (len(x),) and model.output_shape == (None, 1)
+    weights = rng(6).uniform(0.2, 3.0, len(x)).astype("float32") if weighted else None
+    model.compile(keras.optimizers.SGD(0.1), loss)
+    model.fit(x, y, epochs=2, batch_size=64, verbose=0)  # away from the initial weights
+    expected = model.evaluate(x, y, sample_weight=weights, batch_size=len(x), verbose=0)
+    compiled = HessianProbe(model, x, y, sample_weight=weights)
+    explicit = HessianProbe(model, x, y, loss=loss, sample_weight=weights, batch_size=100)
+    assert compiled.loss() == pytest.approx(expected, rel=1e-6)
+    assert explicit.loss() == pytest.approx(expected, rel=1e-5)
+    # the same rank rule in the gradient: the column labels give the same numbers
+    column = HessianProbe(model, x, y[:, None], sample_weight=weights)
+    assert rel_err(compiled.gradient(), column.gradient()) <= 1e-6
+
+
+def test_gradient_norm_gate_equals_the_probe_and_follows_the_weights():
+    model, x, y = breast_cancer_logistic()
+    model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+    gate = GradientNorm(model, x, y)
+    split = GradientNorm(model, x, y, batch_size=100)
+    for _ in range(2):
+        probe = HessianProbe(model, x, y)
+        loss, norm = gate()
+        assert loss == probe.loss()
+        assert norm == gradient_norm(probe.gradient())  # the same number, bit for bit
+        assert norm == pytest.approx(float(np.linalg.norm(probe.gradient())), rel=1e-12)
+        assert split() == pytest.approx((loss, norm), rel=1e-5)
+        assert gate._engine is probe._engine  # one compiled gradient for both
+        model.fit(x, y, epochs=1, batch_size=64, verbose=0)  # the gate reads the new weights
+    assert gate()[1] != norm
+    with pytest.raises(ValueError, match="same number of samples"):
+        GradientNorm(model, x, y[:3])
 
 
 def test_linear_regression_hessian_is_two_xtx_over_n():

@@ -15,6 +15,7 @@ exactly the full-data training objective that ``model.fit`` minimises.
 from __future__ import annotations
 
 import contextlib
+import re
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,6 +26,8 @@ from keras import ops
 
 BN_MODES = ("inference", "batch")
 _REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight")
+#: Loss names ``model.compile`` resolves by the shapes of labels and outputs.
+_SHAPE_RESOLVED = ("crossentropy", "ce")
 
 
 def is_batch_normalization(layer: keras.layers.Layer) -> bool:
@@ -84,6 +87,8 @@ def resolve_loss(loss: Any, model: keras.Model) -> tuple[Callable, str]:
                 "HessianProbe needs a single loss: pass loss= explicitly."
             )
         loss = compiled
+    if isinstance(loss, str) and loss.lower() in _SHAPE_RESOLVED:
+        return CompiledFunctionLoss(None, name=loss), "sum_over_batch_size"
     if isinstance(loss, str):
         try:
             loss = keras.losses.get(loss)
@@ -98,30 +103,82 @@ def resolve_loss(loss: Any, model: keras.Model) -> tuple[Callable, str]:
             )
         return loss, reduction
     if callable(loss):
-        return _mean_of_values(loss), "sum_over_batch_size"
+        return CompiledFunctionLoss(loss), "sum_over_batch_size"
     raise TypeError(
         f"loss must be a keras.losses.Loss, a loss name or a callable(y_true, y_pred); "
         f"got loss={loss!r} of type {type(loss).__name__}."
     )
 
 
-def _mean_of_values(fn: Callable) -> Callable:
-    """Reduce a plain loss function like Keras's compile does: weighted sum / element count."""
+def squeeze_or_expand_to_same_rank(a: Any, b: Any) -> tuple[Any, Any]:
+    """Align the ranks of ``a`` and ``b`` when they differ by one trailing axis of size 1.
 
-    def reduced(y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+    ```
+    rank(a) = rank(b) + 1, a.shape[-1] = 1:  b ← b[..., None] if rank(b) = 1, else a ← a[..., 0]
+    (and symmetrically), otherwise unchanged
+    ```
+
+    The rule Keras applies to ``(y_true, y_pred)`` before a loss function, so
+    labels of shape ``(N,)`` meet outputs of shape ``(N, 1)`` as ``(N, 1)``.
+    """
+    rank_a, rank_b = len(a.shape), len(b.shape)
+    if rank_a == rank_b + 1 and a.shape[-1] == 1:
+        if rank_b == 1:
+            b = ops.expand_dims(b, axis=-1)
+        else:
+            a = ops.squeeze(a, axis=-1)
+    elif rank_b == rank_a + 1 and b.shape[-1] == 1:
+        if rank_a == 1:
+            a = ops.expand_dims(a, axis=-1)
+        else:
+            b = ops.squeeze(b, axis=-1)
+    return a, b
+
+
+def _crossentropy_for(y_true: Any, y_pred: Any) -> Callable:
+    """Keras's pick for the loss name "crossentropy": binary, sparse or categorical by shape."""
+    if y_pred.shape[-1] == 1:
+        return keras.losses.binary_crossentropy
+    if len(y_true.shape) < len(y_pred.shape) or y_true.shape[-1] == 1:
+        return keras.losses.sparse_categorical_crossentropy
+    return keras.losses.categorical_crossentropy
+
+
+class CompiledFunctionLoss(keras.losses.Loss):
+    """A loss function ``fn(y_true, y_pred)`` reduced exactly as ``model.compile`` reduces it.
+
+    ```
+    (y_true, y_pred) ← squeeze_or_expand_to_same_rank(y_true, y_pred)
+    loss = Σ s_i · fn(y_true, y_pred)_i / #elements      ("sum_over_batch_size")
+    ```
+
+    ``model.compile`` wraps a loss name or function the same way, so the probe's
+    loss of ``(N,)`` labels against ``(N, 1)`` outputs equals ``model.evaluate``'s.
+    ``fn=None`` resolves the name "crossentropy" by the shapes, as Keras does.
+    """
+
+    def __init__(self, fn: Callable | None, name: str | None = None) -> None:
+        # A scope name, so "<lambda>" becomes "lambda" (TensorFlow rejects "<").
+        name = re.sub(r"[^A-Za-z0-9_.]", "", name or getattr(fn, "__name__", "") or "")
+        super().__init__(name=name or None)
+        self.fn = fn
+        self._weighted = False
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        self._weighted = sample_weight is not None
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        fn = self.fn or _crossentropy_for(y_true, y_pred)
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
         values = ops.convert_to_tensor(fn(y_true, y_pred))
-        if sample_weight is not None:
-            if len(values.shape) == 0:
-                raise ValueError(
-                    "sample_weight was given but the loss callable returns a scalar, "
-                    "so samples cannot be weighted; return per-sample values instead."
-                )
-            weight = ops.cast(sample_weight, values.dtype)
-            weight = ops.reshape(weight, tuple(weight.shape) + (1,) * (len(values.shape) - 1))
-            values = values * weight
-        return ops.mean(values) if len(values.shape) else values
-
-    return reduced
+        if self._weighted and len(values.shape) == 0:
+            # Keras would scale the mean by mean(s), which is no weighted loss at all.
+            raise ValueError(
+                "sample_weight was given but the loss callable returns a scalar, "
+                "so samples cannot be weighted; return per-sample values instead."
+            )
+        return values
 
 
 def batch_weights(
