@@ -294,3 +294,55 @@ def test_loss_scale_optimizer_wrapping_matches_keras(name, backend):
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
         assert np.all(np.isfinite(a))
+
+
+# The eager (PyTorch) fast path against the plain update_step path ---------------
+
+FAST_PATH_CASES = [
+    ("SGD", {"learning_rate": 0.05}),
+    ("SGD", {"learning_rate": 0.05, "momentum": 0.9}),
+    ("SGD", {"learning_rate": 0.05, "momentum": 0.8, "nesterov": True}),
+    ("SGD", {"learning_rate": 0.05, "momentum": 0.9, "momentum_form": "ema"}),
+    ("SGD", {"learning_rate": 0.05, "momentum": 0.7, "momentum_form": "ema", "nesterov": True}),
+    ("Adagrad", {"learning_rate": 0.1}),
+    ("RMSprop", {"learning_rate": 0.01}),
+    ("RMSprop", {"learning_rate": 0.01, "momentum": 0.5, "centered": True}),
+    ("Adam", {"learning_rate": 0.01}),
+    ("Adam", {"learning_rate": 0.01, "amsgrad": True, "beta_1": 0.8}),
+]
+
+
+def _fit_weights(optimizer):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48, 8)).astype("float32")
+    y = rng.integers(0, 3, size=48)
+    keras.utils.set_random_seed(3)
+    model = _mlp()
+    model.compile(
+        optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    return model.get_weights()
+
+
+@pytest.mark.parametrize("case", FAST_PATH_CASES, ids=[_case_id(c) for c in FAST_PATH_CASES])
+def test_eager_fast_path_is_bit_identical_to_update_step(case, backend, monkeypatch):
+    # On torch the step runs in place with operator arithmetic (base.py); it must
+    # give exactly update_step's numbers, both inside fit (gradient tracking off,
+    # the model variable is changed in place) and in a direct apply() (tracking
+    # on, the model variable goes through assign). Elsewhere both are one path.
+    name, kwargs = case
+    fast_fit = _fit_weights(getattr(kn.optimizers, name)(**kwargs))
+    fast_apply, _ = _run_keras_optimizer(getattr(kn.optimizers, name)(**kwargs), steps=10)
+    monkeypatch.setattr(
+        kn.optimizers.base.NotesOptimizer,
+        "_backend_update_step",
+        keras.optimizers.Optimizer._backend_update_step,
+    )
+    plain_fit = _fit_weights(getattr(kn.optimizers, name)(**kwargs))
+    plain_apply, _ = _run_keras_optimizer(getattr(kn.optimizers, name)(**kwargs), steps=10)
+    for a, b in zip(fast_fit, plain_fit, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for step, (a, b) in enumerate(zip(fast_apply, plain_apply, strict=True)):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y, err_msg=f"step {step + 1}")

@@ -115,11 +115,13 @@ class Adagrad(NotesOptimizer):
         )
 
     def _eager_update_step(self, gradient: Any, variable: keras.Variable, scalars: dict) -> None:
-        accumulator = self._accumulators[self._get_variable_index(variable)]
-        total = accumulator.value + gradient * gradient
-        self.assign(accumulator, total)
-        step = (scalars["lr"] * gradient) / ops.sqrt(total + self.epsilon)
-        self.assign(variable, variable.value - step)
+        # In place, same operations and rounding as update_step (see base.py);
+        # ``x ** 0.5`` is the backend's sqrt kernel, without an ops call.
+        accumulator = self._accumulators[self._get_variable_index(variable)].value
+        accumulator += gradient * gradient
+        self._subtract_from(
+            variable, (scalars["lr"] * gradient) / (accumulator + self.epsilon) ** 0.5
+        )
 
     def _state_slots(self) -> dict[str, list[Any]]:
         return {"accumulator": self._accumulators}

@@ -145,21 +145,18 @@ class Adam(NotesOptimizer):
         return {"alpha": lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)}
 
     def _eager_update_step(self, gradient: Any, variable: keras.Variable, scalars: dict) -> None:
+        # In place, same operations and rounding as update_step (see base.py);
+        # ``x ** 0.5`` is the backend's sqrt kernel, without an ops call.
         index = self._get_variable_index(variable)
-        m = self._momentums[index]
-        v = self._velocities[index]
-        first = m.value
-        first = first + (gradient - first) * (1 - self.beta_1)
-        second = v.value
-        second = second + (gradient * gradient - second) * (1 - self.beta_2)
-        self.assign(m, first)
-        self.assign(v, second)
+        first = self._momentums[index].value
+        first += (gradient - first) * (1 - self.beta_1)  # m + (g − m)(1 − β₁)
+        second = self._velocities[index].value
+        second += (gradient * gradient - second) * (1 - self.beta_2)
         if self.amsgrad:
             v_hat = self._velocity_hats[index]
-            second = ops.maximum(v_hat.value, second)
-            self.assign(v_hat, second)
-        step = (first * scalars["alpha"]) / (ops.sqrt(second) + self.epsilon)
-        self.assign(variable, variable.value - step)
+            self.assign(v_hat, ops.maximum(v_hat.value, second))
+            second = v_hat.value
+        self._subtract_from(variable, (first * scalars["alpha"]) / (second**0.5 + self.epsilon))
 
     def _state_slots(self) -> dict[str, list[Any]]:
         return {

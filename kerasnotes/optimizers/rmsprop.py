@@ -145,26 +145,27 @@ class RMSprop(NotesOptimizer):
             self.assign_sub(variable, increment)
 
     def _eager_update_step(self, gradient: Any, variable: keras.Variable, scalars: dict) -> None:
+        # In place, same operations and rounding as update_step (see base.py);
+        # ``x ** 0.5`` is the backend's sqrt kernel, without an ops call.
         index = self._get_variable_index(variable)
         rho = self.rho
-        velocity = self._velocities[index]
-        mean_square = velocity.value * rho + gradient * gradient * (1 - rho)
-        self.assign(velocity, mean_square)
+        mean_square = self._velocities[index].value
+        mean_square *= rho
+        mean_square += gradient * gradient * (1 - rho)  # s = ρ·s + (1 − ρ)·g²
         if self.centered:
-            average_gradient = self._average_gradients[index]
-            mean = average_gradient.value * rho + gradient * (1 - rho)
-            self.assign(average_gradient, mean)
+            mean = self._average_gradients[index].value
+            mean *= rho
+            mean += gradient * (1 - rho)  # a = ρ·a + (1 − ρ)·g
             denominator = mean_square - mean * mean + self.epsilon
         else:
             denominator = mean_square + self.epsilon
-        increment = (scalars["lr"] * gradient) / ops.sqrt(denominator)
+        increment = (scalars["lr"] * gradient) / denominator**0.5
         if self.momentum > 0:
-            momentum = self._momentums[index]
-            buffer = momentum.value * self.momentum + increment
-            self.assign(momentum, buffer)
-            self.assign(variable, variable.value - buffer)
-        else:
-            self.assign(variable, variable.value - increment)
+            buffer = self._momentums[index].value
+            buffer *= self.momentum
+            buffer += increment  # m = μ·m + α·g / d
+            increment = buffer
+        self._subtract_from(variable, increment)
 
     def _state_slots(self) -> dict[str, list[Any]]:
         return {

@@ -147,22 +147,23 @@ class SGD(NotesOptimizer):
             self.assign_sub(variable, ops.multiply(v, lr))
 
     def _eager_update_step(self, gradient: Any, variable: keras.Variable, scalars: dict) -> None:
-        lr = scalars["lr"]
+        # In place, same operations and rounding as update_step (see base.py).
+        scaled = gradient * scalars["lr"]
         if self.momentum == 0:
-            self.assign(variable, variable.value - gradient * lr)
+            self._subtract_from(variable, scaled)
             return
-        v = self.momentums[self._get_variable_index(variable)]
+        velocity = self.momentums[self._get_variable_index(variable)].value
         beta = self.momentum
         if self.momentum_form == "heavy_ball":
-            velocity = v.value * beta - gradient * lr
-            self.assign(v, velocity)
-            step = velocity * beta - gradient * lr if self.nesterov else velocity
-            self.assign(variable, variable.value + step)
+            velocity *= beta
+            velocity -= scaled  # v = β·v − α·g
+            self._add_to(variable, velocity * beta - scaled if self.nesterov else velocity)
             return
-        velocity = v.value * beta + gradient * (1.0 - beta)
-        self.assign(v, velocity)
-        direction = velocity * beta + gradient * (1.0 - beta) if self.nesterov else velocity
-        self.assign(variable, variable.value - direction * lr)
+        averaged = gradient * (1.0 - beta)
+        velocity *= beta
+        velocity += averaged  # v = β·v + (1 − β)·g
+        direction = velocity * beta + averaged if self.nesterov else velocity
+        self._subtract_from(variable, direction * scalars["lr"])
 
     def _state_slots(self) -> dict[str, list[Any]]:
         return {"velocity": self.momentums}
