@@ -2,11 +2,16 @@
 
 Each class is a ``keras.losses.Loss`` with exactly the arguments and defaults of
 its Keras twin; each function has the signature of the Keras function of the
-same name. The math is written out here in ``keras.ops``:
+same name. The math, in ``keras.ops``:
 
 - from logits, the stable forms ``softplus(z) − z·y = max(z, 0) − z·y + log(1 + e^{−|z|})``
   (binary) and ``log Σ e^{z_k} = m + log Σ e^{z_k − m}``, m = max z (categorical),
-  finite for any z;
+  finite for any z. The two softmax cross-entropies are evaluated by Keras's
+  own ``keras.ops`` cross-entropies, which are the backend's fused kernels where
+  it has them (``tf.nn.*softmax_cross_entropy_with_logits``, torch's
+  ``cross_entropy``): one kernel and one backward pass instead of six to ten
+  element-wise operations, the same stable form, and the same numbers as
+  ``keras.losses``. The binary one is written out (see ``_binary_terms``);
 - from probabilities, Keras's clipping of ŷ to ``[ε, 1 − ε]`` (ε =
   ``keras.backend.epsilon()``), so the numbers match Keras's.
 
@@ -126,6 +131,10 @@ def _check_sparse_labels(y_true: Any, num_classes: int | None, ignore_class: int
     values = _concrete(y_true)
     if values is None or values.size == 0:
         return
+    if values.dtype.kind in "iu" and ignore_class is None:
+        # The common case, checked every eager step: two reductions suffice.
+        if values.min() >= 0 and (num_classes is None or values.max() < num_classes):
+            return
     values = np.asarray(values, dtype=np.float64)
     if ignore_class is not None:
         values = values[values != ignore_class]
@@ -190,6 +199,11 @@ def _binary_terms(y_true: Any, y_pred: Any, from_logits: bool) -> Any:
         # −|z| = z − 2r, both pieces differentiate through the same branch, so
         # the derivative at z = 0 is exactly σ(0) − y = 0.5 − y (relu and abs
         # would each contribute a subgradient of 0 there).
+        #
+        # Not keras.ops.binary_crossentropy: on torch that is
+        # binary_cross_entropy_with_logits, which returns 0 instead of
+        # log(1 + e^{−30}) ≈ 9.4e-14 for y = 0, z = −30 (measured); the composed
+        # form here is within the speed target there too (benchmarks/).
         z = y_pred
         r = ops.where(z >= 0, z, 0.0)
         return r - z * y_true + ops.log1p(ops.exp(z - 2.0 * r))
@@ -198,14 +212,8 @@ def _binary_terms(y_true: Any, y_pred: Any, from_logits: bool) -> Any:
     return -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
 
 
-def _log_probabilities(y_pred: Any, from_logits: bool, axis: int) -> Any:
-    """log ŷ along ``axis``: log-softmax of logits, or log of clipped, renormalised ŷ."""
-    if from_logits:
-        # log softmax(z) = (z − m) − log Σ e^{z_k − m}: no exponent is positive, and
-        # the argmax class gets exactly 0 − log(1 + small), with no cancellation
-        # between large numbers. m cancels exactly, so it is not differentiated.
-        shifted = y_pred - ops.stop_gradient(ops.max(y_pred, axis=axis, keepdims=True))
-        return shifted - ops.log(ops.sum(ops.exp(shifted), axis=axis, keepdims=True))
+def _log_probabilities(y_pred: Any, axis: int) -> Any:
+    """log ŷ along ``axis`` of probabilities: ŷ renormalised to sum 1, then clipped."""
     eps = keras.backend.epsilon()
     p = y_pred / ops.sum(y_pred, axis=axis, keepdims=True)
     return ops.log(ops.clip(p, eps, 1.0 - eps))
@@ -333,7 +341,12 @@ def categorical_crossentropy(
     if label_smoothing:
         num_classes = ops.cast(ops.shape(y_true)[axis], y_pred.dtype)
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
-    return -ops.sum(y_true * _log_probabilities(y_pred, from_logits, axis), axis=axis)
+    if from_logits:
+        # −Σ_c y_c (z_c − m − log Σ_k e^{z_k − m}) by Keras's own op: the
+        # backend's fused kernel where there is one
+        # (tf.nn.softmax_cross_entropy_with_logits), a log-softmax elsewhere.
+        return ops.categorical_crossentropy(y_true, y_pred, from_logits=True, axis=axis)
+    return -ops.sum(y_true * _log_probabilities(y_pred, axis), axis=axis)
 
 
 def sparse_categorical_crossentropy(
@@ -410,20 +423,21 @@ def sparse_categorical_crossentropy(
     if ignore_class is not None:
         valid = ops.not_equal(y_true, ops.cast(ignore_class, y_true.dtype))
         y_true = ops.where(valid, y_true, ops.zeros_like(y_true))
-    y_true_ids = ops.cast(y_true, "int32")
-    ids = ops.expand_dims(y_true_ids, class_axis)
     if from_logits:
-        # −log ŷ_t = log Σ_k e^{z_k − m} − (z_t − m): pick the one shifted logit
-        # instead of forming the whole log-softmax.
-        shifted = y_pred - ops.stop_gradient(ops.max(y_pred, axis=class_axis, keepdims=True))
-        log_sum = ops.log(ops.sum(ops.exp(shifted), axis=class_axis, keepdims=True))
-        depth = num_classes if num_classes is not None else ops.shape(y_pred)[class_axis]
-        one_hot = ops.one_hot(y_true_ids, depth, axis=class_axis, dtype=shifted.dtype)
-        losses = log_sum - ops.sum(one_hot * shifted, axis=class_axis, keepdims=True)
+        # −log ŷ_t = log Σ_k e^{z_k − m} − (z_t − m), evaluated by Keras's own op,
+        # which is the backend's fused kernel where there is one
+        # (tf.nn.sparse_softmax_cross_entropy_with_logits, torch's cross_entropy):
+        # one kernel and one backward instead of ten element-wise operations.
+        # It takes the class axis last (TensorFlow only supports that).
+        last = len(pred_shape) - 1
+        if class_axis != last:
+            y_pred = ops.moveaxis(y_pred, class_axis, last)
+        # The ids were checked above; the op casts them to its integer type.
+        losses = ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
     else:
-        log_probs = _log_probabilities(y_pred, False, class_axis)
-        losses = -ops.take_along_axis(log_probs, ids, axis=class_axis)
-    losses = ops.squeeze(losses, class_axis)
+        ids = ops.expand_dims(ops.cast(y_true, "int32"), class_axis)
+        log_probs = _log_probabilities(y_pred, class_axis)
+        losses = ops.squeeze(-ops.take_along_axis(log_probs, ids, axis=class_axis), class_axis)
     if ignore_class is not None:
         losses = ops.where(valid, losses, ops.zeros_like(losses))
         set_keras_mask(losses, mask=valid)

@@ -339,6 +339,16 @@ def test_probability_losses_finite_at_zero_and_one(p, data):
         assert np.isfinite(value) and np.all(np.isfinite(grad))
 
 
+def test_binary_keeps_the_small_loss_of_a_confident_hard_label():
+    # ℓ = log(1 + e^{−|z|}) ≈ 9.4e-14 for a right label at |z| = 30, for y = 1 and
+    # y = 0 alike: no cancellation of the large terms on any backend.
+    z = np.array([[30.0, -30.0, 15.0, -15.0]], "float32")
+    y = np.array([[1.0, 0.0, 1.0, 0.0]], "float32")
+    expected = np.log1p(np.exp(-np.abs(z.astype(np.float64))))
+    per_element = to_np(losses.binary_crossentropy(y[..., None], z[..., None], from_logits=True))
+    np.testing.assert_allclose(per_element, expected, rtol=1e-5)
+
+
 @pytest.mark.parametrize("y", [0.0, 1.0, 0.3])
 def test_binary_gradient_at_zero_logit_is_sigmoid_minus_label(y):
     # d/dz [softplus(z) − z·y] = σ(z) − y; at z = 0 this is 0.5 − y (no subgradient slip).
