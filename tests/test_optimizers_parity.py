@@ -346,3 +346,59 @@ def test_eager_fast_path_is_bit_identical_to_update_step(case, backend, monkeypa
     for step, (a, b) in enumerate(zip(fast_apply, plain_apply, strict=True)):
         for x, y in zip(a, b, strict=True):
             np.testing.assert_array_equal(x, y, err_msg=f"step {step + 1}")
+
+
+# The same compiled program as Keras's twin: on TensorFlow and JAX the update runs
+# inside the compiled train step, so equal programs mean equal speed (the
+# benchmark's timings scatter as much as Keras against itself).
+COMPILED_CASES = {
+    "SGD": ("SGD", {}),
+    "SGD momentum": ("SGD", {"momentum": 0.9}),
+    "SGD Nesterov": ("SGD", {"momentum": 0.9, "nesterov": True}),
+    "Adagrad": ("Adagrad", {}),
+    "RMSprop": ("RMSprop", {}),
+    "RMSprop centered momentum": ("RMSprop", {"momentum": 0.5, "centered": True}),
+    "Adam": ("Adam", {}),
+    "Adam amsgrad": ("Adam", {"amsgrad": True}),
+}
+
+
+def _compiled_update(optimizer) -> object:
+    """The backend's compiled form of one ``apply``: a jaxpr's text, or TF's sorted op types."""
+    variables = [keras.Variable(np.ones(shape, "float32")) for shape in SHAPES]
+    optimizer.build(variables)
+    grads = [np.full(shape, 0.5, "float32") for shape in SHAPES]
+    if keras.backend.backend() == "jax":
+        import jax
+
+        def step(optimizer_values, grads, values):
+            return optimizer.stateless_apply(optimizer_values, grads, values)
+
+        values = [v.value for v in variables]
+        optimizer_values = [v.value for v in optimizer.variables]
+        return str(jax.make_jaxpr(step)(optimizer_values, grads, values))
+    import tensorflow as tf
+
+    grads = [tf.constant(g) for g in grads]
+    graph = (
+        tf.function(lambda g: optimizer.apply(g, variables), autograph=False)
+        .get_concrete_function(grads)
+        .graph
+    )
+    types = [op.type for op in graph.get_operations()]
+    for function in graph._functions.values():  # the bodies of the update's conditionals
+        types += [node.op for node in function.definition.node_def]
+    return sorted(types)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch",
+    reason="torch runs the update eagerly, no compiled program to compare; its fast path "
+    "is checked against update_step above and timed in benchmarks/bench_optimizers.py",
+)
+@pytest.mark.parametrize("case", sorted(COMPILED_CASES))
+def test_compiled_update_is_the_keras_program(case):
+    name, kwargs = COMPILED_CASES[case]
+    ours = _compiled_update(getattr(kn.optimizers, name)(learning_rate=0.01, **kwargs))
+    theirs = _compiled_update(getattr(keras.optimizers, name)(learning_rate=0.01, **kwargs))
+    assert ours == theirs
