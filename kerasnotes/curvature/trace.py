@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from kerasnotes.curvature.lanczos import Matvec
+from kerasnotes.curvature.lanczos import Matvec, one_blas_thread
 
 
+@one_blas_thread
 def hutchpp(
     matvec: Matvec, n: int, num_samples: int, rng: np.random.Generator
 ) -> tuple[float, float, int]:
