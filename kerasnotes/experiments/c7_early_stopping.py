@@ -58,7 +58,7 @@ class Sizes:
 
 
 SIZES = {
-    "quick": Sizes(train_samples=64, epochs=12, hidden=(64,), patience=3),
+    "quick": Sizes(train_samples=64, epochs=8, hidden=(64,), patience=2),
     "default": Sizes(train_samples=128, epochs=40),
     "full": Sizes(train_samples=200, epochs=300, hidden=(256, 256), patience=10),
 }
