@@ -59,13 +59,14 @@ class OptimizerInspector(LoggingCallback):
     Example:
         >>> import tempfile, numpy as np, keras, kerasnotes as kn
         >>> from kerasnotes.callbacks import OptimizerInspector
-        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="out")],
+        ...                          name="net")
         >>> model.compile(kn.optimizers.Adagrad(0.1), "mse")
         >>> inspector = OptimizerInspector(tempfile.mkdtemp())
         >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0,
         ...               callbacks=[inspector])
         >>> sorted(inspector.history[-1]["variables"])
-        ['sequential/dense/bias', 'sequential/dense/kernel']
+        ['net/out/bias', 'net/out/kernel']
     """
 
     def __init__(self, log_dir: str | os.PathLike, every: int = 1) -> None:

@@ -250,3 +250,113 @@ def test_a_rerun_replaces_its_event_files_and_keeps_everything_else(tmp_path):
         base.ClaimFiles("", "C8")
     with pytest.raises(ValueError, match="sizes must have an entry"):
         base.pick_size({"quick": 1}, "quick")
+
+
+def _digits_slice(rows: int):
+    from kerasnotes.experiments.training import digits_split
+
+    (x, y), (x_val, y_val) = digits_split(train_samples=rows)
+    return (x, y), (x_val[:100], y_val[:100])
+
+
+@pytest.mark.parametrize("labels", ["sparse", "one_hot"])
+def test_recorder_validation_equals_keras_evaluate(tmp_path, labels):
+    from kerasnotes import losses, optimizers
+    from kerasnotes.experiments.training import fit_run
+
+    (x, y), (x_val, y_val) = _digits_slice(96)
+    if labels == "one_hot":
+        y, y_val = keras.utils.to_categorical(y, 10), keras.utils.to_categorical(y_val, 10)
+        loss = losses.CategoricalCrossentropy(from_logits=True)
+    else:
+        loss = losses.SparseCategoricalCrossentropy(from_logits=True)
+    keras.utils.set_random_seed(0)
+    # A regulariser: Keras's val_loss includes model.losses, so must ours.
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(16, activation="relu", kernel_regularizer="l2"),
+            keras.layers.Dense(10),
+        ]
+    )
+    run = fit_run(
+        model,
+        optimizers.SGD(0.1),
+        loss,
+        (x, y),
+        epochs=2,
+        batch_size=32,
+        log_dir=tmp_path,
+        validation=(x_val, y_val),
+        metrics=("accuracy",),
+    )
+    assert sorted(run.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert len(run.history["val_loss"]) == 2
+    keras_logs = model.evaluate(x_val, y_val, batch_size=len(x_val), verbose=0, return_dict=True)
+    assert run.history["val_loss"][-1] == pytest.approx(keras_logs["loss"], rel=1e-6)
+    assert run.history["val_accuracy"][-1] == pytest.approx(keras_logs["accuracy"], abs=1e-7)
+    assert model.losses, "the regulariser must be part of the model's losses"
+    # Keras's own history holds the same values (the recorder fills Keras's logs dict).
+    assert model.history.history["val_loss"] == pytest.approx(run.history["val_loss"])
+    assert _scalars(tmp_path)["epoch_val_loss"] == pytest.approx(run.history["val_loss"], rel=1e-6)
+
+
+def test_inference_loss_equals_keras_evaluate():
+    from kerasnotes.experiments.training import inference_loss, mlp
+
+    (x, y), _ = _digits_slice(64)
+    model = mlp(64, (8,), 10, seed=0)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    expected = model.evaluate(x, y, batch_size=len(x), verbose=0)
+    assert inference_loss(model, x, y) == pytest.approx(expected, rel=1e-6)
+
+
+def test_accuracy_metric_objects_match_what_keras_resolves_from_the_name():
+    from kerasnotes.experiments.training import _metric_objects, mlp
+
+    (x, y), _ = _digits_slice(64)
+    one_hot = keras.utils.to_categorical(y, 10)
+    cases = [
+        (mlp(64, (), 10, seed=0), y, "sparse_categorical_crossentropy", "SparseCategoricalAccuracy"),
+        (mlp(64, (), 10, seed=0), one_hot, "categorical_crossentropy", "CategoricalAccuracy"),
+        (mlp(64, (), 1, seed=0), (y > 4).astype("float32"), "mse", "BinaryAccuracy"),
+    ]
+    for model, labels, loss, expected in cases:
+        (metric,) = _metric_objects(["accuracy"], model, labels)
+        assert type(metric).__name__ == expected and metric.name == "accuracy"
+        model.compile(loss=loss, metrics=["accuracy"])
+        by_name = model.evaluate(x, labels, verbose=0, return_dict=True)["accuracy"]
+        metric.update_state(labels, model(x))
+        assert float(metric.result()) == pytest.approx(by_name)
+    assert _metric_objects(["mae"], cases[0][0], y) == ["mae"]  # other names pass through
+
+
+def test_fit_run_traces_the_training_step_once(tmp_path):
+    # A variable created inside the first trace (a metric resolved from its name, an
+    # optimizer's slots) makes TensorFlow trace the whole step again.
+    if keras.backend.backend() == "torch":
+        pytest.skip("torch runs the step eagerly: there is no trace to count")
+    from kerasnotes import losses, optimizers
+    from kerasnotes.experiments.training import fit_run
+
+    traces = []
+
+    class Counted(keras.Sequential):
+        def train_step(self, *args):  # (data) on TensorFlow, (state, data) on JAX
+            traces.append(1)
+            return super().train_step(*args)
+
+    (x, y), validation = _digits_slice(64)
+    keras.utils.set_random_seed(0)
+    model = Counted([keras.Input((64,)), keras.layers.Dense(8), keras.layers.Dense(10)])
+    fit_run(
+        model,
+        optimizers.Adam(0.01),
+        losses.SparseCategoricalCrossentropy(from_logits=True),
+        (x, y),
+        epochs=2,
+        batch_size=32,
+        validation=validation,
+        metrics=("accuracy",),
+    )
+    assert len(traces) == 1

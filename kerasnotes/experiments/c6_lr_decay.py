@@ -34,7 +34,13 @@ import numpy as np
 from kerasnotes import losses, optimizers, schedules, summary
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
-from kerasnotes.experiments.training import WHOLE_BATCHES, digits_split, fit_run, mlp
+from kerasnotes.experiments.training import (
+    WHOLE_BATCHES,
+    digits_split,
+    fit_run,
+    inference_loss,
+    mlp,
+)
 
 CLAIM = "C6"
 TITLE = "a decaying learning rate ends lower than a constant one"
@@ -142,12 +148,9 @@ def run(
             callbacks=[rate_log],
             log_updates=False,
         )
-        final = result.model.evaluate(
-            train[0], train[1], batch_size=len(train[0]), verbose=0, return_dict=True
-        )
         curves[name] = np.asarray(result.history["loss"])
         rates[name] = rate_log.rates
-        numbers[f"final_train_loss_{name}"] = float(final["loss"])
+        numbers[f"final_train_loss_{name}"] = inference_loss(result.model, *train)
         numbers[f"final_val_loss_{name}"] = result.history["val_loss"][-1]
         numbers[f"final_val_accuracy_{name}"] = result.history["val_accuracy"][-1]
         numbers[f"final_learning_rate_{name}"] = rates[name][-1]

@@ -34,7 +34,7 @@ from kerasnotes import losses, optimizers
 from kerasnotes.callbacks import EarlyStopping
 from kerasnotes.experiments import plotting
 from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
-from kerasnotes.experiments.training import digits_split, fit_run, mlp
+from kerasnotes.experiments.training import digits_split, fit_run, inference_loss, mlp
 
 CLAIM = "C7"
 TITLE = "early stopping prevents overfitting"
@@ -122,10 +122,7 @@ def run(
         curves[name] = result.history["val_loss"]
         train_curves[name] = result.history["loss"]
         # the weights the run ends with (for early stopping: the restored best epoch's)
-        logs = model.evaluate(
-            *validation, batch_size=len(validation[0]), verbose=0, return_dict=True
-        )
-        final[name] = float(logs["loss"])
+        final[name] = inference_loss(model, *validation)
 
     plain = curves["no_early_stopping"]
     best_epoch_plain = int(np.argmin(plain)) + 1
