@@ -317,7 +317,12 @@ def test_accuracy_metric_objects_match_what_keras_resolves_from_the_name():
     (x, y), _ = _digits_slice(64)
     one_hot = keras.utils.to_categorical(y, 10)
     cases = [
-        (mlp(64, (), 10, seed=0), y, "sparse_categorical_crossentropy", "SparseCategoricalAccuracy"),
+        (
+            mlp(64, (), 10, seed=0),
+            y,
+            "sparse_categorical_crossentropy",
+            "SparseCategoricalAccuracy",
+        ),
         (mlp(64, (), 10, seed=0), one_hot, "categorical_crossentropy", "CategoricalAccuracy"),
         (mlp(64, (), 1, seed=0), (y > 4).astype("float32"), "mse", "BinaryAccuracy"),
     ]
