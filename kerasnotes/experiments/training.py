@@ -297,6 +297,7 @@ def _metric_objects(metrics: Sequence[Any], model: keras.Model, labels: np.ndarr
         >>> [type(m).__name__ for m in _metric_objects(["accuracy"], model, np.zeros(4))]
         ['SparseCategoricalAccuracy']
     """
+    labels = np.asarray(labels)
     resolved = []
     for metric in metrics:
         if metric not in ("accuracy", "acc"):
@@ -356,7 +357,8 @@ def fit_run(
         )
         # Slots created now, not inside the first trace of the training step:
         # TensorFlow traces a function that creates variables a second time.
-        model.optimizer.build(model.trainable_variables)
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
         recorder = RunRecorder(
             writer,
             log_updates,
