@@ -46,6 +46,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from kerasnotes import experiments
+from kerasnotes.curvature import backends
 from kerasnotes.experiments import search
 from kerasnotes.experiments.base import ClaimResult, check_mode
 
@@ -161,7 +162,12 @@ def run_tour(
         TimeElapsedColumn(),
     )
     try:
-        with Progress(*columns, console=console) as progress:
+        # Many small models, each trained briefly: TensorFlow's graph optimiser costs
+        # more than it saves there (see backends.tensorflow.short_lived_graphs).
+        with (
+            backends.active().short_lived_graphs(),
+            Progress(*columns, console=console) as progress,
+        ):
             task = progress.add_task("tour", total=len(claims))
             for claim in claims:
 

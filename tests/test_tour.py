@@ -125,3 +125,31 @@ def test_an_unwritable_logdir_stops_before_training(tmp_path, capsys):
     assert tour.main(logdir=str(blocker / "runs"), mode="quick", only=["C8"]) == 2
     assert "cannot write to logdir" in capsys.readouterr().out
     assert blocker.read_text() == "not a folder"
+
+
+def test_claims_train_under_the_backends_short_run_settings_restored_after(tmp_path, monkeypatch):
+    # TensorFlow: Grappler is off while the claims train and back on after, also when
+    # a claim fails; other backends have nothing to switch (a no-op context).
+    import keras
+
+    seen = []
+
+    def grappler_off() -> bool | None:
+        if keras.backend.backend() != "tensorflow":
+            return None
+        import tensorflow as tf
+
+        return bool(tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"])
+
+    def fails(mode, logdir, seed, progress):
+        seen.append(grappler_off())
+        raise RuntimeError("stop")
+
+    monkeypatch.setitem(experiments.REGISTRY, "C1", _fake_claim("fake_c1_settings", fails))
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))
+    before = grappler_off()
+    outcomes = tour.run_tour(["C1"], mode="quick", logdir=tmp_path)
+    assert outcomes[0].error == "RuntimeError: stop"
+    expected_inside = True if keras.backend.backend() == "tensorflow" else None
+    assert seen == [expected_inside]
+    assert grappler_off() == before

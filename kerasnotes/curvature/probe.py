@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import weakref
 from typing import Any
 
@@ -10,6 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasnotes.curvature import backends
 from kerasnotes.curvature.density import Quadrature, broadened_density, slq
 from kerasnotes.curvature.lanczos import Tridiagonal, lanczos
 from kerasnotes.curvature.objective import BN_MODES, batch_weights, make_objective, resolve_loss
@@ -27,9 +27,7 @@ class _Engine:
     """Compiled gradient and HVP functions of one (model, loss, bn_mode)."""
 
     def __init__(self, model: keras.Model, loss_fn: Any, bn_mode: str) -> None:
-        backend = importlib.import_module(
-            f"kerasnotes.curvature.backends.{keras.backend.backend()}"
-        )
+        backend = backends.active()
         objective = make_objective(model, loss_fn, bn_mode)
         self.value_and_grad = backend.gradient_function(objective)
         self.hvp = backend.hvp_function(objective)

@@ -18,6 +18,7 @@ HVP: at most 1.6x one gradient.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import jax
@@ -82,3 +83,8 @@ def linearized_hvp(objective: Callable) -> Callable:
         return lambda vectors: apply_linear(linear, vectors)
 
     return prepare
+
+
+def short_lived_graphs() -> contextlib.AbstractContextManager[None]:
+    """Settings for many short training runs (the tour): none here (XLA compiles every function whole, with nothing to switch off per run)."""
+    return contextlib.nullcontext()

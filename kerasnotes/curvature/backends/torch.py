@@ -19,6 +19,7 @@ Peak memory of one HVP: 1.9-2.0x one gradient.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import torch
@@ -112,3 +113,8 @@ def linearized_hvp(objective: Callable) -> Callable:
         return apply
 
     return prepare
+
+
+def short_lived_graphs() -> contextlib.AbstractContextManager[None]:
+    """Settings for many short training runs (the tour): none here (torch runs eagerly: there is no graph optimiser to switch off)."""
+    return contextlib.nullcontext()
