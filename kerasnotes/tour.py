@@ -15,6 +15,10 @@ its hyperparameters for the HParams dashboard.
 A step that raises is reported with its error and the tour goes on; what the
 other steps wrote stays on disk, and the exit status is 1.
 
+The steps train under ``backends.active().short_lived_graphs()``: on
+TensorFlow, Grappler (the graph optimiser) is off until the tour ends, since
+it costs more than it saves on many small, briefly trained models.
+
 ```
 kerasnotes tour [--logdir runs] [--quick | --full] [--only C3,C8,search]
 modes: quick (smoke test, seconds; no search unless asked), default (about two minutes),

@@ -116,5 +116,8 @@ def linearized_hvp(objective: Callable) -> Callable:
 
 
 def short_lived_graphs() -> contextlib.AbstractContextManager[None]:
-    """Settings for many short training runs (the tour): none here (torch runs eagerly: there is no graph optimiser to switch off)."""
+    """Settings for many short training runs (the tour): none on this backend.
+
+    torch runs eagerly; there is no graph optimiser to switch off.
+    """
     return contextlib.nullcontext()
