@@ -7,9 +7,10 @@ Model: Dense 64-256-256-10 (ReLU), 85,002 parameters, softmax cross-entropy,
 all 1,797 digits in one batch, weights after one epoch of Adam.
 
 Functions: ``gradient``; each HVP mode recomputing the forward and backward
-pass on every call; on JAX and torch the "linearized" HVP that keeps the
-first-order computation of the fixed weights and data between products
-(``jax.linearize`` / a retained torch autograd graph); and ``probe.hvp``, what
+pass on every call; the "linearized" HVP that keeps the first-order
+computation of the fixed weights and data between products (``jax.linearize``,
+a retained torch autograd graph, the TensorFlow graph split at its dependence
+on v); and ``probe.hvp``, what
 ``HessianProbe`` actually does (the linearized path when the data is one batch).
 
 Time: the probe-level gradient and each HVP mode are called in turn, ``reps``

@@ -203,10 +203,11 @@ class HessianProbe:
     statistics, as in ``fit``; the moving-statistics updates they make are
     discarded.
 
-    When the data is a single batch, JAX and torch keep the first-order
-    computation between products (``jax.linearize`` / a retained autograd
-    graph), so each HVP after the first costs about one backward pass; that
-    memory (one forward pass's activations) is held while the probe lives.
+    When the data is a single batch, every backend keeps the first-order
+    computation between products (``jax.linearize``, a retained torch autograd
+    graph, TensorFlow's HVP graph split at its dependence on v), so each HVP
+    after the first runs only the second-order part; that memory (one forward
+    pass's activations and masks) is held while the probe lives.
 
     Compiled functions (``tf.function`` / ``jax.jit`` / torch autograd closures)
     are cached per model (weakly) and per (loss, bn_mode), so building a probe

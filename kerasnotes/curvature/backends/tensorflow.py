@@ -17,10 +17,13 @@ itself does not convert layers' ``call`` (a Python ``if`` on a tensor fails in
 
 Measured on the 2-core CPU this project targets (MLP 64-256-256-10, 85,002
 parameters, all 1,797 digits, ``benchmarks/bench_hvp.py``, median of interleaved
-repetitions, two runs on a machine shared with other jobs): gradient 14-39 ms;
-HVP reverse-over-reverse 1.82x and 2.06x the gradient, forward-over-reverse
-(``tf.autodiff.ForwardAccumulator``) 2.22x and 2.41x. Reverse over reverse is
-the default (``HVP_MODE``). Peak memory of one HVP: 1.2-1.7x one gradient.
+repetitions, runs on a machine shared with other jobs): gradient 7-11 ms;
+HVP reverse-over-reverse 1.92-2.03x the gradient, forward-over-reverse
+(``tf.autodiff.ForwardAccumulator``) 2.13-2.30x. Reverse over reverse is the
+default (``HVP_MODE``). ``linearized_hvp``, the reverse-over-reverse graph
+split so that the forward and first backward pass run once per probe, costs
+1.68-1.77x, and ``HessianProbe.hvp`` on one batch (which uses it) 1.70-1.76x.
+Peak memory of one HVP: 1.2-1.7x one gradient.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 import tensorflow as tf
+
+from kerasnotes.curvature.backends import tensorflow_linearize
 
 HVP_MODES = ("reverse_over_reverse", "forward_over_reverse")
 HVP_MODE = "reverse_over_reverse"
@@ -55,23 +60,29 @@ def gradient_function(objective: Callable) -> Callable:
     return _compiled(value_and_grad)
 
 
+def _reverse_over_reverse(objective: Callable) -> Callable:
+    """The uncompiled ``(trainable, non_trainable, x, y, sw, weights, v) -> Hv = ∇(g · v)``."""
+    zero = tf.UnconnectedGradients.ZERO
+
+    def hvp(trainable, non_trainable, x, y, sample_weight, weights, vectors):
+        with tf.GradientTape() as outer:
+            outer.watch(trainable)
+            with tf.GradientTape() as inner:
+                inner.watch(trainable)
+                loss = objective(trainable, non_trainable, x, y, sample_weight, weights)
+            grads = inner.gradient(loss, trainable, unconnected_gradients=zero)
+            projected = _dot(grads, vectors)
+        return outer.gradient(projected, trainable, unconnected_gradients=zero)
+
+    return hvp
+
+
 def hvp_function(objective: Callable, mode: str = HVP_MODE) -> Callable:
     """Compiled ``(trainable, non_trainable, x, y, sw, weights, v) -> Hv`` (lists of tensors)."""
     zero = tf.UnconnectedGradients.ZERO
 
     if mode == "reverse_over_reverse":
-
-        def hvp(trainable, non_trainable, x, y, sample_weight, weights, vectors):
-            with tf.GradientTape() as outer:
-                outer.watch(trainable)
-                with tf.GradientTape() as inner:
-                    inner.watch(trainable)
-                    loss = objective(trainable, non_trainable, x, y, sample_weight, weights)
-                grads = inner.gradient(loss, trainable, unconnected_gradients=zero)
-                projected = _dot(grads, vectors)
-            return outer.gradient(projected, trainable, unconnected_gradients=zero)
-
-        return _compiled(hvp)
+        return _compiled(_reverse_over_reverse(objective))
 
     if mode == "forward_over_reverse":
 
@@ -86,6 +97,18 @@ def hvp_function(objective: Callable, mode: str = HVP_MODE) -> Callable:
         return _compiled(hvp)
 
     raise ValueError(f"mode must be one of {HVP_MODES}; got mode={mode!r}")
+
+
+def linearized_hvp(objective: Callable) -> Callable:
+    """``prepare(trainable, non_trainable, x, y, sw, weights) -> apply(v) -> Hv``.
+
+    The reverse-over-reverse graph split at its dependence on ``v``
+    (``tensorflow_linearize``): ``prepare`` runs the forward and first backward
+    pass once, each ``apply`` only the second-order ops. Valid because a
+    probe's weights and data never change; the residuals (activations, masks)
+    stay in memory as long as the probe keeps ``apply``.
+    """
+    return tensorflow_linearize.linearized(_reverse_over_reverse(objective))
 
 
 @contextlib.contextmanager

@@ -1,0 +1,175 @@
+"""The split TensorFlow HVP (primal part once, tangent part per product) against the unsplit one."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from kerasnotes.curvature import HessianProbe
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="splits TensorFlow graphs; JAX (jax.linearize) and torch (a kept autograd graph) "
+    "linearize natively, tested through HessianProbe in test_curvature_hvp.py",
+)
+
+rng = np.random.default_rng
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def _modules():
+    from kerasnotes.curvature.backends import tensorflow as backend
+    from kerasnotes.curvature.backends import tensorflow_linearize
+
+    return backend, tensorflow_linearize
+
+
+def _engine_parts(probe: HessianProbe):
+    return probe._engine, (probe._trainable, probe._non_trainable, *probe._batches[0])
+
+
+def _models():
+    keras.utils.set_random_seed(0)
+    mlp = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, activation="relu", kernel_regularizer="l2"),
+            keras.layers.Dense(3),
+        ]
+    )
+    conv = keras.Sequential(
+        [
+            keras.Input((5, 5, 1)),
+            keras.layers.Conv2D(2, 3, activation="tanh"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3),
+        ]
+    )
+    return [
+        (mlp, rng(0).normal(size=(30, 6)).astype("float32"), "inference"),
+        (conv, rng(1).normal(size=(30, 5, 5, 1)).astype("float32"), "batch"),
+        (conv, rng(1).normal(size=(30, 5, 5, 1)).astype("float32"), "inference"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(3), ids=["mlp-l2", "conv-bn-batch", "conv-bn-inference"])
+def test_split_product_equals_the_unsplit_product(case):
+    tf = _tf()
+    model, x, bn_mode = _models()[case]
+    y = rng(2).integers(0, 3, len(x))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    probe = HessianProbe(model, x, y, loss=loss, bn_mode=bn_mode)
+    engine, args = _engine_parts(probe)
+    apply = engine.prepare_hvp(*args)
+    for seed in (3, 4):
+        v = rng(seed).normal(size=probe.num_parameters)
+        vectors = probe._to_tensors(v)
+        split = probe._to_flat(apply(vectors))
+        unsplit = probe._to_flat(engine.hvp(*args, vectors))
+        np.testing.assert_allclose(split, unsplit, rtol=2e-5, atol=1e-6 * np.abs(unsplit).max())
+    # The tangent part is linear in v: H(2a - b) = 2 Ha - Hb.
+    a, b = rng(5).normal(size=(2, probe.num_parameters))
+    ha, hb, hab = (probe._to_flat(apply(probe._to_tensors(u))) for u in (a, b, 2 * a - b))
+    np.testing.assert_allclose(hab, 2 * ha - hb, rtol=1e-4, atol=1e-5 * np.abs(hab).max())
+    assert tf.executing_eagerly()
+
+
+def test_the_split_is_made_once_per_signature_and_really_splits():
+    tf = _tf()
+    _, tensorflow_linearize = _modules()
+    built = []
+
+    class Counting(tensorflow_linearize.SplitHvp):
+        def __init__(self, *args):
+            super().__init__(*args)
+            built.append(self)
+
+    def hvp(trainable, non_trainable, x, y, sample_weight, weights, vectors):
+        # Hv for L = Σ (x w)² w_scale: the primal part is x and w, the tangent x(xv).
+        with tf.GradientTape() as outer:
+            outer.watch(trainable)
+            with tf.GradientTape() as inner:
+                inner.watch(trainable)
+                loss = tf.reduce_sum(tf.square(tf.linalg.matvec(x, trainable[0]))) * weights
+            grads = inner.gradient(loss, trainable)
+            projected = tf.reduce_sum(grads[0] * vectors[0])
+        return outer.gradient(projected, trainable)
+
+    original = tensorflow_linearize.SplitHvp
+    tensorflow_linearize.SplitHvp = Counting
+    try:
+        prepare = tensorflow_linearize.linearized(hvp)
+        x = tf.constant(rng(0).normal(size=(7, 3)), tf.float32)
+        w = [tf.constant([0.5, -1.0, 2.0])]
+        weight = tf.constant(0.25)
+        first = prepare(w, [], x, None, None, weight)
+        second = prepare([w[0] * 2], [], x, None, None, weight)  # same signature: no new split
+        other = prepare(w, [], x[:4], None, None, weight)  # a new row count: a new split
+    finally:
+        tensorflow_linearize.SplitHvp = original
+    assert len(built) == 2 and all(s.linearized for s in built), [s.reason for s in built]
+    v = np.array([1.0, 0.0, -2.0], "float32")
+    xn = x.numpy().astype(np.float64)
+    expected = 2 * 0.25 * xn.T @ xn @ v  # H = 2·weight·XᵀX, independent of w
+    np.testing.assert_allclose(first([tf.constant(v)])[0].numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(second([tf.constant(v)])[0].numpy(), expected, rtol=1e-5)
+    x4 = xn[:4]
+    np.testing.assert_allclose(other([tf.constant(v)])[0].numpy(), 0.5 * x4.T @ x4 @ v, rtol=1e-5)
+
+
+def test_a_weight_the_loss_is_linear_in_gets_a_zero_product():
+    tf = _tf()
+    _, tensorflow_linearize = _modules()
+
+    def hvp(trainable, non_trainable, x, y, sample_weight, weights, vectors):
+        zero = tf.UnconnectedGradients.ZERO
+        with tf.GradientTape() as outer:
+            outer.watch(trainable)
+            with tf.GradientTape() as inner:
+                inner.watch(trainable)
+                # linear in the first weight, quadratic in the second
+                loss = tf.reduce_sum(x) * trainable[0] + 3.0 * tf.square(trainable[1])
+            grads = inner.gradient(loss, trainable, unconnected_gradients=zero)
+            projected = tf.add_n(
+                [tf.reduce_sum(g * v) for g, v in zip(grads, vectors, strict=True)]
+            )
+        return outer.gradient(projected, trainable, unconnected_gradients=zero)
+
+    w = [tf.constant(1.5), tf.constant(-0.5)]
+    split = tensorflow_linearize.SplitHvp(
+        hvp, (w, [], tf.ones((4,)), None, None, None), [tf.zeros(()), tf.zeros(())]
+    )
+    assert split.linearized, split.reason
+    apply = split.prepare((w, [], tf.ones((4,)), None, None, None))
+    out = apply([tf.constant(2.0), tf.constant(1.0)])
+    assert [float(t) for t in out] == [0.0, 6.0]
+
+
+def test_a_captured_variable_falls_back_to_the_exact_unsplit_product():
+    tf = _tf()
+    _, tensorflow_linearize = _modules()
+    scale = tf.Variable(3.0)  # read from outside the function: the split does not handle it
+
+    def hvp(trainable, non_trainable, x, y, sample_weight, weights, vectors):
+        with tf.GradientTape() as outer:
+            outer.watch(trainable)
+            with tf.GradientTape() as inner:
+                inner.watch(trainable)
+                loss = scale * tf.reduce_sum(tf.square(trainable[0] * x))
+            grads = inner.gradient(loss, trainable)
+            projected = tf.reduce_sum(grads[0] * vectors[0])
+        return outer.gradient(projected, trainable)
+
+    w, x = [tf.constant([1.0, 2.0])], tf.constant([2.0, -1.0])
+    split = tensorflow_linearize.SplitHvp(hvp, (w, [], x, None, None, None), [tf.zeros((2,))])
+    assert not split.linearized and "captures" in split.reason
+    out = split.prepare((w, [], x, None, None, None))([tf.constant([1.0, 1.0])])
+    np.testing.assert_allclose(out[0].numpy(), [24.0, 6.0])  # H = 2·scale·diag(x²)
