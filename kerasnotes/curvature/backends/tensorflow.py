@@ -18,11 +18,12 @@ itself does not convert layers' ``call`` (a Python ``if`` on a tensor fails in
 Measured on the 2-core CPU this project targets (MLP 64-256-256-10, 85,002
 parameters, all 1,797 digits, ``benchmarks/bench_hvp.py``, median of interleaved
 repetitions, runs on a machine shared with other jobs): gradient 7-11 ms;
-HVP reverse-over-reverse 1.92-2.03x the gradient, forward-over-reverse
-(``tf.autodiff.ForwardAccumulator``) 2.13-2.30x. Reverse over reverse is the
+HVP reverse-over-reverse 1.83-2.03x the gradient, forward-over-reverse
+(``tf.autodiff.ForwardAccumulator``) 1.88-2.30x. Reverse over reverse is the
 default (``HVP_MODE``). ``linearized_hvp``, the reverse-over-reverse graph
 split so that the forward and first backward pass run once per probe, costs
-1.68-1.77x, and ``HessianProbe.hvp`` on one batch (which uses it) 1.70-1.76x.
+1.60-1.63x in the same runs, and ``HessianProbe.hvp`` on one batch (which
+uses it, float64 conversions included) 1.53-1.67x.
 Peak memory of one HVP: 1.2-1.7x one gradient.
 """
 
