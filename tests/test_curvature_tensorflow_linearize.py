@@ -173,3 +173,68 @@ def test_a_captured_variable_falls_back_to_the_exact_unsplit_product():
     assert not split.linearized and "captures" in split.reason
     out = split.prepare((w, [], x, None, None, None))([tf.constant([1.0, 1.0])])
     np.testing.assert_allclose(out[0].numpy(), [24.0, 6.0])  # H = 2·scale·diag(x²)
+
+
+def test_a_recurrent_and_a_two_input_model_split_too():
+    keras.utils.set_random_seed(1)
+    recurrent = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4), keras.layers.Dense(2)])
+    left, right = keras.Input((3,), name="left"), keras.Input((2,), name="right")
+    merged = keras.layers.Concatenate()([keras.layers.Dense(3, activation="tanh")(left), right])
+    two_inputs = keras.Model({"left": left, "right": right}, keras.layers.Dense(1)(merged))
+    cases = [
+        (
+            recurrent,
+            rng(0).normal(size=(10, 5, 3)).astype("float32"),
+            rng(1).integers(0, 2, 10),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        ),
+        (
+            two_inputs,
+            {
+                "left": rng(2).normal(size=(8, 3)).astype("float32"),
+                "right": rng(3).normal(size=(8, 2)).astype("float32"),
+            },
+            rng(4).normal(size=(8, 1)).astype("float32"),
+            "mse",
+        ),
+    ]
+    for model, x, y, loss in cases:
+        probe = HessianProbe(model, x, y, loss=loss)
+        engine, args = _engine_parts(probe)
+        v = rng(5).normal(size=probe.num_parameters)
+        vectors = probe._to_tensors(v)
+        unsplit = probe._to_flat(engine.hvp(*args, vectors))
+        np.testing.assert_allclose(
+            probe.hvp(v), unsplit, rtol=2e-5, atol=1e-6 * np.abs(unsplit).max()
+        )
+
+
+def test_many_probes_do_not_set_off_the_retracing_warning():
+    import logging
+
+    tf = _tf()
+    _, tensorflow_linearize = _modules()
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    tf.get_logger().addHandler(handler)
+    try:
+
+        def hvp(trainable, non_trainable, x, y, sample_weight, weights, vectors):
+            with tf.GradientTape() as outer:
+                outer.watch(trainable)
+                with tf.GradientTape() as inner:
+                    inner.watch(trainable)
+                    loss = tf.reduce_sum(tf.square(x * trainable[0]))
+                projected = tf.reduce_sum(inner.gradient(loss, trainable)[0] * vectors[0])
+            return outer.gradient(projected, trainable)
+
+        for rows in range(1, 9):  # a new signature, so a new split, each time
+            x = tf.ones((rows,))
+            apply = tensorflow_linearize.linearized(hvp)(
+                [tf.ones((rows,))], [], x, None, None, None
+            )
+            np.testing.assert_allclose(apply([tf.ones((rows,))])[0].numpy(), 2.0 * np.ones(rows))
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [m for m in messages if "retracing" in m], messages

@@ -148,28 +148,39 @@ def _split(compiled: Callable, args: tuple, vectors: list) -> tuple[Callable, Ca
     output_names = [t.name for t in outputs]
     placeholder_names = [f"{cut[name]}:0" for name in names]
 
-    def importer(graph_def: Any, feed_names: list, fetch_names: list) -> Callable:
-        present = {node.name for node in graph_def.node}
-
-        def run(*feeds):
-            # Feed only the inputs this half reads: import_graph_def rejects the others.
-            input_map = {
-                name: tensor
-                for name, tensor in zip(feed_names, feeds, strict=True)
-                if _split_input(name)[0] in present
-            }
-            return tf.graph_util.import_graph_def(
-                graph_def, input_map=input_map, return_elements=fetch_names, name=""
-            )
-
-        return run
-
-    primal = importer(primal_def, arg_names, names)
-    tangent = importer(tangent_def, placeholder_names + vector_names, output_names)
-
-    # Importing the GraphDef is one C++ call; tf.function then gives each half
+    primal = _ImportedGraph(primal_def, arg_names, names, "primal")
+    tangent = _ImportedGraph(tangent_def, placeholder_names + vector_names, output_names, "tangent")
+    # Importing a GraphDef is one C++ call; tf.function then gives each half
     # the graph optimiser and the thread pools of any compiled function.
     return tf.function(primal, autograph=False), tf.function(tangent, autograph=False)
+
+
+class _ImportedGraph:
+    """``(*feeds) -> fetches`` by importing ``graph_def`` with the feeds mapped onto its inputs.
+
+    A callable object rather than a closure: ``tf.function`` counts retracing
+    per code object, and one closure traced once per probe would set off its
+    "excessive retracing" warning after a few probes although each function
+    is traced only once.
+    """
+
+    def __init__(self, graph_def: Any, feed_names: list, fetch_names: list, scope: str) -> None:
+        present = {node.name for node in graph_def.node}
+        # Feed only the inputs this half reads: import_graph_def rejects the others.
+        self._feeds = [
+            (k, name) for k, name in enumerate(feed_names) if _split_input(name)[0] in present
+        ]
+        self._graph_def, self._fetch_names, self._scope = graph_def, fetch_names, scope
+
+    def __call__(self, *feeds: tf.Tensor) -> list:
+        input_map = {name: feeds[k] for k, name in self._feeds}
+        # Under a name scope the imported nodes cannot clash with the function's own.
+        return tf.graph_util.import_graph_def(
+            self._graph_def,
+            input_map=input_map,
+            return_elements=self._fetch_names,
+            name=self._scope,
+        )
 
 
 #: Names of the placeholders that stand for the residuals in the tangent graph.
