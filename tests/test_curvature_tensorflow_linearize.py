@@ -106,7 +106,7 @@ def test_the_split_is_made_once_per_signature_and_really_splits():
     original = tensorflow_linearize.SplitHvp
     tensorflow_linearize.SplitHvp = Counting
     try:
-        prepare = tensorflow_linearize.linearized(hvp)
+        prepare = tensorflow_linearize.linearized(tf.function(hvp, autograph=False))
         x = tf.constant(rng(0).normal(size=(7, 3)), tf.float32)
         w = [tf.constant([0.5, -1.0, 2.0])]
         weight = tf.constant(0.25)
@@ -145,7 +145,9 @@ def test_a_weight_the_loss_is_linear_in_gets_a_zero_product():
 
     w = [tf.constant(1.5), tf.constant(-0.5)]
     split = tensorflow_linearize.SplitHvp(
-        hvp, (w, [], tf.ones((4,)), None, None, None), [tf.zeros(()), tf.zeros(())]
+        tf.function(hvp, autograph=False),
+        (w, [], tf.ones((4,)), None, None, None),
+        [tf.zeros(()), tf.zeros(())],
     )
     assert split.linearized, split.reason
     apply = split.prepare((w, [], tf.ones((4,)), None, None, None))
@@ -169,7 +171,9 @@ def test_a_captured_variable_falls_back_to_the_exact_unsplit_product():
         return outer.gradient(projected, trainable)
 
     w, x = [tf.constant([1.0, 2.0])], tf.constant([2.0, -1.0])
-    split = tensorflow_linearize.SplitHvp(hvp, (w, [], x, None, None, None), [tf.zeros((2,))])
+    split = tensorflow_linearize.SplitHvp(
+        tf.function(hvp, autograph=False), (w, [], x, None, None, None), [tf.zeros((2,))]
+    )
     assert not split.linearized and "captures" in split.reason
     out = split.prepare((w, [], x, None, None, None))([tf.constant([1.0, 1.0])])
     np.testing.assert_allclose(out[0].numpy(), [24.0, 6.0])  # H = 2·scale·diag(x²)
@@ -229,9 +233,10 @@ def test_many_probes_do_not_set_off_the_retracing_warning():
                 projected = tf.reduce_sum(inner.gradient(loss, trainable)[0] * vectors[0])
             return outer.gradient(projected, trainable)
 
+        compiled = tf.function(hvp, autograph=False)
         for rows in range(1, 9):  # a new signature, so a new split, each time
             x = tf.ones((rows,))
-            apply = tensorflow_linearize.linearized(hvp)(
+            apply = tensorflow_linearize.linearized(compiled)(
                 [tf.ones((rows,))], [], x, None, None, None
             )
             np.testing.assert_allclose(apply([tf.ones((rows,))])[0].numpy(), 2.0 * np.ones(rows))

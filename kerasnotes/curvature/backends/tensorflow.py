@@ -109,7 +109,7 @@ def linearized_hvp(objective: Callable) -> Callable:
     probe's weights and data never change; the residuals (activations, masks)
     stay in memory as long as the probe keeps ``apply``.
     """
-    return tensorflow_linearize.linearized(_reverse_over_reverse(objective))
+    return tensorflow_linearize.linearized(_compiled(_reverse_over_reverse(objective)))
 
 
 @contextlib.contextmanager

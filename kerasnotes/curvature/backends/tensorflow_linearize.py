@@ -38,14 +38,14 @@ from typing import Any
 import tensorflow as tf
 
 
-def _fixpoint_closure(operations: list, seeds: set, parents: Callable) -> set:
-    """Every op reachable from ``seeds`` along child edges (ops whose parents include one)."""
+def _descendants(operations: list, seeds: set) -> set:
+    """``seeds`` and every op of ``operations`` that reads one of them, directly or not."""
     reached = set(seeds)
     changed = True
     while changed:  # creation order is topological except for late control edges
         changed = False
         for op in operations:
-            if op not in reached and any(p in reached for p in parents(op)):
+            if op not in reached and any(p in reached for p in _parents(op)):
                 reached.add(op)
                 changed = True
     return reached
@@ -77,7 +77,8 @@ class SplitHvp:
     """``prepare(*args) -> apply(vectors) -> Hv``, with the primal part evaluated once.
 
     Args:
-        hvp: the uncompiled ``(*args, vectors) -> Hv`` (lists of tensors).
+        hvp: the compiled (``tf.function``) ``(*args, vectors) -> Hv`` (lists of
+            tensors); traced once here, and run as it is if the split fails.
         args: example ``(trainable, non_trainable, x, y, sample_weight, weights)``
             fixing the signature; ``None`` entries stay ``None``.
         vectors: example ``v``, one tensor per trainable tensor.
@@ -88,13 +89,12 @@ class SplitHvp:
 
     def __init__(self, hvp: Callable, args: tuple, vectors: list) -> None:
         self.linearized, self.reason = False, ""
-        compiled = tf.function(hvp, autograph=False)
         try:
-            self._primal, self._tangent = _split(compiled, args, vectors)
+            self._primal, self._tangent = _split(hvp, args, vectors)
             self.linearized = True
         except Exception as error:  # an optimisation only: the unsplit product is exact
             self.reason = f"{type(error).__name__}: {error}"
-            self._unsplit = compiled
+            self._unsplit = hvp
 
     def prepare(self, args: tuple) -> Callable[[list], list]:
         """Run the primal part at ``args``; the returned ``apply(v)`` runs the tangent part."""
@@ -115,8 +115,8 @@ def _split(compiled: Callable, args: tuple, vectors: list) -> tuple[Callable, Ca
     outputs = list(graph.outputs)
     operations = graph.get_operations()
 
-    on_v = _fixpoint_closure(operations, {t.op for t in vector_inputs}, _parents)
-    on_data = _fixpoint_closure(operations, {t.op for t in arg_inputs}, _parents)
+    on_v = _descendants(operations, {t.op for t in vector_inputs})
+    on_data = _descendants(operations, {t.op for t in arg_inputs})
     needed = _ancestors(outputs)
     residuals: dict[str, tf.Tensor] = {}
     for op in operations:
@@ -239,7 +239,11 @@ def _signature_key(args: tuple) -> tuple:
 
 
 def linearized(hvp: Callable) -> Callable[..., Callable[[list], list]]:
-    """``prepare(trainable, non_trainable, x, y, sw, weights) -> apply(v)``, one split per signature."""
+    """``prepare(trainable, non_trainable, x, y, sw, weights) -> apply(v)``, one split per signature.
+
+    Args:
+        hvp: the compiled (``tf.function``) reverse-over-reverse product.
+    """
     splits: dict[Any, SplitHvp] = {}
 
     def prepare(trainable, non_trainable, x, y, sample_weight, weights):
