@@ -8,7 +8,7 @@ import pytest
 
 from kerasnotes.curvature import HessianProbe
 from kerasnotes.curvature.density import broadened_density, slq
-from kerasnotes.curvature.lanczos import lanczos
+from kerasnotes.curvature.lanczos import block_lanczos, lanczos
 from kerasnotes.curvature.trace import hutchpp
 
 rng = np.random.default_rng
@@ -127,3 +127,110 @@ def test_solver_arguments_are_checked():
         probe.eigenvalues(tol=0.0)
     with pytest.raises(ValueError, match="v0"):
         probe.eigenvalues(v0=np.zeros(probe.num_parameters))
+
+
+def three_output_regression():
+    """Dense(3), MSE, random x: H = I₃ ⊗ G, every eigenvalue of G three times."""
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
+    x = rng(7).normal(size=(50, 6)).astype("float32")
+    y = rng(8).normal(size=(50, 3)).astype("float32")
+    return HessianProbe(model, x, y, loss="mse")
+
+
+@pytest.mark.parametrize("which", ["largest", "smallest"])
+def test_repeated_eigenvalues_are_found_with_their_multiplicity(which):
+    probe = three_output_regression()  # 21 parameters, 7 distinct eigenvalues
+    h = probe.dense_hessian()
+    exact = np.linalg.eigvalsh(h)
+    wanted = exact[-3:] if which == "largest" else exact[:3]
+    assert np.ptp(wanted) <= 1e-5 * np.max(np.abs(exact))  # one value, three times
+    result = probe.eigenvalues(k=3, which=which, tol=1e-5)
+    assert result.converged
+    np.testing.assert_allclose(result.values, wanted, rtol=1e-5)
+    # Three independent eigenvectors of the repeated value, not one found thrice.
+    np.testing.assert_allclose(result.vectors.T @ result.vectors, np.eye(3), atol=1e-6)
+    scale = np.max(np.abs(exact))
+    for value, vector in zip(result.values, result.vectors.T, strict=True):
+        assert np.linalg.norm(h @ vector - value * vector) <= 1e-5 * scale
+
+
+def clustered_quadratic():
+    """L(w) = mean((Xw)²) with H = 2XᵀX/N = V diag(λ) Vᵀ: 1.0, 0.999, 0.998 above a bulk."""
+    bulk = np.linspace(0.05, 0.8, 37)
+    values = np.concatenate([bulk, [0.998, 0.999, 1.0]])
+    n = len(values)
+    v, _ = np.linalg.qr(rng(9).normal(size=(n, n)))
+    x = np.sqrt(n / 2.0) * (np.sqrt(values)[:, None] * v.T)  # N = n rows
+    model = keras.Sequential([keras.Input((n,)), keras.layers.Dense(1, use_bias=False)])
+    return HessianProbe(model, x.astype("float32"), np.zeros((n, 1), "float32"), loss="mse")
+
+
+def test_clustered_eigenvalues_are_all_found():
+    probe = clustered_quadratic()
+    exact = np.linalg.eigvalsh(probe.dense_hessian())
+    np.testing.assert_allclose(exact[-3:], [0.998, 0.999, 1.0], atol=1e-5)
+    result = probe.eigenvalues(k=3, which="largest", tol=1e-6)
+    assert result.converged
+    np.testing.assert_allclose(result.values, exact[-3:], atol=1e-6)
+    both = probe.eigenvalues(k=3, which="both", tol=1e-6)
+    assert both.converged
+    np.testing.assert_allclose(both.values, exact[[0, 1, 2, -3, -2, -1]], atol=1e-6)
+
+
+def test_block_lanczos_reports_non_convergence_within_max_iter():
+    probe = clustered_quadratic()
+    result = probe.eigenvalues(k=3, which="largest", tol=1e-6, max_iter=6)
+    assert not result.converged
+    assert result.num_hvp <= 6
+    exact = np.linalg.eigvalsh(probe.dense_hessian())
+    h = probe.dense_hessian()
+    scale = np.max(np.abs(exact))
+    for value, vector, residual in zip(
+        result.values, result.vectors.T, result.residuals, strict=True
+    ):
+        true_residual = np.linalg.norm(h @ vector - value * vector)
+        assert residual == pytest.approx(true_residual, rel=1e-3, abs=1e-6 * scale)
+    assert np.max(result.residuals) > 1e-6 * scale
+
+
+@pytest.mark.backend_independent
+def test_block_lanczos_sees_multiplicity_and_deflates_rank_deficient_blocks():
+    q, _ = np.linalg.qr(rng(10).normal(size=(30, 30)))
+    values = np.concatenate([[4.0] * 3, [-2.0] * 3, np.linspace(-1, 1, 24)])
+    a = (q * values) @ q.T
+    # A single vector sees 4.0 once, however long it runs.
+    single = lanczos(lambda v: a @ v, rng(11).normal(size=30), 20, rng(12))
+    assert np.sum(np.abs(single.ritz()[0] - 4.0) < 1e-8) == 1
+    # Start block with a repeated column (rank 2 of 3): deflated and refilled.
+    start = rng(13).normal(size=(30, 3))
+    start[:, 2] = start[:, 0]
+    run = block_lanczos(lambda v: a @ v, start, 30, rng(14))
+    assert run.num_matvec == 30
+    np.testing.assert_allclose(run.basis.T @ run.basis, np.eye(30), atol=1e-10)
+    np.testing.assert_allclose(run.ritz()[0], np.sort(values), atol=1e-10)
+    # Few distinct eigenvalues: the block space becomes invariant after two steps
+    # (rank-deficient residual block); the run continues in fresh directions.
+    b = (q * np.resize([1.0, 2.0], 30)) @ q.T
+    run = block_lanczos(lambda v: b @ v, rng(15).normal(size=(30, 3)), 30, rng(16))
+    np.testing.assert_allclose(run.ritz()[0], np.sort(np.resize([1.0, 2.0], 30)), atol=1e-10)
+    np.testing.assert_allclose(run.basis.T @ run.basis, np.eye(30), atol=1e-10)
+    # Stopped early: the residual formula equals the true residual of every Ritz pair.
+    run = block_lanczos(lambda v: a @ v, rng(17).normal(size=(30, 3)), 12, rng(18))
+    theta, s = run.ritz()
+    vectors = run.basis @ s
+    true = np.linalg.norm(a @ vectors - vectors * theta, axis=0)
+    np.testing.assert_allclose(run.residuals(s), true, atol=1e-12)
+    assert run.num_matvec == 12 and true.max() > 1e-3
+    np.testing.assert_allclose(theta[-3:], [4.0] * 3, atol=5e-3)  # three copies of 4 emerge
+
+
+def test_repeated_eigenvalues_not_converged_when_max_iter_is_too_small():
+    probe = three_output_regression()
+    result = probe.eigenvalues(k=3, which="largest", tol=1e-8, max_iter=3)
+    assert result.num_hvp == 3
+    assert not result.converged
+    h = probe.dense_hessian()
+    for value, vector, residual in zip(
+        result.values, result.vectors.T, result.residuals, strict=True
+    ):
+        assert residual == pytest.approx(np.linalg.norm(h @ vector - value * vector), rel=1e-3)

@@ -10,6 +10,11 @@ step). Every new vector is orthogonalised twice against all previous ones
 ("twice is enough"), so the Ritz values stay free of the ghost copies plain
 Lanczos produces in floating point, and the residual formula above holds.
 Both ends of the spectrum come from the same Krylov space.
+
+A single start vector cannot see multiplicity: the Krylov space of ``v``
+holds one direction per distinct eigenvalue, so a repeated eigenvalue shows
+up once. ``block_lanczos`` starts from ``b`` vectors instead, which sees each
+eigenvalue up to ``b`` times (and converges fast on clusters of up to ``b``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from scipy.linalg import eigh_tridiagonal
 from threadpoolctl import threadpool_limits
 
 Matvec = Callable[[np.ndarray], np.ndarray]
+#: ``(n, b) block -> H @ block``.
+Matmat = Callable[[np.ndarray], np.ndarray]
 
 
 def one_blas_thread(solver: Callable[..., Any]) -> Callable[..., Any]:
@@ -128,3 +135,150 @@ def lanczos(
         else:
             q = w / beta[j]
     raise AssertionError("unreachable: the loop returns on its last step")
+
+
+@dataclass
+class BlockRun:
+    """A block Lanczos run: the projection ``T = Qᵀ H Q`` (block tridiagonal), the
+    orthonormal basis ``Q`` (columns) and the residual block ``W`` after the last step."""
+
+    projection: np.ndarray
+    basis: np.ndarray
+    residual: np.ndarray
+    block_size: int
+    num_matvec: int
+
+    def ritz(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ritz values (ascending) and the eigenvectors ``S`` of ``T``."""
+        return np.linalg.eigh(self.projection)
+
+    def residuals(self, s: np.ndarray) -> np.ndarray:
+        """``‖W S_last,i‖₂`` for the Ritz vectors ``s_i`` (columns of ``s``).
+
+        ``S_last`` are the rows of ``s`` that belong to the last block, and
+        ``W = H Q_last − Q Qᵀ H Q_last`` is the part of the last block's
+        products outside the basis, so ``H Q s − Q T s = W S_last`` exactly.
+        """
+        last = s[s.shape[0] - self.residual.shape[1] :, :]
+        return np.linalg.norm(self.residual @ last, axis=0)
+
+
+def _project_out(v: np.ndarray, blocks: list[np.ndarray]) -> np.ndarray:
+    """``v`` minus its components along the rows of each block, twice ("twice is enough")."""
+    for _ in range(2):
+        for rows in blocks:
+            if rows.shape[0]:
+                v -= (rows @ v) @ rows
+    return v
+
+
+def _next_block(
+    w: np.ndarray, basis: np.ndarray, width: int, threshold: float, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """Orthonormal rows spanning the columns of ``w`` outside ``basis`` (rows).
+
+    A column whose remaining norm is at most ``threshold`` depends on the basis
+    and the columns before it (the block is rank-deficient: part of an
+    invariant subspace was found). It is deflated: its coupling to the next
+    block is zero, and a fresh random direction orthogonal to everything takes
+    its place, so the block keeps ``width`` columns and can still see the rest
+    of the spectrum. Returns the rows and the number of deflated columns.
+    """
+    n = basis.shape[1]
+    rows = np.empty((width, n))
+    count, deflated = 0, 0
+    for c in range(w.shape[1]):
+        if count == width:
+            break
+        v = _project_out(w[:, c].copy(), [basis, rows[:count]])
+        norm = np.linalg.norm(v)
+        if norm > threshold:
+            rows[count] = v / norm
+            count += 1
+        else:
+            deflated += 1
+    while count < width:
+        v = _project_out(rng.standard_normal(n), [basis, rows[:count]])
+        rows[count] = v / np.linalg.norm(v)
+        count += 1
+    return rows, deflated
+
+
+@one_blas_thread
+def block_lanczos(
+    matmat: Matmat,
+    v0: np.ndarray,
+    max_matvec: int,
+    rng: np.random.Generator,
+    stop: Callable[[BlockRun], bool] | None = None,
+) -> BlockRun:
+    """Block Lanczos with full reorthogonalisation from the ``b`` columns of ``v0``.
+
+    ```
+    H Q_j = Q_{j−1} B_{j−1}ᵀ + Q_j A_j + Q_{j+1} B_j,    Q = [Q_1 … Q_m],  QᵀQ = I
+    T = Qᵀ H Q (block tridiagonal, b×b blocks),   T s_i = θ_i s_i
+    H Q s_i − θ_i Q s_i = W S_last,i,   residual_i = ‖W S_last,i‖₂
+    ```
+
+    where ``W`` is the last block's ``H Q_m`` minus its projection on the whole
+    basis and ``S_last,i`` the last ``b`` entries of ``s_i``. Each step
+    orthogonalises the new block twice against every basis vector, so ``T`` is
+    computed as the actual projection ``Qᵀ H Q``. A block Krylov space holds
+    up to ``b`` independent directions per eigenvalue, so an eigenvalue of
+    multiplicity up to ``b`` appears that many times among the Ritz values.
+    Rank-deficient blocks are deflated and refilled with random directions
+    orthogonal to the basis, so the run goes on past an invariant subspace.
+
+    Args:
+        matmat: ``(n, b) block -> H @ block`` on float64 arrays; ``H`` symmetric.
+        v0: start block, shape ``(n, b)``; dependent columns are replaced by random ones.
+        max_matvec: at most this many products (columns of ``H @ block``), i.e.
+            basis vectors; only whole blocks are taken, except the last block
+            when it fills the whole space.
+        rng: source of the fresh directions.
+        stop: called after each block step with the run so far; True ends it.
+
+    Returns:
+        The run; ``num_matvec`` equals the basis size.
+
+    Example:
+        >>> import numpy as np
+        >>> a = np.diag(np.r_[np.linspace(0, 1, 27), 5.0, 5.0, 5.0])  # 5 three times
+        >>> rng = np.random.default_rng(0)
+        >>> run = block_lanczos(lambda v: a @ v, rng.normal(size=(30, 3)), 12, rng)
+        >>> np.round(run.ritz()[0][-3:], 4)                 # four blocks of three
+        array([5., 5., 5.])
+        >>> one = lanczos(lambda v: a @ v, rng.normal(size=30), 12, rng)
+        >>> np.round(one.ritz()[0][-3:], 4)                 # twelve single steps: 5 once
+        array([0.9501, 0.9998, 5.    ])
+    """
+    n, b = v0.shape
+    max_size = min(int(max_matvec), n)
+    if b < 1 or max_size < min(b, n):
+        raise ValueError(f"max_matvec={max_matvec} is smaller than the block size {b}")
+    rows = np.empty((max_size, n))
+    projection = np.zeros((max_size, max_size))
+    start_scale = float(np.max(np.linalg.norm(v0, axis=0)))
+    block, _ = _next_block(v0, rows[:0], min(b, n), 1e-10 * start_scale, rng)
+    m, scale = 0, 0.0
+    while True:
+        width = block.shape[0]
+        rows[m : m + width] = block
+        w = np.asarray(matmat(block.T), dtype=np.float64).reshape(n, width)
+        _check_finite(w, m // b)
+        done = rows[: m + width]
+        coefficients = done @ w
+        w -= done.T @ coefficients
+        correction = done @ w
+        w -= done.T @ correction
+        coefficients += correction
+        projection[: m + width, m : m + width] = coefficients
+        m += width
+        scale = max(scale, float(np.max(np.abs(coefficients))), float(np.max(np.abs(w))))
+        # The upper block triangle holds Qᵀ H Q_j as computed; mirror it (H is symmetric).
+        upper = np.triu(projection[:m, :m])
+        run = BlockRun(upper + np.triu(upper, 1).T, rows[:m].T, w, b, m)
+        width = min(b, n - m)
+        if width == 0 or m + width > max_size or (stop is not None and stop(run)):
+            return run
+        block, _ = _next_block(w, rows[:m], width, 1e-10 * max(scale, 1e-300), rng)

@@ -11,7 +11,7 @@ from keras import ops
 
 from kerasnotes.curvature import backends
 from kerasnotes.curvature.density import Quadrature, broadened_density, slq
-from kerasnotes.curvature.lanczos import Tridiagonal, lanczos
+from kerasnotes.curvature.lanczos import BlockRun, Tridiagonal, block_lanczos, lanczos
 from kerasnotes.curvature.objective import BN_MODES, batch_weights, make_objective, resolve_loss
 from kerasnotes.curvature.results import CriticalPoint, Density, EigenResult, TraceResult
 from kerasnotes.curvature.trace import hutchpp
@@ -425,25 +425,39 @@ class HessianProbe:
         v0: Any = None,
         seed: int = 0,
     ) -> EigenResult:
-        """Extreme eigenpairs of the Hessian by Lanczos with full reorthogonalisation.
+        """Extreme eigenpairs of the Hessian by (block) Lanczos with full reorthogonalisation.
 
         ```
-        T_m = Q_mᵀ H Q_m (tridiagonal),  Ritz pairs (θ_i, Q_m s_i),
-        residual_i = |β_m s_i[m]|,  converged when residual_i ≤ tol · max_j |θ_j|
+        k = 1:  single-vector Lanczos, T_m = Q_mᵀ H Q_m tridiagonal,
+                residual_i = |β_m s_i[m]|
+        k > 1:  block Lanczos with block size b = k from b random vectors,
+                T = Qᵀ H Q block tridiagonal, residual_i = ‖W S_last,i‖₂
+                (W: the last block's H Q_m outside the basis)
+        Ritz pairs (θ_i, Q s_i),  T s_i = θ_i s_i
+        converged  ⇔  residual_i ≤ tol · max_j |θ_j| for the wanted pairs  and  b ≥ k
         ```
 
         The criterion is a backward error: each returned pair is exact for a
-        matrix within ``tol·‖H‖`` of ``H``. Both ends come from one Krylov space,
-        so ``which="both"`` costs little more than one end. Unlike ``scipy``'s
-        ``eigsh`` there is no restart: at most ``max_iter`` HVPs are spent.
+        matrix within ``tol·‖H‖`` of ``H``. A single start vector sees each
+        distinct eigenvalue once, so a repeated eigenvalue (e.g. the ``I ⊗ G``
+        Hessian of a multi-output linear regression) would come back as one
+        copy plus neighbours; with ``k > 1`` a block of ``k`` vectors is used,
+        which sees multiplicity up to ``k`` and resolves clusters of up to
+        ``k`` close eigenvalues. For ``k = 1`` multiplicity does not change
+        the answer and the cheaper single-vector run is kept. Both ends come
+        from one Krylov space, so ``which="both"`` costs little more than one
+        end. Unlike ``scipy``'s ``eigsh`` there is no restart: at most
+        ``max_iter`` HVPs are spent.
 
         Args:
             k: number of eigenpairs at each requested end, ``1 ≤ k < num_parameters``.
             which: ``"largest"``, ``"smallest"`` or ``"both"`` (k at each end).
             tol: relative residual tolerance, > 0.
-            max_iter: maximum Lanczos steps; ``None`` means ``min(num_parameters, 300)``.
-            v0: optional warm-start vector (e.g. a previous eigenvector).
-            seed: seed of the random start vector.
+            max_iter: maximum HVPs (basis vectors; whole blocks of ``k`` when
+                ``k > 1``); ``None`` means ``min(num_parameters, 300)``.
+            v0: optional warm-start vector (e.g. a previous eigenvector); with
+                ``k > 1`` it is the first column of the start block.
+            seed: seed of the random start vectors.
 
         Returns:
             ``EigenResult`` with values ascending and vectors as matching columns.
@@ -455,6 +469,11 @@ class HessianProbe:
             >>> p = kn.curvature.HessianProbe(m, x, np.zeros((2, 1)), loss="mse")
             >>> np.round(p.eigenvalues(k=1, which="both").values, 6)   # H = diag(1, 4)
             array([1., 4.])
+            >>> m2 = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, use_bias=False)])
+            >>> p2 = kn.curvature.HessianProbe(m2, x, np.zeros((2, 2)), loss="mse")
+            >>> r = p2.eigenvalues(k=2)   # H = I₂ ⊗ diag(1, 4) / 2: 2 twice, 0.5 twice
+            >>> np.round(r.values, 6), r.converged
+            (array([2., 2.]), True)
         """
         n = self.num_parameters
         if which not in WHICH:
@@ -489,30 +508,46 @@ class HessianProbe:
                 return high
             return np.unique(np.concatenate([low, high]))
 
-        def converged(run: Tridiagonal) -> bool:
-            m = len(run.alpha)
-            if m < (2 * k if which == "both" else k):
-                return False
+        block_size = 1 if k == 1 else k
+        least = 2 * k if which == "both" else k
+
+        def converged(run: Tridiagonal | BlockRun) -> bool:
             theta, s = run.ritz()
+            if len(theta) < least:
+                return False
             idx = wanted(theta)
             scale = max(np.max(np.abs(theta)), 1e-300)
             return bool(np.all(run.residuals(s[:, idx]) <= tol * scale))
 
         before = self._counted()
-        run = lanczos(self.hvp, start, max_iter, rng, stop=converged)
+        if block_size == 1:
+            run: Tridiagonal | BlockRun = lanczos(self.hvp, start, max_iter, rng, stop=converged)
+        else:
+            # Column 0 is the given (or random) start; the others are random.
+            block = np.column_stack([start, rng.standard_normal((n, block_size - 1))])
+            # The backends have no batched HVP: a block costs b single products.
+            run = block_lanczos(
+                lambda vs: np.column_stack([self.hvp(v) for v in vs.T]),
+                block,
+                max_iter,
+                rng,
+                stop=converged,
+            )
+        basis = run.basis
         theta, s = run.ritz()
         idx = wanted(theta)
         residuals = run.residuals(s[:, idx])
-        if len(run.alpha) == n:
+        if basis.shape[1] == n:
             residuals = np.zeros_like(residuals)  # the Krylov space is everything: exact
-        vectors = run.basis @ s[:, idx]
+        vectors = basis @ s[:, idx]
         vectors /= np.linalg.norm(vectors, axis=0, keepdims=True)
         scale = max(np.max(np.abs(theta)), 1e-300)
         return EigenResult(
             values=theta[idx].copy(),
             vectors=vectors,
             residuals=residuals,
-            converged=bool(np.all(residuals <= tol * scale)),
+            # Multiplicity up to the block size is visible; the block size is k.
+            converged=bool(np.all(residuals <= tol * scale) and block_size >= k),
             num_hvp=self._counted() - before,
         )
 
