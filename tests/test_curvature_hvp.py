@@ -357,6 +357,8 @@ def test_non_finite_loss_is_reported_then_raised_by_the_solvers():
     assert np.isnan(probe.hvp(np.ones(probe.num_parameters))).any()
     with pytest.raises(FloatingPointError, match="NaN or Inf"):
         probe.eigenvalues(k=1)
+    with pytest.raises(FloatingPointError, match="NaN or Inf"):
+        probe.eigenvalues(k=2)  # the block path checks its products too
     with pytest.raises(FloatingPointError, match="not finite"):
         probe.analyze()
 

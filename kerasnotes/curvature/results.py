@@ -15,7 +15,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class EigenResult:
-    """Extreme Hessian eigenpairs found by Lanczos.
+    """Extreme Hessian eigenpairs found by Lanczos (a block of ``k`` start vectors when ``k > 1``).
 
     ```
     H u_i ≈ λ_i u_i,   residual_i = ‖H u_i − λ_i u_i‖₂,   ‖u_i‖₂ = 1
@@ -26,7 +26,9 @@ class EigenResult:
         vectors: unit eigenvector estimates as columns, shape ``(num_parameters, m)``,
             flat over ``model.trainable_variables`` in order.
         residuals: ``‖H u_i − λ_i u_i‖₂`` for each pair, shape ``(m,)``.
-        converged: True when every residual is at most ``tol · max|λ|``.
+        converged: True when every residual is at most ``tol · max|λ|`` and the
+            block size is at least ``k`` (so an eigenvalue repeated up to ``k``
+            times is seen that many times).
         num_hvp: Hessian-vector products spent.
 
     Example:
