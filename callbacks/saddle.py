@@ -38,6 +38,29 @@ def _check_int(name: str, value: Any, least: int) -> int:
     return int(value)
 
 
+def _check_loss(loss: Any) -> Any:
+    """``loss=`` as HessianProbe takes it, checked at construction (None: the compiled loss)."""
+    if loss is None:
+        return None
+    from kerasnotes.curvature.objective import resolve_loss
+
+    if not (isinstance(loss, (str, keras.losses.Loss)) or callable(loss)):
+        raise TypeError(
+            "loss must be None, a keras.losses.Loss, a loss name or a callable(y_true, y_pred); "
+            f"got loss={loss!r}"
+        )
+    resolve_loss(loss, None)  # an unknown name or a non-scalar reduction fails here
+    return loss
+
+
+def _check_bn_mode(bn_mode: Any) -> str:
+    from kerasnotes.curvature.objective import BN_MODES
+
+    if bn_mode not in BN_MODES:
+        raise ValueError(f"bn_mode must be one of {BN_MODES}; got bn_mode={bn_mode!r}")
+    return bn_mode
+
+
 def _fixed_sample(data: Any, num_samples: int, seed: int) -> tuple[Any, Any]:
     """Copy ``num_samples`` rows of ``(x, y)`` chosen once by ``seed`` (all rows if fewer)."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
@@ -122,6 +145,11 @@ class SaddlePointDetector(LoggingCallback):
         verbose: 1 prints one line per full analysis (and per failure).
         seed: seed of the sample drawn from ``data``.
         batch_size: micro-batch size of the probe (None: the whole sample at once).
+        loss: the loss probed, as ``HessianProbe``'s ``loss=``: None uses the
+            model's compiled loss; pass one for a model compiled with a loss per output.
+        bn_mode: as ``HessianProbe``'s: "inference" (moving statistics) or
+            "batch" (BatchNormalization normalises with the sample's statistics,
+            as in training). The gate, the analysis and the escape all use it.
 
     Example:
         >>> import keras
@@ -155,6 +183,8 @@ class SaddlePointDetector(LoggingCallback):
         *,
         seed: int = 0,
         batch_size: int | None = None,
+        loss: Any = None,
+        bn_mode: str = "inference",
     ) -> None:
         self.every = _check_int("every", every, 1)
         self.num_samples = _check_int("num_samples", num_samples, 1)
@@ -167,6 +197,8 @@ class SaddlePointDetector(LoggingCallback):
         )
         self.seed = _check_int("seed", seed, 0)
         self.batch_size = None if batch_size is None else _check_int("batch_size", batch_size, 1)
+        self.loss = _check_loss(loss)
+        self.bn_mode = _check_bn_mode(bn_mode)
         super().__init__(check_log_dir(log_dir))
         self.x, self.y = _fixed_sample(data, self.num_samples, self.seed)
         self.always_probe = bool(always_probe)
@@ -180,7 +212,14 @@ class SaddlePointDetector(LoggingCallback):
     def _probe(self, model: keras.Model):
         from kerasnotes.curvature import HessianProbe
 
-        return HessianProbe(model, self.x, self.y, batch_size=self.batch_size)
+        return HessianProbe(
+            model,
+            self.x,
+            self.y,
+            loss=self.loss,
+            batch_size=self.batch_size,
+            bn_mode=self.bn_mode,
+        )
 
     def _gate_for(self, model: keras.Model):
         """The gradient gate of ``model``, built on its first probe and kept across epochs.
@@ -191,7 +230,14 @@ class SaddlePointDetector(LoggingCallback):
         from kerasnotes.curvature.probe import GradientNorm
 
         if self._gate is None or self._gate.model is not model:
-            self._gate = GradientNorm(model, self.x, self.y, batch_size=self.batch_size)
+            self._gate = GradientNorm(
+                model,
+                self.x,
+                self.y,
+                loss=self.loss,
+                batch_size=self.batch_size,
+                bn_mode=self.bn_mode,
+            )
         return self._gate
 
     @staticmethod
@@ -213,7 +259,13 @@ class SaddlePointDetector(LoggingCallback):
         return out
 
     def _try_escape(self, model: keras.Model, loss_before: float, point: Any) -> dict[str, Any]:
-        """Line search along ±u on the probe loss; keep the best step only if the loss drops."""
+        """Line search along ±u on the probe loss; keep the best step only if the loss drops.
+
+        Each trial step is evaluated by the gate: the probe's objective, already
+        compiled and with the sample already on the device, at the weights as
+        assigned (a new HessianProbe per step would copy the weights and data again).
+        """
+        gate = self._gate_for(model)
         original = self._weights(model)
         if self.escape_step is not None:
             steps = [self.escape_step]
@@ -227,7 +279,7 @@ class SaddlePointDetector(LoggingCallback):
                 for sign in (1.0, -1.0):
                     trial = self._shifted(original, point.escape_direction, sign * step)
                     self._assign(model, trial)
-                    value = self._probe(model).loss()
+                    value, _ = gate()
                     if math.isfinite(value) and value < best_loss:
                         best_loss, best_weights = value, trial
         finally:
@@ -370,6 +422,10 @@ class SaddlePointDetector(LoggingCallback):
             "verbose": self.verbose,
             "seed": self.seed,
             "batch_size": self.batch_size,
+            "loss": self.loss
+            if self.loss is None or isinstance(self.loss, str)
+            else keras.saving.serialize_keras_object(self.loss),
+            "bn_mode": self.bn_mode,
         }
 
     @classmethod
@@ -377,6 +433,8 @@ class SaddlePointDetector(LoggingCallback):
         """Rebuild from ``get_config()`` (the sample is taken as the data, unchanged)."""
         config = dict(config)
         x, y = config.pop("data")
+        if isinstance(config.get("loss"), dict):
+            config["loss"] = keras.saving.deserialize_keras_object(config["loss"])
 
         def to_array(nested: Any) -> Any:
             if isinstance(nested, dict):

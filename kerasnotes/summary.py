@@ -223,6 +223,13 @@ class Writer:
     times. Unlike ``tf.summary.create_file_writer`` it needs no TensorFlow and no
     default-writer context: the step is always explicit.
 
+    A file deleted while the Writer is open (its ``log_dir`` removed between two
+    fits in one process) would otherwise swallow every later record without an
+    error: the first write after each ``flush`` (and ``for_logdir``) checks that
+    the file still exists and, if it does not, starts a fresh event file in the
+    same ``log_dir`` (``reopened`` counts how often). One ``os.path.exists`` per
+    flush interval costs about 3 µs against about 50 µs per scalar written.
+
     Args:
         log_dir: directory of the run; created if missing. A path that cannot be
             created or written raises ``ValueError`` here, not at the first write.
@@ -250,7 +257,17 @@ class Writer:
             raise TypeError(
                 f"filename_suffix must be a str; got filename_suffix={filename_suffix!r}"
             )
+        self._suffix = filename_suffix
         self.log_dir = os.fspath(log_dir)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._tags_with_metadata: set[str] = set()
+        self._check_file = False
+        self.reopened = 0
+        self._open_file()
+
+    def _open_file(self) -> None:
+        """Create a new event file in ``log_dir`` (and the directory if it is gone)."""
         try:
             os.makedirs(self.log_dir, exist_ok=True)
             with Writer._shared_lock:
@@ -258,27 +275,43 @@ class Writer:
                 counter = Writer._file_counter
             name = (
                 f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}"
-                f".{os.getpid()}.{counter}{filename_suffix}"
+                f".{os.getpid()}.{counter}{self._suffix}"
             )
-            self.path = os.path.join(self.log_dir, name)
-            handle = open(self.path, "wb")  # closed by close()
+            path = os.path.join(self.log_dir, name)
+            handle = open(path, "wb")  # closed by close()
         except OSError as error:
             raise ValueError(
                 f"log_dir={self.log_dir!r} is not a writable directory ({error.strerror or error}); "
                 "pass a directory you can create files in"
             ) from error
+        self.path = path
         self._records = RecordWriter(handle)
-        self._lock = threading.Lock()
-        self._closed = False
-        self._tags_with_metadata: set[str] = set()
-        self._write_event(
+        # A new file: TensorBoard needs each tag's metadata again, in this file.
+        self._tags_with_metadata = set()
+        self._records.write(
             event_pb2.Event(
                 wall_time=time.time(),
                 file_version="brain.Event:2",
                 source_metadata=event_pb2.SourceMetadata(writer="kerasnotes.summary"),
-            )
+            ).SerializeToString()
         )
-        self.flush()
+        self._records.flush()
+
+    def _reopen_if_gone(self) -> None:
+        """Start a fresh event file when ours was deleted (e.g. its log_dir was removed).
+
+        Called with ``self._lock`` held. An open handle on a deleted file keeps
+        accepting writes that no reader will ever see, so the records would be
+        lost without an error.
+        """
+        if self._closed or os.path.exists(self.path):
+            return
+        try:
+            self._records.close()
+        except OSError:  # the old handle is unusable either way; its data is gone with the file
+            pass
+        self._open_file()
+        self.reopened += 1
 
     @classmethod
     def for_logdir(cls, log_dir: str | os.PathLike) -> Writer:
@@ -301,8 +334,12 @@ class Writer:
         key = os.path.realpath(os.path.abspath(os.fspath(log_dir)))
         with cls._shared_lock:
             writer = cls._shared.get(key)
-            if writer is not None and not writer.closed:
-                return writer
+        if writer is not None and not writer.closed:
+            with writer._lock:
+                # A later fit after its log_dir was removed gets a fresh file, and
+                # has_written() then answers for that file.
+                writer._reopen_if_gone()
+            return writer
         writer = cls(log_dir)
         with cls._shared_lock:
             current = cls._shared.get(key)
@@ -331,25 +368,38 @@ class Writer:
         # An open file cannot be copied; copies of a callback share the writer.
         return self
 
+    def _raise_if_closed(self) -> None:
+        if self._closed:
+            raise ValueError(
+                f"this Writer for log_dir={self.log_dir!r} is closed; "
+                "use Writer.for_logdir(log_dir) to get an open one"
+            )
+
     def _write_event(self, event: event_pb2.Event) -> None:
         with self._lock:
-            if self._closed:
-                raise ValueError(
-                    f"this Writer for log_dir={self.log_dir!r} is closed; "
-                    "use Writer.for_logdir(log_dir) to get an open one"
-                )
+            self._raise_if_closed()
+            if self._check_file:
+                # Once per flush interval: a stat costs about 3 µs, a scalar about 50 µs.
+                self._check_file = False
+                self._reopen_if_gone()
             self._records.write(event.SerializeToString())
 
     def _write_value(
         self, tag: str, step: int, tensor: Any, metadata: summary_pb2.SummaryMetadata
     ) -> None:
-        value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
-        # TensorBoard keeps the metadata of a tag's first value in each file.
-        if tag not in self._tags_with_metadata:
-            value.metadata.CopyFrom(metadata)
-            self._tags_with_metadata.add(tag)
-        summary = summary_pb2.Summary(value=[value])
-        self._write_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
+        with self._lock:
+            self._raise_if_closed()
+            if self._check_file:
+                self._check_file = False
+                self._reopen_if_gone()
+            value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
+            # TensorBoard keeps the metadata of a tag's first value in each file.
+            if tag not in self._tags_with_metadata:
+                value.metadata.CopyFrom(metadata)
+                self._tags_with_metadata.add(tag)
+            summary = summary_pb2.Summary(value=[value])
+            event = event_pb2.Event(wall_time=time.time(), step=step, summary=summary)
+            self._records.write(event.SerializeToString())
 
     def scalar(
         self,
@@ -513,6 +563,8 @@ class Writer:
         with self._lock:
             if not self._closed:
                 self._records.flush()
+                # The next write checks that the file still exists (see _reopen_if_gone).
+                self._check_file = True
 
     def close(self) -> None:
         """Flush and close the file; later calls do nothing."""

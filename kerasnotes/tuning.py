@@ -490,6 +490,66 @@ def _trial_id(callbacks: Sequence[Any], values: dict[str, Any]) -> str:
     return "fit_" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
+#: Subfolder of a trial execution's run where an earlier, unfinished attempt's events go.
+INTERRUPTED_DIR = "interrupted"
+
+
+def set_aside_earlier_events(run_dir: str) -> str | None:
+    """Move the event files an earlier attempt left in ``run_dir`` aside; return where to.
+
+    ```
+    <run>/events.out.tfevents.<t>.<host>.<pid>.<n>
+      -> <run>/interrupted/<UTC time>-<pid>/events.out.interrupted.<t>.<host>.<pid>.<n>
+    ```
+
+    A resumed search (``overwrite=False``) re-runs a trial that was interrupted,
+    and keras-tuner retries a trial whose fit raised; both train the same
+    ``trial_<id>/execution<k>`` again. Appending a second event file would give
+    that run duplicate steps and two HParams sessions, so the re-run starts in a
+    clean run. The earlier attempt is not a completed trial, but nothing is
+    deleted: its files are moved, renamed without "tfevents" so that TensorBoard
+    no longer reads them (rename them back to look at them).
+
+    Args:
+        run_dir: a trial execution's run directory (it may not exist yet).
+
+    Returns:
+        The folder the files went to, or None when there were none.
+
+    Example:
+        >>> import os, tempfile
+        >>> run = tempfile.mkdtemp()
+        >>> open(os.path.join(run, "events.out.tfevents.1.host.2.3"), "wb").close()
+        >>> aside = set_aside_earlier_events(run)
+        >>> os.listdir(aside), [n for n in os.listdir(run) if "tfevents" in n]
+        (['events.out.interrupted.1.host.2.3'], [])
+    """
+    try:
+        names = sorted(
+            name
+            for name in os.listdir(run_dir)
+            if "tfevents" in name and os.path.isfile(os.path.join(run_dir, name))
+        )
+    except FileNotFoundError:
+        return None
+    if not names:
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = os.path.join(run_dir, INTERRUPTED_DIR, f"{stamp}-{os.getpid()}")
+    os.makedirs(aside, exist_ok=True)
+    for name in names:
+        os.replace(
+            os.path.join(run_dir, name),
+            os.path.join(aside, name.replace("tfevents", "interrupted")),
+        )
+    _LOG.warning(
+        "%s held events of an earlier, unfinished attempt at this trial; moved them to %s",
+        run_dir,
+        aside,
+    )
+    return aside
+
+
 def _accepts_batch_size(x: Any) -> bool:
     """Whether ``model.fit`` takes ``batch_size`` with this ``x`` (arrays yes, datasets no)."""
     if isinstance(x, (np.ndarray, list, tuple, dict)):
@@ -543,6 +603,9 @@ class NotesHyperModel(keras_tuner.HyperModel):
     turned NaN or Inf, or fit raised); ``<log_dir>`` itself gets the HParams
     experiment (every hyperparameter with its domain). ``histories`` keeps each
     trial's per-epoch metrics (trial id -> one history dict per execution).
+    An execution run that already holds events (an interrupted trial re-run by
+    a resumed search, or a retried one) starts clean: the old files are moved
+    to ``<run>/interrupted/`` (see ``set_aside_earlier_events``).
 
     Args:
         input_shape: shape of one sample, e.g. ``(64,)``; inputs of rank > 1 are flattened.
@@ -882,6 +945,9 @@ class NotesHyperModel(keras_tuner.HyperModel):
             execution = len(self.histories.get(trial_id, ()))
             values = {**_loggable(hp.values), "batch_size": chosen["batch_size"]}
             run_dir = os.path.join(self.log_dir, f"trial_{trial_id}", f"execution{execution}")
+            # This process has not run this execution yet (``execution`` counts its
+            # completed ones), so any events there are an interrupted attempt's.
+            set_aside_earlier_events(run_dir)
             logger = _TrialLogger(run_dir, trial_id, values)
             callbacks.append(logger)
         try:

@@ -18,6 +18,18 @@ kerasnotes/spectral_density   (2, G) [grid; density on the grid]
 kerasnotes/early_stopping/event (3,) [best_epoch, best_value, stopped_epoch]
 ```
 
+Epochs: every epoch-stepped record is logged at the 0-based epoch index (the
+event step, as ``keras.callbacks.TensorBoard`` writes it), while people read
+the number Keras prints ("Epoch 16/50"). The JSON carries both, under fixed
+names: ``step``/``steps`` are the event steps as logged (and what ``?step=``
+takes), ``epoch``/``epochs``/``best_epoch``/``stopped_epoch`` are the epoch
+numbers as Keras prints them (step + 1). The frontend draws and writes only the
+latter on anything labelled "epoch"::
+
+    epoch (as Keras prints) = step + 1
+    best_epoch    = M of "Restoring model weights from the end of the best epoch: M."
+    stopped_epoch = N of "Epoch N: early stopping"
+
 Malformed data (a truncated event file, a tensor of the wrong shape) is
 skipped and counted in the response's ``"skipped"`` field instead of failing
 the request: the user sees what could be read.
@@ -74,10 +86,26 @@ def finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _series(data: Sequence[tb_provider.ScalarDatum]) -> dict[str, list]:
+def as_keras_epoch(step: int) -> int:
+    """The epoch number Keras prints for a record logged at the 0-based epoch index ``step``.
+
+    ```
+    epoch = step + 1          (step 15 is "Epoch 16/50")
+    ```
+
+    Example:
+        >>> as_keras_epoch(15)
+        16
+    """
+    return int(step) + 1
+
+
+def _series(data: Sequence[tb_provider.ScalarDatum], epochs: bool = True) -> dict[str, list]:
     steps = [int(d.step) for d in data]
     values = [finite_or_none(d.value) for d in data]
-    return {"steps": steps, "values": values}
+    if not epochs:  # steps that may count batches (LearningRateDecay(per="step"))
+        return {"steps": steps, "values": values}
+    return {"steps": steps, "epochs": [as_keras_epoch(s) for s in steps], "values": values}
 
 
 class RunReader:
@@ -203,7 +231,9 @@ class RunReader:
 
     # -- reading -----------------------------------------------------------------
 
-    def _read_scalars(self, run: str, tags: Sequence[str], downsample: int) -> dict[str, dict]:
+    def _read_scalars(
+        self, run: str, tags: Sequence[str], downsample: int, by_step: Sequence[str] = ()
+    ) -> dict[str, dict]:
         if not tags:
             return {}
         read = self._provider.read_scalars(
@@ -213,7 +243,9 @@ class RunReader:
             run_tag_filter=tb_provider.RunTagFilter(runs=[run], tags=list(tags)),
             downsample=downsample,
         )
-        return {tag: _series(data) for tag, data in read.get(run, {}).items()}
+        return {
+            tag: _series(data, epochs=tag not in by_step) for tag, data in read.get(run, {}).items()
+        }
 
     def _read_tensors(self, run: str, tag: str, downsample: int) -> list[tb_provider.TensorDatum]:
         read = self._provider.read_tensors(
@@ -233,7 +265,7 @@ class RunReader:
         tags = [t for t in layout.CURVATURE_SCALARS.values() if t in scalars]
         read = self._read_scalars(run, tags, MAX_POINTS)
         series = {
-            name: read.get(tag, {"steps": [], "values": []})
+            name: read.get(tag, {"steps": [], "epochs": [], "values": []})
             for name, tag in layout.CURVATURE_SCALARS.items()
         }
         events: list[dict[str, Any]] = []
@@ -274,6 +306,8 @@ class RunReader:
             "run": run,
             "steps": steps,
             "step": step,
+            "epochs": [as_keras_epoch(s) for s in steps],
+            "epoch": as_keras_epoch(step),
             "grid": [float(g) for g in grid[keep]],
             "density": [float(d) for d in density[keep]],
             "grid_size": int(grid.size),
@@ -308,7 +342,7 @@ class RunReader:
         ]
         per_series = max(10, min(MAX_POINTS, POINT_BUDGET // max(1, len(tags))))
         read = self._read_scalars(run, tags, per_series)
-        empty = {"steps": [], "values": []}
+        empty = {"steps": [], "epochs": [], "values": []}
         return {
             "run": run,
             "variables": [
@@ -325,8 +359,8 @@ class RunReader:
         """The learning rate, the early-stopping monitor and the early-stopping event."""
         scalars, tensors = self._require_run(run)
         tags = [t for t in (layout.LEARNING_RATE, layout.EARLY_STOPPING_MONITOR) if t in scalars]
-        read = self._read_scalars(run, tags, MAX_POINTS)
-        empty = {"steps": [], "values": []}
+        # The learning rate's steps are epochs or batches (LearningRateDecay's per=).
+        read = self._read_scalars(run, tags, MAX_POINTS, by_step=(layout.LEARNING_RATE,))
         monitor = scalars.get(layout.EARLY_STOPPING_MONITOR)
         early: dict[str, Any] | None = None
         skipped = 0
@@ -339,8 +373,10 @@ class RunReader:
                 skipped += 1
         return {
             "run": run,
-            "learning_rate": read.get(layout.LEARNING_RATE, empty),
-            "monitor": read.get(layout.EARLY_STOPPING_MONITOR, empty),
+            "learning_rate": read.get(layout.LEARNING_RATE, {"steps": [], "values": []}),
+            "monitor": read.get(
+                layout.EARLY_STOPPING_MONITOR, {"steps": [], "epochs": [], "values": []}
+            ),
             "monitor_name": _monitor_name(monitor),
             "early_stopping": early,
             "skipped": skipped,
@@ -372,8 +408,10 @@ def decode_critical_point(datum: tb_provider.TensorDatum) -> dict[str, Any] | No
 
     ```
     [kind_code, grad_norm, lambda_min, lambda_max, minimum_ratio, escaped,
-     loss_before, loss_after, num_hvp, seconds]  ->  {"step", "kind", "grad_norm", ...}
+     loss_before, loss_after, num_hvp, seconds]  ->  {"step", "epoch", "kind", "grad_norm", ...}
     ```
+
+    ``step`` is the 0-based epoch index logged, ``epoch = step + 1`` the number Keras prints.
 
     Args:
         datum: a ``TensorDatum`` read from the data provider.
@@ -395,7 +433,8 @@ def decode_critical_point(datum: tb_provider.TensorDatum) -> dict[str, Any] | No
     kind = layout.KIND_NAMES.get(int(code)) if math.isfinite(code) else None
     if kind is None:
         return None
-    event: dict[str, Any] = {"step": int(datum.step), "kind": kind}
+    step = int(datum.step)
+    event: dict[str, Any] = {"step": step, "epoch": as_keras_epoch(step), "kind": kind}
     for name, value in fields.items():
         event[name] = finite_or_none(value)
     event["escaped"] = bool(event["escaped"]) if event["escaped"] is not None else None
@@ -409,7 +448,13 @@ def decode_early_stopping(datum: tb_provider.TensorDatum) -> dict[str, Any] | No
 
     ```
     [best_epoch, best_value, stopped_epoch]  (stopped_epoch = -1: training ran to the end)
+    ->  best_epoch = logged + 1, stopped_epoch = logged + 1 (or None): as Keras prints them
+        best_step, stopped_step = the 0-based epoch indices as logged
     ```
+
+    The tensor holds ``EarlyStopping``'s 0-based attributes; the dict's
+    ``best_epoch`` and ``stopped_epoch`` are the numbers Keras prints ("Epoch N:
+    early stopping", "Restoring model weights from the end of the best epoch: M.").
 
     Args:
         datum: a ``TensorDatum`` read from the data provider.
@@ -417,8 +462,9 @@ def decode_early_stopping(datum: tb_provider.TensorDatum) -> dict[str, Any] | No
     Example:
         >>> from tensorboard.data.provider import TensorDatum
         >>> datum = TensorDatum(step=9, wall_time=0.0, numpy=np.array([6.0, 0.25, -1.0]))
-        >>> decode_early_stopping(datum)
-        {'step': 9, 'best_epoch': 6, 'best_value': 0.25, 'stopped_epoch': None}
+        >>> decode_early_stopping(datum)  # doctest: +NORMALIZE_WHITESPACE
+        {'step': 9, 'best_step': 6, 'best_epoch': 7, 'best_value': 0.25,
+         'stopped_step': None, 'stopped_epoch': None}
     """
     values = np.asarray(datum.numpy)
     if values.shape != (len(layout.EARLY_STOPPING_FIELDS),) or not np.issubdtype(
@@ -428,11 +474,14 @@ def decode_early_stopping(datum: tb_provider.TensorDatum) -> dict[str, Any] | No
     best_epoch, best_value, stopped_epoch = values.astype(np.float64).tolist()
     if not (math.isfinite(best_epoch) and math.isfinite(stopped_epoch)):
         return None
+    stopped = int(stopped_epoch) if stopped_epoch >= 0 else None
     return {
         "step": int(datum.step),
-        "best_epoch": int(best_epoch),
+        "best_step": int(best_epoch),
+        "best_epoch": as_keras_epoch(int(best_epoch)),
         "best_value": finite_or_none(best_value),
-        "stopped_epoch": int(stopped_epoch) if stopped_epoch >= 0 else None,
+        "stopped_step": stopped,
+        "stopped_epoch": None if stopped is None else as_keras_epoch(stopped),
     }
 
 

@@ -12,6 +12,11 @@ Routes (under ``/data/plugin/kerasnotes``), all JSON unless noted:
 /static/<file>                the frontend (an ES module and its stylesheet)
 ```
 
+Steps are the event steps as logged (the 0-based epoch index); every field
+named ``epoch``, ``epochs``, ``best_epoch`` or ``stopped_epoch`` is the epoch
+number Keras prints (step + 1), and the frontend shows only those (see
+``kerasnotes.tensorboard_plugins.data``).
+
 A missing or malformed argument answers 400, an unknown run, step or topic
 404, with a JSON body ``{"error": "..."}`` that says what was wrong. Unlike the
 stock Scalars dashboard, which plots each tag alone, these routes join the

@@ -294,10 +294,15 @@ def test_config_round_trip_and_deep_copy():
         log_dir="runs/s",
         verbose=0,
         seed=1,
+        loss=keras.losses.MeanAbsoluteError(),
+        bn_mode="batch",
     )
     config = detector.get_config()
     again = SaddlePointDetector.from_config(config)
     assert again.get_config() == config
+    assert isinstance(again.loss, keras.losses.MeanAbsoluteError) and again.bn_mode == "batch"
+    named = SaddlePointDetector((x, y), loss="mse", verbose=0)
+    assert SaddlePointDetector.from_config(named.get_config()).loss == "mse"
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(detector))
     np.testing.assert_array_equal(restored.x, x)
     detector = SaddlePointDetector((x, y), verbose=0)
@@ -319,9 +324,70 @@ def test_config_round_trip_and_deep_copy():
         ({"escape_step": 0.0}, ValueError, "escape_step=0.0"),
         ({"log_dir": 5}, TypeError, "log_dir=5"),
         ({"batch_size": 0}, ValueError, "batch_size=0"),
+        ({"bn_mode": "train"}, ValueError, "bn_mode='train'"),
+        ({"loss": 5}, TypeError, "loss=5"),
+        ({"loss": "no_such_loss"}, ValueError, "no_such_loss"),
     ],
 )
 def test_wrong_arguments_fail_at_construction(kwargs, error, match):
     kwargs.setdefault("data", (np.ones((3, 1)), np.ones((3, 1))))
     with pytest.raises(error, match=match):
         SaddlePointDetector(**kwargs)
+
+
+def test_the_escape_line_search_builds_no_probe_per_trial_step(monkeypatch):
+    import kerasnotes.curvature as curvature
+
+    built = []
+
+    class CountingProbe(curvature.HessianProbe):
+        def __init__(self, *args, **kwargs):
+            built.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(curvature, "HessianProbe", CountingProbe)
+    model, x, y = _product_saddle()
+    after = _Snapshot()
+    detector = SaddlePointDetector((x, y), escape=True, verbose=0)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[detector, after])
+    (entry,) = detector.history
+    assert len(built) == 1  # the analysis; the 12 trial steps use the compiled gate
+    # The same step as before: eta* = 1 along u = [1, 1]/√2, L = (1 - 1/2)² = 1/4.
+    assert entry["escaped"] is True and entry["loss_after"] == pytest.approx(0.25)
+    np.testing.assert_allclose(np.ravel(after.weights[0]), [2**-0.5, 2**-0.5], rtol=1e-6)
+
+
+def _bn_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(4),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    return model
+
+
+def test_loss_and_bn_mode_reach_the_gate_and_the_analysis():
+    from kerasnotes.curvature import HessianProbe
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 3)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+    model = _bn_model()
+    mae = keras.losses.MeanAbsoluteError()
+    detector = SaddlePointDetector((x, y), always_probe=True, loss=mae, bn_mode="batch", verbose=0)
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[detector])
+    (entry,) = detector.history
+    # The weights are the epoch end's (no escape): probe them with the same settings.
+    probe = HessianProbe(model, x, y, loss=mae, bn_mode="batch")
+    assert entry["grad_norm"] == pytest.approx(np.linalg.norm(probe.gradient()), rel=1e-5)
+    dense = np.linalg.eigvalsh(probe.dense_hessian())
+    assert entry["lambda_min"] == pytest.approx(dense[0], rel=1e-4, abs=1e-6)
+    assert entry["lambda_max"] == pytest.approx(dense[-1], rel=1e-4)
+    # ... and they are not the defaults' numbers (compiled MSE, BN in inference mode).
+    default = HessianProbe(model, x, y)
+    assert abs(np.linalg.norm(default.gradient()) - entry["grad_norm"]) > 1e-3

@@ -167,3 +167,69 @@ def test_part2_claims_are_registered_with_sizes_for_every_mode():
         assert module.__name__.endswith(name) and module.CLAIM == claim and module.TITLE
         assert set(module.SIZES) == set(experiments.MODES)
     assert experiments.parse_claims("c10, C1,C9") == ["C1", "C9", "C10"]
+
+
+def test_one_epoch_convention_keras_print_summary_and_plugin_json_agree(tmp_path, capsys):
+    """Keras prints "Epoch N: early stopping" and "... best epoch: M."; the same N and M
+    come out of kerasnotes' stopper, the tour's C7 wording and the plugin's JSON, and
+    every epoch-stepped series of the run (the recorder's epoch_val_loss and the
+    stopper's monitor) holds an epoch's value at one and the same event step."""
+    import re
+
+    import keras
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.context import RequestContext
+
+    from kerasnotes import callbacks, losses, optimizers, summary
+    from kerasnotes.experiments import c7_early_stopping
+    from kerasnotes.experiments.training import digits_split, fit_run, mlp
+    from kerasnotes.tensorboard_plugins import data as plugin_data
+
+    # 100 digits: the MLP memorises them and the validation loss turns up after a few epochs.
+    (x, y), (xv, yv) = digits_split(train_samples=100)
+    config = dict(monitor="val_loss", patience=3, restore_best_weights=True)
+    ours = callbacks.EarlyStopping(**config, log_dir=tmp_path / "run")
+    theirs = keras.callbacks.EarlyStopping(**config, verbose=1)
+    run = fit_run(
+        mlp(64, (64,), 10, seed=0),
+        optimizers.Adam(0.01),
+        losses.SparseCategoricalCrossentropy(from_logits=True),
+        (x, y),
+        epochs=40,
+        batch_size=20,
+        log_dir=tmp_path / "run",
+        validation=(xv, yv),
+        callbacks=(ours, theirs),
+        log_updates=False,
+    )
+    summary.Writer.for_logdir(tmp_path / "run").flush()
+    printed = capsys.readouterr().out
+    stop = int(re.search(r"Epoch (\d+): early stopping", printed).group(1))
+    best = int(re.search(r"best epoch: (\d+)\.", printed).group(1))
+    assert 1 < best < stop < 40  # it did stop, after a best epoch that is not the first
+    assert len(run.history["val_loss"]) == stop
+    assert int(np.argmin(run.history["val_loss"])) + 1 == best
+
+    assert (ours.stopped_epoch + 1, ours.best_epoch + 1) == (stop, best)
+    assert c7_early_stopping.describe_stop(ours, len(run.history["val_loss"])) == (
+        f"stops at epoch {stop} and restores epoch {best}"
+    )
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(tmp_path))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
+    body = plugin_data.RunReader(provider, RequestContext(), "").schedule("run")
+    early = body["early_stopping"]
+    assert (early["stopped_epoch"], early["best_epoch"]) == (stop, best)
+    assert (early["stopped_step"], early["best_step"]) == (stop - 1, best - 1)
+    monitor = body["monitor"]
+    assert monitor["epochs"][int(np.argmin(monitor["values"]))] == best
+    # The recorder's curve and the stopper's monitor: the same numbers at the same steps,
+    # 0-based as keras.callbacks.TensorBoard writes them.
+    recorded = provider.read_scalars(
+        RequestContext(), experiment_id="", plugin_name="scalars", downsample=1000
+    )["run"]["epoch_val_loss"]
+    assert [d.step for d in recorded] == monitor["steps"] == list(range(stop))
+    np.testing.assert_allclose([d.value for d in recorded], monitor["values"], rtol=1e-6)
+    np.testing.assert_allclose(monitor["values"], run.history["val_loss"], rtol=1e-6)

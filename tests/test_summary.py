@@ -187,6 +187,50 @@ def test_flush_and_close_twice_and_write_after_close(tmp_path):
     assert [p.value for p in data["a"]] == [1.0]
 
 
+def test_a_deleted_log_dir_gets_a_fresh_file_and_nothing_written_later_is_lost(tmp_path):
+    import shutil
+
+    log_dir = tmp_path / "run"
+    writer = Writer.for_logdir(log_dir)
+    writer.text(summary.TAG_RUN_INFO, "first fit", step=0)
+    writer.scalar(summary.TAG_LEARNING_RATE, 0.5, 0, display_name="lr")
+    writer.flush()  # the end of the first fit
+    shutil.rmtree(log_dir)  # the user clears the logs between two fits
+    # The second fit's callbacks ask for the shared writer again: same object,
+    # a fresh file, and the run info counts as not yet written in that file.
+    again = Writer.for_logdir(log_dir)
+    assert again is writer and again.reopened == 1
+    assert not again.has_written(summary.TAG_RUN_INFO)
+    again.scalar(summary.TAG_LEARNING_RATE, 0.25, 1, display_name="lr")
+    again.flush()
+    shutil.rmtree(log_dir)  # and once more, now without for_logdir in between
+    again.scalar(summary.TAG_LEARNING_RATE, 0.125, 2, display_name="lr")
+    again.tensor(summary.TAG_CRITICAL_POINT, np.arange(10.0), 2)
+    again.flush()
+    assert again.reopened == 2
+    (name,) = os.listdir(log_dir)
+    assert name.startswith("events.out.tfevents.")
+    scalars = _read(str(tmp_path), "scalars", "scalars")[summary.TAG_LEARNING_RATE]
+    assert [(p.step, p.value) for p in scalars] == [(2, 0.125)]
+    tensors = _read(str(tmp_path), "tensors", summary.PLUGIN_NAME)[summary.TAG_CRITICAL_POINT]
+    np.testing.assert_array_equal(tensors[0].numpy, np.arange(10.0))
+    listed = _provider(str(tmp_path)).list_scalars(
+        _context(), experiment_id="", plugin_name="scalars"
+    )
+    assert listed["run"][summary.TAG_LEARNING_RATE].display_name == "lr"  # metadata rewritten
+    again.close()
+
+
+def test_a_writer_whose_file_exists_keeps_one_file(tmp_path):
+    writer = Writer(tmp_path)
+    for step in range(3):
+        writer.scalar("a", float(step), step)
+        writer.flush()
+    writer.close()
+    assert writer.reopened == 0 and len(os.listdir(tmp_path)) == 1
+    assert [p.value for p in _read(str(tmp_path), "scalars", "scalars")["a"]] == [0.0, 1.0, 2.0]
+
+
 def test_unwritable_log_dir_is_a_clear_error_at_construction(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")

@@ -14,9 +14,11 @@ temporary directory and, when ``KERASNOTES_SCREENSHOT_DIR`` is set, there too.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -108,24 +110,38 @@ def train_run(run_dir: str) -> dict:
         verbose=0,
     )
     stopper = callbacks.EarlyStopping(
-        monitor="val_loss", min_delta=0.04, patience=2, log_dir=run_dir
+        monitor="val_loss", min_delta=0.04, patience=2, restore_best_weights=True, log_dir=run_dir
     )
-    model.fit(
-        x,
-        y,
-        validation_data=(x_val, y_val),
-        epochs=10,
-        batch_size=16,
-        verbose=0,
-        callbacks=[
-            detector,
-            callbacks.LearningRateDecay(schedules.ExponentialDecay(0.05, 0.2), log_dir=run_dir),
-            stopper,
-            callbacks.OptimizerInspector(run_dir),
-        ],
+    # Keras's own stopper, same rule, prints the epochs a person reads.
+    keras_stopper = keras.callbacks.EarlyStopping(
+        monitor="val_loss", min_delta=0.04, patience=2, restore_best_weights=True, verbose=1
     )
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        model.fit(
+            x,
+            y,
+            validation_data=(x_val, y_val),
+            epochs=10,
+            batch_size=16,
+            verbose=0,
+            callbacks=[
+                detector,
+                callbacks.LearningRateDecay(schedules.ExponentialDecay(0.05, 0.2), log_dir=run_dir),
+                stopper,
+                keras_stopper,
+                callbacks.OptimizerInspector(run_dir),
+            ],
+        )
     summary.Writer.for_logdir(run_dir).close()  # everything on disk before TensorBoard reads it
-    return {"probes": detector.history, "stopped_epoch": stopper.stopped_epoch}
+    stop = re.search(r"Epoch (\d+): early stopping", printed.getvalue())
+    best = re.search(r"best epoch: (\d+)\.", printed.getvalue())
+    return {
+        "probes": detector.history,
+        "stopped_epoch": stopper.stopped_epoch,
+        "keras_stop": None if stop is None else int(stop.group(1)),
+        "keras_best": int(best.group(1)),
+    }
 
 
 # -- TensorBoard and the browser -------------------------------------------------------------------
@@ -212,8 +228,10 @@ def _markers(frame, chart: str) -> list[dict]:
     )
 
 
-def _assert_series(rendered, logged, rel=1e-6):
-    assert [int(x) for x, _ in rendered] == [step for step, _ in logged]
+def _assert_series(rendered, logged, rel=1e-6, epochs=True):
+    """The drawn points equal the logged ones; on an epoch axis x is the epoch Keras prints."""
+    shift = 1 if epochs else 0
+    assert [int(x) for x, _ in rendered] == [step + shift for step, _ in logged]
     for (_, got), (_, want) in zip(rendered, logged, strict=True):
         if math.isnan(want):
             assert got is None
@@ -227,11 +245,11 @@ def logged_run(tmp_path_factory):
     run_dir = str(logdir / "iris_mlp")
     trained = train_run(run_dir)
     assert trained["probes"], "the detector logged no probe"
-    return str(logdir), run_dir
+    return str(logdir), run_dir, trained
 
 
 def test_the_kerasnotes_tab_draws_the_logged_data(logged_run, tmp_path):
-    logdir, run_dir = logged_run
+    logdir, run_dir, trained = logged_run
     logged = read_logdir(run_dir)
     shots = [str(tmp_path)]
     if os.environ.get("KERASNOTES_SCREENSHOT_DIR"):
@@ -273,7 +291,7 @@ def test_the_kerasnotes_tab_draws_the_logged_data(logged_run, tmp_path):
 
                 frame.click("#kn-tab-optimizer")
                 _ready(frame, "optimizer")
-                _check_optimizer(frame, logged)
+                _check_optimizer(frame, logged, trained)
                 screenshot(page, "optimizer")
 
                 frame.click("#kn-tab-notes")
@@ -308,6 +326,7 @@ def _check_curvature(frame, logged):
     events = logged[summary.TAG_CRITICAL_POINT]
     markers = _markers(frame, "curvature-grad-norm")
     assert [int(m["step"]) for m in markers] == [step for step, _ in events]
+    assert [int(m["epoch"]) for m in markers] == [step + 1 for step, _ in events]
     assert [m["kind"] for m in markers] == [summary.KIND_NAMES[int(v[0])] for _, v in events]
     assert [float(m["value"]) for m in markers] == [v[1] for _, v in events]  # float64, exact
     colours = {
@@ -321,6 +340,10 @@ def _check_curvature(frame, logged):
         "#kn-events-table tbody tr", "rows => rows.map(r => r.dataset.kind)"
     )
     assert rows == [summary.KIND_NAMES[int(v[0])] for _, v in reversed(events)]
+    shown = frame.eval_on_selector_all(
+        "#kn-events-table tbody tr td:first-child", "cells => cells.map(c => c.textContent)"
+    )
+    assert shown == [str(step + 1) for step, _ in reversed(events)]  # the epoch Keras prints
 
 
 def _check_run_info(frame):
@@ -375,10 +398,14 @@ def _check_spectrum(frame, logged):
         "(el) => { el.value = '1'; el.dispatchEvent(new Event('input', {bubbles: true})); }",
     )
     frame.wait_for_selector(f"#kn-spectrum-stats[data-step='{steps[1]}']")
+    # The slider names the epoch as Keras prints it, the logged step + 1.
+    assert frame.locator("#kn-spectrum-stats").get_attribute("data-epoch") == str(steps[1] + 1)
+    shown = frame.locator("#kn-spectrum-step-value").inner_text()
+    assert shown.split()[0] == str(steps[1] + 1)
     _check_density(frame, logged, steps[1])
 
 
-def _check_optimizer(frame, logged):
+def _check_optimizer(frame, logged, trained):
     prefix = summary.TAG_EFFECTIVE_LR_MEAN_PREFIX
     names = sorted(tag[len(prefix) :] for tag in logged if tag.startswith(prefix))
     assert names
@@ -394,6 +421,7 @@ def _check_optimizer(frame, logged):
     _assert_series(
         _points(frame, "optimizer-learning-rate", "learning_rate"),
         scalar_series(logged, summary.TAG_LEARNING_RATE),
+        epochs=False,  # its axis is the logged step (epoch or batch)
     )
     _assert_series(
         _points(frame, "optimizer-early-stopping", "monitor"),
@@ -403,14 +431,20 @@ def _check_optimizer(frame, logged):
     best_epoch, best_value, stopped = event
     (star,) = _markers(frame, "optimizer-early-stopping")
     assert star["role"] == "best" and int(star["step"]) == best_epoch
+    # Drawn and written as Keras printed it: "... from the end of the best epoch: M."
+    assert int(star["epoch"]) == best_epoch + 1 == trained["keras_best"]
     assert float(star["value"]) == best_value
     stop_rule = frame.locator(
         "svg[data-chart='optimizer-early-stopping'] .kn-vline[data-role='stopped']"
     )
+    text = frame.locator("#kn-early-stopping").inner_text()
+    assert f"at epoch {trained['keras_best']};" in text
     if stopped >= 0:
-        assert float(stop_rule.get_attribute("data-x")) == stopped
+        # "Epoch N: early stopping"
+        assert float(stop_rule.get_attribute("data-x")) == stopped + 1 == trained["keras_stop"]
+        assert f"stopped at epoch {trained['keras_stop']}" in text
     else:
-        assert stop_rule.count() == 0
+        assert stop_rule.count() == 0 and trained["keras_stop"] is None
 
 
 def _check_notes(frame, lang):

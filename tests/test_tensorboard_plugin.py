@@ -218,6 +218,7 @@ def test_curvature_series_and_events_equal_the_logged_numbers(client):
     body = get_json(client, f"{PREFIX}/curvature?run=full")
     series = body["series"]
     assert series["grad_norm"]["steps"] == list(range(EPOCHS))
+    assert series["grad_norm"]["epochs"] == list(range(1, EPOCHS + 1))  # as Keras prints
     assert close_list(series["grad_norm"]["values"], GRAD)
     measured = [e for e in range(EPOCHS) if not math.isnan(LAMBDA_MIN[e])]
     assert series["lambda_min"]["steps"] == measured
@@ -227,6 +228,7 @@ def test_curvature_series_and_events_equal_the_logged_numbers(client):
 
     events = body["events"]
     assert [e["step"] for e in events] == list(range(EPOCHS))
+    assert [e["epoch"] for e in events] == list(range(1, EPOCHS + 1))
     assert [e["kind"] for e in events] == KINDS
     # Tensors are float64: exact equality, and NaN (not measured) arrives as null.
     assert [e["grad_norm"] for e in events] == GRAD
@@ -242,6 +244,8 @@ def test_spectrum_at_a_chosen_step_and_the_list_of_steps(client):
     last = get_json(client, f"{PREFIX}/spectrum?run=full")
     assert last["steps"] == list(DENSITY_STEPS)
     assert last["step"] == DENSITY_STEPS[-1]
+    assert last["epoch"] == DENSITY_STEPS[-1] + 1
+    assert last["epochs"] == [s + 1 for s in DENSITY_STEPS]
     first = get_json(client, f"{PREFIX}/spectrum?run=full&step={DENSITY_STEPS[0]}")
     expected = _density(DENSITY_STEPS[0])
     np.testing.assert_array_equal(first["grid"], expected[0])
@@ -276,6 +280,7 @@ def test_optimizer_effective_lr_per_variable(client):
     for name in VARIABLES:
         lr = by_name[name]["effective_lr_mean"]
         assert lr["steps"] == list(range(EPOCHS))
+        assert lr["epochs"] == list(range(1, EPOCHS + 1))
         assert close_list(lr["values"], [effective_lr(name, e) for e in range(EPOCHS)])
         ratio = by_name[name]["update_ratio"]
         assert close_list(ratio["values"], [1e-3 * (e + 1) for e in range(EPOCHS)])
@@ -290,10 +295,14 @@ def test_schedule_learning_rate_and_early_stopping_event(client):
     assert close_list(body["monitor"]["values"], expected_monitor)
     assert body["early_stopping"] == {
         "step": EPOCHS - 1,
-        "best_epoch": 3,
+        "best_step": 3,  # as logged: EarlyStopping.best_epoch, 0-based
+        "best_epoch": 4,  # as Keras prints it
         "best_value": 0.25,
-        "stopped_epoch": 5,
+        "stopped_step": 5,
+        "stopped_epoch": 6,
     }
+    assert body["monitor"]["epochs"] == [e + 1 for e in body["monitor"]["steps"]]
+    assert "epochs" not in body["learning_rate"]  # its steps may count batches
     lr_only = get_json(client, f"{PREFIX}/schedule?run=lr_only")
     assert close_list(lr_only["learning_rate"]["values"], [0.5, 0.25, 0.5 / 3])
     assert lr_only["early_stopping"] is None and lr_only["monitor"]["steps"] == []

@@ -578,3 +578,53 @@ def test_hparams_logs_are_written_without_tensorflow(tmp_path):
     assert start.group_name == "00" and start.hparams["optimizer"].string_value == "adam"
     end = metadata.parse_session_end_info_plugin_data(tags[metadata.SESSION_END_INFO_TAG])
     assert end.status == 1  # STATUS_SUCCESS
+
+
+class _Trial(keras.callbacks.Callback):
+    """Stands for keras-tuner's per-trial callback: it names the trial being fitted."""
+
+    def __init__(self, trial_id: str, fail_at_epoch: int | None = None) -> None:
+        super().__init__()
+        self.trial = kt.engine.trial.Trial(kt.HyperParameters(), trial_id=trial_id)
+        self.fail_at_epoch = fail_at_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.fail_at_epoch:
+            raise RuntimeError("the search process was interrupted here")
+
+
+def test_a_rerun_of_an_interrupted_trial_starts_a_clean_run(tmp_path):
+    from tensorboard.plugins.hparams import metadata
+
+    x = np.random.default_rng(0).normal(size=(64, 64)).astype("float32")
+    y = np.arange(64) % 10
+    hp = kt.HyperParameters()
+    first = _small(normalizations="none", decays="none", log_dir=str(tmp_path))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        first.fit(hp, first.build(hp), x, y, epochs=3, verbose=0, callbacks=[_Trial("7", 1)])
+    run = tmp_path / "trial_7" / "execution0"
+    (interrupted,) = [p.name for p in run.iterdir() if "tfevents" in p.name]
+    # The resumed search (a new process, overwrite=False) runs trial 7 again from scratch.
+    resumed = _small(normalizations="none", decays="none", log_dir=str(tmp_path))
+    resumed.fit(hp, resumed.build(hp), x, y, epochs=3, verbose=0, callbacks=[_Trial("7")])
+
+    assert len([p for p in run.iterdir() if "tfevents" in p.name]) == 1
+    assert [step for step, _ in _scalars(str(run))["epoch_loss"]] == [0, 1, 2]
+    np.testing.assert_allclose(
+        [v for _, v in _scalars(str(run))["epoch_loss"]],
+        resumed.histories["7"][0]["loss"],
+        rtol=1e-6,
+    )
+    sessions = [
+        value.tag
+        for event in _events(str(run))
+        for value in event.summary.value
+        if value.tag in (metadata.SESSION_START_INFO_TAG, metadata.SESSION_END_INFO_TAG)
+    ]
+    assert sessions == [metadata.SESSION_START_INFO_TAG, metadata.SESSION_END_INFO_TAG]
+    # Nothing is deleted: the interrupted attempt is kept where TensorBoard does not read it.
+    (aside,) = (run / tuning.INTERRUPTED_DIR).iterdir()
+    assert [p.name for p in aside.iterdir()] == [interrupted.replace("tfevents", "interrupted")]
+    assert not any(
+        "tfevents" in name for _, _, names in os.walk(run / "interrupted") for name in names
+    )

@@ -91,7 +91,7 @@ class LearningRateLog(keras.callbacks.Callback):
         rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         self.rates.append(rate)
         if self.writer is not None:
-            self.writer.scalar(summary.TAG_LEARNING_RATE, rate, step=epoch + 1)
+            self.writer.scalar(summary.TAG_LEARNING_RATE, rate, step=epoch)
 
 
 def _learning_rates(epochs: int, steps_per_epoch: int) -> dict[str, object]:

@@ -27,6 +27,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +68,36 @@ LEARNING_RATE = 3e-3
 #: the plain run overfits if its final validation loss ends this fraction above its best
 OVERFIT_MARGIN = 0.02
 BATCH_SIZE = 32
+
+
+def describe_stop(stopper: Any, epochs_run: int) -> str:
+    """What an early-stopping run did, in the epoch numbers Keras prints.
+
+    ```
+    stopped:      "stops at epoch N and restores epoch M"    N = stopped_epoch + 1, M = best_epoch + 1
+    ran to end:   "runs all E epochs and restores epoch M"   E = epochs run
+    ```
+
+    ``N`` and ``M`` are the numbers of Keras's "Epoch N: early stopping" and
+    "Restoring model weights from the end of the best epoch: M." (the callbacks
+    count epochs from 0, Keras's messages from 1).
+
+    Args:
+        stopper: a ``kerasnotes.callbacks.EarlyStopping`` or ``keras.callbacks.EarlyStopping``
+            after its fit (``stopped_epoch`` 0 means it did not stop).
+        epochs_run: epochs the fit ran.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> describe_stop(SimpleNamespace(stopped_epoch=20, best_epoch=15), 21)
+        'stops at epoch 21 and restores epoch 16'
+        >>> describe_stop(SimpleNamespace(stopped_epoch=0, best_epoch=6), 8)
+        'runs all 8 epochs and restores epoch 7'
+    """
+    restored = int(stopper.best_epoch) + 1
+    if stopper.stopped_epoch > 0:
+        return f"stops at epoch {int(stopper.stopped_epoch) + 1} and restores epoch {restored}"
+    return f"runs all {epochs_run} epochs and restores epoch {restored}"
 
 
 def run(
@@ -144,8 +175,8 @@ def run(
     verdict = (
         f"C7: on {sizes.train_samples} digits, validation loss is lowest at epoch "
         f"{best_epoch_plain} ({min(plain):.3f}) and ends at {final['no_early_stopping']:.3f} "
-        f"after {len(plain)} epochs; early stopping (patience {sizes.patience}) stops after "
-        f"{ran} epochs and restores epoch {restored}, ending at {final['early_stopping']:.3f} "
+        f"after {len(plain)} epochs; early stopping (patience {sizes.patience}) "
+        f"{describe_stop(stopper, ran)}, ending at {final['early_stopping']:.3f} "
         f"(criterion: the plain run overfits, ending ≥ {OVERFIT_MARGIN:.0%} above its best, and "
         f"early stopping ends with a lower validation loss; {outcome})"
     )

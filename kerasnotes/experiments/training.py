@@ -182,6 +182,11 @@ class RunRecorder(keras.callbacks.Callback):
     and optimising that step costs TensorFlow 0.1-0.2 s per model and a new
     data iterator 15-20 ms per epoch, more than the pass itself.
 
+    ``epoch_<key>`` and ``epoch_seconds`` are written at step = the 0-based
+    epoch index, as ``keras.callbacks.TensorBoard`` and the kerasnotes callbacks
+    write theirs, so one run's curves line up (Keras prints that epoch as
+    step + 1).
+
     Args:
         writer: a ``kerasnotes.summary.Writer``; None writes nothing.
         log_updates: also write the loss of every update ("update_loss").
@@ -249,9 +254,9 @@ class RunRecorder(keras.callbacks.Callback):
                 continue  # the last batch's loss, already in update_loss
             self.history.setdefault(key, []).append(float(value))
             if self.writer is not None:
-                self.writer.scalar(f"epoch_{key}", float(value), step=epoch + 1)
+                self.writer.scalar(f"epoch_{key}", float(value), step=epoch)
         if self.writer is not None:
-            self.writer.scalar("epoch_seconds", self.epoch_seconds[-1], step=epoch + 1)
+            self.writer.scalar("epoch_seconds", self.epoch_seconds[-1], step=epoch)
             self.writer.flush()
 
 

@@ -8,13 +8,17 @@ import { card } from "./layout.js";
 
 export const title = "Curvature";
 
+// The x axis is the epoch as Keras prints it ("Epoch 16/50"): the JSON's
+// `epochs`/`epoch`, which are the logged 0-based steps + 1.
+const byEpoch = (s) => ({ ...s, steps: s.epochs });
+
 function eventMarkers(events, field) {
   return events.map((e) => ({
-    x: e.step,
+    x: e.epoch,
     y: e[field],
     color: (KINDS[e.kind] || KINDS.error).color,
-    data: { kind: e.kind, step: e.step, value: e[field] },
-    title: `epoch ${e.step}: ${(KINDS[e.kind] || KINDS.error).label}`,
+    data: { kind: e.kind, step: e.step, epoch: e.epoch, value: e[field] },
+    title: `epoch ${e.epoch}: ${(KINDS[e.kind] || KINDS.error).label}`,
   }));
 }
 
@@ -65,7 +69,7 @@ export async function show(host, { run }) {
       yScale: "log",
       xLabel: "epoch",
       integerX: true,
-      series: [{ name: "grad_norm", label: "‖∇L‖", color: "#495057", ...series.grad_norm }],
+      series: [{ name: "grad_norm", label: "‖∇L‖", color: "#495057", ...byEpoch(series.grad_norm) }],
       markers: eventMarkers(events, "grad_norm"),
     });
     lineChart(lambdaCard.plot, {
@@ -74,8 +78,8 @@ export async function show(host, { run }) {
       xLabel: "epoch",
       integerX: true,
       series: [
-        { name: "lambda_max", label: "λmax", color: "#1971c2", ...series.lambda_max },
-        { name: "lambda_min", label: "λmin", color: "#c92a2a", ...series.lambda_min },
+        { name: "lambda_max", label: "λmax", color: "#1971c2", ...byEpoch(series.lambda_max) },
+        { name: "lambda_min", label: "λmin", color: "#c92a2a", ...byEpoch(series.lambda_min) },
       ],
       markers: eventMarkers(events, "lambda_min"),
     });
@@ -84,7 +88,7 @@ export async function show(host, { run }) {
       yDomain: [0, 1],
       xLabel: "epoch",
       integerX: true,
-      series: [{ name: "minimum_ratio", label: "minimum ratio", color: "#5f3dc4", ...series.minimum_ratio }],
+      series: [{ name: "minimum_ratio", label: "minimum ratio", color: "#5f3dc4", ...byEpoch(series.minimum_ratio) }],
       markers: eventMarkers(events, "minimum_ratio"),
     });
   };
@@ -103,8 +107,8 @@ function eventsTable(host, events) {
   const tbody = html("tbody", {}, table);
   for (const e of [...events].reverse()) {
     const kind = KINDS[e.kind] || KINDS.error;
-    const row = html("tr", { "data-step": e.step, "data-kind": e.kind }, tbody);
-    html("td", {}, row, String(e.step));
+    const row = html("tr", { "data-step": e.step, "data-epoch": e.epoch, "data-kind": e.kind }, tbody);
+    html("td", {}, row, String(e.epoch));
     const cell = html("td", {}, row);
     html("span", { class: "kn-kind", style: `background:${kind.color}` }, cell, kind.label);
     for (const v of [e.grad_norm, e.lambda_min, e.lambda_max, e.minimum_ratio]) html("td", { class: "kn-num" }, row, fmt(v, 3));

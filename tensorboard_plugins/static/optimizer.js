@@ -39,8 +39,10 @@ export async function show(host, { run }) {
     { id: "kn-early-stopping" },
   );
 
+  // Epoch axes show the epoch as Keras prints it: the JSON's `epochs` (logged step + 1).
+  const byEpoch = (s) => ({ ...s, steps: s.epochs });
   const perVariable = (field) =>
-    opt.variables.map((v) => ({ name: v.name, label: v.name, color: colours.get(v.name), ...v[field] }));
+    opt.variables.map((v) => ({ name: v.name, label: v.name, color: colours.get(v.name), ...byEpoch(v[field]) }));
 
   const draw = () => {
     lineChart(lrCard.plot, {
@@ -70,9 +72,9 @@ export async function show(host, { run }) {
     const markers = [];
     const vlines = [];
     if (early) {
-      const i = sched.monitor.steps.indexOf(early.best_epoch);
+      const i = sched.monitor.epochs.indexOf(early.best_epoch);
       const bestY = early.best_value ?? (i >= 0 ? sched.monitor.values[i] : null);
-      markers.push({ x: early.best_epoch, y: bestY, color: "#2f9e44", shape: "star", data: { role: "best", step: early.best_epoch, value: bestY }, title: `best epoch ${early.best_epoch}` });
+      markers.push({ x: early.best_epoch, y: bestY, color: "#2f9e44", shape: "star", data: { role: "best", step: early.best_step, epoch: early.best_epoch, value: bestY }, title: `best epoch ${early.best_epoch}` });
       vlines.push({ x: early.best_epoch, color: "#2f9e44", role: "best", label: `best ${early.best_epoch}` });
       if (early.stopped_epoch !== null) {
         vlines.push({ x: early.stopped_epoch, color: "#c92a2a", role: "stopped", label: `stopped ${early.stopped_epoch}`, labelRow: 1 });
@@ -82,7 +84,7 @@ export async function show(host, { run }) {
       id: "optimizer-early-stopping",
       xLabel: "epoch",
       integerX: true,
-      series: [{ name: "monitor", label: monitorName || "monitor", color: "#e8590c", ...sched.monitor }],
+      series: [{ name: "monitor", label: monitorName || "monitor", color: "#e8590c", ...byEpoch(sched.monitor) }],
       markers,
       vlines,
       emptyText: "no EarlyStopping data in this run",

@@ -52,7 +52,8 @@ export async function show(host, { run, state }) {
 
   const draw = () => {
     const s = current;
-    stepText.textContent = `${s.step}  (${s.steps.indexOf(s.step) + 1} of ${s.steps.length})`;
+    // The epoch as Keras prints it (logged step + 1); requests still name the step.
+    stepText.textContent = `${s.epoch}  (${s.steps.indexOf(s.step) + 1} of ${s.steps.length})`;
     stats.replaceChildren();
     const stat = (name, value, role) => {
       const item = html("span", { class: "kn-stat", "data-role": role, "data-value": value === null ? "" : value }, stats);
@@ -84,6 +85,7 @@ export async function show(host, { run, state }) {
         { x: s.lambda_max, color: "#1971c2", role: "lambda-max", label: `λmax ${fmt(s.lambda_max, 3)}`, labelRow: 1 },
       ],
     });
+    stats.dataset.epoch = String(s.epoch);
     stats.dataset.step = String(s.step); // set last: the drawing above shows this step
   };
   draw();
@@ -93,7 +95,7 @@ export async function show(host, { run, state }) {
   slider.addEventListener("input", () => {
     clearTimeout(timer);
     const step = current.steps[Number(slider.value)];
-    stepText.textContent = `${step}  …`;
+    stepText.textContent = `${step + 1}  …`;
     timer = setTimeout(async () => {
       current = await load(step);
       state.spectrumStep = current.step;
