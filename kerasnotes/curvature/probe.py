@@ -278,6 +278,10 @@ class HessianProbe:
         self._loss_and_grad: tuple[float, np.ndarray] | None = None
         self._dense: np.ndarray | None = None
         self._quadratures: dict[tuple, Quadrature] = {}
+        #: SLQ runs (of ``ANALYZE_STEPS`` steps) the last ``analyze()`` used; None on the
+        #: dense path. ``spectral_density(num_runs=analysis_runs, num_steps=ANALYZE_STEPS)``
+        #: then reuses them and spends no HVP.
+        self.analysis_runs: int | None = None
 
     # ------------------------------------------------------------------ vectors
     @staticmethod
@@ -552,12 +556,22 @@ class HessianProbe:
         return TraceResult(estimate=estimate, stderr=stderr, num_hvp=used)
 
     def _quadrature(self, num_runs: int, num_steps: int, seed: int) -> Quadrature:
-        key = (num_runs, min(num_steps, self.num_parameters), seed)
-        if key not in self._quadratures:
-            self._quadratures[key] = slq(
-                self.hvp, self.num_parameters, num_runs, key[1], np.random.default_rng(seed)
-            )
-        return self._quadratures[key]
+        """SLQ in rounds of ``ANALYZE_RUNS_PER_ROUND`` runs (seeds seed, seed + 5, …), each cached.
+
+        Rounds let ``analyze`` add runs without repeating any, and let a later
+        ``spectral_density(num_runs=R)`` reuse exactly the runs ``analyze`` made.
+        """
+        steps = min(num_steps, self.num_parameters)
+        quadrature = None
+        for start in range(0, num_runs, ANALYZE_RUNS_PER_ROUND):
+            key = (min(ANALYZE_RUNS_PER_ROUND, num_runs - start), steps, seed + start)
+            if key not in self._quadratures:
+                self._quadratures[key] = slq(
+                    self.hvp, self.num_parameters, key[0], steps, np.random.default_rng(key[2])
+                )
+            part = self._quadratures[key]
+            quadrature = part if quadrature is None else quadrature.extended(part)
+        return quadrature
 
     def spectral_density(
         self,
@@ -584,9 +598,11 @@ class HessianProbe:
         quadrature's own bias at ±τ shrinks with ``num_steps`` (``analyze`` uses
         more steps than this default; see the README's table).
 
-        The quadrature is cached per (num_runs, num_steps, seed), so a call
-        after another with the same arguments spends no new HVPs (``num_hvp``
-        still reports what computing it cost).
+        Runs are made in rounds of 5 (seeds ``seed``, ``seed + 5``, …), each cached
+        per (runs, num_steps, seed), so a call after another with the same
+        arguments, or after ``analyze()`` with ``num_runs=probe.analysis_runs,
+        num_steps=ANALYZE_STEPS``, spends no new HVPs (``num_hvp`` still reports
+        what computing it cost).
 
         Args:
             num_runs: random start vectors R.
@@ -638,21 +654,17 @@ class HessianProbe:
 
     def _minimum_ratio(self, tau: float) -> tuple[float, float]:
         """``#{λ > τ}/n`` by SLQ: runs added until its standard error ≤ the target (or the cap)."""
-        steps = ANALYZE_STEPS
-        quadrature = self._quadrature(ANALYZE_RUNS_PER_ROUND, steps, 0)
-        masses = quadrature.masses(tau)
-        while (
-            not masses.positive_stderr <= ANALYZE_TARGET_STDERR
-            and quadrature.num_runs < ANALYZE_MAX_RUNS
-        ):
-            more = self._quadrature(ANALYZE_RUNS_PER_ROUND, steps, quadrature.num_runs)
-            quadrature = quadrature.extended(more)
-            masses = quadrature.masses(tau)
+        steps, runs = ANALYZE_STEPS, ANALYZE_RUNS_PER_ROUND
+        masses = self._quadrature(runs, steps, 0).masses(tau)
+        while not masses.positive_stderr <= ANALYZE_TARGET_STDERR and runs < ANALYZE_MAX_RUNS:
+            runs += ANALYZE_RUNS_PER_ROUND
+            masses = self._quadrature(runs, steps, 0).masses(tau)
+        self.analysis_runs = runs
         if not masses.positive_stderr <= ANALYZE_TARGET_STDERR:
             warnings.warn(
                 f"analyze(): the standard error of minimum_ratio is "
                 f"{masses.positive_stderr:.3g} > {ANALYZE_TARGET_STDERR} after "
-                f"{quadrature.num_runs} SLQ runs of {min(steps, self.num_parameters)} steps",
+                f"{runs} SLQ runs of {min(steps, self.num_parameters)} steps",
                 stacklevel=3,
             )
         return masses.positive, masses.positive_stderr
@@ -718,6 +730,7 @@ class HessianProbe:
             lam_min, lam_max, u_min = float(values[0]), float(values[-1]), vectors[:, 0]
             tau = classify.threshold(lam_min, lam_max, curvature_tol)
             ratio, ratio_stderr = float(np.mean(values > tau)), 0.0
+            self.analysis_runs = None
         else:
             extremes = self.eigenvalues(k=1, which="both")
             lam_min, lam_max = float(extremes.values[0]), float(extremes.values[-1])
