@@ -93,14 +93,20 @@ class SaddlePointDetector(LoggingCallback):
     """Classify where training stalls with the Hessian, and optionally escape saddles (F13, F14).
 
     Every ``every`` epochs (at the end of epochs ``every-1, 2·every-1, …``) on a
-    fixed sample of the data::
+    fixed sample of the data, one gradient ``g = ∇L(θ)`` is the cheap gate; when
+    ``‖g‖ ≤ grad_tol`` (or ``always_probe``) ``HessianProbe.analyze`` classifies
+    the point by the one rule of ``kerasnotes.curvature.classify`` (F13, F14)::
 
-        g = ∇L(θ)                                   (one gradient: the cheap gate)
-        if ‖g‖ ≤ grad_tol or always_probe:          (full analysis, HessianProbe.analyze)
-            eigenvalues of H = ∇²L(θ)  ->  kind (F13), minimum_ratio = #{λ>0}/#{λ} (F14)
-            "local_minimum": all λ > 0; "local_maximum": all λ < 0; "saddle": mixed;
-            "flat": H ≈ 0, a higher-order critical point the Hessian cannot classify
-        else: kind = "not_critical"
+        ‖∇L‖ > grad_tol                          -> "not_critical"
+        s = max(|λmin|, |λmax|),  τ = curvature_tol · s
+        s ≤ curvature_tol  or  s ≤ τ             -> "flat"
+        λmin < −τ and λmax > τ                   -> "saddle"
+        λmin ≥ −τ                                -> "local_minimum"
+        λmax ≤ τ                                 -> "local_maximum"
+        λ < −τ: negative,  |λ| ≤ τ: zero,  λ > τ: positive
+        minimum_ratio = #{λ > τ} / n
+
+    otherwise the kind is "not_critical" without a Hessian probe.
 
     A "flat" point is never reported as a minimum: at the zero init of a
     three-layer linear network both ∇L and H vanish, yet the loss goes down along
@@ -119,13 +125,16 @@ class SaddlePointDetector(LoggingCallback):
     (moments, iteration count) is never touched.
 
     Results go to ``history`` (one dict per probe: ``epoch, kind, grad_norm,
-    lambda_min, lambda_max, minimum_ratio, escaped, loss_before, loss_after,
-    seconds, num_hvp``; NaN when not measured; kind "error" plus ``error`` when a
+    lambda_min, lambda_max, minimum_ratio, minimum_ratio_stderr, escaped,
+    loss_before, loss_after, seconds, num_hvp`` and, with ``density=True``,
+    ``negative_fraction, zero_fraction, positive_fraction`` and their ``*_stderr``
+    counted from the quadrature with the same ``τ``; NaN when not measured; kind "error" plus ``error`` when a
     probe raised), to the epoch logs (``grad_norm``, and ``lambda_min``,
     ``lambda_max``, ``minimum_ratio`` when the full analysis ran) and, with a
     ``log_dir``, to TensorBoard (``kerasnotes/curvature/*`` scalars,
     ``kerasnotes/critical_point`` and, with ``density=True``, the
-    ``kerasnotes/spectral_density`` of every full analysis; see
+    ``kerasnotes/spectral_density`` and ``kerasnotes/spectral_masses`` of every
+    full analysis; see
     ``kerasnotes.summary``). A probe that fails (non-finite loss, bad data, ...)
     is reported with a warning and training continues with the weights untouched.
 
@@ -300,6 +309,8 @@ class SaddlePointDetector(LoggingCallback):
             "lambda_min": _NAN,
             "lambda_max": _NAN,
             "minimum_ratio": _NAN,
+            "minimum_ratio_stderr": _NAN,
+            **{field: _NAN for field in summary.SPECTRAL_MASSES_FIELDS[:6]},
             "escaped": False,
             "loss_before": _NAN,
             "loss_after": _NAN,
@@ -324,11 +335,27 @@ class SaddlePointDetector(LoggingCallback):
                     lambda_min=point.lambda_min,
                     lambda_max=point.lambda_max,
                     minimum_ratio=point.minimum_ratio,
+                    minimum_ratio_stderr=point.minimum_ratio_stderr,
                     num_hvp=point.num_hvp,
                 )
                 if self.density:
-                    density = probe.spectral_density(grid_size=DENSITY_GRID_SIZE)
-                    entry["num_hvp"] += density.num_hvp
+                    # The runs analyze() made (SLQ path) are reused: no new HVP.
+                    from kerasnotes.curvature import probe as probe_module
+
+                    density = probe.spectral_density(
+                        num_runs=probe.analysis_runs or probe_module.ANALYZE_RUNS_PER_ROUND,
+                        num_steps=probe_module.ANALYZE_STEPS,
+                        grid_size=DENSITY_GRID_SIZE,
+                        curvature_tol=self.curvature_tol,
+                    )
+                    entry.update(
+                        {
+                            field: getattr(density, field)
+                            for field in summary.SPECTRAL_MASSES_FIELDS[:6]
+                        }
+                    )
+                    if probe.analysis_runs is None:  # dense path: the quadrature is new
+                        entry["num_hvp"] += density.num_hvp
                 if self.escape and point.kind == "saddle":
                     entry.update(self._try_escape(model, probe.loss(), point))
         except Exception as error:  # a probe must never end the user's fit
@@ -353,6 +380,7 @@ class SaddlePointDetector(LoggingCallback):
             (summary.TAG_LAMBDA_MIN, "lambda_min"),
             (summary.TAG_LAMBDA_MAX, "lambda_max"),
             (summary.TAG_MINIMUM_RATIO, "minimum_ratio"),
+            (summary.TAG_MINIMUM_RATIO_STDERR, "minimum_ratio_stderr"),
         ):
             if math.isfinite(entry[key]):
                 self._writer.scalar(tag, entry[key], epoch)
@@ -371,6 +399,12 @@ class SaddlePointDetector(LoggingCallback):
         if density is not None:
             self._writer.tensor(
                 summary.TAG_SPECTRAL_DENSITY, np.stack([density.grid, density.density]), epoch
+            )
+            self._writer.tensor(
+                summary.TAG_SPECTRAL_MASSES,
+                [float(getattr(density, field)) for field in summary.SPECTRAL_MASSES_FIELDS],
+                epoch,
+                description="[" + ", ".join(summary.SPECTRAL_MASSES_FIELDS) + "]",
             )
         self._writer.flush()
 

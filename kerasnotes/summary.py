@@ -18,7 +18,7 @@ tag                                                         step, writer
 ==========================================================  ===================================
 ``kerasnotes/curvature/grad_norm``                          epoch; SaddlePointDetector, every probe
 ``kerasnotes/curvature/lambda_min`` / ``lambda_max`` /      epoch; SaddlePointDetector, only when
-``minimum_ratio``                                           a full Hessian analysis ran
+``minimum_ratio`` / ``minimum_ratio_stderr``                a full Hessian analysis ran
 ``kerasnotes/learning_rate``                                epoch (``per="epoch"``) or global
                                                             step (``per="step"``); LearningRateDecay
 ``kerasnotes/early_stopping/monitor``                       epoch; EarlyStopping (the monitor's
@@ -45,6 +45,13 @@ Tensors, plugin ``"kerasnotes"``, data class TENSOR, float64 (read with
   ``loss_before``/``loss_after`` when no escape was tried); ``escaped`` is 0 or 1.
 - ``kerasnotes/spectral_density``: shape (2, G), row 0 the eigenvalue grid, row 1
   the density on it (integrates to 1), step = epoch; SaddlePointDetector(density=True).
+  The curve is Gaussian-smoothed (σ in ``spectral_masses``): read no mass off it.
+- ``kerasnotes/spectral_masses``: shape (10,), ``SPECTRAL_MASSES_FIELDS``
+  ``[negative_fraction, zero_fraction, positive_fraction, negative_fraction_stderr,
+  zero_fraction_stderr, positive_fraction_stderr, threshold, sigma, num_runs,
+  num_steps]``, the shares of eigenvalues below −τ, within ±τ and above τ counted
+  from the SLQ quadrature (``HessianProbe.spectral_density``), step = epoch;
+  written beside every ``spectral_density``.
 - ``kerasnotes/early_stopping/event``: shape (3,), ``EARLY_STOPPING_FIELDS``
   ``[best_epoch, best_value, stopped_epoch]`` (``stopped_epoch`` = -1 when training
   ran to the end), step = the last epoch; written at train end.
@@ -96,8 +103,11 @@ __all__ = [
     "TAG_LAMBDA_MIN",
     "TAG_LEARNING_RATE",
     "TAG_MINIMUM_RATIO",
+    "TAG_MINIMUM_RATIO_STDERR",
     "TAG_RUN_INFO",
     "TAG_SPECTRAL_DENSITY",
+    "TAG_SPECTRAL_MASSES",
+    "SPECTRAL_MASSES_FIELDS",
     "Writer",
     "effective_lr_histogram_tag",
     "effective_lr_mean_tag",
@@ -112,6 +122,7 @@ TAG_GRAD_NORM = "kerasnotes/curvature/grad_norm"
 TAG_LAMBDA_MIN = "kerasnotes/curvature/lambda_min"
 TAG_LAMBDA_MAX = "kerasnotes/curvature/lambda_max"
 TAG_MINIMUM_RATIO = "kerasnotes/curvature/minimum_ratio"
+TAG_MINIMUM_RATIO_STDERR = "kerasnotes/curvature/minimum_ratio_stderr"
 TAG_LEARNING_RATE = "kerasnotes/learning_rate"
 TAG_EARLY_STOPPING_MONITOR = "kerasnotes/early_stopping/monitor"
 TAG_EFFECTIVE_LR_MEAN_PREFIX = "kerasnotes/optimizer/effective_lr_mean/"
@@ -123,6 +134,7 @@ TAG_EFFECTIVE_LR_PREFIX = "kerasnotes/optimizer/effective_lr/"
 # Tensors (plugin "kerasnotes").
 TAG_CRITICAL_POINT = "kerasnotes/critical_point"
 TAG_SPECTRAL_DENSITY = "kerasnotes/spectral_density"
+TAG_SPECTRAL_MASSES = "kerasnotes/spectral_masses"
 TAG_EARLY_STOPPING_EVENT = "kerasnotes/early_stopping/event"
 
 # Text (plugin "text").
@@ -140,6 +152,19 @@ CRITICAL_POINT_FIELDS = (
     "loss_after",
     "num_hvp",
     "seconds",
+)
+#: Order of the values in a ``kerasnotes/spectral_masses`` tensor (``Density`` fields).
+SPECTRAL_MASSES_FIELDS = (
+    "negative_fraction",
+    "zero_fraction",
+    "positive_fraction",
+    "negative_fraction_stderr",
+    "zero_fraction_stderr",
+    "positive_fraction_stderr",
+    "threshold",
+    "sigma",
+    "num_runs",
+    "num_steps",
 )
 #: Kind of a critical point -> the code stored in ``kerasnotes/critical_point``.
 #: "error" marks a probe that raised (training went on; the message is in the log).

@@ -14,7 +14,9 @@ The tags and tensor layouts are the contract documented in
 kerasnotes/critical_point     (10,)  [kind_code, grad_norm, lambda_min, lambda_max,
                                       minimum_ratio, escaped, loss_before, loss_after,
                                       num_hvp, seconds]
-kerasnotes/spectral_density   (2, G) [grid; density on the grid]
+kerasnotes/spectral_density   (2, G) [grid; Gaussian-smoothed density on the grid]
+kerasnotes/spectral_masses    (10,) [negative, zero, positive fraction, their stderrs,
+                                     threshold τ, sigma, num_runs, num_steps]
 kerasnotes/early_stopping/event (3,) [best_epoch, best_value, stopped_epoch]
 ```
 
@@ -30,6 +32,12 @@ latter on anything labelled "epoch"::
     best_epoch    = M of "Restoring model weights from the end of the best epoch: M."
     stopped_epoch = N of "Epoch N: early stopping"
 
+The masses shown are the logged ones, counted from the quadrature by
+``HessianProbe.spectral_density``; none is ever derived from the smoothed
+curve, which spreads eigenvalues near zero over both signs. The kinds'
+conditions (the Curvature view's legend) are sent from
+``kerasnotes.curvature.classify.RULE``, the one statement of the rule.
+
 Malformed data (a truncated event file, a tensor of the wrong shape) is
 skipped and counted in the response's ``"skipped"`` field instead of failing
 the request: the user sees what could be read.
@@ -44,6 +52,7 @@ from typing import Any
 import numpy as np
 from tensorboard.data import provider as tb_provider
 
+from kerasnotes.curvature import classify
 from kerasnotes.tensorboard_plugins import layout
 
 #: Points returned per scalar series when the log holds more (TensorBoard keeps
@@ -277,7 +286,13 @@ class RunReader:
                     skipped += 1
                 else:
                     events.append(event)
-        return {"run": run, "series": series, "events": events, "skipped": skipped}
+        return {
+            "run": run,
+            "series": series,
+            "events": events,
+            "skipped": skipped,
+            "rule": {"conditions": dict(classify.CONDITIONS), "text": classify.RULE},
+        }
 
     def spectrum(self, run: str, step: int | None) -> dict[str, Any]:
         """The spectral density logged at ``step`` (default: the last one) and all steps."""
@@ -311,11 +326,21 @@ class RunReader:
             "grid": [float(g) for g in grid[keep]],
             "density": [float(d) for d in density[keep]],
             "grid_size": int(grid.size),
-            "negative_mass": negative_mass(grid, density),
+            "masses": self._masses_at(run, step, tensors),
             "lambda_min": lam[0],
             "lambda_max": lam[1],
             "skipped": skipped,
         }
+
+    def _masses_at(self, run: str, step: int, tensors: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The masses logged beside the density at ``step`` (None if the run logged none)."""
+        if layout.SPECTRAL_MASSES not in tensors:
+            return None
+        found = None
+        for datum in self._read_tensors(run, layout.SPECTRAL_MASSES, MAX_DENSITIES):
+            if int(datum.step) == step:
+                found = decode_spectral_masses(datum)  # a re-logged step keeps its last value
+        return found
 
     def _extremes_at(
         self, run: str, step: int, tensors: Mapping[str, Any]
@@ -504,38 +529,38 @@ def _valid_density(array: Any) -> tuple[np.ndarray, np.ndarray] | None:
     return grid, np.where(np.isfinite(density), density, 0.0)
 
 
-def negative_mass(grid: np.ndarray, density: np.ndarray) -> float | None:
-    """Share of the density's mass on negative eigenvalues.
+def decode_spectral_masses(datum: tb_provider.TensorDatum) -> dict[str, Any] | None:
+    """One ``kerasnotes/spectral_masses`` tensor as a dict, or ``None`` if malformed.
 
     ```
-    negative_mass = ∫_{λ<0} ρ(λ) dλ / ∫ ρ(λ) dλ      (trapezoids, split exactly at λ = 0)
+    [negative_fraction, zero_fraction, positive_fraction, negative_fraction_stderr,
+     zero_fraction_stderr, positive_fraction_stderr, threshold, sigma, num_runs, num_steps]
     ```
 
     Args:
-        grid: increasing eigenvalue grid.
-        density: ρ on the grid (piecewise linear between grid points).
-
-    Returns:
-        The fraction in [0, 1], or ``None`` when the total mass is not positive.
+        datum: a ``TensorDatum`` read from the data provider.
 
     Example:
-        >>> negative_mass(np.array([-1.0, 1.0]), np.array([1.0, 1.0]))
-        0.5
+        >>> from tensorboard.data.provider import TensorDatum
+        >>> values = np.array([0.0, 0.9, 0.1, 0.0, 0.004, 0.004, 1e-3, 0.05, 5, 80])
+        >>> masses = decode_spectral_masses(TensorDatum(step=2, wall_time=0.0, numpy=values))
+        >>> masses["negative_fraction"], masses["zero_fraction_stderr"], masses["num_runs"]
+        (0.0, 0.004, 5)
     """
-    total = float(np.trapezoid(density, grid))
-    if not total > 0:
+    values = np.asarray(datum.numpy)
+    size = len(layout.SPECTRAL_MASSES_FIELDS)
+    if values.shape != (size,) or not np.issubdtype(values.dtype, np.number):
         return None
-    below = grid < 0
-    if not below.any():
-        return 0.0
-    last = int(np.nonzero(below)[0][-1])
-    mass = float(np.trapezoid(density[: last + 1], grid[: last + 1]))
-    if last + 1 < grid.size:  # the segment that crosses zero: integrate up to λ = 0
-        g0, g1 = grid[last], grid[last + 1]
-        d0, d1 = density[last], density[last + 1]
-        d_zero = d0 + (d1 - d0) * (0.0 - g0) / (g1 - g0)
-        mass += float(0.5 * (d0 + d_zero) * (0.0 - g0))
-    return min(1.0, max(0.0, mass / total))
+    masses: dict[str, Any] = {
+        name: finite_or_none(value)
+        for name, value in zip(
+            layout.SPECTRAL_MASSES_FIELDS, values.astype(np.float64).tolist(), strict=True
+        )
+    }
+    for name in ("num_runs", "num_steps"):
+        if masses[name] is not None:
+            masses[name] = int(masses[name])
+    return masses
 
 
 def _display_indices(size: int, limit: int) -> np.ndarray:

@@ -246,6 +246,48 @@ def test_tensorboard_scalars_critical_point_and_density(tmp_path):
     at = lambda t: values[np.argmin(np.abs(grid - t))]  # noqa: E731
     assert at(-2.0) > 100 * at(0.0) and at(2.0) > 100 * at(0.0)
     assert 0.05 < np.trapezoid(values[grid < 0], grid[grid < 0]) < 0.95
+    (masses,) = tensors[summary.TAG_SPECTRAL_MASSES]
+    logged = dict(zip(summary.SPECTRAL_MASSES_FIELDS, masses.numpy, strict=True))
+    for field in summary.SPECTRAL_MASSES_FIELDS[:6]:
+        assert logged[field] == pytest.approx(entry[field], abs=1e-12)
+    # Rademacher starts in 2-D are eigenvectors of [[0, -2], [-2, 0]] up to scale, so
+    # each run puts all its mass on one side: run masses are 0 or 1, nothing is near zero.
+    assert logged["zero_fraction"] == 0.0
+    assert logged["negative_fraction"] + logged["positive_fraction"] == pytest.approx(1.0)
+    assert logged["negative_fraction"] * 5 == pytest.approx(round(logged["negative_fraction"] * 5))
+    assert logged["num_runs"] == 5 and logged["threshold"] == pytest.approx(2e-4)
+
+
+def _psd_regression(num_features: int = 40, rank: int = 4):
+    """Linear least squares on rank-4 inputs: H = 2 XᵀX / N is PSD with 36 (near-)zero eigenvalues."""
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(256, rank)) @ rng.normal(size=(rank, num_features))).astype("float32")
+    y = rng.normal(size=(256, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((num_features,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(1e-4), "mse")
+    return model, x, y
+
+
+def test_a_psd_hessian_with_many_zero_eigenvalues_logs_no_negative_mass(tmp_path):
+    from kerasnotes.curvature import HessianProbe
+
+    model, x, y = _psd_regression()
+    detector = SaddlePointDetector((x, y), grad_tol=1e6, density=True, log_dir=tmp_path, verbose=0)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[detector])
+    (entry,) = detector.history
+    values = np.linalg.eigvalsh(HessianProbe(model, x, y, loss="mse").dense_hessian())
+    tau = 1e-4 * np.max(np.abs(values))
+    assert np.mean(values < -tau) == 0.0 and np.mean(np.abs(values) <= tau) > 0.8
+    assert entry["kind"] == "local_minimum"
+    assert entry["negative_fraction"] <= 2 * entry["negative_fraction_stderr"] + 1e-12
+    exact_zero = np.mean(np.abs(values) <= tau)
+    assert abs(entry["zero_fraction"] - exact_zero) <= 3 * entry["zero_fraction_stderr"] + 1e-9
+    tensors = _read(tmp_path, "tensors", summary.PLUGIN_NAME)
+    (masses,) = tensors[summary.TAG_SPECTRAL_MASSES]
+    assert masses.numpy[0] == entry["negative_fraction"]
+    # The smoothed curve, by contrast, spreads the zero cluster over both sides of 0.
+    grid, density = tensors[summary.TAG_SPECTRAL_DENSITY][0].numpy
+    assert np.trapezoid(np.where(grid < 0, density, 0.0), grid) > 0.2
 
 
 # ------------------------------------------------------------------ failures

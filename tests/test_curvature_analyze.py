@@ -114,16 +114,21 @@ def test_large_model_path_matches_the_dense_spectrum(monkeypatch):
     assert point.kind == exact.kind == "saddle"
     assert point.lambda_max == pytest.approx(values[-1], rel=1e-4)
     assert point.lambda_min == pytest.approx(values[0], rel=1e-4)
-    # SLQ's count has a sampling error of about sqrt(2 f (1 − f) / (n R)) = 0.03 for
-    # n = 114 parameters and R = 5 runs; allow ~3 of those.
-    assert abs(point.minimum_ratio - exact.minimum_ratio) <= 0.1
+    # The reported standard error is the spread across runs, about
+    # sqrt(2 f (1 − f) / (n R)) for n = 114 parameters; allow 3 of them.
+    assert exact.minimum_ratio_stderr == 0.0
+    assert 0 < point.minimum_ratio_stderr <= probe_module.ANALYZE_TARGET_STDERR
+    assert abs(point.minimum_ratio - exact.minimum_ratio) <= 3 * point.minimum_ratio_stderr
     u = point.escape_direction
     h = dense.dense_hessian()
     assert np.linalg.norm(h @ u - point.lambda_min * u) <= 1e-3 * scale
     # The detector's follow-up density call reuses the cached quadrature.
     before = probe._num_hvp
-    probe.spectral_density()
+    density = probe.spectral_density(
+        num_runs=probe.analysis_runs, num_steps=probe_module.ANALYZE_STEPS
+    )
     assert probe._num_hvp == before
+    assert density.positive_fraction == pytest.approx(point.minimum_ratio, abs=1e-12)
 
 
 def test_bad_tolerances():
@@ -132,3 +137,98 @@ def test_bad_tolerances():
         probe.analyze(grad_tol=-1.0)
     with pytest.raises(ValueError, match="curvature_tol"):
         probe.analyze(curvature_tol="small")
+
+
+# ---------------------------------------------------------------- SLQ masses
+def _rotated(eigenvalues: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A dense symmetric matrix with exactly these eigenvalues (random eigenvectors)."""
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((eigenvalues.size,) * 2))
+    return (q * eigenvalues) @ q.T
+
+
+def _slq_masses(h: np.ndarray, num_runs: int, num_steps: int, curvature_tol: float = 1e-4):
+    from kerasnotes.curvature import classify
+    from kerasnotes.curvature.density import slq
+
+    quadrature = slq(lambda v: h @ v, h.shape[0], num_runs, num_steps, np.random.default_rng(0))
+    tau = classify.threshold(quadrature.nodes.min(), quadrature.nodes.max(), curvature_tol)
+    return quadrature, quadrature.masses(tau), tau
+
+
+def test_psd_hessian_with_many_tiny_eigenvalues_has_no_negative_mass():
+    from kerasnotes.curvature.density import broadened_density
+
+    rng = np.random.default_rng(1)
+    eigenvalues = np.concatenate([rng.uniform(0, 1e-6, 540), rng.uniform(0.1, 10, 60)])
+    h = _rotated(eigenvalues)
+    quadrature, masses, tau = _slq_masses(h, num_runs=5, num_steps=80)
+    assert masses.negative <= 2 * masses.negative_stderr + 1e-12
+    assert masses.zero == pytest.approx(0.9, abs=max(3 * masses.zero_stderr, 1e-3))
+    assert masses.positive == pytest.approx(0.1, abs=max(3 * masses.positive_stderr, 1e-3))
+    assert masses.negative + masses.zero + masses.positive == pytest.approx(1.0)
+    # The smoothed curve of the same quadrature puts much of the zero cluster below
+    # zero: that is why no mass may be read off the curve.
+    grid, density, _ = broadened_density(quadrature, 1000, None)
+    assert np.trapezoid(np.where(grid < 0, density, 0.0), grid) > 0.2
+
+
+def test_thirty_percent_negative_within_three_stderr():
+    rng = np.random.default_rng(2)
+    eigenvalues = np.concatenate(
+        [rng.uniform(-2, -0.05, 180), rng.uniform(-1e-6, 1e-6, 120), rng.uniform(0.05, 10, 300)]
+    )
+    h = _rotated(eigenvalues, seed=3)
+    _, masses, tau = _slq_masses(h, num_runs=10, num_steps=probe_module.ANALYZE_STEPS)
+    exact = [np.mean(eigenvalues < -tau), np.mean(np.abs(eigenvalues) <= tau)]
+    assert exact == pytest.approx([0.3, 0.2])
+    assert 0 < masses.negative_stderr < 0.05
+    assert abs(masses.negative - 0.3) <= 3 * masses.negative_stderr
+    assert abs(masses.zero - 0.2) <= 3 * max(masses.zero_stderr, 0.005)
+
+
+def test_mass_stderr_is_the_spread_of_the_per_run_masses():
+    rng = np.random.default_rng(4)
+    h = _rotated(rng.uniform(-1, 3, 200), seed=5)
+    quadrature, masses, tau = _slq_masses(h, num_runs=6, num_steps=200)
+    per_run = quadrature.run_masses(tau)
+    assert per_run.shape == (6, 3)
+    np.testing.assert_allclose(per_run.sum(axis=1), 1.0)
+    assert np.ptp(per_run[:, 0]) > 0  # independent start vectors give different masses
+    np.testing.assert_allclose(
+        [masses.negative, masses.zero, masses.positive], per_run.mean(axis=0)
+    )
+    np.testing.assert_allclose(
+        [masses.negative_stderr, masses.zero_stderr, masses.positive_stderr],
+        per_run.std(axis=0, ddof=1) / np.sqrt(6),
+    )
+    # Full-length runs (steps = n) make each run's quadrature exact for its start
+    # vector, so only the start vectors' randomness is left.
+    exact = np.mean(np.linalg.eigvalsh(h) < -tau)
+    assert abs(masses.negative - exact) <= 3 * masses.negative_stderr
+    _, single, _ = _slq_masses(h, num_runs=1, num_steps=10)
+    assert np.isnan(single.negative_stderr)
+
+
+def test_spectral_density_masses_match_the_dense_spectrum():
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(10, activation="tanh"), keras.layers.Dense(4)]
+    )
+    x = np.random.default_rng(0).normal(size=(60, 6)).astype("float32")
+    y = np.random.default_rng(1).normal(size=(60, 4)).astype("float32")
+    probe = HessianProbe(model, x, y, loss=keras.losses.MeanSquaredError())
+    values = np.linalg.eigvalsh(probe.dense_hessian())
+    density = probe.spectral_density(num_runs=10, num_steps=probe.num_parameters)
+    tau = density.threshold
+    assert tau == pytest.approx(1e-4 * np.max(np.abs(values)), rel=1e-6)
+    exact = [np.mean(values < -tau), np.mean(np.abs(values) <= tau), np.mean(values > tau)]
+    measured = [density.negative_fraction, density.zero_fraction, density.positive_fraction]
+    stderr = [
+        density.negative_fraction_stderr,
+        density.zero_fraction_stderr,
+        density.positive_fraction_stderr,
+    ]
+    for value, reference, error in zip(measured, exact, stderr, strict=True):
+        assert abs(value - reference) <= 3 * error + 1e-9
+    assert density.num_runs == 10 and density.num_steps == probe.num_parameters
+    with pytest.raises(ValueError, match="curvature_tol"):
+        probe.spectral_density(curvature_tol=-1.0)

@@ -318,3 +318,11 @@ def test_example_commands_parse():
 def test_module_docstring_examples_run():
     result = doctest.testmod(notes, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_f13_states_the_one_classification_rule_in_every_language():
+    from kerasnotes.curvature import classify
+
+    for lang in notes.LANGUAGES:
+        assert classify.RULE in notes.lookup("F13").formula(lang)
+        assert classify.RULE in notes.render("F13", lang).replace("\n    ", "\n")

@@ -376,14 +376,21 @@ def _check_density(frame, logged, step):
         assert float(lam_min.get_attribute("data-x")) == event[2]
         assert float(lam_max.get_attribute("data-x")) == event[3]
     grid, density = array
-    negative = np.union1d(grid, [0.0])
-    rho = np.interp(negative, grid, density)
-    below = negative <= 0
-    expected = np.trapezoid(rho[below], negative[below]) / np.trapezoid(rho, negative)
-    shown = frame.locator("#kn-spectrum-stats [data-role='negative-mass']").get_attribute(
-        "data-value"
-    )
-    assert float(shown) == pytest.approx(expected, rel=1e-9)
+    # The masses shown are the logged ones (counted from the quadrature), never
+    # recomputed from the smoothed curve.
+    (masses,) = [v for s, v in logged[summary.TAG_SPECTRAL_MASSES] if s == step]
+    fields = dict(zip(summary.SPECTRAL_MASSES_FIELDS, masses, strict=True))
+    for role, name in (
+        ("negative-fraction", "negative_fraction"),
+        ("zero-fraction", "zero_fraction"),
+        ("positive-fraction", "positive_fraction"),
+    ):
+        stat = frame.locator(f"#kn-spectrum-stats [data-role='{role}']")
+        assert float(stat.get_attribute("data-value")) == fields[name]
+        assert float(stat.get_attribute("data-stderr")) == fields[name + "_stderr"]
+        assert "±" in stat.inner_text()
+    legend = frame.locator("#kn-spectrum-legend [data-legend='smoothed']").inner_text()
+    assert "smoothed (Gaussian, σ =" in legend
     shaded = frame.locator("svg[data-chart='spectrum-density'] path[data-area='negative']")
     assert shaded.count() == (1 if grid[0] < 0 else 0)
 

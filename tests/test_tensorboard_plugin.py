@@ -46,6 +46,10 @@ def _density(step: int, size: int = 64) -> np.ndarray:
     return np.stack([grid, density])
 
 
+#: Masses logged beside the density of step 3: a PSD Hessian, most eigenvalues near zero.
+MASSES = [0.0, 0.875, 0.125, 0.0, 0.0061, 0.0061, 4e-4, 0.06, 5.0, 80.0]
+
+
 def _critical_point(epoch: int) -> list[float]:
     escaped = 1.0 if epoch == 2 else 0.0
     before, after = (0.7, 0.4) if epoch == 2 else (math.nan, math.nan)
@@ -80,6 +84,8 @@ def write_full_run(path: str) -> None:
             writer.tensor(summary.TAG_CRITICAL_POINT, _critical_point(epoch), step=epoch)
             if epoch in DENSITY_STEPS:
                 writer.tensor(summary.TAG_SPECTRAL_DENSITY, _density(epoch), step=epoch)
+            if epoch == DENSITY_STEPS[-1]:
+                writer.tensor(summary.TAG_SPECTRAL_MASSES, MASSES, step=epoch)
             writer.scalar(summary.TAG_LEARNING_RATE, 0.1 * 0.5**epoch, step=epoch)
             writer.scalar(
                 summary.TAG_EARLY_STOPPING_MONITOR,
@@ -253,24 +259,22 @@ def test_spectrum_at_a_chosen_step_and_the_list_of_steps(client):
     assert first["grid_size"] == expected.shape[1]
     # λmin/λmax come from the critical-point event of the same epoch.
     assert first["lambda_min"] == LAMBDA_MIN[1] and first["lambda_max"] == LAMBDA_MAX[1]
-    assert first["negative_mass"] == pytest.approx(_negative_mass_reference(expected), rel=1e-9)
+    # The first density has no masses logged beside it: nothing is derived from the curve.
+    assert first["masses"] is None
+    assert "negative_mass" not in first
+    assert not hasattr(plugin_data, "negative_mass")
+    # The last one shows exactly the logged masses (float64 tensors: exact).
+    masses = last["masses"]
+    assert [masses[f] for f in summary.SPECTRAL_MASSES_FIELDS] == MASSES[:8] + [5, 80]
+    assert isinstance(masses["num_runs"], int)
 
 
-def _negative_mass_reference(array: np.ndarray) -> float:
-    """∫_{λ<0} ρ / ∫ ρ for piecewise-linear ρ: insert λ = 0 into the grid, integrate each side."""
-    grid = np.union1d(array[0], [0.0])
-    rho = np.interp(grid, array[0], array[1])
-    below = grid <= 0
-    return float(np.trapezoid(rho[below], grid[below]) / np.trapezoid(rho, grid))
+def test_curvature_sends_the_one_rule(client):
+    from kerasnotes.curvature import classify
 
-
-def test_negative_mass_splits_the_crossing_segment_at_zero():
-    grid = np.array([-2.0, -1.0, 1.0, 3.0])
-    density = np.array([0.0, 1.0, 1.0, 0.0])  # total 0.5 + 2 + 1 = 3.5, negative 0.5 + 1
-    assert plugin_data.negative_mass(grid, density) == pytest.approx(1.5 / 3.5)
-    assert plugin_data.negative_mass(grid + 10, density) == 0.0
-    assert plugin_data.negative_mass(grid - 10, density) == pytest.approx(1.0)
-    assert plugin_data.negative_mass(grid, np.zeros(4)) is None
+    body = get_json(client, f"{PREFIX}/curvature?run=full")
+    assert body["rule"]["text"] == classify.RULE
+    assert body["rule"]["conditions"] == classify.CONDITIONS
 
 
 def test_optimizer_effective_lr_per_variable(client):

@@ -6,7 +6,31 @@ operator; ``eigenvalues`` (Lanczos), ``trace`` (Hutch++), ``spectral_density``
 its Hessian-vector products. Backend-specific autodiff lives in ``backends/``.
 """
 
-from kerasnotes.curvature.probe import HessianProbe
-from kerasnotes.curvature.results import CriticalPoint, Density, EigenResult, TraceResult
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = ["CriticalPoint", "Density", "EigenResult", "HessianProbe", "TraceResult"]
+
+# Loaded on first use: the TensorBoard plugin imports ``classify`` (the rule of
+# F13) and must not pull in Keras and a backend with it.
+_HOMES = {
+    "HessianProbe": "probe",
+    "CriticalPoint": "results",
+    "Density": "results",
+    "EigenResult": "results",
+    "TraceResult": "results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

@@ -20,12 +20,39 @@ from kerasnotes.curvature.lanczos import Matvec, lanczos
 
 
 @dataclass(frozen=True)
+class Masses:
+    """Shares of eigenvalues below −τ, within ±τ and above τ, with standard errors across runs.
+
+    ```
+    m_r = Σ_j τ_rj [θ_rj in the interval]       (run r; Σ_j τ_rj = 1)
+    mass = (1/R) Σ_r m_r,    stderr = std_r(m_r, ddof=1) / √R      (NaN when R = 1)
+    ```
+
+    The three masses sum to 1. The standard error covers the randomness of the
+    start vectors (each run is an independent estimate of ``tr f(H) / n``), not
+    the bias of an ``m``-node quadrature of a step function, which more steps reduce.
+    """
+
+    negative: float
+    zero: float
+    positive: float
+    negative_stderr: float
+    zero_stderr: float
+    positive_stderr: float
+
+
+@dataclass(frozen=True)
 class Quadrature:
-    """Pooled SLQ nodes and weights; ``weights`` sum to 1 over all runs."""
+    """SLQ nodes and weights of ``num_runs`` runs; ``weights`` sum to 1 over all runs.
+
+    ``runs[i]`` is the run that produced node ``i``; each run's weights sum to ``1/R``.
+    """
 
     nodes: np.ndarray
     weights: np.ndarray
     num_matvec: int
+    runs: np.ndarray
+    num_runs: int
 
     def mass_below(self, threshold: float) -> float:
         """Estimated share of eigenvalues below ``threshold``."""
@@ -35,20 +62,64 @@ class Quadrature:
         """Estimated share of eigenvalues above ``threshold``."""
         return float(self.weights[self.nodes > threshold].sum())
 
+    def run_masses(self, tau: float) -> np.ndarray:
+        """Per-run masses, shape ``(R, 3)``: columns λ < −τ, |λ| ≤ τ, λ > τ; rows sum to 1."""
+        if not tau >= 0:
+            raise ValueError(f"tau must be a non-negative number; got tau={tau!r}")
+        column = np.where(self.nodes < -tau, 0, np.where(self.nodes > tau, 2, 1))
+        masses = np.zeros((self.num_runs, 3))
+        # Per-run weights are the pooled ones times R (each run's sum to 1/R).
+        np.add.at(masses, (self.runs, column), self.weights * self.num_runs)
+        return masses
+
+    def masses(self, tau: float) -> Masses:
+        """The three masses at ``τ`` and their standard errors across runs (``Masses``)."""
+        per_run = self.run_masses(tau)
+        mean = per_run.mean(axis=0)
+        if self.num_runs > 1:
+            stderr = per_run.std(axis=0, ddof=1) / np.sqrt(self.num_runs)
+        else:
+            stderr = np.full(3, np.nan)
+        return Masses(*(float(v) for v in mean), *(float(v) for v in stderr))
+
+    def extended(self, other: Quadrature) -> Quadrature:
+        """This quadrature and ``other`` (independent runs) pooled as one of R₁ + R₂ runs."""
+        total = self.num_runs + other.num_runs
+        return Quadrature(
+            np.concatenate([self.nodes, other.nodes]),
+            np.concatenate(
+                [self.weights * (self.num_runs / total), other.weights * (other.num_runs / total)]
+            ),
+            self.num_matvec + other.num_matvec,
+            np.concatenate([self.runs, other.runs + self.num_runs]),
+            total,
+        )
+
 
 def slq(
     matvec: Matvec, n: int, num_runs: int, num_steps: int, rng: np.random.Generator
 ) -> Quadrature:
-    """Nodes and weights from ``num_runs`` Lanczos runs of ``num_steps`` steps each."""
-    nodes, weights, used = [], [], 0
-    for _ in range(num_runs):
+    """Nodes and weights from ``num_runs`` Lanczos runs of ``num_steps`` steps each.
+
+    Example:
+        >>> h = np.diag([-1.0, 0.0, 0.0, 2.0])
+        >>> q = slq(lambda v: h @ v, 4, 3, 4, np.random.default_rng(0))
+        >>> m = q.masses(tau=1e-9)           # Rademacher starts: exact for a diagonal H
+        >>> round(m.negative, 6), round(m.zero, 6), round(m.positive, 6), m.positive_stderr
+        (0.25, 0.5, 0.25, 0.0)
+    """
+    nodes, weights, runs, used = [], [], [], 0
+    for r in range(num_runs):
         start = rng.choice([-1.0, 1.0], size=n)
         run = lanczos(matvec, start, num_steps, rng)
         theta, s = run.ritz()
         nodes.append(theta)
         weights.append(s[0, :] ** 2 / num_runs)
+        runs.append(np.full(theta.shape, r))
         used += run.num_matvec
-    return Quadrature(np.concatenate(nodes), np.concatenate(weights), used)
+    return Quadrature(
+        np.concatenate(nodes), np.concatenate(weights), used, np.concatenate(runs), num_runs
+    )
 
 
 def broadened_density(

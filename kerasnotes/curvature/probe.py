@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from typing import Any
 
@@ -9,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasnotes.curvature import backends
+from kerasnotes.curvature import backends, classify
 from kerasnotes.curvature.density import Quadrature, broadened_density, slq
 from kerasnotes.curvature.lanczos import BlockRun, Tridiagonal, block_lanczos, lanczos
 from kerasnotes.curvature.objective import BN_MODES, batch_weights, make_objective, resolve_loss
@@ -19,6 +20,12 @@ from kerasnotes.curvature.trace import hutchpp
 WHICH = ("largest", "smallest", "both")
 #: analyze() uses the exact dense Hessian up to this many parameters, SLQ above.
 DENSE_ANALYZE_LIMIT = 2000
+#: analyze()'s SLQ path: Lanczos steps per run, runs added per round, most runs, and the
+#: standard error of minimum_ratio it aims at (chosen by the table in the README).
+ANALYZE_STEPS = 200
+ANALYZE_RUNS_PER_ROUND = 5
+ANALYZE_MAX_RUNS = 40
+ANALYZE_TARGET_STDERR = 0.02
 #: Lanczos steps when ``eigenvalues(max_iter=None)``; the basis costs 8·n·steps bytes.
 DEFAULT_MAX_ITER = 300
 
@@ -271,6 +278,10 @@ class HessianProbe:
         self._loss_and_grad: tuple[float, np.ndarray] | None = None
         self._dense: np.ndarray | None = None
         self._quadratures: dict[tuple, Quadrature] = {}
+        #: SLQ runs (of ``ANALYZE_STEPS`` steps) the last ``analyze()`` used; None on the
+        #: dense path. ``spectral_density(num_runs=analysis_runs, num_steps=ANALYZE_STEPS)``
+        #: then reuses them and spends no HVP.
+        self.analysis_runs: int | None = None
 
     # ------------------------------------------------------------------ vectors
     @staticmethod
@@ -580,12 +591,22 @@ class HessianProbe:
         return TraceResult(estimate=estimate, stderr=stderr, num_hvp=used)
 
     def _quadrature(self, num_runs: int, num_steps: int, seed: int) -> Quadrature:
-        key = (num_runs, min(num_steps, self.num_parameters), seed)
-        if key not in self._quadratures:
-            self._quadratures[key] = slq(
-                self.hvp, self.num_parameters, num_runs, key[1], np.random.default_rng(seed)
-            )
-        return self._quadratures[key]
+        """SLQ in rounds of ``ANALYZE_RUNS_PER_ROUND`` runs (seeds seed, seed + 5, …), each cached.
+
+        Rounds let ``analyze`` add runs without repeating any, and let a later
+        ``spectral_density(num_runs=R)`` reuse exactly the runs ``analyze`` made.
+        """
+        steps = min(num_steps, self.num_parameters)
+        quadrature = None
+        for start in range(0, num_runs, ANALYZE_RUNS_PER_ROUND):
+            key = (min(ANALYZE_RUNS_PER_ROUND, num_runs - start), steps, seed + start)
+            if key not in self._quadratures:
+                self._quadratures[key] = slq(
+                    self.hvp, self.num_parameters, key[0], steps, np.random.default_rng(key[2])
+                )
+            part = self._quadratures[key]
+            quadrature = part if quadrature is None else quadrature.extended(part)
+        return quadrature
 
     def spectral_density(
         self,
@@ -593,24 +614,36 @@ class HessianProbe:
         num_steps: int = 80,
         grid_size: int = 1000,
         *,
+        curvature_tol: float = 1e-4,
         sigma: float | None = None,
         seed: int = 0,
     ) -> Density:
-        """Eigenvalue density of the Hessian by stochastic Lanczos quadrature.
+        """Eigenvalue density of the Hessian and its three masses, by stochastic Lanczos quadrature.
 
         ```
-        φ(t) ≈ (1/R) Σ_r Σ_j τ_rj N(t; θ_rj, σ²),   ∫ φ = 1,
-        negative_fraction = Σ_{θ_rj < 0} τ_rj / R
+        φ(t) ≈ (1/R) Σ_r Σ_j τ_rj N(t; θ_rj, σ²),   ∫ φ = 1                   (smoothed curve)
+        τ = curvature_tol · max|θ|     (θ_rj: Ritz values; max|θ| from the extreme ones)
+        negative_fraction = (1/R) Σ_r Σ_{θ_rj < −τ} τ_rj,   zero: |θ_rj| ≤ τ,   positive: θ_rj > τ
+        *_stderr = std_r(m_r, ddof=1) / √R       (m_r: run r's mass; NaN when R = 1)
         ```
 
-        The quadrature is cached per (num_runs, num_steps, seed), so a call after
-        ``analyze()`` with the defaults spends no new HVPs (``num_hvp`` still
-        reports what computing it cost).
+        The masses come from the quadrature nodes, never from the smoothed curve,
+        with the "near zero" band of ``analyze`` (``kerasnotes.curvature.classify``).
+        Their standard errors measure the start vectors' randomness; the
+        quadrature's own bias at ±τ shrinks with ``num_steps`` (``analyze`` uses
+        more steps than this default; see the README's table).
+
+        Runs are made in rounds of 5 (seeds ``seed``, ``seed + 5``, …), each cached
+        per (runs, num_steps, seed), so a call after another with the same
+        arguments, or after ``analyze()`` with ``num_runs=probe.analysis_runs,
+        num_steps=ANALYZE_STEPS``, spends no new HVPs (``num_hvp`` still reports
+        what computing it cost).
 
         Args:
             num_runs: random start vectors R.
             num_steps: Lanczos steps per run (capped at ``num_parameters``).
             grid_size: points of the returned grid, ≥ 2.
+            curvature_tol: relative width of the "near zero" band, ≥ 0.
             sigma: Gaussian broadening; ``None`` means 1% of the spread of the nodes.
             seed: seed of the start vectors.
 
@@ -621,6 +654,8 @@ class HessianProbe:
             >>> d = kn.curvature.HessianProbe(m, x, np.zeros((2, 1)), loss="mse").spectral_density()
             >>> round(float(np.trapezoid(d.density, d.grid)), 6), d.negative_fraction
             (1.0, 0.0)
+            >>> round(d.positive_fraction, 6), round(d.positive_fraction_stderr, 6)
+            (1.0, 0.0)
         """
         for name, value, least in (
             ("num_runs", num_runs, 1),
@@ -629,42 +664,77 @@ class HessianProbe:
         ):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"{name} must be an int >= {least}; got {name}={value!r}")
+        _check_tolerance("curvature_tol", curvature_tol)
         if sigma is not None and not sigma > 0:
             raise ValueError(f"sigma must be positive or None; got sigma={sigma!r}")
         quadrature = self._quadrature(num_runs, num_steps, seed)
         grid, density, sigma = broadened_density(quadrature, grid_size, sigma)
-        threshold = 1e-6 * float(np.max(np.abs(quadrature.nodes)))
+        tau = classify.threshold(quadrature.nodes.min(), quadrature.nodes.max(), curvature_tol)
+        masses = quadrature.masses(tau)
         return Density(
             grid=grid,
             density=density,
-            negative_fraction=quadrature.mass_below(-threshold),
+            negative_fraction=masses.negative,
+            zero_fraction=masses.zero,
+            positive_fraction=masses.positive,
+            negative_fraction_stderr=masses.negative_stderr,
+            zero_fraction_stderr=masses.zero_stderr,
+            positive_fraction_stderr=masses.positive_stderr,
+            threshold=tau,
+            sigma=float(sigma),
+            num_runs=int(num_runs),
+            num_steps=int(min(num_steps, self.num_parameters)),
             num_hvp=quadrature.num_matvec,
         )
+
+    def _minimum_ratio(self, tau: float) -> tuple[float, float]:
+        """``#{λ > τ}/n`` by SLQ: runs added until its standard error ≤ the target (or the cap)."""
+        steps, runs = ANALYZE_STEPS, ANALYZE_RUNS_PER_ROUND
+        masses = self._quadrature(runs, steps, 0).masses(tau)
+        while not masses.positive_stderr <= ANALYZE_TARGET_STDERR and runs < ANALYZE_MAX_RUNS:
+            runs += ANALYZE_RUNS_PER_ROUND
+            masses = self._quadrature(runs, steps, 0).masses(tau)
+        self.analysis_runs = runs
+        if not masses.positive_stderr <= ANALYZE_TARGET_STDERR:
+            warnings.warn(
+                f"analyze(): the standard error of minimum_ratio is "
+                f"{masses.positive_stderr:.3g} > {ANALYZE_TARGET_STDERR} after "
+                f"{runs} SLQ runs of {min(steps, self.num_parameters)} steps",
+                stacklevel=3,
+            )
+        return masses.positive, masses.positive_stderr
 
     def analyze(self, grad_tol: float = 1e-3, curvature_tol: float = 1e-4) -> CriticalPoint:
         """Classify the weights as a critical point of the loss (notes F13, F14).
 
+        The rule (``kerasnotes.curvature.classify.RULE``, the only statement of it):
+
         ```
-        ‖∇L‖ > grad_tol                       -> "not_critical"
-        else, with s = max(|λmin|, |λmax|) and τ = curvature_tol · s:
-        s ≤ curvature_tol                     -> "flat"
-        λmin < −τ and λmax > τ                -> "saddle"     (escape along u_min)
-        λmin ≥ −τ                             -> "local_minimum"
-        λmax ≤ τ                              -> "local_maximum"
-        minimum_ratio = #{λ > τ} / n           (F14)
+        ‖∇L‖ > grad_tol                          -> "not_critical"
+        s = max(|λmin|, |λmax|),  τ = curvature_tol · s
+        s ≤ curvature_tol  or  s ≤ τ             -> "flat"
+        λmin < −τ and λmax > τ                   -> "saddle"
+        λmin ≥ −τ                                -> "local_minimum"
+        λmax ≤ τ                                 -> "local_maximum"
+        λ < −τ: negative,  |λ| ≤ τ: zero,  λ > τ: positive
+        minimum_ratio = #{λ > τ} / n
         ```
 
         "flat" means the Hessian is numerically zero: a higher-order critical
         point the second derivative cannot classify, e.g. a three-layer linear
         network at zero weights, where every second derivative vanishes but
         third-order terms do not. A positive semi-definite Hessian with zero
-        directions counts as a (degenerate) local minimum.
+        directions counts as a (degenerate) local minimum. A saddle's escape
+        direction is the unit eigenvector of ``λmin``.
 
         Up to 2,000 parameters everything is exact, from the dense Hessian
-        (``n`` HVPs). Above, ``λmin``/``λmax`` come from ``eigenvalues(k=1,
-        which="both")`` and ``minimum_ratio`` from the default
-        ``spectral_density()`` quadrature, which is then cached. The eigenvalues
-        and ratio are computed whatever the gradient norm.
+        (``n`` HVPs) and ``minimum_ratio_stderr`` is 0. Above, ``λmin``/``λmax``
+        come from ``eigenvalues(k=1, which="both")`` (so ``s`` is the largest
+        extreme Ritz value) and ``minimum_ratio`` from SLQ with ``ANALYZE_STEPS``
+        (200) steps per run: 5 runs, then 5 more at a time (up to 40) until its
+        standard error across runs is at most 0.02; if it is still larger, a
+        warning says so. The eigenvalues and ratio are computed whatever the
+        gradient norm.
 
         Args:
             grad_tol: gradient-norm threshold for a critical point, ≥ 0.
@@ -678,9 +748,8 @@ class HessianProbe:
             >>> kn.curvature.HessianProbe(m, x, np.zeros((2, 1)), loss="mse").analyze().kind
             'local_minimum'
         """
-        for name, value in (("grad_tol", grad_tol), ("curvature_tol", curvature_tol)):
-            if not (isinstance(value, (int, float, np.floating)) and value >= 0):
-                raise ValueError(f"{name} must be a non-negative number; got {name}={value!r}")
+        _check_tolerance("grad_tol", grad_tol)
+        _check_tolerance("curvature_tol", curvature_tol)
         before = self._counted()
         grad_norm = gradient_norm(self._evaluate()[1])
         if not np.isfinite(grad_norm) or not np.isfinite(self.loss()):
@@ -694,30 +763,22 @@ class HessianProbe:
             if not np.all(np.isfinite(values)):
                 raise FloatingPointError("the Hessian contains NaN or Inf at these weights")
             lam_min, lam_max, u_min = float(values[0]), float(values[-1]), vectors[:, 0]
-            scale = max(abs(lam_min), abs(lam_max))
-            ratio = float(np.mean(values > curvature_tol * scale))
+            tau = classify.threshold(lam_min, lam_max, curvature_tol)
+            ratio, ratio_stderr = float(np.mean(values > tau)), 0.0
+            self.analysis_runs = None
         else:
             extremes = self.eigenvalues(k=1, which="both")
             lam_min, lam_max = float(extremes.values[0]), float(extremes.values[-1])
             u_min = extremes.vectors[:, 0]
-            scale = max(abs(lam_min), abs(lam_max))
-            ratio = self._quadrature(5, 80, 0).mass_above(curvature_tol * scale)
-        threshold = curvature_tol * scale
-        if scale <= curvature_tol:
-            kind = "flat"
-        elif lam_min < -threshold and lam_max > threshold:
-            kind = "saddle"
-        elif lam_min >= -threshold:
-            kind = "local_minimum"
-        else:
-            kind = "local_maximum"
+            tau = classify.threshold(lam_min, lam_max, curvature_tol)
+            ratio, ratio_stderr = self._minimum_ratio(tau)
+        kind = classify.kind(
+            grad_norm, lam_min, lam_max, grad_tol=grad_tol, curvature_tol=curvature_tol
+        )
         escape = None
         if kind == "saddle":
             escape = u_min / np.linalg.norm(u_min)
             escape = escape * np.sign(escape[np.argmax(np.abs(escape))])  # deterministic sign
-        if grad_norm > grad_tol:
-            kind = "not_critical"
-            escape = None
         return CriticalPoint(
             kind=kind,
             grad_norm=grad_norm,
@@ -726,7 +787,15 @@ class HessianProbe:
             minimum_ratio=ratio,
             escape_direction=escape,
             num_hvp=self._counted() - before,
+            minimum_ratio_stderr=ratio_stderr,
         )
+
+
+def _check_tolerance(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not (
+        isinstance(value, (int, float, np.floating, np.integer)) and value >= 0
+    ):
+        raise ValueError(f"{name} must be a non-negative number; got {name}={value!r}")
 
 
 class GradientNorm:

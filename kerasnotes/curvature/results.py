@@ -70,43 +70,73 @@ class TraceResult:
 
 @dataclass(frozen=True)
 class Density:
-    """Spectral density of the Hessian from stochastic Lanczos quadrature.
+    """Spectral density of the Hessian from stochastic Lanczos quadrature, with its masses.
 
     ```
-    φ(t) ≈ (1/R) Σ_r Σ_j τ_rj · N(t; θ_rj, σ²),   ∫ φ(t) dt = 1
+    φ(t) ≈ (1/R) Σ_r Σ_j τ_rj · N(t; θ_rj, σ²),   ∫ φ(t) dt = 1        (smoothed, for display)
+    negative_fraction = (1/R) Σ_r Σ_{θ_rj < −τ} τ_rj     zero: |θ_rj| ≤ τ     positive: θ_rj > τ
+    τ = curvature_tol · max|θ|,   *_stderr = std_r(per-run mass, ddof=1) / √R
     ```
+
+    The masses are counted from the quadrature nodes themselves, never from the
+    smoothed curve ``φ``: broadening spreads a cluster of tiny positive
+    eigenvalues over both sides of zero, so the curve of a positive
+    semi-definite Hessian can show much "mass" below zero that is not there.
+    The standard errors cover the random start vectors; the quadrature of a
+    step at ±τ also has a bias that shrinks with more Lanczos steps (see the
+    README's table).
 
     Args:
         grid: evaluation points ``t``, ascending, shape ``(grid_size,)``.
         density: ``φ(t)`` on the grid, normalised to integrate to 1 (trapezoid rule).
-        negative_fraction: estimated share of eigenvalues below zero (quadrature
-            mass of the Ritz nodes below ``-1e-6 · max|θ|``).
+        negative_fraction: share of eigenvalues below ``−τ``.
+        zero_fraction: share with ``|λ| ≤ τ`` ("near zero", as in ``analyze``).
+        positive_fraction: share above ``τ``.
+        negative_fraction_stderr: standard error of ``negative_fraction`` across runs
+            (NaN for one run).
+        zero_fraction_stderr: the same for ``zero_fraction``.
+        positive_fraction_stderr: the same for ``positive_fraction``.
+        threshold: ``τ``.
+        sigma: the Gaussian broadening ``σ`` of ``density``.
+        num_runs: random start vectors R.
+        num_steps: Lanczos steps per run.
         num_hvp: Hessian-vector products spent.
 
     Example:
-        >>> d = Density(np.linspace(-1, 1, 3), np.array([0.0, 1.0, 0.0]), 0.0, 10)
-        >>> d.negative_fraction
-        0.0
+        >>> d = Density(np.linspace(-1, 1, 3), np.array([0.0, 1.0, 0.0]), 0.0, 0.5, 0.5,
+        ...             0.0, 0.01, 0.01, 1e-4, 0.1, 5, 80, 400)
+        >>> d.negative_fraction, d.positive_fraction, d.positive_fraction_stderr
+        (0.0, 0.5, 0.01)
     """
 
     grid: np.ndarray
     density: np.ndarray
     negative_fraction: float
+    zero_fraction: float
+    positive_fraction: float
+    negative_fraction_stderr: float
+    zero_fraction_stderr: float
+    positive_fraction_stderr: float
+    threshold: float
+    sigma: float
+    num_runs: int
+    num_steps: int
     num_hvp: int
 
 
 @dataclass(frozen=True)
 class CriticalPoint:
-    """What kind of point the weights sit at (notes F13, F14).
+    """What kind of point the weights sit at (notes F13, F14), by the rule of ``classify``.
 
     ```
-    ‖∇L‖ > grad_tol                      -> "not_critical"
-    λmin > τ, λmax > τ                    -> "local_minimum"
-    λmin < −τ, λmax < −τ                  -> "local_maximum"
-    λmin < −τ < τ < λmax                  -> "saddle"
-    |λmin|, |λmax| ≤ τ                    -> "flat"   (τ = curvature_tol · max|λ|, or
-                                              curvature_tol itself when H ≈ 0)
-    minimum_ratio = #{λ > τ} / #{λ}
+    ‖∇L‖ > grad_tol                          -> "not_critical"
+    s = max(|λmin|, |λmax|),  τ = curvature_tol · s
+    s ≤ curvature_tol  or  s ≤ τ             -> "flat"
+    λmin < −τ and λmax > τ                   -> "saddle"
+    λmin ≥ −τ                                -> "local_minimum"
+    λmax ≤ τ                                 -> "local_maximum"
+    λ < −τ: negative,  |λ| ≤ τ: zero,  λ > τ: positive
+    minimum_ratio = #{λ > τ} / n
     ```
 
     Args:
@@ -115,9 +145,11 @@ class CriticalPoint:
         grad_norm: ``‖∇L‖₂`` at the weights.
         lambda_min: smallest Hessian eigenvalue.
         lambda_max: largest Hessian eigenvalue.
-        minimum_ratio: share of positive eigenvalues (F14).
+        minimum_ratio: share of eigenvalues above ``τ`` (F14).
         escape_direction: unit eigenvector of ``λmin`` for a saddle, else ``None``.
         num_hvp: Hessian-vector products spent.
+        minimum_ratio_stderr: its standard error across SLQ runs; ``0.0`` when it was
+            counted exactly from the dense Hessian's eigenvalues.
 
     Example:
         >>> CriticalPoint("saddle", 0.0, -2.0, 2.0, 0.5, np.ones(2) / 2**0.5, 4).kind
@@ -131,3 +163,4 @@ class CriticalPoint:
     minimum_ratio: float
     escape_direction: np.ndarray | None
     num_hvp: int
+    minimum_ratio_stderr: float = 0.0

@@ -391,11 +391,12 @@ export function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
-/** A legend: coloured swatches with labels; `items` = [{label, color, shape}]. */
+/** A legend: coloured swatches with labels; `items` = [{label, color, shape, title}]. */
 export function legend(host, items, attrs = {}) {
   const box = html("div", { class: "kn-legend", ...attrs }, host);
   for (const item of items) {
     const entry = html("span", { class: "kn-legend-item", "data-legend": item.key || item.label }, box);
+    if (item.title) entry.title = item.title;
     html("span", { class: `kn-swatch kn-swatch-${item.shape || "line"}`, style: `background:${item.color}` }, entry);
     html("span", {}, entry, item.label);
   }

@@ -46,13 +46,15 @@ export async function show(host, { run }) {
     head,
     Object.entries(KINDS)
       .filter(([key]) => present.has(key))
-      .map(([key, k]) => ({ key, label: k.label, color: k.color, shape: "dot" })),
+      .map(([key, k]) => ({ key, label: k.label, color: k.color, shape: "dot", title: body.rule.conditions[key] })),
     { id: "kn-kind-legend" },
   );
+  // The rule, as kerasnotes.curvature.classify states it (sent by the server, never restated here).
+  html("pre", { class: "kn-rule", id: "kn-kind-rule" }, head, body.rule.text);
 
   const grid = html("div", { class: "kn-grid" }, host);
   const gradCard = card(grid, "Gradient norm ‖∇L‖", "A critical point needs ∇L ≈ 0 (grad_tol); the Hessian then decides its kind.");
-  const lambdaCard = card(grid, "Extreme Hessian eigenvalues", "λmin < 0 < λmax: saddle; all λ > 0: local minimum; all λ < 0: local maximum (F13).");
+  const lambdaCard = card(grid, "Extreme Hessian eigenvalues", "The kind follows the rule above (F13), with τ = curvature_tol · max(|λmin|, |λmax|).");
   lambdaCard.root.insertBefore(
     legend(lambdaCard.root, [
       { label: "λmin", color: "#c92a2a" },
@@ -60,7 +62,7 @@ export async function show(host, { run }) {
     ]),
     lambdaCard.plot,
   );
-  const ratioCard = card(grid, "Minimum ratio", "Share of positive eigenvalues (F14): 1 at a local minimum, lower at a saddle.");
+  const ratioCard = card(grid, "Minimum ratio", "Share of eigenvalues above τ (F14): 1 at a strict local minimum, lower at a saddle.");
   const tableCard = card(grid, "Critical points", "Every probe, with what was measured (– = not measured).");
 
   const draw = () => {

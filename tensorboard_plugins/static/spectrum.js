@@ -1,6 +1,9 @@
 // Spectrum view: the Hessian's eigenvalue density (stochastic Lanczos
-// quadrature) at one probe, picked with a slider; the mass on negative
-// eigenvalues is shaded, the measured λmin and λmax are marked (notes F13, F14).
+// quadrature) at one probe, picked with a slider, with the negative / near-zero
+// / positive masses the probe logged (each ± its standard error across runs) and
+// the measured λmin and λmax (notes F13, F14). The curve is Gaussian-smoothed:
+// smoothing spreads eigenvalues near zero over both signs, so no mass is ever
+// computed from it here; the numbers shown are the logged ones.
 
 import { getJson } from "./api.js";
 import { fmt, html, legend, lineChart } from "./chart.js";
@@ -35,19 +38,15 @@ export async function show(host, { run, state }) {
   }, head);
   const stepText = html("output", { id: "kn-spectrum-step-value", class: "kn-step-value" }, head);
   const stats = html("div", { class: "kn-stats", id: "kn-spectrum-stats" }, head);
-  legend(head, [
-    { label: "mass on λ < 0", color: NEGATIVE, shape: "box" },
-    { label: "mass on λ > 0", color: POSITIVE, shape: "box" },
-    { label: "λmin (Lanczos)", color: "#c92a2a" },
-    { label: "λmax (Lanczos)", color: "#1971c2" },
-  ]);
+  const key = html("div", { id: "kn-spectrum-legend" }, head);
   label.title = "Drag to pick the probe (one per logged epoch)";
 
   const grid = html("div", { class: "kn-grid kn-grid-wide" }, host);
   const densityCard = card(
     grid,
     "Eigenvalue density ρ(λ) of the Hessian",
-    "Negative mass > 0 means descent directions of negative curvature exist: a saddle, not a minimum.",
+    "The masses above are counted from the quadrature (|λ| ≤ τ counts as zero), not read off this smoothed curve. " +
+      "A negative mass clearly above its error means directions of negative curvature: a saddle, not a minimum.",
   );
 
   const draw = () => {
@@ -55,14 +54,37 @@ export async function show(host, { run, state }) {
     // The epoch as Keras prints it (logged step + 1); requests still name the step.
     stepText.textContent = `${s.epoch}  (${s.steps.indexOf(s.step) + 1} of ${s.steps.length})`;
     stats.replaceChildren();
-    const stat = (name, value, role) => {
-      const item = html("span", { class: "kn-stat", "data-role": role, "data-value": value === null ? "" : value }, stats);
+    const stat = (name, value, role, text) => {
+      const item = html("span", { class: "kn-stat", "data-role": role, "data-value": value === null || value === undefined ? "" : value }, stats);
       html("span", { class: "kn-stat-name" }, item, name);
-      html("b", {}, item, value === null ? "–" : role === "negative-mass" ? `${fmt(100 * value, 3)} %` : fmt(value, 4));
+      html("b", {}, item, text);
+      return item;
     };
-    stat("negative mass", s.negative_mass, "negative-mass");
-    stat("λmin", s.lambda_min, "lambda-min");
-    stat("λmax", s.lambda_max, "lambda-max");
+    const m = s.masses;
+    const mass = (name, field, role) => {
+      const value = m ? m[field] : null;
+      const err = m ? m[`${field}_stderr`] : null;
+      const text = value === null || value === undefined ? "–" : `${fmt(value, 3)} ± ${err === null ? "?" : fmt(err, 2)}`;
+      const item = stat(name, value, role, text);
+      item.dataset.stderr = err === null || err === undefined ? "" : err;
+    };
+    mass("negative", "negative_fraction", "negative-fraction");
+    mass("near zero", "zero_fraction", "zero-fraction");
+    mass("positive", "positive_fraction", "positive-fraction");
+    if (m && m.threshold !== null) stat("τ", m.threshold, "threshold", fmt(m.threshold, 3));
+    if (!m) stat("masses", null, "masses-missing", "not logged");
+    stat("λmin", s.lambda_min, "lambda-min", s.lambda_min === null ? "–" : fmt(s.lambda_min, 4));
+    stat("λmax", s.lambda_max, "lambda-max", s.lambda_max === null ? "–" : fmt(s.lambda_max, 4));
+    const sigma = m && m.sigma !== null ? `, σ = ${fmt(m.sigma, 3)}` : "";
+    const curveLabel = `smoothed (Gaussian${sigma})`;
+    key.replaceChildren();
+    legend(key, [
+      { key: "smoothed", label: `ρ(λ) ${curveLabel}`, color: "#343a40" },
+      { key: "smoothed-negative", label: "smoothed curve, λ < 0", color: NEGATIVE, shape: "box" },
+      { key: "smoothed-positive", label: "smoothed curve, λ > 0", color: POSITIVE, shape: "box" },
+      { key: "lambda-min", label: "λmin (Lanczos)", color: "#c92a2a" },
+      { key: "lambda-max", label: "λmax (Lanczos)", color: "#1971c2" },
+    ]);
     const lo = s.grid[0];
     const hi = s.grid[s.grid.length - 1];
     const xLo = Math.min(lo, s.lambda_min ?? lo);
@@ -74,7 +96,7 @@ export async function show(host, { run, state }) {
       xLabel: "eigenvalue λ",
       xDomain: [xLo - pad, xHi + pad],
       yDomain: [0, Math.max(...s.density) * 1.08 || 1],
-      series: [{ name: "density", label: "ρ(λ)", color: "#343a40", steps: s.grid, values: s.density, dots: false }],
+      series: [{ name: "density", label: `ρ(λ) ${curveLabel}`, color: "#343a40", steps: s.grid, values: s.density, dots: false }],
       areas: [
         { name: "negative", color: NEGATIVE, xs: s.grid, ys: s.density, from: -Infinity, to: 0 },
         { name: "positive", color: POSITIVE, xs: s.grid, ys: s.density, from: 0, to: Infinity },
