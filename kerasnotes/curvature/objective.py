@@ -3,14 +3,16 @@
 Every backend differentiates the same objective:
 
 ```
-L_b(θ) = w_b · loss(y_b, f(x_b; θ), sample_weight_b) + r_b · Σ model.losses(θ)
+L_b(θ) = Σ_k w_bk · λ_k · loss_k(y_bk, f_k(x_b; θ), sample_weight_b) + r_b · Σ model.losses(θ)
+w_bk = D_bk / Σ_b' D_b'k   (1 for reduction "sum"),   r_b = n_b / N
 ```
 
 where ``f`` is ``model.stateless_call`` (so the model's variables are never
-touched), ``w_b`` is the batch's share of the full-data loss and ``r_b = n_b / N``
-its share of the regularisation terms. Summing ``L_b`` over micro-batches gives
-exactly the full-data training objective that ``model.fit`` minimises.
-"""
+touched), ``k`` runs over the outputs that have a loss (``λ_k``: compile's
+``loss_weights``), ``D_bk`` is what Keras divides batch ``b``'s weighted sum by
+(unmasked positions, sum of sample weights, ...; ``ProbeLoss``) and ``r_b`` the
+batch's share of the regularisation terms. Summing ``L_b`` over micro-batches
+gives exactly the full-data objective that ``model.evaluate`` reports."""
 
 from __future__ import annotations
 

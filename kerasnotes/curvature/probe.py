@@ -193,6 +193,8 @@ def _prepared(
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be a positive int or None; got {batch_size!r}")
     x = _as_numpy_tree(x, "x")
+    if _num_samples(x, "x") == 0:
+        raise ValueError("x and y are empty (0 samples); the loss needs at least one sample")
     # The outputs' structure (how many, their names) decides how losses and labels pair up.
     first = _forward(model, keras.tree.map_structure(lambda a: ops.convert_to_tensor(a[:1]), x))
     flat = keras.tree.flatten(first)
@@ -310,9 +312,26 @@ class HessianProbe:
     it calls the model only through ``model.stateless_call``, so no model
     variable, optimizer slot or BN moving statistic is ever changed.
 
-    Data larger than ``batch_size`` is processed in micro-batches; each batch's
-    loss is weighted by its share of the full-data loss (``n_b / N`` for Keras's
-    default reduction), so every quantity equals its full-data value.
+    Data larger than ``batch_size`` is processed in micro-batches, and every
+    quantity equals its full-data value. Keras reduces a loss as a weighted sum
+    over a denominator ``D``: the number of unmasked positions
+    (``"sum_over_batch_size"``; a mask comes from the output,
+    ``Embedding(mask_zero=True)``/``Masking``, or from ``ignore_class``), the sum
+    of the (masked) sample weights (``"mean_with_sample_weight"``), 1 (``"sum"``),
+    or all positions (``"none"``, averaged as ``model.evaluate`` does). A first
+    forward pass finds each batch's ``D_b``; batch ``b``'s loss (its sum over
+    ``D_b``) is then weighted by ``D_b / Σ_b D_b``, so the weighted batches add
+    up to the full data's sum over the full data's ``D``. Regularisation losses
+    are counted once (weight ``n_b / N``). A batch with ``D_b = 0`` (all weights
+    zero) adds nothing; zero weights everywhere is a ValueError.
+
+    Models with several outputs: ``L = Σ_k λ_k L_k`` as ``model.compile`` sums it,
+    with one loss applied to every output, a list or dict of losses (``None``:
+    no loss for that output), and ``λ_k`` the compiled ``loss_weights``
+    (``loss=None``; an explicit ``loss=`` takes the same forms, unweighted).
+    ``y`` is then a list (one array per output) or a dict keyed by output name;
+    ``sample_weight`` applies to every output. ``probe.loss()`` equals the total
+    loss ``model.evaluate`` reports.
 
     Dropout and other training-only noise are always off: the model is called
     with ``training=False``. With ``bn_mode="batch"`` only the BatchNormalization
@@ -339,10 +358,11 @@ class HessianProbe:
     Args:
         model: a built ``keras.Model`` with trainable weights.
         x: inputs, an array or a structure of arrays the model accepts.
-        y: targets with the same number of samples.
+        y: targets with the same number of samples (a list or dict for several outputs).
         loss: a ``keras.losses.Loss``, a loss name, or ``callable(y_true, y_pred)``
-            returning per-sample values or their mean; ``None`` uses the model's
-            compiled loss. Regularisation losses of the model are always added.
+            returning per-sample values or their mean, or (several outputs) a list or
+            dict of them; ``None`` uses the model's compiled loss and loss_weights.
+            Regularisation losses of the model are always added.
         batch_size: micro-batch size; ``None`` processes all samples at once.
         sample_weight: per-sample weights, shape ``(N,)``, non-negative.
         bn_mode: ``"inference"`` (moving statistics, the default) or ``"batch"``.
