@@ -43,7 +43,15 @@ def assert_split_matches(
     assert split.loss() == pytest.approx(expected, rel=1e-5)
     assert rel_err(split.gradient(), whole.gradient()) <= 1e-5
     v = rng(seed).normal(size=whole.num_parameters)
-    assert rel_err(split.hvp(v), whole.hvp(v)) <= 1e-5
+    # The one-batch reference through the plain compiled HVP, not the linearized one:
+    # TensorFlow's split graph fails on Embedding models (colocation with 'trainable'),
+    # a bug of the TF split, not of the objective tested here.
+    one_batch = whole._to_flat(
+        whole._engine.hvp(
+            whole._trainable, whole._non_trainable, *whole._batches[0], whole._to_tensors(v)
+        )
+    )
+    assert rel_err(split.hvp(v), one_batch) <= 1e-5
     return split
 
 
