@@ -3,14 +3,16 @@
 Every backend differentiates the same objective:
 
 ```
-L_b(θ) = w_b · loss(y_b, f(x_b; θ), sample_weight_b) + r_b · Σ model.losses(θ)
+L_b(θ) = Σ_k w_bk · λ_k · loss_k(y_bk, f_k(x_b; θ), sample_weight_b) + r_b · Σ model.losses(θ)
+w_bk = D_bk / Σ_b' D_b'k   (1 for reduction "sum"),   r_b = n_b / N
 ```
 
 where ``f`` is ``model.stateless_call`` (so the model's variables are never
-touched), ``w_b`` is the batch's share of the full-data loss and ``r_b = n_b / N``
-its share of the regularisation terms. Summing ``L_b`` over micro-batches gives
-exactly the full-data training objective that ``model.fit`` minimises.
-"""
+touched), ``k`` runs over the outputs that have a loss (``λ_k``: compile's
+``loss_weights``), ``D_bk`` is what Keras divides batch ``b``'s weighted sum by
+(unmasked positions, sum of sample weights, ...; ``ProbeLoss``) and ``r_b`` the
+batch's share of the regularisation terms. Summing ``L_b`` over micro-batches
+gives exactly the full-data objective that ``model.evaluate`` reports."""
 
 from __future__ import annotations
 
@@ -18,14 +20,19 @@ import contextlib
 import re
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
 from keras import ops
 
+try:  # Keras's own reader of the mask a tensor carries (an attribute on TF, a table on JAX)
+    from keras.src.backend.common.masking import get_keras_mask as _get_keras_mask
+except ImportError:  # pragma: no cover - a Keras without it: masks are read as absent
+    _get_keras_mask = None
+
 BN_MODES = ("inference", "batch")
-_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight")
+_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none")
 #: Loss names ``model.compile`` resolves by the shapes of labels and outputs.
 _SHAPE_RESOLVED = ("crossentropy", "ce")
 
@@ -68,46 +75,228 @@ def batch_statistics(model: keras.Model) -> Iterator[None]:
             object.__delattr__(layer, "call")
 
 
-def resolve_loss(loss: Any, model: keras.Model) -> tuple[Callable, str]:
-    """The loss callable and its reduction, from ``loss`` or the model's compiled loss.
-
-    Returns ``(fn, reduction)`` where ``fn(y_true, y_pred, sample_weight)`` gives a
-    scalar reduced with ``reduction``.
-    """
-    if loss is None:
-        compiled = getattr(model, "loss", None) if getattr(model, "compiled", False) else None
-        if compiled is None:
-            raise ValueError(
-                "loss=None and the model has no compiled loss; pass loss= (a keras loss "
-                "object, its name, or a callable(y_true, y_pred)) or call model.compile(loss=...)."
-            )
-        if isinstance(compiled, (dict, list, tuple)):
-            raise ValueError(
-                f"the model was compiled with one loss per output ({type(compiled).__name__}); "
-                "HessianProbe needs a single loss: pass loss= explicitly."
-            )
-        loss = compiled
+def _single_loss(loss: Any, name: str) -> tuple[keras.losses.Loss, str]:
+    """One loss and its reduction, as ``model.compile`` wraps it."""
     if isinstance(loss, str) and loss.lower() in _SHAPE_RESOLVED:
         return CompiledFunctionLoss(None, name=loss), "sum_over_batch_size"
     if isinstance(loss, str):
         try:
             loss = keras.losses.get(loss)
         except ValueError as error:
-            raise ValueError(f"loss={loss!r} is not a Keras loss name: {error}") from None
+            raise ValueError(f"{name}={loss!r} is not a Keras loss name: {error}") from None
     if isinstance(loss, keras.losses.Loss):
         reduction = loss.reduction or "none"
         if reduction not in _REDUCTIONS:
             raise ValueError(
-                f"loss has reduction={loss.reduction!r}; the Hessian needs a scalar loss, "
-                f"so the reduction must be one of {_REDUCTIONS}."
+                f"{name} has reduction={loss.reduction!r}; allowed: {_REDUCTIONS} or None."
             )
         return loss, reduction
     if callable(loss):
         return CompiledFunctionLoss(loss), "sum_over_batch_size"
     raise TypeError(
-        f"loss must be a keras.losses.Loss, a loss name or a callable(y_true, y_pred); "
-        f"got loss={loss!r} of type {type(loss).__name__}."
+        f"{name} must be a keras.losses.Loss, a loss name or a callable(y_true, y_pred); "
+        f"got {name}={loss!r} of type {type(loss).__name__}."
     )
+
+
+def resolve_loss(loss: Any, model: keras.Model) -> tuple[Callable, str]:
+    """The loss callable and its reduction, from ``loss`` or the model's compiled loss.
+
+    Returns ``(fn, reduction)`` where ``fn(y_true, y_pred, sample_weight)`` gives a
+    scalar reduced with ``reduction``; for one loss (one output). Several outputs:
+    ``ProbeLoss``.
+    """
+    if loss is None:
+        loss = compiled_loss(model)[0]
+    if isinstance(loss, (dict, list, tuple)):
+        raise ValueError(
+            f"loss is a {type(loss).__name__} (one loss per output); resolve_loss takes one "
+            "loss, ProbeLoss takes several."
+        )
+    return _single_loss(loss, "loss")
+
+
+def compiled_loss(model: keras.Model) -> tuple[Any, Any]:
+    """``(loss, loss_weights)`` given to ``model.compile``; ValueError if there is none."""
+    compiled = getattr(model, "loss", None) if getattr(model, "compiled", False) else None
+    if compiled is None:
+        raise ValueError(
+            "loss=None and the model has no compiled loss; pass loss= (a keras loss "
+            "object, its name, or a callable(y_true, y_pred)) or call model.compile(loss=...)."
+        )
+    weights = getattr(getattr(model, "_compile_loss", None), "_user_loss_weights", None)
+    return compiled, weights
+
+
+class LossTerm(NamedTuple):
+    """One output's loss: ``weight · fn(y[label], y_pred[output], sample_weight)``."""
+
+    output: int
+    label: int
+    fn: keras.losses.Loss
+    reduction: str
+    weight: float
+    name: str
+
+
+class ProbeLoss:
+    """The data part of the objective, over one output or several, as ``model.compile`` sums it.
+
+    ```
+    L_data = Σ_k λ_k L_k,    L_k = Σ_i s_i m_ik ℓ_k(y_ik, ŷ_ik) / D_k
+    D_k = #unmasked positions (sum_over_batch_size; #positions without a mask),
+          Σ_i s_i m_ik (mean_with_sample_weight), 1 (sum), #positions (none: mean of all values)
+    ```
+
+    ``m`` is the output's Keras mask (``Embedding(mask_zero=True)``, ``Masking``)
+    and the mask ``ignore_class`` puts on the loss values; ``λ_k`` are compile's
+    ``loss_weights``. ``single`` (one output, not nested) passes ``y`` and ``y_pred``
+    through untouched; otherwise ``y`` is a tuple with one array per term and
+    ``y_pred`` is flattened as ``keras.tree.flatten`` does.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasnotes.curvature.objective import ProbeLoss
+        >>> spec = ProbeLoss(["mse", "mae"], [2.0, 1.0], num_outputs=2)
+        >>> [(t.output, t.weight) for t in spec.terms]
+        [(0, 2.0), (1, 1.0)]
+    """
+
+    def __init__(
+        self,
+        loss: Any,
+        loss_weights: Any = None,
+        *,
+        num_outputs: int = 1,
+        output_names: list[str] | None = None,
+        single: bool = False,
+    ) -> None:
+        self.single = single
+        names = list(output_names) if output_names else [str(k) for k in range(num_outputs)]
+        if isinstance(loss, dict):
+            unknown = sorted(set(loss) - set(names), key=str)
+            if unknown:
+                raise ValueError(
+                    f"loss is a dict with keys {unknown} that are not output names "
+                    f"{names}. Received: loss={loss!r}"
+                )
+            per_output = [loss.get(name) for name in names]
+        elif isinstance(loss, (list, tuple)):
+            if len(loss) != num_outputs:
+                raise ValueError(
+                    f"loss is a {type(loss).__name__} of {len(loss)} losses for a model with "
+                    f"{num_outputs} outputs; give one per output (None for none). "
+                    f"Received: loss={loss!r}"
+                )
+            per_output = list(loss)
+        else:
+            per_output = [loss] * num_outputs
+        if loss_weights is None:
+            weights = [1.0] * num_outputs
+        elif isinstance(loss_weights, dict):
+            unknown = sorted(set(loss_weights) - set(names), key=str)
+            if unknown:
+                raise ValueError(
+                    f"loss_weights has keys {unknown} that are not output names {names}. "
+                    f"Received: loss_weights={loss_weights!r}"
+                )
+            weights = [loss_weights.get(name, 1.0) for name in names]
+        elif isinstance(loss_weights, (list, tuple)):
+            if len(loss_weights) != num_outputs:
+                raise ValueError(
+                    f"loss_weights has {len(loss_weights)} entries for {num_outputs} outputs. "
+                    f"Received: loss_weights={loss_weights!r}"
+                )
+            weights = list(loss_weights)
+        elif isinstance(loss_weights, (int, float)) and num_outputs == 1:
+            weights = [loss_weights]
+        else:
+            raise TypeError(
+                "loss_weights must be None, a float (one output), a list or a dict. "
+                f"Received: loss_weights={loss_weights!r}"
+            )
+        terms = []
+        for output, (spec, weight) in enumerate(zip(per_output, weights, strict=True)):
+            if spec is None:
+                continue
+            fn, reduction = _single_loss(spec, "loss")
+            terms.append(LossTerm(output, len(terms), fn, reduction, float(weight), names[output]))
+        if not terms:
+            raise ValueError(f"loss gives no output a loss (all None). Received: loss={loss!r}")
+        self.terms = terms
+        self.num_outputs = num_outputs
+
+    def values(self, y: Any, y_pred: Any, sample_weight: Any) -> list:
+        """Each term's reduced loss ``L_k`` on one batch (not yet weighted)."""
+        if self.single:
+            pairs = [(y, y_pred)]
+        else:
+            flat = keras.tree.flatten(y_pred)
+            pairs = [(y[t.label], flat[t.output]) for t in self.terms]
+        out = []
+        for term, (y_t, y_p) in zip(self.terms, pairs, strict=True):
+            value = term.fn(y_t, y_p, sample_weight=sample_weight)
+            if term.reduction == "none":
+                # compile's loss tracker averages an unreduced loss over all its values.
+                value = ops.mean(value)
+            out.append(value)
+        return out
+
+    def denominators(self, y: Any, y_pred: Any, sample_weight: Any, num: int) -> np.ndarray:
+        """``D_bk`` of one batch per term: what Keras divides that batch's sum by (F: above)."""
+        if self.single:
+            pairs = [(y, y_pred)]
+        else:
+            flat = keras.tree.flatten(y_pred)
+            pairs = [(y[t.label], flat[t.output]) for t in self.terms]
+        return np.array(
+            [
+                _denominator(t.fn, t.reduction, y_t, y_p, sample_weight, num)
+                for t, (y_t, y_p) in zip(self.terms, pairs, strict=True)
+            ],
+            dtype=np.float64,
+        )
+
+
+def _mask_of(tensor: Any) -> Any:
+    return _get_keras_mask(tensor) if _get_keras_mask is not None else None
+
+
+def _denominator(
+    fn: keras.losses.Loss, reduction: str, y_true: Any, y_pred: Any, sample_weight: Any, num: int
+) -> float:
+    """What ``fn(y_true, y_pred, sample_weight)`` divides its weighted sum by (Keras's rules)."""
+    if reduction == "sum":
+        return 1.0
+    in_mask = _mask_of(y_pred)
+    values = fn.call(
+        keras.tree.map_structure(lambda a: ops.convert_to_tensor(a, dtype=fn.dtype), y_true),
+        keras.tree.map_structure(lambda a: ops.convert_to_tensor(a, dtype=fn.dtype), y_pred),
+    )
+    out_mask = _mask_of(values)
+    masks = [ops.convert_to_numpy(m).astype(bool) for m in (in_mask, out_mask) if m is not None]
+    mask = None if not masks else masks[0] if len(masks) == 1 else masks[0] & masks[1]
+    elements = int(np.prod(values.shape))
+    if len(values.shape) == 0:
+        return float(num)  # a loss that averages itself: the batch's share is its size
+    if reduction == "none":
+        return float(elements)
+    if reduction in ("sum_over_batch_size", "mean"):
+        # Keras weighs unmasked values by total/valid, then divides by #values.
+        return float(elements) if mask is None else float(mask.sum()) * elements / mask.size
+    # mean_with_sample_weight: divided by the sum of the (masked) sample weights.
+    weight = None if sample_weight is None else np.asarray(ops.convert_to_numpy(sample_weight))
+    if mask is not None:
+        mask = mask.astype(np.float64)
+        if weight is None:
+            weight = mask
+        else:
+            if mask.ndim == weight.ndim + 1 and mask.shape[-1] == 1:
+                mask = mask[..., 0]
+            while weight.ndim < mask.ndim:
+                weight = weight[..., None]
+            weight = weight * mask
+    return float(elements) if weight is None else float(np.sum(weight))
 
 
 def squeeze_or_expand_to_same_rank(a: Any, b: Any) -> tuple[Any, Any]:
@@ -182,29 +371,51 @@ class CompiledFunctionLoss(keras.losses.Loss):
 
 
 def batch_weights(
-    reduction: str, batch_sizes: list[int], sample_weight: np.ndarray | None, bounds: list[tuple]
+    denominators: np.ndarray, reductions: list[str], batch_sizes: list[int]
 ) -> list[np.ndarray]:
-    """``[w_b, r_b]`` per micro-batch so that Σ_b L_b is the full-data objective."""
-    total = sum(batch_sizes)
+    """``[w_b1, ..., w_bK, r_b]`` per micro-batch so that Σ_b L_b is the full-data objective.
+
+    ```
+    w_bk = D_bk / Σ_b' D_b'k    (1 for "sum"),    r_b = n_b / N
+    ```
+
+    A batch's loss is its sum over its own denominator ``D_bk`` (Keras's
+    reduction), so ``w_bk L_bk = sum_bk / Σ_b' D_b'k``: summed over batches, the
+    full data's sum over the full data's denominator. A batch with ``D_bk = 0``
+    (all weights zero, all positions masked) contributes nothing.
+
+    Example:
+        >>> batch_weights(np.array([[3.0], [1.0]]), ["sum_over_batch_size"], [4, 4])
+        [array([0.75, 0.5 ]), array([0.25, 0.5 ])]
+    """
+    denominators = np.asarray(denominators, dtype=np.float64)
+    totals = denominators.sum(axis=0)
+    total_size = sum(batch_sizes)
     weights = []
-    for n_b, (start, stop) in zip(batch_sizes, bounds, strict=True):
-        share = n_b / total
-        if reduction == "sum":
-            w_b = 1.0
-        elif reduction == "mean_with_sample_weight" and sample_weight is not None:
-            w_b = float(np.sum(sample_weight[start:stop])) / float(np.sum(sample_weight))
-        else:
-            w_b = share
-        weights.append(np.array([w_b, share], dtype=np.float64))
+    for row, n_b in zip(denominators, batch_sizes, strict=True):
+        w = [
+            1.0 if reduction == "sum" else float(d / t)
+            for d, t, reduction in zip(row, totals, reductions, strict=True)
+        ]
+        weights.append(np.array([*w, n_b / total_size], dtype=np.float64))
     return weights
 
 
-def make_objective(model: keras.Model, loss_fn: Callable, bn_mode: str) -> Callable:
+def make_objective(model: keras.Model, loss_fn: Any, bn_mode: str) -> Callable:
     """``objective(trainable, non_trainable, x, y, sample_weight, weights) -> scalar``.
 
-    Holds the model through a weak reference so a cache of compiled objectives
-    never keeps a model alive.
+    ```
+    L_b = Σ_k weights[k] · λ_k · L_bk + weights[-1] · Σ model.losses
+    ```
+
+    ``loss_fn`` is a ``ProbeLoss`` or one loss (then one output). Holds the model
+    through a weak reference so a cache of compiled objectives never keeps a
+    model alive.
     """
+    if not isinstance(loss_fn, ProbeLoss):
+        fn, _ = _single_loss(loss_fn, "loss_fn")
+        loss_fn = ProbeLoss(fn, single=True)
+    terms = loss_fn.terms
     model_ref = weakref.ref(model)
     pass_training = bool(getattr(model, "_call_has_training_arg", True))
 
@@ -218,13 +429,20 @@ def make_objective(model: keras.Model, loss_fn: Callable, bn_mode: str) -> Calla
             y_pred, _, extra_losses = model.stateless_call(
                 trainable, non_trainable, x, return_losses=True, **kwargs
             )
-        data_loss = loss_fn(y, y_pred, sample_weight=sample_weight)
-        data_loss = ops.cast(data_loss, trainable[0].dtype)
-        weights = ops.cast(weights, data_loss.dtype)
-        total = weights[0] * data_loss
+        dtype = trainable[0].dtype
+        weights = ops.cast(weights, dtype)
+        total = None
+        for k, (term, value) in enumerate(
+            zip(terms, loss_fn.values(y, y_pred, sample_weight), strict=True)
+        ):
+            value = ops.cast(value, dtype)
+            if term.weight != 1.0:
+                value = value * term.weight
+            part = weights[k] * value
+            total = part if total is None else total + part
         if extra_losses:
-            regular = ops.sum(ops.stack([ops.cast(v, data_loss.dtype) for v in extra_losses]))
-            total = total + weights[1] * regular
+            regular = ops.sum(ops.stack([ops.cast(v, dtype) for v in extra_losses]))
+            total = total + weights[-1] * regular
         return total
 
     return objective

@@ -13,7 +13,13 @@ from keras import ops
 from kerasnotes.curvature import backends, classify
 from kerasnotes.curvature.density import Quadrature, broadened_density, slq
 from kerasnotes.curvature.lanczos import BlockRun, Tridiagonal, block_lanczos, lanczos
-from kerasnotes.curvature.objective import BN_MODES, batch_weights, make_objective, resolve_loss
+from kerasnotes.curvature.objective import (
+    BN_MODES,
+    ProbeLoss,
+    batch_weights,
+    compiled_loss,
+    make_objective,
+)
 from kerasnotes.curvature.results import CriticalPoint, Density, EigenResult, TraceResult
 from kerasnotes.curvature.trace import hutchpp
 
@@ -33,7 +39,8 @@ DEFAULT_MAX_ITER = 300
 class _Engine:
     """Compiled gradient and HVP functions of one (model, loss, bn_mode)."""
 
-    def __init__(self, model: keras.Model, loss_fn: Any, bn_mode: str) -> None:
+    def __init__(self, model: keras.Model, loss_fn: ProbeLoss, bn_mode: str) -> None:
+        self.loss = loss_fn
         backend = backends.active()
         objective = make_objective(model, loss_fn, bn_mode)
         self.value_and_grad = backend.gradient_function(objective)
@@ -49,16 +56,70 @@ class _Engine:
 _ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _engine_for(model: keras.Model, loss: Any, loss_fn: Any, bn_mode: str) -> _Engine:
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for a loss spec (lists and dicts of losses), for the cache key."""
+    if isinstance(value, dict):
+        return ("dict", tuple((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_frozen(v) for v in value))
+    return value
+
+
+def _engine_for(model: keras.Model, loss: Any, bn_mode: str, build: Any) -> _Engine:
+    """The cached engine of (model, loss spec, bn_mode); ``build()`` makes its ProbeLoss."""
     try:
-        key = (loss if loss is not None else ("compiled", model.loss), bn_mode)
+        if loss is None:
+            spec, weights = compiled_loss(model)
+            key = ("compiled", _frozen(spec), _frozen(weights), bn_mode)
+        else:
+            key = (_frozen(loss), bn_mode)
         hash(key)
     except TypeError:  # an unhashable loss callable: compile afresh, uncached
-        return _Engine(model, loss_fn, bn_mode)
+        return _Engine(model, build(), bn_mode)
     per_model = _ENGINES.setdefault(model, {})
     if key not in per_model:
-        per_model[key] = _Engine(model, loss_fn, bn_mode)
+        per_model[key] = _Engine(model, build(), bn_mode)
     return per_model[key]
+
+
+def _forward(model: keras.Model, x: Any) -> Any:
+    """``model(x)`` in inference mode, the outputs carrying their Keras masks."""
+    if getattr(model, "_call_has_training_arg", True):
+        return model(x, training=False)
+    return model(x)
+
+
+def _output_names(model: keras.Model, y_pred: Any, count: int) -> list[str] | None:
+    if isinstance(y_pred, dict):
+        return sorted(y_pred)  # keras.tree.flatten's order
+    names = getattr(model, "output_names", None)
+    return list(names) if names and len(names) == count else None
+
+
+def _labels_per_term(y: Any, probe_loss: ProbeLoss) -> tuple:
+    """One label array per loss term, from y as ``model.evaluate`` takes it (list or dict)."""
+    terms = probe_loss.terms
+    if isinstance(y, dict):
+        missing = [t.name for t in terms if t.name not in y]
+        if missing:
+            raise ValueError(
+                f"y is a dict without labels for the outputs {missing} that have a loss; "
+                f"keys: {sorted(y, key=str)}"
+            )
+        return tuple(y[t.name] for t in terms)
+    if isinstance(y, (list, tuple)):
+        if len(y) == probe_loss.num_outputs:
+            return tuple(y[t.output] for t in terms)
+        if len(y) == len(terms):
+            return tuple(y[t.label] for t in terms)
+        raise ValueError(
+            f"y holds {len(y)} label arrays for a model with {probe_loss.num_outputs} outputs "
+            f"({len(terms)} with a loss); give one per output"
+        )
+    raise ValueError(
+        f"the model has {probe_loss.num_outputs} outputs, so y must be a list or dict of "
+        f"label arrays, one per output; got y of type {type(y).__name__}"
+    )
 
 
 def _as_numpy_tree(data: Any, name: str) -> Any:
@@ -138,9 +199,28 @@ def _prepared(
         raise TypeError(f"batch_size must be a positive int or None; got {batch_size!r}")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be a positive int or None; got {batch_size!r}")
-    loss_fn, reduction = resolve_loss(loss, model)
-
     x = _as_numpy_tree(x, "x")
+    if _num_samples(x, "x") == 0:
+        raise ValueError("x and y are empty (0 samples); the loss needs at least one sample")
+    # The outputs' structure (how many, their names) decides how losses and labels pair up.
+    first = _forward(model, keras.tree.map_structure(lambda a: ops.convert_to_tensor(a[:1]), x))
+    flat = keras.tree.flatten(first)
+    single = not keras.tree.is_nested(first)
+
+    def build() -> ProbeLoss:
+        spec, loss_weights = compiled_loss(model) if loss is None else (loss, None)
+        return ProbeLoss(
+            spec,
+            loss_weights,
+            num_outputs=len(flat),
+            output_names=_output_names(model, first, len(flat)),
+            single=single,
+        )
+
+    engine = _engine_for(model, loss, bn_mode, build)
+    probe_loss = engine.loss
+    if not single:
+        y = _labels_per_term(y, probe_loss)
     y = _as_numpy_tree(y, "y")
     num_x, num_y = _num_samples(x, "x"), _num_samples(y, "y")
     if num_x != num_y:
@@ -158,14 +238,17 @@ def _prepared(
             )
         if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
             raise ValueError("sample_weight must be finite and non-negative")
+        if not np.any(sample_weight):
+            raise ValueError(
+                "sample_weight is zero for every sample, so the weighted loss is 0/0; "
+                "give at least one sample a positive weight"
+            )
 
-    engine = _engine_for(model, loss, loss_fn, bn_mode)
     weight_dtype = model.trainable_variables[0].dtype
     size = batch_size or num_x
     bounds = [(start, min(start + size, num_x)) for start in range(0, num_x, size)]
-    weights = batch_weights(reduction, [b - a for a, b in bounds], sample_weight, bounds)
     batches = []
-    for (start, stop), w in zip(bounds, weights, strict=True):
+    for start, stop in bounds:
         sw = None if sample_weight is None else sample_weight[start:stop].astype("float32")
         batches.append(
             (
@@ -176,10 +259,47 @@ def _prepared(
                     lambda a, s=start, e=stop: ops.convert_to_tensor(a[s:e]), y
                 ),
                 None if sw is None else ops.convert_to_tensor(sw),
-                ops.convert_to_tensor(w.astype(weight_dtype)),
             )
         )
+    reductions = [t.reduction for t in probe_loss.terms]
+    if len(batches) == 1:
+        # One batch is the full data: Keras's own reduction, every weight 1.
+        weights = [np.ones(len(reductions) + 1)]
+    else:
+        weights = _micro_batch_weights(model, probe_loss, batches, bounds)
+    batches = [
+        (*batch, ops.convert_to_tensor(w.astype(weight_dtype)))
+        for batch, w in zip(batches, weights, strict=True)
+    ]
     return engine, batches, num_x
+
+
+def _micro_batch_weights(
+    model: keras.Model, probe_loss: ProbeLoss, batches: list, bounds: list
+) -> list[np.ndarray]:
+    """First pass over the micro-batches: each one's denominators, then ``batch_weights``."""
+    reductions = [t.reduction for t in probe_loss.terms]
+    sizes = [stop - start for start, stop in bounds]
+    if all(r == "sum" for r in reductions):
+        denominators = np.ones((len(batches), len(reductions)))
+    else:
+        denominators = np.stack(
+            [
+                probe_loss.denominators(y, _forward(model, x), sw, n)
+                for (x, y, sw), n in zip(batches, sizes, strict=True)
+            ]
+        )
+    empty = [
+        t.name
+        for t, total, r in zip(probe_loss.terms, denominators.sum(axis=0), reductions, strict=True)
+        if r != "sum" and not total > 0
+    ]
+    if empty:
+        raise ValueError(
+            f"the loss of output(s) {empty} has nothing to average over: every position is "
+            "masked (or ignore_class) or weighted zero"
+        )
+    return batch_weights(denominators, reductions, sizes)
 
 
 class HessianProbe:
@@ -199,9 +319,26 @@ class HessianProbe:
     it calls the model only through ``model.stateless_call``, so no model
     variable, optimizer slot or BN moving statistic is ever changed.
 
-    Data larger than ``batch_size`` is processed in micro-batches; each batch's
-    loss is weighted by its share of the full-data loss (``n_b / N`` for Keras's
-    default reduction), so every quantity equals its full-data value.
+    Data larger than ``batch_size`` is processed in micro-batches, and every
+    quantity equals its full-data value. Keras reduces a loss as a weighted sum
+    over a denominator ``D``: the number of unmasked positions
+    (``"sum_over_batch_size"``; a mask comes from the output,
+    ``Embedding(mask_zero=True)``/``Masking``, or from ``ignore_class``), the sum
+    of the (masked) sample weights (``"mean_with_sample_weight"``), 1 (``"sum"``),
+    or all positions (``"none"``, averaged as ``model.evaluate`` does). A first
+    forward pass finds each batch's ``D_b``; batch ``b``'s loss (its sum over
+    ``D_b``) is then weighted by ``D_b / Σ_b D_b``, so the weighted batches add
+    up to the full data's sum over the full data's ``D``. Regularisation losses
+    are counted once (weight ``n_b / N``). A batch with ``D_b = 0`` (all weights
+    zero) adds nothing; zero weights everywhere is a ValueError.
+
+    Models with several outputs: ``L = Σ_k λ_k L_k`` as ``model.compile`` sums it,
+    with one loss applied to every output, a list or dict of losses (``None``:
+    no loss for that output), and ``λ_k`` the compiled ``loss_weights``
+    (``loss=None``; an explicit ``loss=`` takes the same forms, unweighted).
+    ``y`` is then a list (one array per output) or a dict keyed by output name;
+    ``sample_weight`` applies to every output. ``probe.loss()`` equals the total
+    loss ``model.evaluate`` reports.
 
     Dropout and other training-only noise are always off: the model is called
     with ``training=False``. With ``bn_mode="batch"`` only the BatchNormalization
@@ -228,10 +365,11 @@ class HessianProbe:
     Args:
         model: a built ``keras.Model`` with trainable weights.
         x: inputs, an array or a structure of arrays the model accepts.
-        y: targets with the same number of samples.
+        y: targets with the same number of samples (a list or dict for several outputs).
         loss: a ``keras.losses.Loss``, a loss name, or ``callable(y_true, y_pred)``
-            returning per-sample values or their mean; ``None`` uses the model's
-            compiled loss. Regularisation losses of the model are always added.
+            returning per-sample values or their mean, or (several outputs) a list or
+            dict of them; ``None`` uses the model's compiled loss and loss_weights.
+            Regularisation losses of the model are always added.
         batch_size: micro-batch size; ``None`` processes all samples at once.
         sample_weight: per-sample weights, shape ``(N,)``, non-negative.
         bn_mode: ``"inference"`` (moving statistics, the default) or ``"batch"``.
