@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import threading
@@ -88,13 +89,59 @@ def start(logdir: str | os.PathLike = "runs", port: int = 0) -> tuple[str, Calla
     return url, stop
 
 
+def logdir_problem(logdir: str | os.PathLike) -> str | None:
+    """Why ``logdir`` shows nothing in TensorBoard, in words (None when it holds event files).
+
+    Args:
+        logdir: folder of TensorBoard runs.
+
+    Example:
+        >>> import tempfile
+        >>> from kerasnotes import board
+        >>> board.logdir_problem("no/such/folder")
+        "logdir='no/such/folder' does not exist; `kerasnotes tour` writes its runs to runs/"
+        >>> board.logdir_problem(tempfile.mkdtemp()).endswith("holds no TensorBoard event files")
+        True
+    """
+    path = os.fspath(logdir)
+    if not os.path.exists(path):
+        return f"logdir={path!r} does not exist; `kerasnotes tour` writes its runs to runs/"
+    if not os.path.isdir(path):
+        return f"logdir={path!r} is a file, not a folder of runs"
+    for _, _, files in os.walk(path):
+        if any(name.startswith("events.out.tfevents.") for name in files):
+            return None
+    return f"logdir={path!r} holds no TensorBoard event files"
+
+
 def serve(logdir: str | os.PathLike = "runs", port: int = 6006) -> int:
     """Run TensorBoard until Ctrl-C, printing its URL; returns the exit status.
+
+    A ``logdir`` that does not exist (or is a file) is an error (status 2); a folder
+    without event files gets a note on stderr and is served, since a tour may be
+    about to write there.
 
     Args:
         logdir: folder of TensorBoard runs.
         port: TCP port (0 picks a free one).
     """
+    try:
+        _check_port(port)
+    except ValueError as error:
+        print(f"kerasnotes board: {error}", file=sys.stderr)
+        return 2
+    problem = logdir_problem(logdir)
+    if problem is not None and not os.path.isdir(logdir):
+        print(f"kerasnotes board: {problem}", file=sys.stderr)
+        return 2
+    if problem is not None:
+        # An empty folder may be one a tour is about to fill: say so, and serve it.
+        print(f"kerasnotes board: {problem}; serving it anyway", file=sys.stderr, flush=True)
+    if importlib.util.find_spec("tensorflow") is not None:
+        # TensorBoard loads TensorFlow when it is installed; without its C++ start-up lines.
+        from kerasnotes.cli import import_quietly
+
+        import_quietly("tensorflow")
     try:
         url, stop = start(logdir, port=port)
     except ValueError as error:

@@ -1,13 +1,35 @@
 """The ``kerasnotes`` command line: ``kerasnotes tour | explain | board``.
 
-``python -m kerasnotes`` is the same program.
+``python -m kerasnotes`` is the same program. Arguments are checked before Keras
+(and with it TensorFlow, JAX or PyTorch) is imported, so ``--help``, ``--version``
+and a mistyped argument answer at once; TensorFlow's C++ start-up lines (oneDNN,
+cpu_feature_guard) are kept out of the output.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
+import re
 import sys
+import tempfile
 from collections.abc import Sequence
+
+from kerasnotes import __version__
+
+#: Exit status of a program stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
+# What TensorFlow's C++ code prints while it loads, before absl logging is set up
+# (so TF_CPP_MIN_LOG_LEVEL cannot hide it): the oneDNN notice, the CPU-feature
+# notice and absl's own warning about logging before InitializeLog.
+_STARTUP_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|"
+    r"port\.cc:\d+\] oneDNN custom operations|"
+    r"cpu_feature_guard\.cc|"
+    r"To enable the following instructions:.*rebuild TensorFlow"
+)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -15,13 +37,19 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="kerasnotes",
         description="The optimisation side of deep learning, measured on your machine.",
     )
+    parser.add_argument("--version", action="version", version=f"kerasnotes {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     tour = commands.add_parser("tour", help="train on real data and report what the notes claim")
-    tour.add_argument("--logdir", default="runs", help="where TensorBoard runs and plots go")
+    tour.add_argument(
+        "--logdir",
+        default="runs",
+        help="where TensorBoard runs and plots go (default: %(default)s/)",
+    )
     size = tour.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="smoke-test size (seconds)")
     size.add_argument("--full", action="store_true", help="larger, more faithful runs")
+    # (neither: the default size, about two minutes)
     tour.add_argument(
         "--only",
         type=_step_list,
@@ -37,6 +65,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _step_list(text: str) -> list[str]:
     # argparse turns ArgumentTypeError into "argument --only: ..." and exit status 2.
+    # kerasnotes.tour imports no framework at module level, so this stays fast.
     from kerasnotes import tour
 
     try:
@@ -53,7 +82,12 @@ def _add_explain(commands: argparse._SubParsersAction) -> None:
         "the kerasnotes API with an example, and how it differs from the Keras built-in.",
     )
     explain.add_argument("topic", nargs="?", help="id (F13, C2, ch4) or short name (saddle, adam)")
-    explain.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the text")
+    explain.add_argument(
+        "--lang",
+        choices=["en", "zh"],
+        default="en",
+        help="language of the text (default: %(default)s)",
+    )
 
 
 def _run_explain(args: argparse.Namespace) -> int:
@@ -63,11 +97,11 @@ def _run_explain(args: argparse.Namespace) -> int:
         _write(notes.listing(args.lang) + "\nkerasnotes explain TOPIC [--lang en|zh] prints one.\n")
         return 0
     try:
-        text = notes.render(args.topic, lang=args.lang)
-    except ValueError as error:
-        print(f"kerasnotes explain: {error}", file=sys.stderr)
+        topic = notes.lookup(args.topic)
+    except ValueError:
+        print(f"kerasnotes explain: {notes.not_found_message(args.topic)}", file=sys.stderr)
         return 2
-    _write(text)
+    _write(notes.render(topic, lang=args.lang))
     return 0
 
 
@@ -85,8 +119,12 @@ def _add_board(commands: argparse._SubParsersAction) -> None:
     board = commands.add_parser(
         "board", help="start TensorBoard on 127.0.0.1 with the kerasnotes tab (Ctrl-C stops it)"
     )
-    board.add_argument("--logdir", default="runs", help="folder of TensorBoard runs")
-    board.add_argument("--port", type=int, default=6006, help="TCP port (0 picks a free one)")
+    board.add_argument(
+        "--logdir", default="runs", help="folder of TensorBoard runs (default: %(default)s/)"
+    )
+    board.add_argument(
+        "--port", type=int, default=6006, help="TCP port, 0 picks a free one (default: %(default)s)"
+    )
 
 
 def _run_board(args: argparse.Namespace) -> int:
@@ -95,19 +133,106 @@ def _run_board(args: argparse.Namespace) -> int:
     return board.serve(args.logdir, port=args.port)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit status."""
-    args = _build_parser().parse_args(argv)
-    if args.command == "tour":
-        from kerasnotes import tour
+def import_quietly(module: str) -> None:
+    """Import ``module`` (Keras, TensorBoard) without TensorFlow's C++ start-up lines.
 
-        mode = "quick" if args.quick else "full" if args.full else "default"
-        return tour.main(logdir=args.logdir, mode=mode, only=args.only)
-    if args.command == "explain":
-        return _run_explain(args)
-    if args.command == "board":
-        return _run_board(args)
+    TF_CPP_MIN_LOG_LEVEL=2 hides TensorFlow's later INFO and WARNING lines unless the
+    user chose a level. The lines printed while the C++ libraries load come before
+    that setting is read, straight to file descriptor 2, so the import runs with
+    descriptor 2 sent to a temporary file; every other line is passed on to stderr.
+
+    Args:
+        module: the module to import, e.g. "keras".
+
+    Example:
+        >>> from kerasnotes import cli
+        >>> cli.import_quietly("keras")
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if module in sys.modules:
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no descriptor 2 (a detached process): nothing to hide
+        import keras  # noqa: F401
+
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            importlib.import_module(module)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode("utf-8", errors="replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if not _STARTUP_NOISE.search(line))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
+
+
+def _check_logdir(logdir: str) -> str | None:
+    """Why the tour cannot write to ``logdir`` (None when it can); creates the folder."""
+    try:
+        os.makedirs(logdir, exist_ok=True)
+    except OSError as error:
+        return error.strerror or str(error)
+    if not os.access(logdir, os.W_OK | os.X_OK):
+        return "permission denied"
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status.
+
+    Arguments are parsed and checked (claim ids, the tour's logdir, board's folder
+    and port) before Keras is imported. Ctrl-C ends the program with status 130
+    and one line instead of a traceback.
+
+    Args:
+        argv: the arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        0 on success, 1 when a tour step failed, 2 for a usage error, 130 on Ctrl-C.
+
+    Example:
+        >>> from kerasnotes import cli
+        >>> cli.main(["explain", "F13"])  # doctest: +ELLIPSIS
+        F13 · ...
+        0
+    """
+    args = _build_parser().parse_args(argv)
+    try:
+        if args.command == "tour":
+            return _run_tour(args)
+        if args.command == "explain":
+            return _run_explain(args)
+        if args.command == "board":
+            return _run_board(args)
+    except KeyboardInterrupt:
+        # The tour reports its own interruption; this is Ctrl-C while Keras loads.
+        print(f"kerasnotes {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse guarantees a command
+
+
+def _run_tour(args: argparse.Namespace) -> int:
+    problem = _check_logdir(args.logdir)
+    if problem is not None:
+        print(
+            f"kerasnotes tour: cannot write to logdir={args.logdir!r} ({problem}); "
+            "pass --logdir with a folder you can create",
+            file=sys.stderr,
+        )
+        return 2
+    import_quietly("keras")
+    from kerasnotes import tour
+
+    mode = "quick" if args.quick else "full" if args.full else "default"
+    return tour.main(logdir=args.logdir, mode=mode, only=args.only)
 
 
 if __name__ == "__main__":

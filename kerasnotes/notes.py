@@ -184,6 +184,31 @@ def close_matches(name: str, limit: int = 5) -> list[Topic]:
     return found[:limit]
 
 
+def not_found_message(name: str) -> str:
+    """A plain-words answer to a topic name that matches nothing, with the closest topics.
+
+    Args:
+        name: what the user typed.
+
+    Example:
+        >>> from kerasnotes import notes
+        >>> print(notes.not_found_message("sadle"))  # doctest: +ELLIPSIS
+        There is no topic called "sadle". Did you mean F13 (critical-points)...?
+        Run `kerasnotes explain` to list every topic.
+    """
+    matches = close_matches(name)
+    names = [f"{topic.id} ({topic.names[0]})" for topic in matches]
+    if len(names) > 1:
+        hint = f" Did you mean {', '.join(names[:-1])} or {names[-1]}?"
+    elif names:
+        hint = f" Did you mean {names[0]}?"
+    else:
+        hint = " No topic has a similar name."
+    return (
+        f'There is no topic called "{name}".{hint}\nRun `kerasnotes explain` to list every topic.'
+    )
+
+
 def lookup(name: str) -> Topic:
     """The topic with id or short name ``name`` (case-insensitive; spaces, "_" and "-" alike).
 

@@ -13,7 +13,11 @@ digits (``kerasnotes.experiments.search``), one TensorBoard run per trial with
 its hyperparameters for the HParams dashboard.
 
 A step that raises is reported with its error and the tour goes on; what the
-other steps wrote stays on disk, and the exit status is 1.
+other steps wrote stays on disk, and the exit status is 1. Ctrl-C stops the tour
+with one line naming the steps completed and where their runs are (status 130).
+
+Importing this module imports no framework (Keras loads when a tour runs), so
+the command line checks its arguments at once.
 
 The steps train under ``backends.active().short_lived_graphs()``: on
 TensorFlow, Grappler (the graph optimiser) is off until the tour ends, since
@@ -50,12 +54,38 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from kerasnotes import experiments
-from kerasnotes.curvature import backends
-from kerasnotes.experiments import search
 from kerasnotes.experiments.base import ClaimResult, check_mode
 
-#: The tour's step that is not a claim: the keras-tuner search.
-SEARCH = search.STEP
+#: The tour's step that is not a claim: the keras-tuner search
+#: (``kerasnotes.experiments.search.STEP``, which imports Keras).
+SEARCH = "search"
+
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
+
+class TourInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_tour`, carrying what was completed before it.
+
+    Args:
+        outcomes: the steps that finished (their runs are on disk).
+        steps: every step the tour was asked to run.
+    """
+
+    def __init__(self, outcomes: Sequence[Outcome], steps: Sequence[str]):
+        super().__init__(f"{len(outcomes)} of {len(steps)} steps completed")
+        self.outcomes = list(outcomes)
+        self.steps = list(steps)
+
+
+def plural(count: int, noun: str) -> str:
+    """``"1 claim"``, ``"2 claims"``: a count with its noun in the right number.
+
+    Example:
+        >>> plural(1, "claim"), plural(0, "claim"), plural(3, "step")
+        ('1 claim', '0 claims', '3 steps')
+    """
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def default_steps(mode: str) -> list[str]:
@@ -140,8 +170,14 @@ def run_tour(
         logdir: the folder for every claim's runs and plots.
         seed: seed of every experiment.
         console: where the progress display goes (default: stdout).
+
+    Raises:
+        TourInterrupted: Ctrl-C; it carries the outcomes of the steps completed.
     """
     import keras
+
+    from kerasnotes.curvature import backends
+    from kerasnotes.experiments import search
 
     check_mode(mode)
     claims = default_steps(mode) if claims is None else list(claims)
@@ -196,6 +232,10 @@ def run_tour(
                 outcomes.append(outcome)
                 progress.advance(task)
             progress.update(task, description="done")
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, TourInterrupted):
+            raise
+        raise TourInterrupted(outcomes, claims) from None
     finally:
         tf_logger.setLevel(previous_level)
     return outcomes
@@ -211,42 +251,63 @@ def _relative(path: Path | None) -> str:
 
 
 def results_table(outcomes: Sequence[Outcome]) -> Table:
-    """The closing table: claim, figure, verdict, plot path and TensorBoard runs of every claim.
+    """The closing table: claim, figure and verdict of every step.
+
+    File paths are not in the table, where a narrow column would break them;
+    :func:`file_lines` lists them whole below it.
 
     Args:
         outcomes: what :func:`run_tour` returned.
     """
     table = Table(title="kerasnotes tour", show_lines=True)
     table.add_column("claim", no_wrap=True)
-    table.add_column("figure", ratio=2)
-    table.add_column("verdict", ratio=6)
-    table.add_column("plot", ratio=2, overflow="fold")
-    table.add_column("TensorBoard runs", ratio=2, overflow="fold")
+    table.add_column("figure", ratio=1)
+    table.add_column("verdict", ratio=3)
     for outcome in outcomes:
         result = outcome.result
         if result is None:
-            table.add_row(
-                outcome.claim, "[red]failed[/red]", f"[red]{outcome.error}[/red]", "-", "-"
-            )
+            table.add_row(outcome.claim, "[red]failed[/red]", f"[red]{outcome.error}[/red]")
             continue
         colour = {True: "green", False: "yellow", None: "cyan"}[result.reproduced]
         if not result.is_claim:
             colour = "blue"
-        runs = ""
+        table.add_row(
+            f"{result.claim}\n[{colour}]{result.status}[/{colour}]\n{outcome.seconds:.0f} s",
+            result.figure,
+            result.verdict,
+        )
+    return table
+
+
+def file_lines(outcomes: Sequence[Outcome]) -> list[str]:
+    """Where each step's plot and TensorBoard runs are, one path per line.
+
+    Args:
+        outcomes: what :func:`run_tour` returned.
+
+    Example:
+        >>> from pathlib import Path
+        >>> from kerasnotes.experiments.base import ClaimResult
+        >>> result = ClaimResult("C8", "ce vs mse", "CE 2", "C8: ...", True,
+        ...                      Path("runs/C8/c8.png"), [Path("runs/C8/ce"), Path("runs/C8/mse")])
+        >>> print("\\n".join(file_lines([Outcome("C8", result, None, 2.0)])))
+        C8 plot: runs/C8/c8.png
+        C8 runs: runs/C8/ (ce, mse)
+    """
+    lines = []
+    for outcome in outcomes:
+        result = outcome.result
+        if result is None:
+            continue
+        if result.plot is not None:
+            lines.append(f"{outcome.claim} plot: {_relative(result.plot)}")
         if result.runs:
             # The runs' common folder, then each run below it (the search's runs
             # are trial_<id>/execution<k>, a claim's are its configurations).
             parent = Path(os.path.commonpath([path.parent for path in result.runs]))
             names = ", ".join(path.relative_to(parent).as_posix() for path in result.runs)
-            runs = f"{_relative(parent)}/ ({names})"
-        table.add_row(
-            f"{result.claim}\n[{colour}]{result.status}[/{colour}]\n{outcome.seconds:.0f} s",
-            result.figure,
-            result.verdict,
-            _relative(result.plot),
-            runs,
-        )
-    return table
+            lines.append(f"{outcome.claim} runs: {Path(_relative(parent)).as_posix()}/ ({names})")
+    return lines
 
 
 def main(
@@ -265,10 +326,8 @@ def main(
 
     Returns:
         0 when every step ran (whatever its verdict), 1 when one or more failed,
-        2 when ``logdir`` cannot be created.
+        2 when ``logdir`` cannot be created, 130 (:data:`INTERRUPTED`) after Ctrl-C.
     """
-    import keras
-
     if console is None:
         console = Console()
         if not console.is_terminal:
@@ -283,19 +342,33 @@ def main(
             f"({error.strerror or error})[/red]; pass --logdir with a folder you can create"
         )
         return 2
+    import keras  # after the checks: loading the framework takes seconds
+
     console.print(
         f"kerasnotes tour ({mode}): {', '.join(claims)} on Keras {keras.__version__}, "
         f"backend {keras.backend.backend()}; runs and plots go to {logdir}/"
     )
     start = time.perf_counter()
-    outcomes = run_tour(claims, mode=mode, logdir=logdir, console=console)
+    try:
+        outcomes = run_tour(claims, mode=mode, logdir=logdir, console=console)
+    except TourInterrupted as interrupt:
+        done = [outcome.claim for outcome in interrupt.outcomes]
+        console.print(
+            f"interrupted: {len(done)} of {plural(len(interrupt.steps), 'step')} completed"
+            + (f" ({', '.join(done)})" if done else "")
+            + f"; runs in {os.fspath(logdir)}/",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return INTERRUPTED
     console.print(results_table(outcomes))
+    console.print("\n".join(file_lines(outcomes)), highlight=False, soft_wrap=True)
     failed = [outcome for outcome in outcomes if outcome.result is None]
     claim_outcomes = [o for o in outcomes if o.claim != SEARCH]
     claims_failed = sum(1 for o in claim_outcomes if o.result is None)
     reproduced = sum(1 for o in claim_outcomes if o.result is not None and o.result.reproduced)
     summary = (
-        f"{len(claim_outcomes)} claims in {time.perf_counter() - start:.0f} s: "
+        f"{plural(len(claim_outcomes), 'claim')} in {time.perf_counter() - start:.0f} s: "
         f"{reproduced} reproduced, "
         f"{len(claim_outcomes) - reproduced - claims_failed} not reproduced or undecided, "
         f"{claims_failed} failed."

@@ -1,4 +1,9 @@
-"""Shared test set-up: quiet logs, fixed seeds, the active backend's name."""
+"""Shared test set-up: quiet logs, fixed seeds, the active backend's name, a private cwd.
+
+Every test runs in its own temporary working directory, so that nothing a test
+(or a docstring example, or Keras itself) writes under a relative path lands in
+the user's clone; CI checks that ``git status --porcelain --ignored`` is unchanged.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Hypothesis keeps its example database in ./.hypothesis by default: inside the clone.
+settings.register_profile("kerasnotes", database=None)
+settings.load_profile("kerasnotes")
 
 BACKEND = keras.backend.backend()
+
+
+@pytest.fixture(autouse=True)
+def _private_working_directory(tmp_path_factory, monkeypatch):
+    # A folder of its own (not tmp_path, which the test may want empty).
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,9 @@
 One test per module, so a failure names the module; each starts from a fresh
 Keras session (layer names such as ``sequential/dense`` depend on what was
 built before) and a working directory of its own (examples may write files).
-Modules of the curvature backends other than the active one are left out:
-importing them would pull a second framework in.
+Modules of the curvature backends other than the active one (``backends.jax``,
+``backends.tensorflow_linearize``, ...) are left out: importing them would pull a
+second framework in, one that a single extra such as ``.[jax]`` does not install.
 """
 
 from __future__ import annotations
@@ -35,8 +36,17 @@ def _module_names() -> list[str]:
         name
         for name in names
         if not name.endswith("__main__")  # runs the command line on import
-        and not any(name.endswith(f"backends.{other}") for other in BACKENDS if other != active)
+        and _framework_of(name) in (None, active)
     )
+
+
+def _framework_of(name: str) -> str | None:
+    """The framework a curvature-backend module imports ("tensorflow_linearize" -> "tensorflow")."""
+    package, _, leaf = name.rpartition(".")
+    if not package.endswith(".backends"):
+        return None
+    framework = leaf.split("_")[0]
+    return framework if framework in BACKENDS else None
 
 
 MODULES = _module_names()
@@ -51,6 +61,15 @@ def test_every_module_is_collected():
     assert {"kerasnotes.callbacks.saddle", "kerasnotes.curvature.probe"} <= set(MODULES)
     assert "kerasnotes.tensorboard_plugins.data" in MODULES
     assert len(MODULES) > 40
+    backends = {name.rpartition(".")[2] for name in MODULES if ".backends." in name}
+    assert (
+        backends
+        == {
+            "tensorflow": {"tensorflow", "tensorflow_linearize"},
+            "jax": {"jax"},
+            "torch": {"torch"},
+        }[keras.backend.backend()]
+    )
     claims = [name for name in MODULES if WHOLE_CLAIMS.match(name)]
     assert "kerasnotes.experiments.c10_small_batch_norm" in claims and len(claims) == 13
 

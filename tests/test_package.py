@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -25,10 +27,20 @@ def _run(code: str, **env: str) -> str:
 
 
 _FRAMEWORKS = ("tensorflow", "jax", "torch")
+ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def _installed(framework: str) -> bool:
+    return importlib.util.find_spec(framework) is not None
+
+
+@pytest.mark.parametrize("backend", _FRAMEWORKS)
 def test_import_loads_no_framework_beyond_what_keras_loads(backend):
+    if not _installed(backend):
+        # Each extra ([tensorflow], [jax], [torch]) installs one framework; Keras cannot
+        # start on a backend whose framework is absent, so there is nothing to compare.
+        pytest.skip(f"{backend} is not installed (pip install -e '.[{backend}]' adds it)")
+
     def loaded_after(imports: str) -> str:
         listing = f"print(sorted(m for m in {_FRAMEWORKS!r} if m in sys.modules))"
         return _run(f"import sys, {imports}; {listing}", KERAS_BACKEND=backend)
@@ -39,11 +51,17 @@ def test_import_loads_no_framework_beyond_what_keras_loads(backend):
 
 
 def test_mapped_subpackages_live_in_their_top_level_folders():
+    import kerasnotes
     import kerasnotes.callbacks
     import kerasnotes.tensorboard_plugins
 
-    assert kerasnotes.callbacks.__file__.replace("\\", "/").endswith("callbacks/__init__.py")
-    assert "kerasnotes/callbacks" not in kerasnotes.callbacks.__file__.replace("\\", "/")
+    if Path(kerasnotes.__file__).resolve().parent != ROOT / "kerasnotes":
+        pytest.skip("kerasnotes is installed from elsewhere (a wheel): no source folders to check")
+    # Compared as whole paths below the clone, so a clone in a folder named
+    # "kerasnotes" (git's default) or "callbacks" passes as well.
+    assert Path(kerasnotes.callbacks.__file__).resolve() == ROOT / "callbacks" / "__init__.py"
+    plugins = Path(kerasnotes.tensorboard_plugins.__file__).resolve()
+    assert plugins == ROOT / "tensorboard_plugins" / "__init__.py"
     assert kerasnotes.tensorboard_plugins.__name__ == "kerasnotes.tensorboard_plugins"
 
 
@@ -91,9 +109,8 @@ def test_loader_skips_a_plugin_that_fails_to_load(monkeypatch, caplog):
 def test_every_package_folder_is_declared_for_a_regular_install():
     """A wheel holds only the packages pyproject names; editable installs hide a missing one."""
     import tomllib
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
     folders = {package: root / folder for package, folder in config["package-dir"].items()}
     declared = set(config["packages"])

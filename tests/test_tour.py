@@ -20,8 +20,13 @@ def test_tour_quick_only_one_claim_prints_the_table_and_the_tensorboard_command(
     assert "90%" in out and "MSE" in out  # the figure and verdict columns
     assert f"tensorboard --logdir {logdir}" in out
     assert f"kerasnotes board --logdir {logdir}" in out
-    assert "1 claims in" in out and "0 failed" in out
+    assert "1 claim in" in out and "0 failed" in out  # singular for one claim
     assert (logdir / "C8" / "c8_cross_entropy.png").stat().st_size > 0
+    plot_lines = [line for line in out.splitlines() if line.startswith("C8 plot: ")]
+    assert len(plot_lines) == 1
+    assert Path(plot_lines[0].removeprefix("C8 plot: ")).resolve() == (
+        logdir / "C8" / "c8_cross_entropy.png"
+    )
     for config in ("cross_entropy", "mse"):
         assert list((logdir / "C8" / config).glob("events.out.tfevents.*"))
 
@@ -104,18 +109,114 @@ def test_results_table_lists_every_outcome():
     console = Console(width=200, record=True)
     console.print(tour.results_table(outcomes))
     text = console.export_text()
-    for expected in (
-        "C8",
-        "not reproduced",
-        "CE 2, MSE > 15",
-        "C8: verdict",
-        "p.png",
-        "mse",
-        "C3",
-        "failed",
-        "ValueError: bad",
-    ):
+    for expected in ("C8", "not reproduced", "CE 2, MSE > 15", "C8: verdict", "C3", "failed"):
         assert expected in text
+    assert "ValueError: bad" in text
+    assert tour.file_lines(outcomes) == ["C8 plot: runs/C8/p.png", "C8 runs: runs/C8/ (mse)"]
+
+
+def _claim_with_long_paths(mode, logdir, seed, progress):
+    files = ClaimFiles(logdir, "C1")
+    run_dir = files.run_dir("a_configuration_with_a_long_name")
+    (run_dir / "events.out.tfevents.0.test.0.0").write_bytes(b"")
+    plot = files.plot_path("c1_a_plot_with_a_rather_long_file_name")
+    plot.write_bytes(b"\x89PNG")
+    return ClaimResult("C1", "a claim", "figure", "C1: verdict", True, plot, files.runs)
+
+
+def test_a_narrow_console_prints_every_path_whole(tmp_path, monkeypatch):
+    # The table used to fold paths inside a narrow column ("...c7_early_stopping.p" / "ng").
+    import io
+
+    from rich.console import Console
+
+    monkeypatch.setitem(
+        experiments.REGISTRY, "C1", _fake_claim("fake_c1_paths", _claim_with_long_paths)
+    )
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))
+    monkeypatch.chdir(tmp_path)
+    logdir = "a_fairly_long_folder_for_the_runs_of_this_tour"
+    buffer = io.StringIO()
+    assert tour.main(logdir, mode="quick", only=["C1"], console=Console(file=buffer, width=60)) == 0
+    out = buffer.getvalue()
+    plot = f"{logdir}/C1/c1_a_plot_with_a_rather_long_file_name.png"
+    assert f"C1 plot: {plot}\n" in out
+    assert f"C1 runs: {logdir}/C1/ (a_configuration_with_a_long_name)\n" in out
+    assert (tmp_path / plot).exists()
+
+
+def test_ctrl_c_in_a_step_ends_with_one_line_and_status_130(tmp_path, monkeypatch):
+    def interrupted(mode, logdir, seed, progress):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(
+        experiments.REGISTRY, "C1", _fake_claim("fake_c1_done", _claim_with_long_paths)
+    )
+    monkeypatch.setitem(experiments.REGISTRY, "C2", _fake_claim("fake_c2_stop", interrupted))
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    logdir = tmp_path / "runs"
+    status = tour.main(logdir, mode="quick", only=["C1", "C2", "C3"], console=Console(file=buffer))
+    assert status == tour.INTERRUPTED == 130
+    last = buffer.getvalue().rstrip().splitlines()[-1]
+    assert last == f"interrupted: 1 of 3 steps completed (C1); runs in {logdir}/"
+    assert (logdir / "C1" / "c1_a_plot_with_a_rather_long_file_name.png").exists()
+    with pytest.raises(tour.TourInterrupted) as stopped:
+        tour.run_tour(["C2"], mode="quick", logdir=logdir, console=Console(file=io.StringIO()))
+    assert stopped.value.outcomes == [] and stopped.value.steps == ["C2"]
+
+
+def test_sigint_to_a_running_tour_exits_130_without_a_traceback(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    logdir = tmp_path / "runs"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kerasnotes",
+            "tour",
+            "--quick",
+            "--only",
+            "C2,C8",
+            "--logdir",
+            str(logdir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        # C8's folder appears once C2 is done and C8 has started.
+        while not (logdir / "C8").exists() and process.poll() is None:
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert (
+        out.rstrip().splitlines()[-1]
+        == f"interrupted: 1 of 2 steps completed (C2); runs in {logdir}/"
+    )
+    assert (logdir / "C2" / "c2_escape.png").exists()
+
+
+def test_search_step_name_matches_the_search_module():
+    from kerasnotes.experiments import search
+
+    assert tour.SEARCH == search.STEP
 
 
 @pytest.mark.backend_independent
