@@ -131,6 +131,11 @@ def test_random_directions_are_filter_normalised_and_the_loss_is_the_models():
         assert s.loss[i, j] == pytest.approx(direct, rel=1e-5, abs=1e-6)
     set_flat(model, theta)
     assert s.loss[1, 1] == pytest.approx(s.center_loss, rel=1e-6)
+    # Micro-batches sum to the same full-data loss at every grid point.
+    batched = HessianProbe(model, x, y, loss=loss, batch_size=4).landscape(
+        s.directions.T, span=0.5, num=3
+    )
+    np.testing.assert_allclose(batched.loss, s.loss, rtol=1e-5, atol=1e-6)
 
 
 def test_unit_and_raw_random_directions():
