@@ -315,11 +315,11 @@ def test_linear_model_with_mse_has_ggn_equal_to_hessian():
     ggn = dense_operator(probe.ggn_vp, probe.num_parameters)
     hessian = probe.dense_hessian()
     np.testing.assert_allclose(ggn, hessian, rtol=1e-5, atol=1e-6)
-    # Closed form: 2/(N·K) I_K ⊗ ... = 2 [x 1]ᵀ[x 1] / (N K) per output unit.
+    # Closed form: each output unit's block (its kernel column and bias) is 2 [x 1]ᵀ[x 1] / (N K).
     xb = np.hstack([x, np.ones((10, 1))]).astype(np.float64)
     gram = 2 * xb.T @ xb / 20
     for unit in range(2):
-        idx = [3 * 2 * 0 + r * 2 + unit for r in range(3)] + [6 + unit]
+        idx = [r * 2 + unit for r in range(3)] + [6 + unit]  # kernel (3, 2) row-major, bias
         np.testing.assert_allclose(ggn[np.ix_(idx, idx)], gram, rtol=1e-5, atol=1e-6)
 
 
