@@ -3,7 +3,9 @@
 ``HessianProbe`` treats the Hessian of a Keras model's loss as a linear
 operator; ``eigenvalues`` (Lanczos), ``trace`` (Hutch++), ``spectral_density``
 (stochastic Lanczos quadrature) and ``analyze`` (notes F13, F14) are built on
-its Hessian-vector products. Backend-specific autodiff lives in ``backends/``.
+its Hessian-vector products; ``landscape`` (F16), ``layer_curvature`` (F18) and
+``ggn_vp`` (the Gauss–Newton part, F19) show where the curvature comes from. Backend-specific autodiff lives in
+``backends/``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["CriticalPoint", "Density", "EigenResult", "HessianProbe", "TraceResult"]
+__all__ = [
+    "CriticalPoint",
+    "Density",
+    "EigenResult",
+    "HessianProbe",
+    "Landscape",
+    "LayerCurvature",
+    "TraceResult",
+]
 
 # Loaded on first use: the TensorBoard plugin imports ``classify`` (the rule of
 # F13) and must not pull in Keras and a backend with it.
@@ -20,6 +30,8 @@ _HOMES = {
     "CriticalPoint": "results",
     "Density": "results",
     "EigenResult": "results",
+    "Landscape": "results",
+    "LayerCurvature": "results",
     "TraceResult": "results",
 }
 

@@ -401,6 +401,30 @@ def batch_weights(
     return weights
 
 
+def weighted_data_loss(
+    loss_fn: ProbeLoss, y: Any, y_pred: Any, sample_weight: Any, weights: Any
+) -> Any:
+    """The data part of a batch's objective, in the dtype of ``weights``.
+
+    ```
+    ℓ_b = Σ_k weights[k] · λ_k · L_bk      (λ_k: compile's loss_weights, L_bk: output k's loss)
+    ```
+
+    Shared by ``make_objective`` and the Gauss–Newton split (``ggn.py``), so
+    both differentiate the same sum.
+    """
+    total = None
+    for k, (term, value) in enumerate(
+        zip(loss_fn.terms, loss_fn.values(y, y_pred, sample_weight), strict=True)
+    ):
+        value = ops.cast(value, weights.dtype)
+        if term.weight != 1.0:
+            value = value * term.weight
+        part = weights[k] * value
+        total = part if total is None else total + part
+    return total
+
+
 def make_objective(model: keras.Model, loss_fn: Any, bn_mode: str) -> Callable:
     """``objective(trainable, non_trainable, x, y, sample_weight, weights) -> scalar``.
 
@@ -415,7 +439,6 @@ def make_objective(model: keras.Model, loss_fn: Any, bn_mode: str) -> Callable:
     if not isinstance(loss_fn, ProbeLoss):
         fn, _ = _single_loss(loss_fn, "loss_fn")
         loss_fn = ProbeLoss(fn, single=True)
-    terms = loss_fn.terms
     model_ref = weakref.ref(model)
     pass_training = bool(getattr(model, "_call_has_training_arg", True))
 
@@ -431,15 +454,7 @@ def make_objective(model: keras.Model, loss_fn: Any, bn_mode: str) -> Callable:
             )
         dtype = trainable[0].dtype
         weights = ops.cast(weights, dtype)
-        total = None
-        for k, (term, value) in enumerate(
-            zip(terms, loss_fn.values(y, y_pred, sample_weight), strict=True)
-        ):
-            value = ops.cast(value, dtype)
-            if term.weight != 1.0:
-                value = value * term.weight
-            part = weights[k] * value
-            total = part if total is None else total + part
+        total = weighted_data_loss(loss_fn, y, y_pred, sample_weight, weights)
         if extra_losses:
             regular = ops.sum(ops.stack([ops.cast(v, dtype) for v in extra_losses]))
             total = total + weights[-1] * regular

@@ -11,6 +11,9 @@ import numpy as np
 from keras import ops
 
 from kerasnotes.curvature import backends, classify
+from kerasnotes.curvature import ggn as ggn_module
+from kerasnotes.curvature import landscape as landscape_module
+from kerasnotes.curvature import layers as layers_module
 from kerasnotes.curvature.density import Quadrature, broadened_density, slq
 from kerasnotes.curvature.lanczos import BlockRun, Tridiagonal, block_lanczos, lanczos
 from kerasnotes.curvature.objective import (
@@ -24,6 +27,7 @@ from kerasnotes.curvature.results import CriticalPoint, Density, EigenResult, Tr
 from kerasnotes.curvature.trace import hutchpp
 
 WHICH = ("largest", "smallest", "both")
+OPERATORS = ("hessian", "ggn")
 #: analyze() uses the exact dense Hessian up to this many parameters, SLQ above.
 DENSE_ANALYZE_LIMIT = 2000
 #: analyze()'s SLQ path: Lanczos steps per run, runs added per round, most runs, and the
@@ -49,6 +53,12 @@ class _Engine:
         # prepare(...) -> apply(v); used when all data fits in one batch.
         linearized = getattr(backend, "linearized_hvp", None)
         self.prepare_hvp = linearized(objective) if linearized is not None else None
+        # What the lazily compiled loss-only (landscape.py) and GGN (ggn.py)
+        # functions are built from; the model only weakly, as in the objective.
+        self.objective = objective
+        self.model_ref = weakref.ref(model)
+        self.loss_fn = loss_fn
+        self.bn_mode = bn_mode
 
 
 # Compiled functions per model, then per (loss, bn_mode). Weak keys: the cache
@@ -573,6 +583,7 @@ class HessianProbe:
         *,
         v0: Any = None,
         seed: int = 0,
+        operator: str = "hessian",
     ) -> EigenResult:
         """Extreme eigenpairs of the Hessian by (block) Lanczos with full reorthogonalisation.
 
@@ -607,6 +618,9 @@ class HessianProbe:
             v0: optional warm-start vector (e.g. a previous eigenvector); with
                 ``k > 1`` it is the first column of the start block.
             seed: seed of the random start vectors.
+            operator: ``"hessian"`` (``H``) or ``"ggn"``, the generalized Gauss–Newton
+                matrix ``G = JᵀH_ℓJ`` of ``ggn_vp`` (F19); ``num_hvp`` then counts
+                GGN products.
 
         Returns:
             ``EigenResult`` with values ascending and vectors as matching columns.
@@ -625,6 +639,7 @@ class HessianProbe:
             (array([2., 2.]), True)
         """
         n = self.num_parameters
+        matvec = self._operator(operator)
         if which not in WHICH:
             raise ValueError(f"which must be one of {WHICH}; got which={which!r}")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -670,13 +685,13 @@ class HessianProbe:
 
         before = self._counted()
         if block_size == 1:
-            run: Tridiagonal | BlockRun = lanczos(self.hvp, start, max_iter, rng, stop=converged)
+            run: Tridiagonal | BlockRun = lanczos(matvec, start, max_iter, rng, stop=converged)
         else:
             # Column 0 is the given (or random) start; the others are random.
             block = np.column_stack([start, rng.standard_normal((n, block_size - 1))])
             # The backends have no batched HVP: a block costs b single products.
             run = block_lanczos(
-                lambda vs: np.column_stack([self.hvp(v) for v in vs.T]),
+                lambda vs: np.column_stack([matvec(v) for v in vs.T]),
                 block,
                 max_iter,
                 rng,
@@ -728,7 +743,9 @@ class HessianProbe:
         )
         return TraceResult(estimate=estimate, stderr=stderr, num_hvp=used)
 
-    def _quadrature(self, num_runs: int, num_steps: int, seed: int) -> Quadrature:
+    def _quadrature(
+        self, num_runs: int, num_steps: int, seed: int, operator: str = "hessian"
+    ) -> Quadrature:
         """SLQ in rounds of ``ANALYZE_RUNS_PER_ROUND`` runs (seeds seed, seed + 5, …), each cached.
 
         Rounds let ``analyze`` add runs without repeating any, and let a later
@@ -737,10 +754,14 @@ class HessianProbe:
         steps = min(num_steps, self.num_parameters)
         quadrature = None
         for start in range(0, num_runs, ANALYZE_RUNS_PER_ROUND):
-            key = (min(ANALYZE_RUNS_PER_ROUND, num_runs - start), steps, seed + start)
+            key = (min(ANALYZE_RUNS_PER_ROUND, num_runs - start), steps, seed + start, operator)
             if key not in self._quadratures:
                 self._quadratures[key] = slq(
-                    self.hvp, self.num_parameters, key[0], steps, np.random.default_rng(key[2])
+                    self._operator(operator),
+                    self.num_parameters,
+                    key[0],
+                    steps,
+                    np.random.default_rng(key[2]),
                 )
             part = self._quadratures[key]
             quadrature = part if quadrature is None else quadrature.extended(part)
@@ -755,6 +776,7 @@ class HessianProbe:
         curvature_tol: float = 1e-4,
         sigma: float | None = None,
         seed: int = 0,
+        operator: str = "hessian",
     ) -> Density:
         """Eigenvalue density of the Hessian and its three masses, by stochastic Lanczos quadrature.
 
@@ -784,6 +806,7 @@ class HessianProbe:
             curvature_tol: relative width of the "near zero" band, ≥ 0.
             sigma: Gaussian broadening; ``None`` means 1% of the spread of the nodes.
             seed: seed of the start vectors.
+            operator: ``"hessian"`` or ``"ggn"`` (the density of ``G = JᵀH_ℓJ``, F19).
 
         Example:
             >>> import keras, numpy as np, kerasnotes as kn
@@ -805,7 +828,7 @@ class HessianProbe:
         _check_tolerance("curvature_tol", curvature_tol)
         if sigma is not None and not sigma > 0:
             raise ValueError(f"sigma must be positive or None; got sigma={sigma!r}")
-        quadrature = self._quadrature(num_runs, num_steps, seed)
+        quadrature = self._quadrature(num_runs, num_steps, seed, self._checked_operator(operator))
         grid, density, sigma = broadened_density(quadrature, grid_size, sigma)
         tau = classify.threshold(quadrature.nodes.min(), quadrature.nodes.max(), curvature_tol)
         masses = quadrature.masses(tau)
@@ -927,6 +950,164 @@ class HessianProbe:
             num_hvp=self._counted() - before,
             minimum_ratio_stderr=ratio_stderr,
         )
+
+    # ------------------------------------------- lessons: F16, F18, F19 (issue #18)
+    @staticmethod
+    def _checked_operator(operator: Any) -> str:
+        if not isinstance(operator, str) or operator not in OPERATORS:
+            raise ValueError(f"operator must be one of {OPERATORS}; got operator={operator!r}")
+        return operator
+
+    def _operator(self, operator: Any) -> Any:
+        """The product ``v -> Hv`` or ``v -> Gv`` named by ``operator``."""
+        return self.hvp if self._checked_operator(operator) == "hessian" else self.ggn_vp
+
+    def ggn_vp(self, v: Any) -> np.ndarray:
+        """The generalized Gauss–Newton product ``G v = Jᵀ H_ℓ J v`` (notes F19).
+
+        ```
+        H = JᵀH_ℓJ + Σ_k (∂ℓ/∂f_k) ∇²f_k + ∇²R,    f = model outputs,  J = ∂f/∂θ,
+        H_ℓ = ∂²ℓ/∂f²                 (softmax cross-entropy on logits: diag(p) − ppᵀ per sample,
+                                       MSE over K outputs: 2/(N·K) · I)
+        G v = Jᵀ (H_ℓ (J v))          one JVP, one output-space HVP, one VJP per micro-batch
+        ```
+
+        ``G`` is positive semi-definite whenever the loss is convex in the model's
+        outputs, so all negative curvature of ``H`` comes from the residual
+        term. The split is at the model's outputs: for the softmax form above
+        give a model that outputs logits and a loss with ``from_logits=True``
+        (a softmax layer inside the model makes ``H_ℓ`` the Hessian of
+        ``−Σ y log p`` in ``p``, also PSD). Regularisation losses
+        (``model.losses``) do not depend on the outputs, so their curvature
+        (``2λI`` for an L2 penalty) is part of the residual, not of ``G``.
+        For a linear model with MSE the residual is zero and ``G = H``.
+        Counts towards ``num_hvp`` like a Hessian product.
+
+        Args:
+            v: flat vector of length ``num_parameters``.
+
+        Example:
+            >>> import keras, numpy as np, kerasnotes as kn
+            >>> m = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False),
+            ...                       keras.layers.Dense(1, use_bias=False)])
+            >>> m.set_weights([np.array([[1.0]], "float32"), np.array([[2.0]], "float32")])
+            >>> p = kn.curvature.HessianProbe(m, np.ones((1, 1)), np.ones((1, 1)), loss="mse")
+            >>> p.ggn_vp(np.array([1.0, 0.0]))  # f = w1·w2, J = [w2, w1], H_ℓ = 2: G = 2JᵀJ
+            array([8., 4.])
+            >>> p.hvp(np.array([1.0, 0.0]))     # H differs by the residual 2(f − y)·∇²f
+            array([8., 6.])
+        """
+        vectors = self._to_tensors(self._check_vector(v))
+        product = ggn_module.compiled_ggn(self._engine)
+        out = np.zeros(self.num_parameters)
+        for x, y, sw, w in self._batches:
+            out += self._to_flat(
+                product(self._trainable, self._non_trainable, x, y, sw, w, vectors)
+            )
+        self._num_hvp += 1
+        return out
+
+    def landscape(
+        self,
+        directions: Any = "extreme",
+        span: float = 1.0,
+        num: int = 41,
+        normalize: str | None = "filter",
+        *,
+        seed: int = 0,
+    ) -> Any:
+        """The loss on a line or a plane through the weights (notes F16).
+
+        ```
+        loss[i]    = L(θ + a_i d₁)              one direction: a line, b is None
+        loss[i, j] = L(θ + a_i d₁ + b_j d₂)     two directions: a plane,  a = b = linspace(−span, span, num)
+        "extreme": d₁ = u_min, d₂ = u_max, unit eigenvectors of λmin, λmax
+                   near a critical point L(θ + a u) ≈ L(θ) + ½ λ a²
+        "random":  Gaussian d₁, d₂, filter-normalised (Li et al. 2018):
+                   d[..., j] ← d[..., j] · ‖θ[..., j]‖ / ‖d[..., j]‖,   rank ≤ 1 variables: d = 0
+        ```
+
+        A filter is a slice along a kernel's last axis: an output unit of a
+        Dense kernel, an output channel of a Conv kernel. Biases and
+        normalisation scales/offsets (rank ≤ 1) are not perturbed by random
+        directions, as in Li et al.'s plots. Eigenvectors are unit vectors
+        (the sign makes their largest entry positive); given vectors are used
+        exactly as given, so ``a`` is in their units. Each grid point costs one
+        compiled loss evaluation (forward pass only); on JAX 32 points share a
+        ``vmap``-batched call. ``"extreme"`` first spends the HVPs of
+        ``eigenvalues(k=1, which="both")``.
+
+        Args:
+            directions: ``"extreme"``, ``"random"``, one flat vector (a line) or
+                two, shape ``(2, num_parameters)`` (a plane).
+            span: the grid covers ``[−span, span]`` along each direction, > 0.
+            num: grid points per axis, ≥ 2 (odd puts θ itself on the grid).
+            normalize: for ``"random"`` only: ``"filter"``, ``"unit"`` (unit
+                Euclidean norm) or ``None`` (raw Gaussian).
+            seed: seed of the random directions or of Lanczos' start vector.
+
+        Returns:
+            ``Landscape(a, b, loss, directions, center_loss, num_hvp)``.
+
+        Example:
+            >>> import numpy as np, kerasnotes as kn
+            >>> model, x, y, loss = kn.datasets.product_saddle()   # L = (1 − w₁w₂)²
+            >>> p = kn.curvature.HessianProbe(model, x, y, loss=loss)
+            >>> u = np.array([1.0, 1.0]) / np.sqrt(2)
+            >>> s = p.landscape(u, span=2.0, num=5)               # L(t u) = (1 − t²/2)²
+            >>> s.a.tolist(), np.round(s.loss, 6).tolist()
+            ([-2.0, -1.0, 0.0, 1.0, 2.0], [1.0, 0.25, 1.0, 0.25, 1.0])
+        """
+        return landscape_module.landscape(self, directions, span, num, normalize, seed)
+
+    def layer_curvature(
+        self,
+        num_samples: int = 100,
+        per_variable: bool = False,
+        *,
+        tol: float = 1e-4,
+        max_iter: int = DEFAULT_MAX_ITER,
+        seed: int = 0,
+    ) -> list:
+        """λmax and trace of each layer's diagonal Hessian block (notes F18).
+
+        ```
+        H_ll = ∂²L/∂θ_l²,   H_ll v_l = (H [0, …, v_l, …, 0])_l    (one HVP per block product)
+        lambda_max = λmax(H_ll)  (Lanczos, residual ≤ tol·max|θ|),   trace = tr(H_ll)  (Hutch++)
+        Σ_l tr(H_ll) = tr(H)
+        ```
+
+        One entry per layer with trainable weights, in the order of
+        ``model.trainable_variables`` (a variable belongs to the innermost layer
+        that created it), or per variable with ``per_variable=True``. A block of
+        at most ``num_samples // 3`` parameters is computed exactly (its
+        ``size`` columns, ``trace_stderr = 0``); so is every block once
+        ``dense_hessian()`` has been computed. Larger blocks: Lanczos for λmax
+        plus ``num_samples`` Hutch++ products for the trace.
+
+        Args:
+            num_samples: Hutch++ products per block, ≥ 3.
+            per_variable: one entry per variable instead of per layer.
+            tol: relative residual tolerance of the block λmax, > 0.
+            max_iter: Lanczos steps per block at most.
+            seed: seed of the random vectors.
+
+        Returns:
+            ``[LayerCurvature(name, num_parameters, lambda_max, trace, trace_stderr, num_hvp)]``.
+
+        Example:
+            >>> import keras, numpy as np, kerasnotes as kn
+            >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="out")],
+            ...                      name="net")
+            >>> x = np.array([[1.0, 0.0], [0.0, 2.0]], "float32")
+            >>> p = kn.curvature.HessianProbe(m, x, np.zeros((2, 1)), loss="mse")
+            >>> [(c.name, c.num_parameters, round(c.trace, 6))       # diag blocks of H
+            ...  for c in p.layer_curvature(per_variable=True)]
+            [('net/out/kernel', 2, 5.0), ('net/out/bias', 1, 2.0)]
+            >>> [(c.name, round(c.lambda_max, 6)) for c in p.layer_curvature()]  # one block: H
+            [('out', 5.302776)]
+        """
+        return layers_module.layer_curvature(self, num_samples, per_variable, tol, max_iter, seed)
 
 
 def _check_tolerance(name: str, value: Any) -> None:

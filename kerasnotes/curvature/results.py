@@ -164,3 +164,72 @@ class CriticalPoint:
     escape_direction: np.ndarray | None
     num_hvp: int
     minimum_ratio_stderr: float = 0.0
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """The loss on a line or a plane through the weights (notes F16).
+
+    ```
+    loss[i]    = L(θ + a_i d₁)                 (1-D line,  b is None)
+    loss[i, j] = L(θ + a_i d₁ + b_j d₂)        (2-D plane)
+    near a critical point, along a unit eigenvector u with Hu = λu:  L(θ + a u) ≈ L(θ) + ½ λ a²
+    ```
+
+    Args:
+        a: values along the first direction, ascending, shape ``(num,)``.
+        b: values along the second direction, shape ``(num,)``, or ``None`` for a line.
+        loss: the loss on the grid, shape ``(num,)`` or ``(num, num)`` (``loss[i, j]`` at
+            ``a[i]``, ``b[j]``); NaN or Inf where the loss is not finite.
+        directions: the directions used as columns, shape ``(num_parameters, 1 or 2)``,
+            flat over ``model.trainable_variables``.
+        center_loss: ``L(θ)``.
+        num_hvp: Hessian-vector products spent finding the directions (0 unless
+            ``directions="extreme"``).
+
+    Example:
+        >>> s = Landscape(np.array([-1.0, 0.0, 1.0]), None, np.array([1.0, 0.0, 1.0]),
+        ...               np.eye(2)[:, :1], 0.0)
+        >>> s.loss.shape, s.b is None
+        ((3,), True)
+    """
+
+    a: np.ndarray
+    b: np.ndarray | None
+    loss: np.ndarray
+    directions: np.ndarray
+    center_loss: float
+    num_hvp: int = 0
+
+
+@dataclass(frozen=True)
+class LayerCurvature:
+    """The curvature of one layer's (or one variable's) diagonal Hessian block (notes F18).
+
+    ```
+    H_ll = ∂²L/∂θ_l²   (the rows and columns of H that belong to θ_l)
+    H_ll v_l = (H [0, …, v_l, …, 0])_l        one full HVP per block product
+    lambda_max = λmax(H_ll),   trace = tr(H_ll)
+    ```
+
+    Args:
+        name: the layer's name (or the variable's path with ``per_variable=True``).
+        num_parameters: size of the block.
+        lambda_max: largest eigenvalue of the block (Lanczos, exact once the
+            Krylov space spans the block).
+        trace: trace of the block (Hutch++; exact when the block has at most
+            ``num_samples // 3`` parameters, then ``trace_stderr`` is 0).
+        trace_stderr: standard error of ``trace``.
+        num_hvp: Hessian-vector products spent on this block.
+
+    Example:
+        >>> LayerCurvature("dense", 3, 2.0, 3.5, 0.0).lambda_max
+        2.0
+    """
+
+    name: str
+    num_parameters: int
+    lambda_max: float
+    trace: float
+    trace_stderr: float
+    num_hvp: int = 0

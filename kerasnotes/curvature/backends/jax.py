@@ -85,6 +85,45 @@ def linearized_hvp(objective: Callable) -> Callable:
     return prepare
 
 
+def loss_function(objective: Callable) -> Callable:
+    """Compiled ``(trainable, non_trainable, x, y, sw, weights) -> loss`` (no gradient)."""
+    return jax.jit(objective)
+
+
+def batched_loss_function(objective: Callable) -> Callable:
+    """Compiled ``(stacked_trainable, non_trainable, x, y, sw, weights) -> losses``.
+
+    ``jax.vmap`` over a leading axis of every trainable array: one call
+    evaluates the loss at a whole chunk of weight settings (a landscape's grid
+    points), so the model's matrix products become batched ones.
+    """
+    return jax.jit(jax.vmap(objective, in_axes=(0, None, None, None, None, None)))
+
+
+def ggn_function(forward: Callable, output_loss: Callable) -> Callable:
+    """Compiled ``(trainable, non_trainable, x, y, sw, weights, v) -> Jᵀ H_ℓ J v``.
+
+    ``jax.linearize`` runs the forward pass once and gives ``v -> Jv`` (the
+    JVP); ``jax.linear_transpose`` of that map is the VJP ``u -> Jᵀu``, so no
+    second forward pass is needed. ``H_ℓ`` acts in output space by forward
+    over reverse on the loss of the outputs.
+    """
+
+    def ggn(trainable, non_trainable, x, y, sample_weight, weights, vectors):
+        def outputs(params):
+            return forward(params, non_trainable, x)
+
+        def loss_grad(y_pred):
+            return jax.grad(output_loss)(y_pred, y, sample_weight, weights)
+
+        y_pred, jvp = jax.linearize(outputs, trainable)
+        jv = jvp(vectors)
+        hjv = jax.jvp(loss_grad, (y_pred,), (jv,))[1]
+        return jax.linear_transpose(jvp, trainable)(hjv)[0]
+
+    return jax.jit(ggn)
+
+
 def short_lived_graphs() -> contextlib.AbstractContextManager[None]:
     """Settings for many short training runs (the tour): none on this backend.
 

@@ -112,6 +112,40 @@ def linearized_hvp(objective: Callable) -> Callable:
     return tensorflow_linearize.linearized(_compiled(_reverse_over_reverse(objective)))
 
 
+def loss_function(objective: Callable) -> Callable:
+    """Compiled ``(trainable, non_trainable, x, y, sw, weights) -> loss`` (no gradient)."""
+    return _compiled(objective)
+
+
+def ggn_function(forward: Callable, output_loss: Callable) -> Callable:
+    """Compiled ``(trainable, non_trainable, x, y, sw, weights, v) -> Jᵀ H_ℓ J v``.
+
+    One forward pass under both a ``ForwardAccumulator`` (the JVP ``Jv``) and a
+    ``GradientTape`` (kept for the VJP ``Jᵀu``); ``H_ℓ (Jv)`` is a
+    reverse-over-reverse product in output space, on a stopped copy of the
+    outputs so it does not flow back into the model.
+    """
+    zero = tf.UnconnectedGradients.ZERO
+
+    def ggn(trainable, non_trainable, x, y, sample_weight, weights, vectors):
+        with tf.GradientTape() as tape:
+            tape.watch(trainable)
+            with tf.autodiff.ForwardAccumulator(trainable, vectors) as accumulator:
+                y_pred = forward(trainable, non_trainable, x)
+            jv = accumulator.jvp(y_pred, unconnected_gradients=zero)
+        outputs = tf.nest.map_structure(tf.stop_gradient, y_pred)
+        with tf.GradientTape() as outer:
+            outer.watch(outputs)
+            with tf.GradientTape() as inner:
+                inner.watch(outputs)
+                loss = output_loss(outputs, y, sample_weight, weights)
+            grads = inner.gradient(loss, outputs, unconnected_gradients=zero)
+        hjv = outer.gradient(grads, outputs, output_gradients=jv, unconnected_gradients=zero)
+        return tape.gradient(y_pred, trainable, output_gradients=hjv, unconnected_gradients=zero)
+
+    return _compiled(ggn)
+
+
 @contextlib.contextmanager
 def short_lived_graphs() -> Iterator[None]:
     """Run TensorFlow functions without Grappler, its graph optimiser, inside the block.

@@ -115,6 +115,49 @@ def linearized_hvp(objective: Callable) -> Callable:
     return prepare
 
 
+def loss_function(objective: Callable) -> Callable:
+    """``(trainable, non_trainable, x, y, sw, weights) -> loss``, eager, without autograd."""
+
+    def loss(trainable, non_trainable, x, y, sample_weight, weights):
+        with torch.no_grad():
+            return objective(list(trainable), non_trainable, x, y, sample_weight, weights)
+
+    return loss
+
+
+def ggn_function(forward: Callable, output_loss: Callable) -> Callable:
+    """``(trainable, non_trainable, x, y, sw, weights, v) -> Jᵀ H_ℓ J v``, eager.
+
+    One forward pass on dual tensors (``torch.autograd.forward_ad``) gives the
+    outputs and their JVP ``Jv`` while autograd records the graph for the VJP
+    ``Jᵀu``; ``H_ℓ (Jv)`` is a double backward in output space on a detached
+    copy of the outputs.
+    """
+    import torch.autograd.forward_ad as forward_ad
+
+    def ggn(trainable, non_trainable, x, y, sample_weight, weights, vectors):
+        params = _leaves(trainable)
+        with forward_ad.dual_level():
+            duals = [forward_ad.make_dual(p, v) for p, v in zip(params, vectors, strict=True)]
+            unpacked = forward_ad.unpack_dual(forward(duals, non_trainable, x))
+            y_pred, jv = unpacked.primal, unpacked.tangent
+        if jv is None:  # the outputs do not depend on the weights
+            return [torch.zeros_like(p) for p in params]
+        outputs = y_pred.detach().requires_grad_(True)
+        loss = output_loss(outputs, y, sample_weight, weights)
+        (grads,) = torch.autograd.grad(loss, outputs, create_graph=True)
+        if grads.requires_grad:
+            (hjv,) = torch.autograd.grad(grads, outputs, grad_outputs=jv.detach())
+        else:  # the loss is linear in the outputs: H_ℓ = 0
+            hjv = torch.zeros_like(outputs)
+        if not y_pred.requires_grad:
+            return [torch.zeros_like(p) for p in params]
+        vjp = torch.autograd.grad(y_pred, params, grad_outputs=hjv, allow_unused=True)
+        return _zeros_for_unused(vjp, params)
+
+    return ggn
+
+
 def short_lived_graphs() -> contextlib.AbstractContextManager[None]:
     """Settings for many short training runs (the tour): none on this backend.
 
