@@ -1,17 +1,23 @@
-"""HessianProbe's products on common layer types against a finite-difference dense Hessian.
+"""HessianProbe's products on common layer types against a dense reference Hessian.
 
 ```
-H[:, j] ≈ (g(θ + h e_j) − g(θ − h e_j)) / 2h,   g = the probe's own gradient
+TensorFlow:   H[:, j] ≈ (g(θ + h e_j) − g(θ − h e_j)) / 2h,   g = the probe's own gradient
+JAX, torch:   H = jax.hessian(L) / torch.autograd.functional.hessian(L), L the probe's objective
 ```
 
-The reference uses first derivatives only, so it is independent of every HVP
-code path (the TensorFlow graph split, ``jax.linearize``, torch's kept
-graph). Models run in float64 (``keras.config.set_floatx``; JAX with
-``jax_enable_x64``), where the central difference with ``h = 1e-5`` is exact
-to about 1e-9 relative: its truncation error is ``O(h²)``, its rounding
-``O(ε/h)``. Activations are smooth (tanh, sigmoid, softmax), so no step
-crosses a kink. Models have 18 to 200 parameters, so the reference costs a
-few hundred gradients.
+On TensorFlow the reference uses first derivatives only, so it is independent
+of every HVP code path (the graph split, reverse over reverse); the models run
+in float64, where the central difference with ``h = 1e-5`` is exact to about
+1e-9 relative (truncation ``O(h²)``, rounding ``O(ε/h)``). Keras 3.15's
+``ops.matmul`` rounds float64 to about 1e-7 on torch and JAX, too coarse for
+finite differences, so there the reference is the framework's own dense
+Hessian of the objective in float32, which shares none of the probe's HVP code
+(``jax.linearize``, the kept torch graph, the micro-batch loop). Activations
+are smooth (tanh, sigmoid, softmax), so no step crosses a kink. Models have 18
+to 200 parameters, so a reference costs a few hundred gradients.
+
+Not covered: a two-output model (the probe's multi-output losses are being
+fixed separately).
 """
 
 from __future__ import annotations

@@ -28,6 +28,15 @@ A graph this cannot split safely falls back to the unsplit compiled HVP
 (``SplitHvp.linearized`` is then False): extra inputs captured from outside
 the function (a variable read by the loss), a control dependency crossing
 the cut, or a stateful op (a random number) the tangent part would re-run.
+Each split also checks itself once, on its first ``prepare``: the split and
+the unsplit product of one random vector must agree to ``CHECK_RTOL``
+(relative, in float64), and the split must not raise; otherwise that
+signature falls back too, with one ``RuntimeWarning`` line naming why.
+
+The halves are GraphDefs cut out of one graph, so whatever in a NodeDef names
+another node must survive the cut: inputs cut away become placeholders, and
+colocation constraints (``_class = ["loc:@node"]``, which a gather's gradient
+puts on the shape of its parameters) on nodes the half lacks are dropped.
 """
 
 from __future__ import annotations
