@@ -103,13 +103,34 @@ def test_mlp_softmax_cross_entropy_matches_backend_jacobian():
     assert rel_err(probe.hvp(v), expected @ v) <= 1e-5
 
 
+def _tensorflow_moments_differentiated_through_the_mean(monkeypatch) -> None:
+    """Keras's TF moments without ``tf.nn.moments``'s ``stop_gradient`` on the mean.
+
+    That ``stop_gradient`` keeps the gradient exact but drops terms of the
+    second derivative, so TensorFlow's own Jacobian of the gradient would be
+    a wrong reference for batch statistics.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import nn as tf_nn
+
+    def exact(x, axes, keepdims):
+        mean = tf.reduce_mean(x, axes, keepdims=True)
+        variance = tf.reduce_mean(tf.square(x - mean), axes, keepdims=keepdims)
+        return (mean if keepdims else tf.squeeze(mean, axes)), variance
+
+    monkeypatch.setattr(tf_nn, "_compute_moments", exact)
+
+
 @pytest.mark.parametrize("bn_mode", ["inference", "batch"])
-def test_conv_batchnorm_matches_backend_jacobian(bn_mode):
+def test_conv_batchnorm_matches_backend_jacobian(bn_mode, monkeypatch):
     model, reference, x, y = conv_bn_models()
     probe = HessianProbe(model, x, y, loss=CE, bn_mode=bn_mode)
     # Independent route: the Dropout-free twin called in training mode (batch
     # statistics) or inference mode (moving statistics).
-    expected = reference_hessian(reference, x, y, CE, training=bn_mode == "batch")
+    with monkeypatch.context() as patch:
+        if BACKEND == "tensorflow" and bn_mode == "batch":
+            _tensorflow_moments_differentiated_through_the_mean(patch)
+        expected = reference_hessian(reference, x, y, CE, training=bn_mode == "batch")
     v = rng(3).normal(size=probe.num_parameters)
     assert rel_err(probe.hvp(v), expected @ v) <= 1e-5
     assert probe.hvp(v).tobytes() == probe.hvp(v).tobytes()  # deterministic

@@ -171,9 +171,10 @@ def test_a_captured_variable_falls_back_to_the_exact_unsplit_product():
         return outer.gradient(projected, trainable)
 
     w, x = [tf.constant([1.0, 2.0])], tf.constant([2.0, -1.0])
-    split = tensorflow_linearize.SplitHvp(
-        tf.function(hvp, autograph=False), (w, [], x, None, None, None), [tf.zeros((2,))]
-    )
+    with pytest.warns(RuntimeWarning, match="could not be made .*captures"):
+        split = tensorflow_linearize.SplitHvp(
+            tf.function(hvp, autograph=False), (w, [], x, None, None, None), [tf.zeros((2,))]
+        )
     assert not split.linearized and "captures" in split.reason
     out = split.prepare((w, [], x, None, None, None))([tf.constant([1.0, 1.0])])
     np.testing.assert_allclose(out[0].numpy(), [24.0, 6.0])  # H = 2·scale·diag(x²)
@@ -243,3 +244,133 @@ def test_many_probes_do_not_set_off_the_retracing_warning():
     finally:
         tf.get_logger().removeHandler(handler)
     assert not [m for m in messages if "retracing" in m], messages
+
+
+def _embedding_probe():
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential(
+        [
+            keras.Input((4,), dtype="int32"),
+            keras.layers.Embedding(10, 3),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ]
+    )
+    x = rng(0).integers(0, 10, (8, 4))  # repeated indices: their gradients must add up
+    y = rng(1).integers(0, 2, 8)
+    return HessianProbe(model, x, y, loss=keras.losses.SparseCategoricalCrossentropy(True))
+
+
+def _record_warnings():
+    import warnings
+
+    caught = warnings.catch_warnings(record=True)
+    records = caught.__enter__()
+    warnings.simplefilter("always")
+    return caught, records
+
+
+def test_a_gather_splits_without_a_warning_and_equals_the_unsplit_product():
+    # Crashed before: "Node 'gradient_tape/embedding/Shape_1' expects to be colocated
+    # with unknown node", and the gather's IndexedSlices gave three outputs, not one.
+    _, tensorflow_linearize = _modules()
+    built = []
+
+    class Recording(tensorflow_linearize.SplitHvp):
+        def __init__(self, *args):
+            super().__init__(*args)
+            built.append(self)
+
+    original = tensorflow_linearize.SplitHvp
+    tensorflow_linearize.SplitHvp = Recording
+    caught, records = _record_warnings()
+    try:
+        probe = _embedding_probe()
+        engine, args = _engine_parts(probe)
+        v = rng(3).normal(size=probe.num_parameters)
+        split = probe.hvp(v)
+    finally:
+        caught.__exit__(None, None, None)
+        tensorflow_linearize.SplitHvp = original
+    assert len(built) == 1 and built[0].linearized, [s.reason for s in built]
+    assert not [str(r.message) for r in records if "kerasnotes" in str(r.message)]
+    unsplit = probe._to_flat(engine.hvp(*args, probe._to_tensors(v)))
+    assert split.shape == (probe.num_parameters,)
+    np.testing.assert_allclose(split, unsplit, rtol=2e-5, atol=1e-6 * np.abs(unsplit).max())
+
+
+def _square_hvp():
+    """``Hv`` of ``L = Σ (x w)²``: ``H = 2 diag(x²)``."""
+    tf = _tf()
+
+    def hvp(trainable, non_trainable, x, y, sample_weight, weights, vectors):
+        with tf.GradientTape() as outer:
+            outer.watch(trainable)
+            with tf.GradientTape() as inner:
+                inner.watch(trainable)
+                loss = tf.reduce_sum(tf.square(x * trainable[0]))
+            projected = tf.reduce_sum(inner.gradient(loss, trainable)[0] * vectors[0])
+        return outer.gradient(projected, trainable)
+
+    return tf.function(hvp, autograph=False)
+
+
+def _run_linearized(hvp, times: int = 2):
+    """``apply(v)`` of two prepares at one signature, and the warnings they gave."""
+    tf = _tf()
+    _, tensorflow_linearize = _modules()
+    prepare = tensorflow_linearize.linearized(hvp)
+    x, w, v = tf.constant([2.0, -1.0]), [tf.constant([1.0, 3.0])], [tf.constant([1.0, 1.0])]
+    caught, records = _record_warnings()
+    try:
+        outs = [prepare(w, [], x, None, None, None)(v)[0].numpy() for _ in range(times)]
+    finally:
+        caught.__exit__(None, None, None)
+    return outs, [str(r.message) for r in records if "kerasnotes" in str(r.message)]
+
+
+@pytest.mark.parametrize("where", ["splitting", "running"])
+def test_a_split_that_raises_falls_back_to_the_unsplit_product_with_one_warning(monkeypatch, where):
+    _, tensorflow_linearize = _modules()
+    real = tensorflow_linearize._split
+
+    def broken(*args):
+        if where == "splitting":
+            raise RuntimeError("boom while splitting\nsecond line")
+        primal, _ = real(*args)
+
+        def tangent(*inputs):
+            raise RuntimeError("boom while running")
+
+        return primal, tangent
+
+    monkeypatch.setattr(tensorflow_linearize, "_split", broken)
+    outs, messages = _run_linearized(_square_hvp())
+    for out in outs:
+        np.testing.assert_allclose(out, [8.0, 2.0])  # 2 x² v
+    assert len(messages) == 1, messages  # once per signature, not per product
+    assert f"boom while {where}" in messages[0] and "\n" not in messages[0]
+    assert ("could not be made" if where == "splitting" else "raised while running") in messages[0]
+
+
+def test_a_split_that_is_wrong_falls_back_to_the_unsplit_product_with_one_warning(monkeypatch):
+    _, tensorflow_linearize = _modules()
+    real = tensorflow_linearize._split
+
+    def off_by_a_little(*args):
+        primal, tangent = real(*args)
+        return primal, lambda *inputs: [t * (1 + 1e-4) for t in tangent(*inputs)]
+
+    monkeypatch.setattr(tensorflow_linearize, "_split", off_by_a_little)
+    outs, messages = _run_linearized(_square_hvp())
+    for out in outs:
+        np.testing.assert_allclose(out, [8.0, 2.0], rtol=1e-7)  # the exact unsplit product
+    assert len(messages) == 1 and "differs from the unsplit product" in messages[0], messages
+    assert "relative error 1.00e-04 > 1e-05" in messages[0]
+
+
+def test_a_correct_split_gives_no_warning():
+    outs, messages = _run_linearized(_square_hvp())
+    assert messages == []
+    for out in outs:
+        np.testing.assert_allclose(out, [8.0, 2.0])

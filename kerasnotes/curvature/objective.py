@@ -68,11 +68,49 @@ def batch_statistics(model: keras.Model) -> Iterator[None]:
                 # object.__setattr__ bypasses Keras's attribute tracking: this is a
                 # temporary instance override of a method, not new layer state.
                 object.__setattr__(layer, "call", call_in_training_mode)
-                patched.append(layer)
+                patched.append((layer, "call"))
+                if _has_keras_moments(layer):
+                    object.__setattr__(layer, "_moments", _exact_moments(layer))
+                    patched.append((layer, "_moments"))
         yield
     finally:
-        for layer in patched:
-            object.__delattr__(layer, "call")
+        for layer, name in patched:
+            object.__delattr__(layer, name)
+
+
+def _has_keras_moments(layer: keras.layers.Layer) -> bool:
+    return (
+        isinstance(layer, keras.layers.BatchNormalization)
+        and "_moments" not in layer.__dict__
+        and not getattr(layer, "synchronized", False)
+        and isinstance(getattr(layer, "_reduction_axes", None), (list, tuple))
+    )
+
+
+def _exact_moments(layer: keras.layers.Layer) -> Callable:
+    """Keras BN's ``_moments`` without the ``stop_gradient`` TensorFlow puts in it.
+
+    ```
+    μ = mean(x),   σ² = mean((x − μ)²)      (both differentiated through μ)
+    ```
+
+    ``tf.nn.moments`` computes ``σ² = mean((x − stop_gradient(μ))²)``: the
+    same value and the same gradient (``Σ (x − μ) = 0``), but a wrong second
+    derivative, so a reverse-over-reverse HVP with ``bn_mode="batch"`` missed
+    the terms through μ (14% of ``‖Hv‖`` on a small Conv2D + BN model, measured
+    against float64 finite differences of the gradient). Masked inputs keep
+    Keras's own code, which has no ``stop_gradient``.
+    """
+    original, axes = layer._moments, list(layer._reduction_axes)
+
+    def moments(inputs: Any, mask: Any) -> tuple[Any, Any]:
+        if mask is not None:
+            return original(inputs, mask)
+        mean = ops.mean(inputs, axis=axes, keepdims=True)
+        variance = ops.mean(ops.square(inputs - mean), axis=axes)
+        return ops.squeeze(mean, axis=axes), variance
+
+    return moments
 
 
 def _single_loss(loss: Any, name: str) -> tuple[keras.losses.Loss, str]:

@@ -44,6 +44,17 @@ def _dot(a: list, b: list) -> tf.Tensor:
     return tf.add_n([tf.reduce_sum(x * y) for x, y in zip(a, b, strict=True)])
 
 
+def _dense(tensors: list) -> list:
+    """Gradients as dense tensors, one per variable.
+
+    The gradient of a gather (``Embedding``, ``ops.take``) is an
+    ``IndexedSlices`` (values, indices, shape): three graph outputs where the
+    caller and the split HVP expect one tensor per variable. Converting sums
+    repeated indices, as the dense gradient does.
+    """
+    return [tf.convert_to_tensor(t) for t in tensors]
+
+
 def _compiled(fn: Callable) -> Callable:
     return tf.function(fn, autograph=False)
 
@@ -56,7 +67,7 @@ def gradient_function(objective: Callable) -> Callable:
             tape.watch(trainable)
             loss = objective(trainable, non_trainable, x, y, sample_weight, weights)
         grads = tape.gradient(loss, trainable, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        return loss, grads
+        return loss, _dense(grads)
 
     return _compiled(value_and_grad)
 
@@ -73,7 +84,7 @@ def _reverse_over_reverse(objective: Callable) -> Callable:
                 loss = objective(trainable, non_trainable, x, y, sample_weight, weights)
             grads = inner.gradient(loss, trainable, unconnected_gradients=zero)
             projected = _dot(grads, vectors)
-        return outer.gradient(projected, trainable, unconnected_gradients=zero)
+        return _dense(outer.gradient(projected, trainable, unconnected_gradients=zero))
 
     return hvp
 
@@ -93,7 +104,7 @@ def hvp_function(objective: Callable, mode: str = HVP_MODE) -> Callable:
                     tape.watch(trainable)
                     loss = objective(trainable, non_trainable, x, y, sample_weight, weights)
                 grads = tape.gradient(loss, trainable, unconnected_gradients=zero)
-            return accumulator.jvp(grads, unconnected_gradients=zero)
+            return _dense(accumulator.jvp(grads, unconnected_gradients=zero))
 
         return _compiled(hvp)
 

@@ -28,13 +28,24 @@ A graph this cannot split safely falls back to the unsplit compiled HVP
 (``SplitHvp.linearized`` is then False): extra inputs captured from outside
 the function (a variable read by the loss), a control dependency crossing
 the cut, or a stateful op (a random number) the tangent part would re-run.
+Each split also checks itself once, on its first ``prepare``: the split and
+the unsplit product of one random vector must agree to ``CHECK_RTOL``
+(relative, in float64), and the split must not raise; otherwise that
+signature falls back too, with one ``RuntimeWarning`` line naming why.
+
+The halves are GraphDefs cut out of one graph, so whatever in a NodeDef names
+another node must survive the cut: inputs cut away become placeholders, and
+colocation constraints (``_class = ["loc:@node"]``, which a gather's gradient
+puts on the shape of its parameters) on nodes the half lacks are dropped.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -73,8 +84,26 @@ def _is_stateful(op: tf.Operation) -> bool:
     return bool(op.op_def.is_stateful) if op.op_def is not None else False
 
 
+#: The split's first product may differ from the unsplit one by this much, ‖s − u‖ ≤ tol·‖u‖.
+CHECK_RTOL = 1e-5
+
+
 class SplitHvp:
     """``prepare(*args) -> apply(vectors) -> Hv``, with the primal part evaluated once.
+
+    Self-checking: the first ``prepare`` runs the split product and the
+    unsplit one on the same random vector ``r`` (fixed seed) and keeps the
+    split only if, compared in float64,
+
+    ```
+    ‖H_split r − H r‖₂ ≤ CHECK_RTOL · ‖H r‖₂
+    ```
+
+    (non-finite entries must be the same in both). If the split cannot be
+    made, raises while running, or differs, this signature uses the unsplit
+    compiled product from then on, and one ``RuntimeWarning`` line says why:
+    a split is an optimisation and must never fail, or be wrong, where the
+    unsplit product works.
 
     Args:
         hvp: the compiled (``tf.function``) ``(*args, vectors) -> Hv`` (lists of
@@ -83,25 +112,81 @@ class SplitHvp:
             fixing the signature; ``None`` entries stay ``None``.
         vectors: example ``v``, one tensor per trainable tensor.
 
-    ``linearized`` says whether the split was made; if not, ``reason`` says
+    ``linearized`` says whether the split is used; if not, ``reason`` says
     why and ``apply`` runs the unsplit compiled product.
     """
 
     def __init__(self, hvp: Callable, args: tuple, vectors: list) -> None:
-        self.linearized, self.reason = False, ""
+        self.linearized, self.reason, self._checked = False, "", False
+        self._unsplit = hvp
         try:
             self._primal, self._tangent = _split(hvp, args, vectors)
             self.linearized = True
         except Exception as error:  # an optimisation only: the unsplit product is exact
-            self.reason = f"{type(error).__name__}: {error}"
-            self._unsplit = hvp
+            self._fall_back(f"could not be made ({_one_line(error)})")
+
+    def _fall_back(self, reason: str) -> None:
+        self.linearized, self.reason = False, reason
+        warnings.warn(
+            f"kerasnotes: the TensorFlow HVP split {reason}; using the unsplit "
+            "Hessian-vector product for this input signature (slower, same numbers)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def prepare(self, args: tuple) -> Callable[[list], list]:
         """Run the primal part at ``args``; the returned ``apply(v)`` runs the tangent part."""
+        if self.linearized and not self._checked:
+            self._checked = True  # once per split, whatever the outcome
+            try:
+                apply = self._prepare_split(args)
+                mismatch = _compare(apply, lambda v: self._unsplit(*args, v), args[0])
+            except Exception as error:
+                self._fall_back(f"raised while running ({_one_line(error)})")
+            else:
+                if mismatch is None:
+                    return apply
+                self._fall_back(f"differs from the unsplit product ({mismatch})")
         if not self.linearized:
             return lambda vectors: self._unsplit(*args, vectors)
+        return self._prepare_split(args)
+
+    def _prepare_split(self, args: tuple) -> Callable[[list], list]:
         residuals = self._primal(*[t for t in tf.nest.flatten(args) if t is not None])
         return lambda vectors: self._tangent(*residuals, *vectors)
+
+
+def _one_line(error: BaseException) -> str:
+    """``Type: first line of the message``, at most 200 characters."""
+    text = str(error).strip().splitlines()
+    line = f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def _compare(split: Callable, unsplit: Callable, trainable: list) -> str | None:
+    """``None`` if both products agree on one random vector, else what differs."""
+    rng = np.random.default_rng(0)
+    vectors = [
+        tf.constant(rng.standard_normal(t.shape).astype(t.dtype.as_numpy_dtype)) for t in trainable
+    ]
+
+    def flat(tensors: list) -> np.ndarray:
+        return np.concatenate([np.asarray(t, np.float64).ravel() for t in tensors])
+
+    got, want = flat(split(vectors)), flat(unsplit(vectors))
+    if got.shape != want.shape:
+        return f"{got.size} numbers instead of {want.size}"
+    finite = np.isfinite(want)
+    if not np.array_equal(finite, np.isfinite(got)) or not np.array_equal(
+        got[~finite], want[~finite], equal_nan=True
+    ):
+        return "NaN or Inf in other places"
+    error = float(np.linalg.norm(got[finite] - want[finite]))
+    scale = float(np.linalg.norm(want[finite]))
+    if error > CHECK_RTOL * scale or (scale == 0.0 and error > 0.0):
+        relative = error / scale if scale > 0 else float("inf")
+        return f"relative error {relative:.2e} > {CHECK_RTOL:.0e}"
+    return None
 
 
 def _split(compiled: Callable, args: tuple, vectors: list) -> tuple[Callable, Callable]:
@@ -145,8 +230,9 @@ def _split(compiled: Callable, args: tuple, vectors: list) -> tuple[Callable, Ca
     tangent_def = _subgraph(graph_def, [t.name for t in outputs], cut, residuals)
     arg_names = [t.name for t in arg_inputs]
     vector_names = [t.name for t in vector_inputs]
-    output_names = [t.name for t in outputs]
     placeholder_names = [f"{cut[name]}:0" for name in names]
+    # The tangent half returns each output independent of v from its placeholder.
+    output_names = [f"{cut[t.name]}:0" if t.name in cut else t.name for t in outputs]
 
     primal = _ImportedGraph(primal_def, arg_names, names, "primal")
     tangent = _ImportedGraph(tangent_def, placeholder_names + vector_names, output_names, "tangent")
@@ -200,7 +286,9 @@ def _subgraph(graph_def: Any, fetches: list, cut: dict, tensors: dict | None = N
     from tensorflow.core.framework import graph_pb2
 
     nodes = {node.name: node for node in graph_def.node}
-    keep, stack = set(), [_split_input(name)[0] for name in fetches]
+    # A fetch that is itself cut (an output independent of v) is read from its
+    # placeholder: its own op, and what that op reads, stay out.
+    keep, stack = set(), [op for op, tensor in map(_split_input, fetches) if tensor not in cut]
     while stack:
         name = stack.pop()
         if name in keep:
@@ -221,6 +309,7 @@ def _subgraph(graph_def: Any, fetches: list, cut: dict, tensors: dict | None = N
                 tensor = _split_input(source)[1]
                 if tensor in cut:
                     copy.input[i] = cut[tensor]
+            _drop_colocation_outside(copy, keep)
     for tensor_name, placeholder in cut.items():
         tensor = tensors[tensor_name]
         node = out.node.add()
@@ -228,6 +317,29 @@ def _subgraph(graph_def: Any, fetches: list, cut: dict, tensors: dict | None = N
         node.attr["dtype"].type = tensor.dtype.as_datatype_enum
         node.attr["shape"].shape.CopyFrom(tensor.shape.as_proto())
     return out
+
+
+def _drop_colocation_outside(node: Any, keep: set) -> None:
+    """Remove ``node``'s colocation constraints on nodes this subgraph does not contain.
+
+    The gradient of a gather (``Embedding``, ``ops.take``) reads the shape of
+    the gathered parameters under ``_class = ["loc:@trainable"]``: "place me
+    beside that input". The tangent half reads it from a residual
+    placeholder and has no node ``trainable``, and ``import_graph_def``
+    rejects a constraint on an unknown node. Colocation only places ops on
+    devices; a function on one device computes the same without it.
+    """
+    if "_class" not in node.attr:
+        return
+    values = node.attr["_class"].list.s
+    kept = [c for c in values if not c.startswith(b"loc:@") or c[len(b"loc:@") :].decode() in keep]
+    if len(kept) == len(values):
+        return
+    if kept:
+        del values[:]
+        values.extend(kept)
+    else:
+        del node.attr["_class"]
 
 
 def _signature_key(args: tuple) -> tuple:

@@ -36,6 +36,22 @@ def _zeros_for_unused(grads: tuple, params: list) -> list:
     return [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)]
 
 
+def _twice_differentiable() -> contextlib.AbstractContextManager[None]:
+    """Run ``scaled_dot_product_attention`` with its composite "math" kernel inside the block.
+
+    torch picks a fused kernel (flash attention on CPU) for
+    ``MultiHeadAttention``; its backward has no derivative, so a second
+    differentiation fails with "derivative for
+    aten::_scaled_dot_product_flash_attention_for_cpu_backward is not
+    implemented". The math kernel is built from differentiable ops and gives
+    the same attention; only the forward pass chooses, so the block need only
+    cover the objective's call.
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.MATH])
+
+
 def gradient_function(objective: Callable) -> Callable:
     """``(trainable, non_trainable, x, y, sw, weights) -> (loss, grads)``, eager autograd."""
 
@@ -54,7 +70,8 @@ def hvp_function(objective: Callable, mode: str = HVP_MODE) -> Callable:
 
         def hvp(trainable, non_trainable, x, y, sample_weight, weights, vectors):
             params = _leaves(trainable)
-            loss = objective(params, non_trainable, x, y, sample_weight, weights)
+            with _twice_differentiable():
+                loss = objective(params, non_trainable, x, y, sample_weight, weights)
             grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
             used = [(g, v) for g, v in zip(grads, vectors, strict=True) if g is not None]
             if not used:
@@ -75,7 +92,7 @@ def hvp_function(objective: Callable, mode: str = HVP_MODE) -> Callable:
                     params, non_trainable, x, y, sample_weight, weights
                 )
 
-            with torch.no_grad():
+            with torch.no_grad(), _twice_differentiable():
                 return list(torch.func.jvp(grad_at, (list(trainable),), (list(vectors),))[1])
 
         return hvp
@@ -94,7 +111,8 @@ def linearized_hvp(objective: Callable) -> Callable:
 
     def prepare(trainable, non_trainable, x, y, sample_weight, weights):
         params = _leaves(trainable)
-        loss = objective(params, non_trainable, x, y, sample_weight, weights)
+        with _twice_differentiable():
+            loss = objective(params, non_trainable, x, y, sample_weight, weights)
         grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
         live = [i for i, g in enumerate(grads) if g is not None and g.requires_grad]
 
