@@ -16,8 +16,8 @@ Hessian of the objective in float32, which shares none of the probe's HVP code
 are smooth (tanh, sigmoid, softmax), so no step crosses a kink. Models have 18
 to 200 parameters, so a reference costs a few hundred gradients.
 
-Not covered: a two-output model (the probe's multi-output losses are being
-fixed separately).
+The two-output model has one loss per output (a list, summed as ``compile``
+sums them), so its reference covers the multi-output objective too.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _floatx():
 
 
 def _loss(name):
-    """The loss as a callable returning its mean (the same in float32 and float64).
+    """The loss as a callable returning its mean (the same in float32 and float64); a list per output.
 
     Keras's own losses reduce with ``ops.divide_no_nan``, which returns float32
     for float64 input on JAX and torch (Keras 3.15). A scalar return skips
@@ -59,6 +59,8 @@ def _loss(name):
     """
     from keras import ops
 
+    if isinstance(name, list):
+        return [_loss(each) for each in name]
     if name == CE:
 
         def cross_entropy(y_true, logits):
@@ -145,6 +147,16 @@ def _two_inputs():
     return model, x, rng(14).normal(size=(10, 1)), "mse"
 
 
+def _two_outputs():
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(4, activation="tanh")(inputs)
+    value = keras.layers.Dense(1, name="value")(hidden)
+    label = keras.layers.Dense(3, name="label")(hidden)
+    model = keras.Model(inputs, [value, label])
+    y = [rng(16).normal(size=(10, 1)), rng(17).integers(0, 3, 10)]
+    return model, rng(15).normal(size=(10, 4)), y, ["mse", CE]
+
+
 MODELS = {
     "dense": (_dense, "inference"),
     "conv2d-bn-inference": (_conv_bn, "inference"),
@@ -154,6 +166,7 @@ MODELS = {
     "lstm": (_lstm, "inference"),
     "multi-head-attention": (_attention, "inference"),
     "two-inputs": (_two_inputs, "inference"),
+    "two-outputs": (_two_outputs, "inference"),
 }
 
 
@@ -181,17 +194,17 @@ def finite_difference_hessian(probe: HessianProbe, h: float = 1e-5) -> np.ndarra
     return columns, 0.5 * (columns + columns.T)
 
 
-def autodiff_hessian(probe: HessianProbe, loss) -> np.ndarray:
+def autodiff_hessian(probe: HessianProbe) -> np.ndarray:
     """The backend's own dense Hessian of the probe's objective (JAX, torch), float32.
 
     ``jax.hessian`` (forward over reverse) and ``torch.autograd.functional.hessian``
     of ``θ ↦ L(θ)`` on one flat parameter vector: none of the probe's HVP code
     (``jax.linearize``, the kept torch graph, the micro-batch loop) is used.
     """
-    from kerasnotes.curvature.objective import make_objective, resolve_loss
+    from kerasnotes.curvature.objective import make_objective
 
-    loss_fn = resolve_loss(loss, probe._model)[0]
-    objective = make_objective(probe._model, loss_fn, probe.bn_mode)
+    # The probe's loss spec (one loss, or one per output) in a freshly built objective.
+    objective = make_objective(probe._model, probe._engine.loss, probe.bn_mode)
     shapes = [tuple(s) for s in probe._shapes]
     sizes = [int(np.prod(s)) for s in shapes]
     theta = probe._to_flat(probe._trainable).astype("float32")
@@ -235,7 +248,7 @@ def test_hvp_equals_the_dense_reference_hessian_times_v(name):
         if FLOAT64:
             raw, reference = finite_difference_hessian(probe)
         else:
-            raw = autodiff_hessian(probe, _loss(loss))
+            raw = autodiff_hessian(probe)
             reference = 0.5 * (raw + raw.T)
         scale = np.linalg.norm(reference)
         # The reference itself: symmetric to its accuracy.
@@ -248,7 +261,8 @@ def test_hvp_equals_the_dense_reference_hessian_times_v(name):
         dense = probe.dense_hessian()  # one product per basis vector
         assert np.linalg.norm(dense - reference) <= tol * scale
     if bn_mode == "inference":  # micro-batches: the products recomputed per batch, no split
-        half = HessianProbe(model, x, y, loss=_loss(loss), batch_size=len(y) // 2 + 1)
+        num_samples = len(keras.tree.flatten(y)[0])
+        half = HessianProbe(model, x, y, loss=_loss(loss), batch_size=num_samples // 2 + 1)
         v = rng(102).normal(size=probe.num_parameters)
         expected = reference @ v
         assert np.linalg.norm(half.hvp(v) - expected) <= tol * np.linalg.norm(expected)
