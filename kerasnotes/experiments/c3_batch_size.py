@@ -148,7 +148,7 @@ def run(
         )
         for k, row in rows.items()
     )
-    plot = _plot(files, curves, rows, sizes.target_loss)
+    plot = _plot(files, curves, rows, sizes.target_loss, _status(reproduced))
     numbers = {f"{key}_{name}": value for name, row in rows.items() for key, value in row.items()}
     return ClaimResult(
         claim=CLAIM,
@@ -217,8 +217,11 @@ def _plot(
     curves: dict[str, np.ndarray],
     rows: dict[str, dict[str, float]],
     target: float,
+    status: str,
 ) -> os.PathLike:
-    figure, (loss_axes, bar_axes) = plotting.new_figure(2, f"C3: {TITLE}")
+    figure, (loss_axes, bar_axes) = plotting.new_figure(
+        2, f"C3: do mini-batches balance cost per update against noise?\n{status}"
+    )
     for name, curve in curves.items():
         loss_axes.plot(np.arange(1, len(curve) + 1), curve, linewidth=0.8, label=_label(name))
     loss_axes.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target}")
