@@ -255,3 +255,20 @@ def status_text(reproduced: bool | None, smoke_test: bool = False) -> str:
     if reproduced is None:
         return "undecided (smoke test)" if smoke_test else "undecided"
     return "reproduced" if reproduced else "not reproduced"
+
+
+def smoke_test_verdict(verdict: str) -> str:
+    """A verdict sentence rewritten for a smoke test: its figures stay, its decision goes.
+
+    The tour's quick mode trains too briefly for a noisy claim to be decided, so
+    "reproduced" / "not reproduced" inside the sentence become "smoke test" and
+    the sentence starts with "undecided (smoke test)".
+
+    Example:
+        >>> smoke_test_verdict("C4: 3 vs 5 updates (reproduced: faster)")
+        'undecided (smoke test), too short to decide. C4: 3 vs 5 updates (smoke test: faster)'
+    """
+    import re
+
+    body = re.sub(r"\b(?:not reproduced|reproduced)\b", "smoke test", verdict)
+    return f"undecided (smoke test), too short to decide. {body}"
