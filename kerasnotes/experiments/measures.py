@@ -262,13 +262,17 @@ def smoke_test_verdict(verdict: str) -> str:
 
     The tour's quick mode trains too briefly for a noisy claim to be decided, so
     "reproduced" / "not reproduced" inside the sentence become "smoke test" and
-    the sentence starts with "undecided (smoke test)".
+    "undecided (smoke test)" follows the claim's id.
 
     Example:
         >>> smoke_test_verdict("C4: 3 vs 5 updates (reproduced: faster)")
-        'undecided (smoke test), too short to decide. C4: 3 vs 5 updates (smoke test: faster)'
+        'C4: undecided (smoke test), too short to decide; 3 vs 5 updates (smoke test: faster)'
     """
     import re
 
     body = re.sub(r"\b(?:not reproduced|reproduced)\b", "smoke test", verdict)
-    return f"undecided (smoke test), too short to decide. {body}"
+    claim, sep, rest = body.partition(": ")
+    if not sep or not re.fullmatch(r"C\d+", claim):
+        claim, rest = "", body
+    prefix = f"{claim}: " if claim else ""
+    return f"{prefix}undecided (smoke test), too short to decide; {rest}"
