@@ -57,7 +57,7 @@ class Sizes:
 
 SIZES = {
     "quick": Sizes(train_samples=256, epochs=1, hidden=(16,)),
-    "default": Sizes(train_samples=WHOLE_BATCHES, epochs=20),
+    "default": Sizes(train_samples=WHOLE_BATCHES, epochs=10),
     "full": Sizes(train_samples=WHOLE_BATCHES, epochs=80, hidden=(64, 32), batch_size=32),
 }
 

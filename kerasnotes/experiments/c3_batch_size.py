@@ -155,7 +155,7 @@ def run(
         for k in names
     )
     timing = ", ".join(
-        f"{_label(k)[6:]} {1000 * rows[k]['seconds_per_update']:.2f}/"
+        f"B={_label(k)[6:]} {1000 * rows[k]['seconds_per_update']:.2f}/"
         f"{1000 * rows[k]['cpu_seconds_per_update']:.2f} ms"
         for k in names
     )

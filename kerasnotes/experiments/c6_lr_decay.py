@@ -184,7 +184,7 @@ def run(
         f"{name} decay: log(constant/decayed) {d.describe(digits=2)}"
         for name, d in decisions.items()
     )
-    why = ""
+    why = plot_note = ""
     if reproduced is False:
         # Decay pays off once a constant rate hovers at its noise floor; a constant-rate run
         # still descending at the end shows the budget ended before that point.
@@ -193,6 +193,7 @@ def run(
             f"; why: the constant rate is still descending (its epoch loss changed "
             f"{still:+.0%} in the last epoch), so lowering the rate only slows it"
         )
+        plot_note = f"\nthe constant rate still descends ({still:+.0%} in the last epoch)"
     verdict = (
         f"C6: training loss after {measures.count(sizes.epochs, 'epoch')} of SGD from "
         f"α₀={INITIAL_LEARNING_RATE:g} (mean over {measures.count(len(seeds), 'seed')}): "
@@ -210,7 +211,7 @@ def run(
     for name, decision in decisions.items():
         numbers[f"log_gain_{name}_mean"] = decision.mean
         numbers[f"log_gain_{name}_stderr"] = decision.stderr
-    plot = _plot(files, curves, rates, status)
+    plot = _plot(files, curves, rates, status + plot_note)
     return ClaimResult(
         claim=CLAIM,
         title=TITLE,

@@ -57,7 +57,7 @@ class Sizes:
 
 SIZES = {
     "quick": Sizes(train_samples=256, epochs=2),
-    "default": Sizes(train_samples=WHOLE_BATCHES, epochs=15),
+    "default": Sizes(train_samples=WHOLE_BATCHES, epochs=10),
     "full": Sizes(train_samples=WHOLE_BATCHES, epochs=60, batch_size=32),
 }
 
