@@ -2,9 +2,11 @@
 
 The same MLP on digits, from the same initial weights and with the same SGD
 learning rate, makes the same number of updates with batch sizes 1, 32, 256
-and the full training set. Measured for each: wall time per update and per
-pass over the data, updates and seconds until the training loss reaches a
-target, the noise of the per-update loss curve, and the final validation accuracy.
+and the full training set. The verdict uses measures that do not depend on the
+machine's load: the noise of the per-update loss curve, and the updates and
+passes over the data until the training loss reaches a target (a mini-batch
+must need fewer updates than B=1 and fewer passes than the full batch). Wall
+and CPU time per update are measured and shown as information only.
 
 ```
 update      θ ← θ − α · (1/B) Σ_{i∈batch} ∇L_i(θ)       B = batch size
