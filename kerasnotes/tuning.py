@@ -288,7 +288,10 @@ def hparams_experiment_summary(
     ```
 
     Written once in the root run of a search's log directory; ``Choice`` and
-    ``Fixed`` become discrete domains, ``Int`` and ``Float`` intervals.
+    ``Fixed`` become discrete domains, ``Int`` and ``Float`` intervals. The
+    unconditional hyperparameters come first (the dashboard's default columns,
+    which every trial fills), the conditional ones (inside a
+    ``hp.conditional_scope``) after them.
 
     Args:
         hyperparameters: the search space (``trial.hyperparameters``), inactive entries included.
@@ -302,18 +305,34 @@ def hparams_experiment_summary(
         >>> import keras_tuner as kt
         >>> hp = kt.HyperParameters()
         >>> _ = hp.Choice("optimizer", ["adam", "sgd"])
+        >>> with hp.conditional_scope("optimizer", ["adam"]):
+        ...     _ = hp.Float("beta_1", 0.8, 0.99)
+        >>> _ = hp.Int("depth", 1, 3)
         >>> summary = hparams_experiment_summary(hp)
         >>> summary.value[0].tag
         '_hparams_/experiment'
+        >>> from tensorboard.plugins.hparams import plugin_data_pb2
+        >>> data = plugin_data_pb2.HParamsPluginData.FromString(
+        ...     summary.value[0].metadata.plugin_data.content)
+        >>> [info.name for info in data.experiment.hparam_infos]
+        ['optimizer', 'depth', 'beta_1']
     """
     from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
     seen: dict[str, Any] = {}
+    conditional: set[str] = set()
     for hyperparameter in hyperparameters.space:
         if not hyperparameter.name.startswith(_TUNER_PREFIX):
             seen.setdefault(hyperparameter.name, _hparam_info(hyperparameter))
+            if getattr(hyperparameter, "conditions", None):
+                conditional.add(hyperparameter.name)
+    # The dashboard selects its first columns by default, and a trial is drawn in the
+    # parallel-coordinates view only if it has a value in every selected column: the
+    # hyperparameters every trial has (optimizer, learning rate, ...) come first, in the
+    # space's order, and the conditional ones (beta_1, decay_drop, ...) after them.
+    ordered = sorted(seen, key=lambda name: name in conditional)
     experiment = api_pb2.Experiment(
-        hparam_infos=list(seen.values()),
+        hparam_infos=[seen[name] for name in ordered],
         metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag)) for tag in metrics],
         time_created_secs=time.time() if time_created_secs is None else time_created_secs,
     )

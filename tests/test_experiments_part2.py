@@ -28,7 +28,7 @@ CLAIM_EXAMPLES = {
     "C10": "c10_small_batch_norm",
 }
 # Figures that may be NaN in a tiny run: a target not reached, no stall found, a diverged loss.
-MAY_BE_NAN = ("steps_", "epochs_", "final_loss_", "saddle_share", "minimum_ratio")
+MAY_BE_NAN = ("steps_", "epochs_", "final_loss_", "saddle_share", "minimum_ratio", "_stderr")
 RUN_SCALAR = {"C2": "update_loss"}
 
 
@@ -78,7 +78,10 @@ def test_example_runs_end_to_end_with_finite_figures_and_files(
     assert result.claim == claim and experiments.REGISTRY[claim] == experiment.__name__
     assert result.verdict.startswith(f"{claim}: ") and result.verdict in printed
     assert "criterion" in result.verdict
-    assert result.reproduced in (True, False, None)
+    if claim == "C2":  # decided by deterministic gradient descent from the saddle
+        assert result.reproduced in (True, False)
+    else:  # a smoke test decides nothing
+        assert result.reproduced is None and result.status == "undecided (smoke test)"
     assert result.figure and result.seconds > 0 and result.numbers
     for key, value in result.numbers.items():
         assert isinstance(value, float), key

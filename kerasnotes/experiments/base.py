@@ -82,6 +82,8 @@ class ClaimResult:
         numbers: every figure the verdict used, by name (for tests and scripts).
         status_label: the status shown for a tour step that is not a claim (the
             search says "searched"); None for claims, whose status follows ``reproduced``.
+        smoke_test: the runs were too short to decide (quick mode): an undecided
+            claim says "undecided (smoke test)".
 
     Example:
         >>> result = ClaimResult("C8", "cross-entropy vs MSE", "CE 7 vs MSE 19 epochs",
@@ -100,6 +102,7 @@ class ClaimResult:
     seconds: float = 0.0
     numbers: dict[str, float] = dataclasses.field(default_factory=dict)
     status_label: str | None = None
+    smoke_test: bool = False
 
     @property
     def is_claim(self) -> bool:
@@ -108,11 +111,16 @@ class ClaimResult:
 
     @property
     def status(self) -> str:
-        """ "reproduced", "not reproduced" or "undecided" (or a step's ``status_label``)."""
+        """ "reproduced", "not reproduced", "undecided" (or a step's ``status_label``).
+
+        Example:
+            >>> ClaimResult("C0", "", "", "", None, None, smoke_test=True).status
+            'undecided (smoke test)'
+        """
         if self.status_label is not None:
             return self.status_label
         if self.reproduced is None:
-            return "undecided"
+            return "undecided (smoke test)" if self.smoke_test else "undecided"
         return "reproduced" if self.reproduced else "not reproduced"
 
 

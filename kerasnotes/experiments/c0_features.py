@@ -57,7 +57,7 @@ class Sizes:
 
 SIZES = {
     "quick": Sizes(train_samples=256, epochs=1, hidden=(16,)),
-    "default": Sizes(train_samples=WHOLE_BATCHES, epochs=20),
+    "default": Sizes(train_samples=WHOLE_BATCHES, epochs=10),
     "full": Sizes(train_samples=WHOLE_BATCHES, epochs=80, hidden=(64, 32), batch_size=32),
 }
 
@@ -81,48 +81,78 @@ def run(
     sizes = pick_size(SIZES, mode)
     start = time.perf_counter()
     files = ClaimFiles(logdir, CLAIM)
-    train, validation = digits_split(sizes.train_samples, seed)
     configs = {"logistic_regression": (), "mlp": sizes.hidden}
+    seeds = measures.seeds(mode, seed)
+    # per seed: final validation accuracy of each model; the first seed's curves and weights
+    final: dict[str, list[float]] = {name: [] for name in configs}
     accuracy: dict[str, list[float]] = {}
     first_layer: dict[str, np.ndarray] = {}
-    for name, hidden in configs.items():
-        if progress is not None:
-            progress(name)
-        run_dir = files.run_dir(name)
-        result = fit_run(
-            mlp(64, hidden, 10, seed),
-            optimizers.Adam(learning_rate=LEARNING_RATE),
-            losses.SparseCategoricalCrossentropy(from_logits=True),
-            train,
-            epochs=sizes.epochs,
-            batch_size=sizes.batch_size,
-            log_dir=run_dir,
-            validation=validation,
-            metrics=("accuracy",),
-            log_updates=False,
-        )
-        accuracy[name] = result.history["val_accuracy"]
-        # Column j of the first kernel is what unit j looks for in the 8×8 image.
-        kernel = keras.ops.convert_to_numpy(result.model.layers[0].kernel)
-        first_layer[name] = kernel.T.reshape(-1, 8, 8)
-        _image_summary(run_dir, first_layer[name], sizes.epochs)
+    for run_seed in seeds:
+        train, validation = digits_split(sizes.train_samples, run_seed)
+        logged = run_seed == seeds[0]  # one TensorBoard run per model: the first seed's
+        for name, hidden in configs.items():
+            if progress is not None:
+                progress(name if len(seeds) == 1 else f"{name} (seed {run_seed})")
+            run_dir = files.run_dir(name) if logged else None
+            result = fit_run(
+                mlp(64, hidden, 10, run_seed),
+                optimizers.Adam(learning_rate=LEARNING_RATE),
+                losses.SparseCategoricalCrossentropy(from_logits=True),
+                train,
+                epochs=sizes.epochs,
+                batch_size=sizes.batch_size,
+                log_dir=run_dir,
+                validation=validation,
+                metrics=("accuracy",),
+                log_updates=False,
+            )
+            final[name].append(result.history["val_accuracy"][-1])
+            if logged:
+                accuracy[name] = result.history["val_accuracy"]
+                # Column j of the first kernel is what unit j looks for in the 8×8 image.
+                kernel = keras.ops.convert_to_numpy(result.model.layers[0].kernel)
+                first_layer[name] = kernel.T.reshape(-1, 8, 8)
+                _image_summary(run_dir, first_layer[name], sizes.epochs)
 
-    logistic = accuracy["logistic_regression"][-1]
-    deep = accuracy["mlp"][-1]
-    reproduced = bool(deep > logistic)
+    logistic = float(np.mean(final["logistic_regression"]))
+    deep = float(np.mean(final["mlp"]))
+    gaps = [d - lr for d, lr in zip(final["mlp"], final["logistic_regression"], strict=True)]
+    decision = measures.decide(gaps, smoke_test=mode == "quick")
+    reproduced = decision.reproduced
+    at_chance = not measures.above_chance(min(final["mlp"]), 10)
+    if at_chance and reproduced:
+        reproduced = None
+    if reproduced:
+        outcome = "reproduced: the model that learns its features is better beyond the spread"
+    elif reproduced is False:
+        outcome = "not reproduced: logistic regression is better beyond the spread"
+    elif at_chance:
+        outcome = (
+            f"undecided: the MLP's {min(final['mlp']):.1%} is below "
+            f"{measures.CHANCE_FACTOR:g}× chance (10%)"
+        )
+    else:
+        outcome = f"undecided: {decision.reason}"
+    if mode == "quick":
+        outcome = f"undecided (smoke test): {measures.count(sizes.epochs, 'epoch')} cannot decide"
     widths = "-".join(str(w) for w in (64, *sizes.hidden, 10))
     verdict = (
-        f"C0: validation accuracy after {measures.count(sizes.epochs, 'epoch')}: MLP {widths} {deep:.1%}, "
-        f"logistic regression on raw pixels {logistic:.1%} "
-        f"({'reproduced' if reproduced else 'not reproduced'}: the model that learns its "
-        f"features is {'better' if reproduced else 'not better'} by {100 * (deep - logistic):+.1f} "
-        "points; its first-layer features are in the plot and TensorBoard's Images tab)"
+        f"C0: validation accuracy after {measures.count(sizes.epochs, 'epoch')}: MLP {widths} "
+        f"{_per_seed(final['mlp'])}, logistic regression on raw pixels "
+        f"{_per_seed(final['logistic_regression'])}; the MLP's gain "
+        f"{decision.describe(' points', scale=100, digits=1)} ({outcome}; criterion: gain > "
+        f"{measures.MARGIN_STDERRS:g} standard errors on every seed, MLP ≥ "
+        f"{measures.CHANCE_FACTOR:g}× chance; its first-layer features are in the plot and "
+        "TensorBoard's Images tab)"
     )
-    plot = _plot(files, accuracy, first_layer)
+    plot = _plot(files, accuracy, first_layer, measures.status_text(reproduced, mode == "quick"))
     return ClaimResult(
         claim=CLAIM,
         title=TITLE,
-        figure=f"val acc: MLP {deep:.1%}, logistic {logistic:.1%}",
+        figure=f"val acc: MLP {deep:.1%}, logistic {logistic:.1%} "
+        f"(gain {100 * decision.mean:+.1f}"
+        + ("" if len(seeds) == 1 else f" ± {100 * decision.stderr:.1f}")
+        + f" pts, {measures.count(len(seeds), 'seed')})",
         verdict=verdict,
         reproduced=reproduced,
         plot=plot,
@@ -131,9 +161,19 @@ def run(
         numbers={
             "val_accuracy_logistic_regression": logistic,
             "val_accuracy_mlp": deep,
+            "gain_mean": decision.mean,
+            "gain_stderr": decision.stderr,
+            "seeds": float(len(seeds)),
             "first_layer_units_mlp": float(len(first_layer["mlp"])),
         },
+        smoke_test=mode == "quick",
     )
+
+
+def _per_seed(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.1%}"
+    return f"{np.mean(values):.1%} (seeds: {', '.join(f'{v:.1%}' for v in values)})"
 
 
 def _image_summary(run_dir: os.PathLike, weights: np.ndarray, step: int) -> None:
@@ -151,12 +191,18 @@ def _image_summary(run_dir: os.PathLike, weights: np.ndarray, step: int) -> None
 
 
 def _plot(
-    files: ClaimFiles, accuracy: dict[str, list[float]], first_layer: dict[str, np.ndarray]
+    files: ClaimFiles,
+    accuracy: dict[str, list[float]],
+    first_layer: dict[str, np.ndarray],
+    status: str,
 ) -> os.PathLike:
-    figure, (curves, templates, features) = plotting.new_figure(3, f"C0: {TITLE}")
+    figure, (curves, templates, features) = plotting.new_figure(
+        3, f"C0: does an MLP that learns its features beat logistic regression? {status}"
+    )
     for name, curve in accuracy.items():
         curves.plot(range(1, len(curve) + 1), curve, marker=".", label=name.replace("_", " "))
     curves.set_xlabel("epoch")
+    plotting.integer_ticks(curves)
     curves.set_ylabel("validation accuracy")
     curves.legend()
     for axes, name, title in (

@@ -259,7 +259,7 @@ def run(
         + ("reproduced)" if reproduced else "not reproduced)")
     )
 
-    plot = _plot(curves, files.plot_path("c2_escape"))
+    plot = _plot(curves, files.plot_path("c2_escape"), measures.status_text(reproduced))
     product = steps_to["product"]
     figure = "(1−w1w2)² steps: " + ", ".join(
         f"{method.replace('_noise', '')} {'>' + str(budget) if product[method] is None else product[method]}"
@@ -282,9 +282,12 @@ def _steps(count: int | None, budget: int) -> str:
     return f"> {budget} steps" if count is None else measures.count(count, "step")
 
 
-def _plot(curves: dict[str, dict[str, np.ndarray]], path: Path) -> Path:
+def _plot(curves: dict[str, dict[str, np.ndarray]], path: Path, status: str) -> Path:
     titles = {"product": "(1 − w1·w2)² from (0, 0)", "linear2": "2-layer linear net from 0"}
-    figure, panels = plotting.new_figure(len(curves), f"C2: {TITLE}")
+    figure, panels = plotting.new_figure(
+        len(curves),
+        f"C2: is a saddle escaped along negative curvature, by momentum and by SGD noise?\n{status}",
+    )
     for axes, (name, by_method) in zip(panels, curves.items(), strict=True):
         for method, curve in by_method.items():
             axes.plot(range(len(curve)), curve, label=method.replace("_", " "))

@@ -118,3 +118,15 @@ def write_image_summary(
     writer = Writer.for_logdir(log_dir)
     writer.image(tag, png, width=width, height=height, step=step)
     writer.flush()
+
+
+def integer_ticks(axes: Any) -> None:
+    """Only whole numbers on the x axis (epochs, updates).
+
+    Example:
+        >>> figure, (axes,) = new_figure(1)
+        >>> integer_ticks(axes)
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -62,7 +62,7 @@ class Sizes:
 
 SIZES = {
     "quick": Sizes("random", 3, 2, subset=600),
-    "default": Sizes("random", 5, 6, subset=None),
+    "default": Sizes("random", 4, 5, subset=None),
     "full": Sizes("bayesian", 15, 15, subset=None),
 }
 
