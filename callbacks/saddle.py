@@ -72,7 +72,9 @@ class SaddlePointDetector(LoggingCallback):
     Every ``every`` epochs (at the end of epochs ``every-1, 2·every-1, …``) on a
     fixed sample of the data::
 
-        g = ∇L(θ)                                   (one gradient: the cheap gate)
+        gate: ĝ, se from gate_samples random rows    (kerasnotes.curvature.gate)
+              ‖ĝ‖ − 3·se > grad_tol  ->  "not_critical" (‖g‖ not computed)
+              else g = ∇L(θ) on the whole sample (exact)
         if ‖g‖ ≤ grad_tol or always_probe:          (full analysis, HessianProbe.analyze)
             eigenvalues of H = ∇²L(θ)  ->  kind (F13), minimum_ratio = #{λ>0}/#{λ} (F14)
             "local_minimum": all λ > 0; "local_maximum": all λ < 0; "saddle": mixed;
@@ -97,7 +99,9 @@ class SaddlePointDetector(LoggingCallback):
 
     Results go to ``history`` (one dict per probe: ``epoch, kind, grad_norm,
     lambda_min, lambda_max, minimum_ratio, escaped, loss_before, loss_after,
-    seconds, num_hvp``; NaN when not measured; kind "error" plus ``error`` when a
+    seconds, num_hvp, grad_norm_stderr``; NaN when not measured; ``grad_norm``
+    is the full-sample norm when the gate computed it (``grad_norm_stderr`` 0),
+    else the subsample's ``‖ĝ‖`` with its standard error; kind "error" plus ``error`` when a
     probe raised), to the epoch logs (``grad_norm``, and ``lambda_min``,
     ``lambda_max``, ``minimum_ratio`` when the full analysis ran) and, with a
     ``log_dir``, to TensorBoard (``kerasnotes/curvature/*`` scalars,
@@ -122,6 +126,10 @@ class SaddlePointDetector(LoggingCallback):
         verbose: 1 prints one line per full analysis (and per failure).
         seed: seed of the sample drawn from ``data``.
         batch_size: micro-batch size of the probe (None: the whole sample at once).
+        gate_samples: rows of the gate's first stage, drawn afresh each epoch
+            (``SubsampleGate``: it never misses ``‖g‖ < grad_tol/2`` where all
+            rows' gradients agree, e.g. vanish, and rarely elsewhere); None
+            computes the full-sample gradient every epoch.
 
     Example:
         >>> import keras
@@ -155,6 +163,7 @@ class SaddlePointDetector(LoggingCallback):
         *,
         seed: int = 0,
         batch_size: int | None = None,
+        gate_samples: int | None = 128,
     ) -> None:
         self.every = _check_int("every", every, 1)
         self.num_samples = _check_int("num_samples", num_samples, 1)
@@ -167,6 +176,9 @@ class SaddlePointDetector(LoggingCallback):
         )
         self.seed = _check_int("seed", seed, 0)
         self.batch_size = None if batch_size is None else _check_int("batch_size", batch_size, 1)
+        self.gate_samples = (
+            None if gate_samples is None else _check_int("gate_samples", gate_samples, 2)
+        )
         super().__init__(check_log_dir(log_dir))
         self.x, self.y = _fixed_sample(data, self.num_samples, self.seed)
         self.always_probe = bool(always_probe)
@@ -183,15 +195,27 @@ class SaddlePointDetector(LoggingCallback):
         return HessianProbe(model, self.x, self.y, batch_size=self.batch_size)
 
     def _gate_for(self, model: keras.Model):
-        """The gradient gate of ``model``, built on its first probe and kept across epochs.
+        """The two-stage gradient gate of ``model``, built on its first probe and kept.
 
-        It keeps the sample on the device and reuses HessianProbe's compiled
-        gradient, so an epoch's gate costs one gradient and nothing else.
+        It keeps the sample on the device and its compiled functions, so an
+        epoch's gate costs one subsample gradient (``gate_samples`` rows), and
+        the full-sample gradient only when the subsample cannot rule out
+        ``‖g‖ ≤ grad_tol``.
         """
-        from kerasnotes.curvature.probe import GradientNorm
+        from kerasnotes.curvature.gate import GROUPS, SubsampleGate
 
         if self._gate is None or self._gate.model is not model:
-            self._gate = GradientNorm(model, self.x, self.y, batch_size=self.batch_size)
+            samples = self.gate_samples if self.gate_samples is not None else len(self.y)
+            self._gate = SubsampleGate(
+                model,
+                self.x,
+                self.y,
+                grad_tol=self.grad_tol,
+                samples=max(samples, 2),
+                groups=min(GROUPS, max(samples, 2)),
+                seed=self.seed,
+                batch_size=self.batch_size,
+            )
         return self._gate
 
     @staticmethod
@@ -253,18 +277,21 @@ class SaddlePointDetector(LoggingCallback):
             "loss_after": _NAN,
             "seconds": _NAN,
             "num_hvp": 0,
+            "grad_norm_stderr": _NAN,
         }
         start = time.perf_counter()
         density = None
         model = self.model  # under JAX this syncs the trainer's state into the variables
         try:
-            loss, grad_norm = self._gate_for(model)()
+            gate = self._gate_for(model)()
+            loss, grad_norm = gate.loss, gate.grad_norm
             entry["grad_norm"] = grad_norm
+            entry["grad_norm_stderr"] = gate.grad_norm_stderr
             if not math.isfinite(grad_norm) or not math.isfinite(loss):
                 raise FloatingPointError(
                     f"non-finite loss ({loss}) or gradient norm ({grad_norm}) on the probe sample"
                 )
-            if grad_norm <= self.grad_tol or self.always_probe:
+            if gate.critical or self.always_probe:
                 probe = self._probe(model)
                 point = probe.analyze(grad_tol=self.grad_tol, curvature_tol=self.curvature_tol)
                 entry.update(
@@ -332,7 +359,13 @@ class SaddlePointDetector(LoggingCallback):
         entry = self._run_probe(epoch)
         self.history.append(entry)
         if logs is not None:
-            for key in ("grad_norm", "lambda_min", "lambda_max", "minimum_ratio"):
+            for key in (
+                "grad_norm",
+                "grad_norm_stderr",
+                "lambda_min",
+                "lambda_max",
+                "minimum_ratio",
+            ):
                 if math.isfinite(entry[key]):
                     logs[key] = entry[key]
         if self.verbose > 0 and (entry["kind"] != "not_critical" or self.always_probe):
@@ -370,6 +403,7 @@ class SaddlePointDetector(LoggingCallback):
             "verbose": self.verbose,
             "seed": self.seed,
             "batch_size": self.batch_size,
+            "gate_samples": self.gate_samples,
         }
 
     @classmethod

@@ -35,6 +35,16 @@ class _Engine:
         # prepare(...) -> apply(v); used when all data fits in one batch.
         linearized = getattr(backend, "linearized_hvp", None)
         self.prepare_hvp = linearized(objective) if linearized is not None else None
+        self._objective = objective
+        self._group_stats = None
+
+    @property
+    def group_stats(self) -> Any:
+        """The compiled per-group gradient statistics (``kerasnotes.curvature.gate``), built once."""
+        if self._group_stats is None:
+            backend = backends.active()
+            self._group_stats = backend.group_gradient_function(self._objective)
+        return self._group_stats
 
 
 # Compiled functions per model, then per (loss, bn_mode). Weak keys: the cache

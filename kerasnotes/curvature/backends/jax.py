@@ -33,6 +33,31 @@ def gradient_function(objective: Callable) -> Callable:
     return jax.jit(jax.value_and_grad(objective))
 
 
+def group_gradient_function(objective: Callable) -> Callable:
+    """Compiled ``(trainable, non_trainable, x, y, rows, weights) -> [L̄, ‖ḡ‖², Σ_k ‖g_k − ḡ‖²]``.
+
+    ``rows`` (K × n ints) picks K groups of rows of ``x, y`` on the device; ``g_k``
+    is the gradient of the objective on group k, ``ḡ`` their mean and ``L̄`` the
+    mean loss. The K gradients are one ``jax.vmap``-ed gradient (one trace, one
+    compile, one dispatch), and only the three numbers leave the device.
+    """
+    value_and_grad = jax.value_and_grad(objective)
+
+    def stats(trainable, non_trainable, x, y, rows, weights):
+        def one_group(picked):
+            take = lambda a: jnp.take(a, picked, axis=0)  # noqa: E731
+            xs, ys = jax.tree.map(take, x), jax.tree.map(take, y)
+            return value_and_grad(trainable, non_trainable, xs, ys, None, weights)
+
+        losses, grads = jax.vmap(one_group)(rows)
+        means = [jnp.mean(g, axis=0) for g in grads]
+        mean_sq = sum(jnp.sum(m * m) for m in means)
+        spread = sum(jnp.sum((g - m) ** 2) for g, m in zip(grads, means, strict=True))
+        return jnp.stack([jnp.mean(losses), mean_sq, spread])
+
+    return jax.jit(stats)
+
+
 def hvp_function(objective: Callable, mode: str = HVP_MODE) -> Callable:
     """Compiled ``(trainable, non_trainable, x, y, sw, weights, v) -> Hv`` (lists of arrays)."""
     grad = jax.grad(objective)

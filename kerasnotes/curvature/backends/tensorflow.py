@@ -61,6 +61,41 @@ def gradient_function(objective: Callable) -> Callable:
     return _compiled(value_and_grad)
 
 
+def group_gradient_function(objective: Callable) -> Callable:
+    """Compiled ``(trainable, non_trainable, x, y, rows, weights) -> [L̄, ‖ḡ‖², Σ_k ‖g_k − ḡ‖²]``.
+
+    ``rows`` (K × n ints) picks K groups of rows of ``x, y`` on the device
+    (``tf.gather``); ``g_k`` is the gradient of the objective on group k, ``ḡ``
+    their mean, ``L̄`` the mean loss. The K gradients are unrolled in one graph
+    (one trace per K, one dispatch), and only the three numbers leave the device.
+    """
+    zero = tf.UnconnectedGradients.ZERO
+
+    def stats(trainable, non_trainable, x, y, rows, weights):
+        losses, per_group = [], []
+        for k in range(rows.shape[0]):
+            take = lambda a, k=k: tf.gather(a, rows[k], axis=0)  # noqa: E731
+            xs, ys = tf.nest.map_structure(take, x), tf.nest.map_structure(take, y)
+            with tf.GradientTape() as tape:
+                tape.watch(trainable)
+                loss = objective(trainable, non_trainable, xs, ys, None, weights)
+            losses.append(loss)
+            per_group.append(tape.gradient(loss, trainable, unconnected_gradients=zero))
+        count = float(len(per_group))
+        means = [tf.add_n(list(gs)) / count for gs in zip(*per_group, strict=True)]
+        mean_sq = tf.add_n([tf.reduce_sum(m * m) for m in means])
+        spread = tf.add_n(
+            [
+                tf.reduce_sum(tf.square(g - m))
+                for gs in per_group
+                for g, m in zip(gs, means, strict=True)
+            ]
+        )
+        return tf.stack([tf.add_n(losses) / count, mean_sq, spread])
+
+    return _compiled(stats)
+
+
 def _reverse_over_reverse(objective: Callable) -> Callable:
     """The uncompiled ``(trainable, non_trainable, x, y, sw, weights, v) -> Hv = ∇(g · v)``."""
     zero = tf.UnconnectedGradients.ZERO

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
+import keras
 import torch
 
 HVP_MODES = ("reverse_over_reverse", "forward_over_reverse")
@@ -46,6 +47,37 @@ def gradient_function(objective: Callable) -> Callable:
         return loss.detach(), _zeros_for_unused(grads, params)
 
     return value_and_grad
+
+
+def group_gradient_function(objective: Callable) -> Callable:
+    """``(trainable, non_trainable, x, y, rows, weights) -> [L̄, ‖ḡ‖², Σ_k ‖g_k − ḡ‖²]``, eager.
+
+    ``rows`` (K × n ints) picks K groups of rows of ``x, y`` on the device
+    (``index_select``); ``g_k`` is the gradient of the objective on group k,
+    ``ḡ`` their mean, ``L̄`` the mean loss. The sums stay on the device, so
+    only the three numbers are copied out.
+    """
+
+    def stats(trainable, non_trainable, x, y, rows, weights):
+        losses, per_group = [], []
+        for picked in rows:
+            take = lambda a, p=picked: torch.index_select(a, 0, p)  # noqa: E731
+            xs, ys = keras.tree.map_structure(take, x), keras.tree.map_structure(take, y)
+            params = _leaves(trainable)
+            loss = objective(params, non_trainable, xs, ys, None, weights)
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            losses.append(loss.detach())
+            per_group.append(_zeros_for_unused(grads, params))
+        with torch.no_grad():
+            count = len(per_group)
+            means = [sum(gs) / count for gs in zip(*per_group, strict=True)]
+            mean_sq = sum((m * m).sum() for m in means)
+            spread = sum(
+                ((g - m) ** 2).sum() for gs in per_group for g, m in zip(gs, means, strict=True)
+            )
+            return torch.stack([sum(losses) / count, mean_sq, spread])
+
+    return stats
 
 
 def hvp_function(objective: Callable, mode: str = HVP_MODE) -> Callable:
