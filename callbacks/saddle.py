@@ -72,9 +72,8 @@ class SaddlePointDetector(LoggingCallback):
     Every ``every`` epochs (at the end of epochs ``every-1, 2·every-1, …``) on a
     fixed sample of the data::
 
-        gate: ĝ, se from gate_samples random rows    (kerasnotes.curvature.gate)
-              ‖ĝ‖ − 3·se > grad_tol  ->  "not_critical" (‖g‖ not computed)
-              else g = ∇L(θ) on the whole sample (exact)
+        g = ∇L(θ)                                   (one gradient: the cheap gate;
+                                                    gate_samples > 0 first tries a subsample)
         if ‖g‖ ≤ grad_tol or always_probe:          (full analysis, HessianProbe.analyze)
             eigenvalues of H = ∇²L(θ)  ->  kind (F13), minimum_ratio = #{λ>0}/#{λ} (F14)
             "local_minimum": all λ > 0; "local_maximum": all λ < 0; "saddle": mixed;
@@ -128,8 +127,10 @@ class SaddlePointDetector(LoggingCallback):
         batch_size: micro-batch size of the probe (None: the whole sample at once).
         gate_samples: rows of the gate's first stage, drawn afresh each epoch
             (``SubsampleGate``: it never misses ``‖g‖ < grad_tol/2`` where all
-            rows' gradients agree, e.g. vanish, and rarely elsewhere); None
-            computes the full-sample gradient every epoch.
+            rows' gradients agree, e.g. vanish, and elsewhere with probability
+            below 0.3%); 0 (the default) or None computes the full-sample
+            gradient every epoch, which on samples of a few thousand rows is
+            as cheap (see ``kerasnotes.curvature.gate.DEFAULT_SAMPLES``).
 
     Example:
         >>> import keras
@@ -163,7 +164,7 @@ class SaddlePointDetector(LoggingCallback):
         *,
         seed: int = 0,
         batch_size: int | None = None,
-        gate_samples: int | None = 128,
+        gate_samples: int | None = None,
     ) -> None:
         self.every = _check_int("every", every, 1)
         self.num_samples = _check_int("num_samples", num_samples, 1)
@@ -177,8 +178,13 @@ class SaddlePointDetector(LoggingCallback):
         self.seed = _check_int("seed", seed, 0)
         self.batch_size = None if batch_size is None else _check_int("batch_size", batch_size, 1)
         self.gate_samples = (
-            None if gate_samples is None else _check_int("gate_samples", gate_samples, 2)
+            None if gate_samples is None else _check_int("gate_samples", gate_samples, 0)
         )
+        if self.gate_samples is not None and 0 < self.gate_samples < 16:
+            raise ValueError(
+                "gate_samples must be None, 0 or at least 16 (one row for each of the gate's "
+                f"16 groups); got gate_samples={gate_samples!r}"
+            )
         super().__init__(check_log_dir(log_dir))
         self.x, self.y = _fixed_sample(data, self.num_samples, self.seed)
         self.always_probe = bool(always_probe)
@@ -202,17 +208,15 @@ class SaddlePointDetector(LoggingCallback):
         the full-sample gradient only when the subsample cannot rule out
         ``‖g‖ ≤ grad_tol``.
         """
-        from kerasnotes.curvature.gate import GROUPS, SubsampleGate
+        from kerasnotes.curvature.gate import SubsampleGate
 
         if self._gate is None or self._gate.model is not model:
-            samples = self.gate_samples if self.gate_samples is not None else len(self.y)
             self._gate = SubsampleGate(
                 model,
                 self.x,
                 self.y,
                 grad_tol=self.grad_tol,
-                samples=max(samples, 2),
-                groups=min(GROUPS, max(samples, 2)),
+                samples=self.gate_samples or 0,
                 seed=self.seed,
                 batch_size=self.batch_size,
             )

@@ -34,12 +34,13 @@ def gradient_function(objective: Callable) -> Callable:
 
 
 def group_gradient_function(objective: Callable) -> Callable:
-    """Compiled ``(trainable, non_trainable, x, y, rows, weights) -> [L̄, ‖ḡ‖², Σ_k ‖g_k − ḡ‖²]``.
+    """Compiled ``(trainable, non_trainable, x, y, rows, weights) -> [L_1..L_K, G (K·K)]``.
 
-    ``rows`` (K × n ints) picks K groups of rows of ``x, y`` on the device; ``g_k``
-    is the gradient of the objective on group k, ``ḡ`` their mean and ``L̄`` the
-    mean loss. The K gradients are one ``jax.vmap``-ed gradient (one trace, one
-    compile, one dispatch), and only the three numbers leave the device.
+    ``rows`` (K × n ints) picks K groups of rows of ``x, y`` on the device; ``L_k``
+    and ``g_k`` are the objective and its gradient on group k, ``G_kl = g_k · g_l``
+    their Gram matrix (row-major). The K gradients are one ``jax.vmap``-ed
+    gradient (one trace, one compile, one dispatch); only K + K² numbers leave
+    the device.
     """
     value_and_grad = jax.value_and_grad(objective)
 
@@ -50,10 +51,8 @@ def group_gradient_function(objective: Callable) -> Callable:
             return value_and_grad(trainable, non_trainable, xs, ys, None, weights)
 
         losses, grads = jax.vmap(one_group)(rows)
-        means = [jnp.mean(g, axis=0) for g in grads]
-        mean_sq = sum(jnp.sum(m * m) for m in means)
-        spread = sum(jnp.sum((g - m) ** 2) for g, m in zip(grads, means, strict=True))
-        return jnp.stack([jnp.mean(losses), mean_sq, spread])
+        flat = jnp.concatenate([g.reshape(g.shape[0], -1) for g in grads], axis=1)
+        return jnp.concatenate([losses, (flat @ flat.T).reshape(-1)])
 
     return jax.jit(stats)
 

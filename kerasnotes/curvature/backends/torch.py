@@ -50,32 +50,27 @@ def gradient_function(objective: Callable) -> Callable:
 
 
 def group_gradient_function(objective: Callable) -> Callable:
-    """``(trainable, non_trainable, x, y, rows, weights) -> [L̄, ‖ḡ‖², Σ_k ‖g_k − ḡ‖²]``, eager.
+    """``(trainable, non_trainable, x, y, rows, weights) -> [L_1..L_K, G (K·K)]``, eager.
 
     ``rows`` (K × n ints) picks K groups of rows of ``x, y`` on the device
-    (``index_select``); ``g_k`` is the gradient of the objective on group k,
-    ``ḡ`` their mean, ``L̄`` the mean loss. The sums stay on the device, so
-    only the three numbers are copied out.
+    (``index_select``); ``L_k`` and ``g_k`` are the objective and its gradient
+    on group k, ``G_kl = g_k · g_l`` their Gram matrix (row-major), so only
+    K + K² numbers are copied out.
     """
 
     def stats(trainable, non_trainable, x, y, rows, weights):
-        losses, per_group = [], []
+        losses, flat = [], []
         for picked in rows:
             take = lambda a, p=picked: torch.index_select(a, 0, p)  # noqa: E731
             xs, ys = keras.tree.map_structure(take, x), keras.tree.map_structure(take, y)
             params = _leaves(trainable)
             loss = objective(params, non_trainable, xs, ys, None, weights)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            grads = _zeros_for_unused(torch.autograd.grad(loss, params, allow_unused=True), params)
             losses.append(loss.detach())
-            per_group.append(_zeros_for_unused(grads, params))
+            flat.append(torch.cat([g.reshape(-1) for g in grads]))
         with torch.no_grad():
-            count = len(per_group)
-            means = [sum(gs) / count for gs in zip(*per_group, strict=True)]
-            mean_sq = sum((m * m).sum() for m in means)
-            spread = sum(
-                ((g - m) ** 2).sum() for gs in per_group for g, m in zip(gs, means, strict=True)
-            )
-            return torch.stack([sum(losses) / count, mean_sq, spread])
+            flat = torch.stack(flat)
+            return torch.cat([torch.stack(losses), (flat @ flat.T).reshape(-1)])
 
     return stats
 
