@@ -106,7 +106,9 @@ class SaddlePointDetector(LoggingCallback):
         λ < −τ: negative,  |λ| ≤ τ: zero,  λ > τ: positive
         minimum_ratio = #{λ > τ} / n
 
-    otherwise the kind is "not_critical" without a Hessian probe.
+    otherwise the kind is "not_critical" without a Hessian probe. With
+    ``gate_samples > 0`` the gate first tries a subsample and computes the full
+    gradient only when the subsample cannot rule out ``‖g‖ ≤ grad_tol``.
 
     A "flat" point is never reported as a minimum: at the zero init of a
     three-layer linear network both ∇L and H vanish, yet the loss goes down along
@@ -128,7 +130,10 @@ class SaddlePointDetector(LoggingCallback):
     lambda_min, lambda_max, minimum_ratio, minimum_ratio_stderr, escaped,
     loss_before, loss_after, seconds, num_hvp`` and, with ``density=True``,
     ``negative_fraction, zero_fraction, positive_fraction`` and their ``*_stderr``
-    counted from the quadrature with the same ``τ``; NaN when not measured; kind "error" plus ``error`` when a
+    counted from the quadrature with the same ``τ``, and ``grad_norm_stderr``
+    (``grad_norm`` is the full-sample norm when the gate computed it, with
+    ``grad_norm_stderr`` 0, else the subsample's ``‖ĝ‖`` with its standard
+    error); NaN when not measured; kind "error" plus ``error`` when a
     probe raised), to the epoch logs (``grad_norm``, and ``lambda_min``,
     ``lambda_max``, ``minimum_ratio`` when the full analysis ran) and, with a
     ``log_dir``, to TensorBoard (``kerasnotes/curvature/*`` scalars,
@@ -159,6 +164,12 @@ class SaddlePointDetector(LoggingCallback):
         bn_mode: as ``HessianProbe``'s: "inference" (moving statistics) or
             "batch" (BatchNormalization normalises with the sample's statistics,
             as in training). The gate, the analysis and the escape all use it.
+        gate_samples: rows of the gate's first stage, drawn afresh each epoch
+            (``SubsampleGate``: it never misses ``‖g‖ < grad_tol/2`` where all
+            rows' gradients agree, e.g. vanish, and elsewhere with probability
+            below 0.3%); 0 (the default) or None computes the full-sample
+            gradient every epoch, which on samples of a few thousand rows is
+            as cheap (see ``kerasnotes.curvature.gate.DEFAULT_SAMPLES``).
 
     Example:
         >>> import keras
@@ -194,6 +205,7 @@ class SaddlePointDetector(LoggingCallback):
         batch_size: int | None = None,
         loss: Any = None,
         bn_mode: str = "inference",
+        gate_samples: int | None = None,
     ) -> None:
         self.every = _check_int("every", every, 1)
         self.num_samples = _check_int("num_samples", num_samples, 1)
@@ -208,6 +220,14 @@ class SaddlePointDetector(LoggingCallback):
         self.batch_size = None if batch_size is None else _check_int("batch_size", batch_size, 1)
         self.loss = _check_loss(loss)
         self.bn_mode = _check_bn_mode(bn_mode)
+        self.gate_samples = (
+            None if gate_samples is None else _check_int("gate_samples", gate_samples, 0)
+        )
+        if self.gate_samples is not None and 0 < self.gate_samples < 16:
+            raise ValueError(
+                "gate_samples must be None, 0 or at least 16 (one row for each of the gate's "
+                f"16 groups); got gate_samples={gate_samples!r}"
+            )
         super().__init__(check_log_dir(log_dir))
         self.x, self.y = _fixed_sample(data, self.num_samples, self.seed)
         self.always_probe = bool(always_probe)
@@ -231,18 +251,23 @@ class SaddlePointDetector(LoggingCallback):
         )
 
     def _gate_for(self, model: keras.Model):
-        """The gradient gate of ``model``, built on its first probe and kept across epochs.
+        """The two-stage gradient gate of ``model``, built on its first probe and kept.
 
-        It keeps the sample on the device and reuses HessianProbe's compiled
-        gradient, so an epoch's gate costs one gradient and nothing else.
+        It keeps the sample on the device and its compiled functions, so an
+        epoch's gate costs one subsample gradient (``gate_samples`` rows), and
+        the full-sample gradient only when the subsample cannot rule out
+        ``‖g‖ ≤ grad_tol``.
         """
-        from kerasnotes.curvature.probe import GradientNorm
+        from kerasnotes.curvature.gate import SubsampleGate
 
         if self._gate is None or self._gate.model is not model:
-            self._gate = GradientNorm(
+            self._gate = SubsampleGate(
                 model,
                 self.x,
                 self.y,
+                grad_tol=self.grad_tol,
+                samples=self.gate_samples or 0,
+                seed=self.seed,
                 loss=self.loss,
                 batch_size=self.batch_size,
                 bn_mode=self.bn_mode,
@@ -316,18 +341,21 @@ class SaddlePointDetector(LoggingCallback):
             "loss_after": _NAN,
             "seconds": _NAN,
             "num_hvp": 0,
+            "grad_norm_stderr": _NAN,
         }
         start = time.perf_counter()
         density = None
         model = self.model  # under JAX this syncs the trainer's state into the variables
         try:
-            loss, grad_norm = self._gate_for(model)()
+            gate = self._gate_for(model)()
+            loss, grad_norm = gate.loss, gate.grad_norm
             entry["grad_norm"] = grad_norm
+            entry["grad_norm_stderr"] = gate.grad_norm_stderr
             if not math.isfinite(grad_norm) or not math.isfinite(loss):
                 raise FloatingPointError(
                     f"non-finite loss ({loss}) or gradient norm ({grad_norm}) on the probe sample"
                 )
-            if grad_norm <= self.grad_tol or self.always_probe:
+            if gate.critical or self.always_probe:
                 probe = self._probe(model)
                 point = probe.analyze(grad_tol=self.grad_tol, curvature_tol=self.curvature_tol)
                 entry.update(
@@ -418,7 +446,13 @@ class SaddlePointDetector(LoggingCallback):
         entry = self._run_probe(epoch)
         self.history.append(entry)
         if logs is not None:
-            for key in ("grad_norm", "lambda_min", "lambda_max", "minimum_ratio"):
+            for key in (
+                "grad_norm",
+                "grad_norm_stderr",
+                "lambda_min",
+                "lambda_max",
+                "minimum_ratio",
+            ):
                 if math.isfinite(entry[key]):
                     logs[key] = entry[key]
         if self.verbose > 0 and (entry["kind"] != "not_critical" or self.always_probe):
@@ -460,6 +494,7 @@ class SaddlePointDetector(LoggingCallback):
             if self.loss is None or isinstance(self.loss, str)
             else keras.saving.serialize_keras_object(self.loss),
             "bn_mode": self.bn_mode,
+            "gate_samples": self.gate_samples,
         }
 
     @classmethod

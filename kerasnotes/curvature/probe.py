@@ -59,6 +59,14 @@ class _Engine:
         self.model_ref = weakref.ref(model)
         self.loss_fn = loss_fn
         self.bn_mode = bn_mode
+        self._group_stats = None
+
+    @property
+    def group_stats(self) -> Any:
+        """The compiled per-group gradient statistics (``kerasnotes.curvature.gate``), built once."""
+        if self._group_stats is None:
+            self._group_stats = backends.active().group_gradient_function(self.objective)
+        return self._group_stats
 
 
 # Compiled functions per model, then per (loss, bn_mode). Weak keys: the cache

@@ -33,6 +33,30 @@ def gradient_function(objective: Callable) -> Callable:
     return jax.jit(jax.value_and_grad(objective))
 
 
+def group_gradient_function(objective: Callable) -> Callable:
+    """Compiled ``(trainable, non_trainable, x, y, rows, weights) -> [L_1..L_K, G (K·K)]``.
+
+    ``rows`` (K × n ints) picks K groups of rows of ``x, y`` on the device; ``L_k``
+    and ``g_k`` are the objective and its gradient on group k, ``G_kl = g_k · g_l``
+    their Gram matrix (row-major). The K gradients are one ``jax.vmap``-ed
+    gradient (one trace, one compile, one dispatch); only K + K² numbers leave
+    the device.
+    """
+    value_and_grad = jax.value_and_grad(objective)
+
+    def stats(trainable, non_trainable, x, y, rows, weights):
+        def one_group(picked):
+            take = lambda a: jnp.take(a, picked, axis=0)  # noqa: E731
+            xs, ys = jax.tree.map(take, x), jax.tree.map(take, y)
+            return value_and_grad(trainable, non_trainable, xs, ys, None, weights)
+
+        losses, grads = jax.vmap(one_group)(rows)
+        flat = jnp.concatenate([g.reshape(g.shape[0], -1) for g in grads], axis=1)
+        return jnp.concatenate([losses, (flat @ flat.T).reshape(-1)])
+
+    return jax.jit(stats)
+
+
 def hvp_function(objective: Callable, mode: str = HVP_MODE) -> Callable:
     """Compiled ``(trainable, non_trainable, x, y, sw, weights, v) -> Hv`` (lists of arrays)."""
     grad = jax.grad(objective)

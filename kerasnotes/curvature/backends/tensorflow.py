@@ -72,6 +72,35 @@ def gradient_function(objective: Callable) -> Callable:
     return _compiled(value_and_grad)
 
 
+def group_gradient_function(objective: Callable) -> Callable:
+    """Compiled ``(trainable, non_trainable, x, y, rows, weights) -> [L_1..L_K, G (K·K)]``.
+
+    ``rows`` (K × n ints) picks K groups of rows of ``x, y`` on the device
+    (``tf.gather``); ``L_k`` and ``g_k`` are the objective and its gradient on
+    group k, ``G_kl = g_k · g_l`` their Gram matrix (row-major). The K
+    gradients are unrolled in one graph (one trace per K, one dispatch); only
+    K + K² numbers leave the device.
+    """
+    zero = tf.UnconnectedGradients.ZERO
+
+    def stats(trainable, non_trainable, x, y, rows, weights):
+        losses, flat = [], []
+        for k in range(rows.shape[0]):
+            take = lambda a, k=k: tf.gather(a, rows[k], axis=0)  # noqa: E731
+            xs, ys = tf.nest.map_structure(take, x), tf.nest.map_structure(take, y)
+            with tf.GradientTape() as tape:
+                tape.watch(trainable)
+                loss = objective(trainable, non_trainable, xs, ys, None, weights)
+            grads = tape.gradient(loss, trainable, unconnected_gradients=zero)
+            losses.append(loss)
+            flat.append(tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0))
+        flat = tf.stack(flat)
+        gram = tf.matmul(flat, flat, transpose_b=True)
+        return tf.concat([tf.stack(losses), tf.reshape(gram, [-1])], axis=0)
+
+    return _compiled(stats)
+
+
 def _reverse_over_reverse(objective: Callable) -> Callable:
     """The uncompiled ``(trainable, non_trainable, x, y, sw, weights, v) -> Hv = ∇(g · v)``."""
     zero = tf.UnconnectedGradients.ZERO

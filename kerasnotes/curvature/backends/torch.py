@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
+import keras
 import torch
 
 HVP_MODES = ("reverse_over_reverse", "forward_over_reverse")
@@ -62,6 +63,32 @@ def gradient_function(objective: Callable) -> Callable:
         return loss.detach(), _zeros_for_unused(grads, params)
 
     return value_and_grad
+
+
+def group_gradient_function(objective: Callable) -> Callable:
+    """``(trainable, non_trainable, x, y, rows, weights) -> [L_1..L_K, G (K·K)]``, eager.
+
+    ``rows`` (K × n ints) picks K groups of rows of ``x, y`` on the device
+    (``index_select``); ``L_k`` and ``g_k`` are the objective and its gradient
+    on group k, ``G_kl = g_k · g_l`` their Gram matrix (row-major), so only
+    K + K² numbers are copied out.
+    """
+
+    def stats(trainable, non_trainable, x, y, rows, weights):
+        losses, flat = [], []
+        for picked in rows:
+            take = lambda a, p=picked: torch.index_select(a, 0, p)  # noqa: E731
+            xs, ys = keras.tree.map_structure(take, x), keras.tree.map_structure(take, y)
+            params = _leaves(trainable)
+            loss = objective(params, non_trainable, xs, ys, None, weights)
+            grads = _zeros_for_unused(torch.autograd.grad(loss, params, allow_unused=True), params)
+            losses.append(loss.detach())
+            flat.append(torch.cat([g.reshape(-1) for g in grads]))
+        with torch.no_grad():
+            flat = torch.stack(flat)
+            return torch.cat([torch.stack(losses), (flat @ flat.T).reshape(-1)])
+
+    return stats
 
 
 def hvp_function(objective: Callable, mode: str = HVP_MODE) -> Callable:
