@@ -313,7 +313,7 @@ class SaddlePointDetector(LoggingCallback):
                 for sign in (1.0, -1.0):
                     trial = self._shifted(original, point.escape_direction, sign * step)
                     self._assign(model, trial)
-                    value, _ = gate()
+                    value, _ = gate.full_sample()
                     if math.isfinite(value) and value < best_loss:
                         best_loss, best_weights = value, trial
         finally:

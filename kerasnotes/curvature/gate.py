@@ -230,6 +230,10 @@ class SubsampleGate:
         lower = projections.mean() - self.z * projections.std(ddof=1) / math.sqrt(len(projections))
         return float(losses.mean()), math.sqrt(mean_sq), stderr, float(lower)
 
+    def full_sample(self) -> tuple[float, float]:
+        """``(L(θ), ‖∇L(θ)‖₂)`` over the whole sample: stage 2 alone (``GradientNorm``)."""
+        return self._exact()
+
     def __call__(self) -> GateResult:
         """Stage 1 on fresh rows, and stage 2 when stage 1 cannot rule a critical point out."""
         if self.subsampled:
