@@ -155,8 +155,7 @@ def import_quietly(module: str) -> None:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError):  # no descriptor 2 (a detached process): nothing to hide
-        import keras  # noqa: F401
-
+        importlib.import_module(module)
         return
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
