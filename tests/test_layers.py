@@ -275,6 +275,20 @@ def test_group_norm_channels_not_divisible_is_a_clear_error():
         layers.GroupNormalization(groups=-2)
 
 
+@pytest.mark.parametrize("epsilon", [float("inf"), float("-inf"), float("nan"), np.float32("inf")])
+@pytest.mark.parametrize("name", ["BatchNormalization", "LayerNormalization", "GroupNormalization"])
+def test_non_finite_epsilon_is_refused(name, epsilon):
+    # ε = inf used to be accepted and turned every output into β.
+    kwargs = {"groups": 2} if name == "GroupNormalization" else {}
+    with pytest.raises(ValueError, match=r"finite positive.*Received: epsilon="):
+        getattr(layers, name)(epsilon=epsilon, **kwargs)
+    # A finite ε is still accepted and normalizes (the output is not β everywhere).
+    x = np.random.default_rng(0).normal(size=(4, 6)).astype("float32")
+    layer = getattr(layers, name)(epsilon=1e-3, **kwargs)
+    out = np.asarray(ops.convert_to_numpy(layer(x, training=True)))
+    assert np.all(np.isfinite(out)) and np.std(out) > 0.5
+
+
 @pytest.mark.backend_independent
 def test_bad_arguments_fail_at_construction():
     with pytest.raises(ValueError, match="momentum=1.5"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import keras
@@ -17,10 +18,11 @@ def check_flag(name: str, value: Any) -> bool:
 
 
 def check_epsilon(epsilon: Any) -> float:
+    """A finite ε > 0: ε = inf makes every output β, ε = nan makes it NaN."""
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)):
-        raise TypeError(f"epsilon must be a positive float; got epsilon={epsilon!r}")
-    if not float(epsilon) > 0.0:
-        raise ValueError(f"epsilon must be a positive float; got epsilon={epsilon!r}")
+        raise TypeError(f"epsilon must be a finite positive float. Received: epsilon={epsilon!r}")
+    if not (math.isfinite(float(epsilon)) and float(epsilon) > 0.0):
+        raise ValueError(f"epsilon must be a finite positive float. Received: epsilon={epsilon!r}")
     return float(epsilon)
 
 
