@@ -43,11 +43,13 @@ def canonical_axis(axis: int, rank: int, layer: str) -> int:
 
 @functools.cache
 def _statistics_dtype(dtype: str) -> str:
-    return keras.backend.result_type(dtype, "float32")
+    # Not result_type(dtype, "float32"): on torch Keras makes that float32 for float64.
+    return "float64" if dtype == "float64" else "float32"
 
 
 def statistics_dtype(dtype: Any) -> str:
-    """float32 for half-precision inputs (their range is too small for variances)."""
+    """float32 for half-precision (and integer) inputs, whose range is too small for
+    variances; float32 and float64 inputs keep their own dtype."""
     return _statistics_dtype(keras.backend.standardize_dtype(dtype))
 
 
@@ -65,9 +67,28 @@ def centered_moments(x: Any, axes: list[int]) -> tuple[Any, Any, Any]:
     catastrophically when |μ| ≫ σ; x − μ is returned because the normalization
     needs it too.
     """
-    mean = ops.mean(x, axis=axes, keepdims=True)
+    mean = _mean(x, axes)
     centered = x - mean
-    return centered, mean, ops.mean(ops.square(centered), axis=axes, keepdims=True)
+    return centered, mean, _mean(ops.square(centered), axes)
+
+
+def keras_keeps_dtype(dtype: Any) -> bool:
+    """Whether Keras's reductions (mean, layer_normalization) compute in ``dtype``.
+
+    Keras 3 promotes 64-bit to 32-bit in ``result_type`` (JAX's default); on torch
+    that makes ``ops.mean`` of a float64 tensor a float32 sum cast back.
+    """
+    dtype = keras.backend.standardize_dtype(dtype)
+    return keras.backend.result_type(dtype, "float32") == dtype
+
+
+def _mean(x: Any, axes: list[int]) -> Any:
+    """mean over ``axes`` (kept), in ``x``'s own dtype."""
+    if keras_keeps_dtype(x.dtype):
+        return ops.mean(x, axis=axes, keepdims=True)
+    shape = ops.shape(x)
+    count = functools.reduce(lambda a, b: a * b, [shape[a] for a in axes], 1)
+    return ops.sum(x, axis=axes, keepdims=True) / ops.cast(count, x.dtype)
 
 
 def scale_and_shift(
