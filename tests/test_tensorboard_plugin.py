@@ -494,3 +494,17 @@ def test_rust_data_server_keeps_every_kerasnotes_tensor(tmp_path):
         probes,
     )
     assert served_counts({}) == (100, 100)  # what the tab would show without fix_flags
+
+
+def test_notes_route_answers_json_when_the_notes_text_cannot_be_imported(client, monkeypatch):
+    # The route imports kerasnotes.notes lazily; a failing import used to give HTML 500.
+    import sys
+
+    import kerasnotes
+
+    monkeypatch.delattr(kerasnotes, "notes", raising=False)
+    monkeypatch.setitem(sys.modules, "kerasnotes.notes", None)  # makes the import fail
+    response = client.get(f"{PREFIX}/notes?topic=curvature&lang=en")
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert "could not be loaded" in json.loads(response.get_data(as_text=True))["error"]
