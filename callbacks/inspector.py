@@ -16,6 +16,17 @@ from ._common import LoggingCallback, check_log_dir
 _SUPPORTED = "kerasnotes.optimizers.SGD, Adagrad, RMSprop or Adam"
 
 
+def _unwrapped(optimizer: Any) -> Any:
+    """The optimizer a ``LossScaleOptimizer`` (mixed precision) wraps, else ``optimizer``.
+
+    The wrapper unscales the gradients before its inner optimizer applies them,
+    so the inner optimizer's state and effective learning rate are the real ones.
+    """
+    while isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer = optimizer.inner_optimizer
+    return optimizer
+
+
 def _mean_abs(array: np.ndarray) -> float:
     return float(np.mean(np.abs(array.astype(np.float64)))) if array.size else math.nan
 
@@ -54,7 +65,9 @@ class OptimizerInspector(LoggingCallback):
 
     Raises:
         ValueError: at train begin, when the model's optimizer is not a
-            kerasnotes optimizer (only those expose ``inspect``).
+            kerasnotes optimizer (only those expose ``inspect``). A
+            ``keras.optimizers.LossScaleOptimizer`` (mixed precision) around a
+            kerasnotes optimizer is fine: the inner optimizer is read.
 
     Example:
         >>> import tempfile, numpy as np, keras, kerasnotes as kn
@@ -84,7 +97,7 @@ class OptimizerInspector(LoggingCallback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         from kerasnotes.optimizers import NotesOptimizer
 
-        optimizer = getattr(self.model, "optimizer", None)
+        optimizer = _unwrapped(getattr(self.model, "optimizer", None))
         if not isinstance(optimizer, NotesOptimizer):
             name = f"{type(optimizer).__module__}.{type(optimizer).__name__}"
             raise ValueError(
@@ -114,7 +127,7 @@ class OptimizerInspector(LoggingCallback):
         if not self._logs_epoch(epoch):
             return
         model = self.model  # under JAX this syncs the trainer's state into the variables
-        optimizer = model.optimizer
+        optimizer = _unwrapped(model.optimizer)
         record: dict[str, Any] = {"epoch": epoch, "variables": {}}
         for index, variable in enumerate(model.trainable_variables):
             rates = np.asarray(optimizer.inspect(variable)["effective_learning_rate"])

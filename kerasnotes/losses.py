@@ -401,7 +401,14 @@ def sparse_categorical_crossentropy(
             "sparse_categorical_crossentropy: y_pred must have a class axis (rank >= 1); "
             f"got y_pred.shape={pred_shape}"
         )
-    class_axis = axis % len(pred_shape)
+    rank = len(pred_shape)
+    if not -rank <= axis < rank:
+        # ``axis % rank`` would silently pick another axis (Keras raises too).
+        raise ValueError(
+            f"sparse_categorical_crossentropy: axis must be in [{-rank}, {rank}) for "
+            f"y_pred.shape={pred_shape}. Received: axis={axis}"
+        )
+    class_axis = axis % rank
     if len(y_true.shape) == len(pred_shape) and y_true.shape[class_axis] == 1:
         y_true = ops.squeeze(y_true, axis=class_axis)
     true_shape = _shape(y_true)

@@ -359,17 +359,23 @@ class RunReader:
         """Mean effective learning rate and update ratio per variable over epochs."""
         scalars, _ = self._require_run(run)
         variables = _optimizer_variables(scalars)
+        # At least one point a series, and never more series than the budget holds
+        # (a floor of 10 points sent 80,000 for 4,000 variables): past it, the
+        # first variables in name order are sent and the rest counted.
+        omitted = max(0, len(variables) - POINT_BUDGET // 2)
+        variables = variables[: POINT_BUDGET // 2]
         tags = [
             prefix + name
             for name in variables
             for prefix in (layout.EFFECTIVE_LR_MEAN_PREFIX, layout.UPDATE_RATIO_PREFIX)
             if prefix + name in scalars
         ]
-        per_series = max(10, min(MAX_POINTS, POINT_BUDGET // max(1, len(tags))))
+        per_series = max(1, min(MAX_POINTS, POINT_BUDGET // max(1, len(tags))))
         read = self._read_scalars(run, tags, per_series)
         empty = {"steps": [], "epochs": [], "values": []}
         return {
             "run": run,
+            "omitted_variables": omitted,
             "variables": [
                 {
                     "name": name,
@@ -455,7 +461,8 @@ def decode_critical_point(datum: tb_provider.TensorDatum) -> dict[str, Any] | No
         zip(layout.CRITICAL_POINT_FIELDS, values.astype(np.float64).tolist(), strict=True)
     )
     code = fields.pop("kind_code")
-    kind = layout.KIND_NAMES.get(int(code)) if math.isfinite(code) else None
+    # 3.7 is no kind: int() would read it as 3 ("saddle"), so non-integers are malformed.
+    kind = layout.KIND_NAMES.get(int(code)) if float(code).is_integer() else None
     if kind is None:
         return None
     step = int(datum.step)

@@ -41,8 +41,10 @@ def notes(topic: str, lang: str = "en") -> dict[str, Any]:
         >>> notes("curvature", "en")["entries"][0]["id"]
         'F13'
     """
-    from kerasnotes import notes as notes_text  # the text is needed only when asked for
-
+    try:
+        from kerasnotes import notes as notes_text  # the text is needed only when asked for
+    except ImportError as error:  # a JSON error like every route, not TensorBoard's HTML 500
+        raise NotFound(f"the notes text could not be loaded ({error})") from None
     if lang not in LANGUAGES:
         raise BadRequest(f"lang must be one of {list(LANGUAGES)}; got lang={lang!r}")
     if not topic:

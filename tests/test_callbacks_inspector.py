@@ -74,6 +74,21 @@ def test_adagrad_rates_shrink_as_the_notes_say(tmp_path):
     )
 
 
+def test_a_loss_scale_optimizer_around_a_kerasnotes_optimizer_is_unwrapped(tmp_path):
+    # Mixed precision wraps the optimizer; it used to be refused as "not kerasnotes".
+    lr, eps = 0.1, 1e-7
+    inner = kn.optimizers.Adagrad(lr, initial_accumulator_value=0.0, epsilon=eps)
+    model = _unit_gradient_model(keras.optimizers.LossScaleOptimizer(inner))
+    inspector = OptimizerInspector(tmp_path)
+    _fit(model, [inspector], epochs=2)
+    path = model.trainable_variables[0].path
+    # The wrapper unscales exactly (a power of two), so G_t = t as without it.
+    steps = np.arange(1, 2 * STEPS + 1, dtype=np.float64)
+    rate = lr / np.sqrt(steps + eps)
+    got = [r["variables"][path]["effective_lr_mean"] for r in inspector.history]
+    np.testing.assert_allclose(got, rate[STEPS - 1 :: STEPS], rtol=1e-5)
+
+
 def test_histograms_per_variable_match_inspect(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 5)).astype("float32")

@@ -138,6 +138,23 @@ def test_functions_match_keras_on_rank3(axis):
         )
 
 
+@pytest.mark.parametrize("axis", [2, 5, -3])
+def test_sparse_out_of_range_axis_is_refused(axis):
+    # axis=2 on a rank-2 y_pred used to wrap to axis 0 and return a number.
+    ids = np.array([0, 1, 2])
+    logits = np.random.default_rng(0).normal(size=(3, 3)).astype("float32")
+    with pytest.raises(ValueError, match=rf"Received: axis={axis}"):
+        losses.sparse_categorical_crossentropy(ids, logits, from_logits=True, axis=axis)
+    with pytest.raises(ValueError, match=rf"Received: axis={axis}"):
+        losses.SparseCategoricalCrossentropy(from_logits=True, axis=axis)(ids, logits)
+    # The in-range negative spelling of the same axis is still accepted.
+    np.testing.assert_allclose(
+        to_np(losses.sparse_categorical_crossentropy(ids, logits, from_logits=True, axis=-2)),
+        to_np(losses.sparse_categorical_crossentropy(ids, logits.T, from_logits=True)),
+        rtol=1e-6,
+    )
+
+
 def test_sparse_class_axis_1_equals_moved_axis():
     rng = np.random.default_rng(5)
     logits = rng.normal(size=(3, 4, 5)).astype("float32")

@@ -139,6 +139,15 @@ def test_inspect_unknown_or_unbuilt():
         opt.inspect("no/such/path")
 
 
+def test_inspect_refuses_arrays_and_tensors_with_value_error():
+    # TensorFlow raised AttributeError ("'numpy.ndarray' object has no attribute 'name'").
+    opt = kn.optimizers.Adam()
+    _stepped(opt)
+    for wrong in (np.zeros(3, "float32"), keras.ops.zeros((3,)), 3.0):
+        with pytest.raises(ValueError, match="`variable` must be one of the 1 variables"):
+            opt.inspect(wrong)
+
+
 # get -------------------------------------------------------------------------------
 
 

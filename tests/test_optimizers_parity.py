@@ -402,3 +402,47 @@ def test_compiled_update_is_the_keras_program(case):
     ours = _compiled_update(getattr(kn.optimizers, name)(learning_rate=0.01, **kwargs))
     theirs = _compiled_update(getattr(keras.optimizers, name)(learning_rate=0.01, **kwargs))
     assert ours == theirs
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "jax", reason="JAX has no float64 without jax_enable_x64"
+)
+def test_amsgrad_in_float64_keeps_float64_precision():
+    # Keras's torch `maximum` promoted float64 to float32, so v̂ (and every step
+    # after it took over from v) was off by ~4e-8 relative.
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    start = rng.normal(size=(6, 4))
+    grads = [rng.normal(size=(6, 4)) * (1 + 0.5 * np.sin(t)) for t in range(40)]
+    variable = keras.Variable(start, dtype="float64")
+    lr = 2.0**-7  # exact in the float32 learning-rate variable Keras keeps
+    ours = kn.optimizers.Adam(learning_rate=lr, beta_1=0.8, beta_2=0.9, amsgrad=True)
+    twin = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    theirs = torch.optim.Adam([twin], lr=lr, betas=(0.8, 0.9), eps=1e-7, amsgrad=True)
+    init, step = _reference_adam(lr, beta_1=0.8, beta_2=0.9, amsgrad=True)
+    expected, state = start.copy(), init(start)
+    for t, g in enumerate(grads):
+        ours.apply([keras.ops.convert_to_tensor(g, "float64")], [variable])
+        twin.grad = torch.tensor(g, dtype=torch.float64)
+        theirs.step()
+        expected = step(expected, g, state, t + 1)
+    inspected = ours.inspect(variable)
+    assert inspected["velocity_hat"].dtype == np.float64
+    # torch.optim keeps v̂ = max(v̂, v) too; only the rounding of v's update differs.
+    np.testing.assert_allclose(
+        inspected["velocity_hat"], theirs.state[twin]["max_exp_avg_sq"].numpy(), rtol=1e-13
+    )
+    np.testing.assert_allclose(inspected["velocity_hat"], state["vh"], rtol=1e-13)
+    # torch.optim adds ε after the bias correction, Keras before: compare w with numpy.
+    if keras.backend.backend() == "torch":
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), expected, rtol=1e-12)
+    else:
+        # TensorFlow's float64 step is ~5e-7 off numpy in keras.optimizers.Adam
+        # itself; ours is bit-for-bit Keras's there.
+        keras_variable = keras.Variable(start, dtype="float64")
+        keras_adam = keras.optimizers.Adam(lr, beta_1=0.8, beta_2=0.9, amsgrad=True)
+        for g in grads:
+            keras_adam.apply([keras.ops.convert_to_tensor(g, "float64")], [keras_variable])
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(variable), keras.ops.convert_to_numpy(keras_variable)
+        )

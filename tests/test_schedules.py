@@ -12,12 +12,7 @@ STEPS = np.arange(0, 400)
 
 
 def _tensor_values(schedule, steps=STEPS):
-    return np.array(
-        [
-            float(keras.ops.convert_to_numpy(schedule(keras.ops.convert_to_tensor(s, "int64"))))
-            for s in steps
-        ]
-    )
+    return np.array([float(keras.ops.convert_to_numpy(schedule(_int_steps(s)))) for s in steps])
 
 
 @pytest.mark.parametrize("gamma,steps_per_unit", [(0.01, 1), (0.7, 25), (0.3, 2.5)])
@@ -177,3 +172,106 @@ def test_schedule_drives_an_optimizer_in_fit(kind, optimizer, tmp_path):
     assert float(keras.ops.convert_to_numpy(loaded.optimizer.learning_rate)) == pytest.approx(
         schedule(20), rel=1e-6
     )
+
+
+def _int_steps(steps):
+    # optimizer.iterations is int64, except on JAX without x64, where it is int32.
+    dtype = "int32" if keras.backend.backend() == "jax" else "int64"
+    return keras.ops.convert_to_tensor(np.asarray(steps), dtype)
+
+
+def _drops_of(rates):
+    # With α₀ = 1 and drop = 0.5 the rate is exactly 2^-drops (no float rounding).
+    return -np.log2(np.asarray(rates, dtype=np.float64))
+
+
+EVERY = [0.1, 0.3, 0.7, 1.1, 1.3, 2.2, 2.5, 3.3, 1 / 3, 2 / 3, 1.05, 0.55, 7.7]
+
+
+@pytest.mark.parametrize("steps_per_unit", [1, 3, 2.5, 0.4])
+def test_step_decay_python_and_graph_agree_with_exact_arithmetic(steps_per_unit):
+    from fractions import Fraction
+
+    for every in EVERY:
+        schedule = kn.schedules.StepDecay(1.0, drop=0.5, every=every, steps_per_unit=steps_per_unit)
+        # Keep the count under 120 drops so 2^-drops stays a normal float32.
+        steps = np.arange(0, min(400, int(120 * every * steps_per_unit)))
+        # The reference: real arithmetic on the decimals as written (1/3, 2/3 exactly).
+        every_exact = (
+            Fraction(1, 3) if every == 1 / 3 else Fraction(2, 3) if every == 2 / 3 else None
+        )
+        period = (every_exact or Fraction(repr(every))) * Fraction(repr(steps_per_unit))
+        expected = np.array([int(Fraction(int(s)) // period) for s in steps], dtype=np.float64)
+        python = _drops_of([schedule(int(s)) for s in steps])
+        graph = _drops_of(keras.ops.convert_to_numpy(schedule(_int_steps(steps))))
+        floats = _drops_of(
+            keras.ops.convert_to_numpy(schedule(keras.ops.convert_to_tensor(steps, "float32")))
+        )
+        np.testing.assert_array_equal(python, expected, err_msg=f"every={every}")
+        np.testing.assert_array_equal(graph, expected, err_msg=f"every={every}")
+        np.testing.assert_array_equal(floats, expected, err_msg=f"every={every}")
+
+
+def test_step_decay_every_1_1_drops_30_times_at_epoch_33():
+    # float64 33 / 1.1 is 29.999999999999996; in real arithmetic it is 30.
+    schedule = kn.schedules.StepDecay(1.0, drop=0.5, every=1.1)
+    assert schedule(33) == 2.0**-30 and schedule(32) == 2.0**-29
+    assert schedule(33.0) == 2.0**-30
+    rates = keras.ops.convert_to_numpy(schedule(_int_steps([32, 33])))
+    np.testing.assert_array_equal(rates, [2.0**-29, 2.0**-30])
+
+
+def test_step_decay_int32_steps_do_not_overflow():
+    # (step % n)·d stays inside int32, and tiny periods do not wrap the count negative.
+    schedule = kn.schedules.StepDecay(1.0, drop=0.5, every=2.5, steps_per_unit=3.7)
+    steps = [2**31 - 1, 2**31 - 2, 925_000_000]
+    rates = keras.ops.convert_to_numpy(schedule(keras.ops.convert_to_tensor(steps, "int32")))
+    np.testing.assert_array_equal(rates, [schedule(s) for s in steps])
+    tiny = kn.schedules.StepDecay(1.0, drop=0.5, every=1e-6)
+    rates = keras.ops.convert_to_numpy(tiny(keras.ops.convert_to_tensor([0, 2**31 - 1], "int32")))
+    np.testing.assert_array_equal(rates, [1.0, 0.0])
+
+
+def test_schedules_in_an_optimizer_do_not_warn_about_int64():
+    # JAX (without x64) warned "Explicitly requested dtype int64 ... truncated" at every call.
+    import warnings
+
+    for schedule in (
+        kn.schedules.StepDecay(0.1, drop=0.5, every=1.5),
+        kn.schedules.StepDecay(0.1, drop=0.5, every=3),
+        kn.schedules.ExponentialDecay(0.1, gamma=0.5),
+    ):
+        optimizer = kn.optimizers.SGD(learning_rate=schedule)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*int64.*")
+            rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        assert rate == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    "cls,kwargs,names",
+    [
+        (
+            kn.schedules.ExponentialDecay,
+            {"gamma": 1, "steps_per_unit": 1e-40},
+            "gamma=1, steps_per_unit=1e-40",
+        ),
+        (kn.schedules.ExponentialDecay, {"gamma": 1e30, "steps_per_unit": 1e-10}, "gamma=1e+30"),
+        (
+            kn.schedules.ExponentialDecay,
+            {"initial_learning_rate": 1e39, "gamma": 0.1},
+            "initial_learning_rate=1e+39",
+        ),
+        (kn.schedules.StepDecay, {"initial_learning_rate": 1e39}, "initial_learning_rate=1e+39"),
+    ],
+)
+def test_parameters_that_make_the_rate_non_finite_are_refused(cls, kwargs, names):
+    # ExponentialDecay(0.1, 1, steps_per_unit=1e-40) was accepted and gave NaN at step 0.
+    kwargs = {"initial_learning_rate": 0.1, **kwargs}
+    with pytest.raises(ValueError, match="finite in float32") as info:
+        cls(**kwargs)
+    assert f"Received: {names}" in str(info.value)
+    # The largest γ/steps_per_unit allowed gives a finite rate at step 0 in-graph.
+    edge = kn.schedules.ExponentialDecay(0.1, gamma=3e38, steps_per_unit=1)
+    rates = keras.ops.convert_to_numpy(edge(_int_steps([0, 1])))
+    np.testing.assert_array_equal(rates, np.float32([0.1, 0.0]))

@@ -507,3 +507,49 @@ def test_rust_data_server_keeps_every_kerasnotes_tensor(tmp_path):
         probes,
     )
     assert served_counts({}) == (100, 100)  # what the tab would show without fix_flags
+
+
+def test_notes_route_answers_json_when_the_notes_text_cannot_be_imported(client, monkeypatch):
+    # The route imports kerasnotes.notes lazily; a failing import used to give HTML 500.
+    import sys
+
+    import kerasnotes
+
+    monkeypatch.delattr(kerasnotes, "notes", raising=False)
+    monkeypatch.setitem(sys.modules, "kerasnotes.notes", None)  # makes the import fail
+    response = client.get(f"{PREFIX}/notes?topic=curvature&lang=en")
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert "could not be loaded" in json.loads(response.get_data(as_text=True))["error"]
+
+
+def test_a_non_integer_kind_code_is_skipped_as_malformed(tmp_path):
+    # 3.7 used to be read as int(3.7) = 3, shown as "saddle".
+    with summary.Writer(str(tmp_path / "odd")) as writer:
+        writer.tensor(summary.TAG_CRITICAL_POINT, [3.7] + _critical_point(1)[1:], step=0)
+        writer.tensor(summary.TAG_CRITICAL_POINT, _critical_point(1), step=1)
+        writer.tensor(summary.TAG_CRITICAL_POINT, [-0.5] + _critical_point(1)[1:], step=2)
+    body = get_json(make_client(str(tmp_path)), f"{PREFIX}/curvature?run=odd")
+    assert [(e["step"], e["kind"]) for e in body["events"]] == [(1, KINDS[1])]
+    assert body["skipped"] == 2
+
+
+def test_optimizer_view_keeps_its_point_budget_with_thousands_of_variables(tmp_path):
+    # 4,000 variables x 2 series: a floor of 10 points a series sent 80,000 points.
+    num_variables, epochs = 4000, 3
+    with summary.Writer(str(tmp_path / "wide")) as writer:
+        for epoch in range(epochs):
+            for index in range(num_variables):
+                name = f"dense_{index:04d}/kernel"
+                writer.scalar(summary.effective_lr_mean_tag(name), 1e-3 * (epoch + 1), step=epoch)
+                writer.scalar(summary.update_ratio_tag(name), 1e-4, step=epoch)
+    body = get_json(make_client(str(tmp_path)), f"{PREFIX}/optimizer?run=wide")
+    assert len(body["variables"]) == num_variables and body["omitted_variables"] == 0
+    series = [v[k] for v in body["variables"] for k in ("effective_lr_mean", "update_ratio")]
+    points = sum(len(s["steps"]) for s in series)
+    assert points <= plugin_data.POINT_BUDGET, points
+    assert all(1 <= len(s["steps"]) <= epochs for s in series)
+    # Every point sent is a logged one (epoch e holds 1e-3·(e+1)).
+    for entry in body["variables"][:50]:
+        lr = entry["effective_lr_mean"]
+        assert close_list(lr["values"], [1e-3 * (s + 1) for s in lr["steps"]])

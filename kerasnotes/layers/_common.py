@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import keras
@@ -17,10 +18,11 @@ def check_flag(name: str, value: Any) -> bool:
 
 
 def check_epsilon(epsilon: Any) -> float:
+    """A finite ε > 0: ε = inf makes every output β, ε = nan makes it NaN."""
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)):
-        raise TypeError(f"epsilon must be a positive float; got epsilon={epsilon!r}")
-    if not float(epsilon) > 0.0:
-        raise ValueError(f"epsilon must be a positive float; got epsilon={epsilon!r}")
+        raise TypeError(f"epsilon must be a finite positive float. Received: epsilon={epsilon!r}")
+    if not (math.isfinite(float(epsilon)) and float(epsilon) > 0.0):
+        raise ValueError(f"epsilon must be a finite positive float. Received: epsilon={epsilon!r}")
     return float(epsilon)
 
 
@@ -41,11 +43,13 @@ def canonical_axis(axis: int, rank: int, layer: str) -> int:
 
 @functools.cache
 def _statistics_dtype(dtype: str) -> str:
-    return keras.backend.result_type(dtype, "float32")
+    # Not result_type(dtype, "float32"): on torch Keras makes that float32 for float64.
+    return "float64" if dtype == "float64" else "float32"
 
 
 def statistics_dtype(dtype: Any) -> str:
-    """float32 for half-precision inputs (their range is too small for variances)."""
+    """float32 for half-precision (and integer) inputs, whose range is too small for
+    variances; float32 and float64 inputs keep their own dtype."""
     return _statistics_dtype(keras.backend.standardize_dtype(dtype))
 
 
@@ -63,9 +67,28 @@ def centered_moments(x: Any, axes: list[int]) -> tuple[Any, Any, Any]:
     catastrophically when |μ| ≫ σ; x − μ is returned because the normalization
     needs it too.
     """
-    mean = ops.mean(x, axis=axes, keepdims=True)
+    mean = _mean(x, axes)
     centered = x - mean
-    return centered, mean, ops.mean(ops.square(centered), axis=axes, keepdims=True)
+    return centered, mean, _mean(ops.square(centered), axes)
+
+
+def keras_keeps_dtype(dtype: Any) -> bool:
+    """Whether Keras's reductions (mean, layer_normalization) compute in ``dtype``.
+
+    Keras 3 promotes 64-bit to 32-bit in ``result_type`` (JAX's default); on torch
+    that makes ``ops.mean`` of a float64 tensor a float32 sum cast back.
+    """
+    dtype = keras.backend.standardize_dtype(dtype)
+    return keras.backend.result_type(dtype, "float32") == dtype
+
+
+def _mean(x: Any, axes: list[int]) -> Any:
+    """mean over ``axes`` (kept), in ``x``'s own dtype."""
+    if keras_keeps_dtype(x.dtype):
+        return ops.mean(x, axis=axes, keepdims=True)
+    shape = ops.shape(x)
+    count = functools.reduce(lambda a, b: a * b, [shape[a] for a in axes], 1)
+    return ops.sum(x, axis=axes, keepdims=True) / ops.cast(count, x.dtype)
 
 
 def scale_and_shift(

@@ -14,6 +14,7 @@ from kerasnotes.layers._common import (
     cast_to,
     centered_moments,
     check_epsilon,
+    keras_keeps_dtype,
     scale_and_shift,
     statistics_dtype,
 )
@@ -143,7 +144,7 @@ class LayerNormalization(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:
         x = cast_to(inputs, statistics_dtype(inputs.dtype))
-        if self._fused:
+        if self._fused and keras_keeps_dtype(x.dtype):
             # PyTorch runs op by op, so ten element-wise ops and their backward cost
             # ~14% of a small training step more than one kernel. There
             # keras.ops.layer_normalization is torch's fused layer_norm, which computes

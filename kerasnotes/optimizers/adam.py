@@ -131,7 +131,7 @@ class Adam(NotesOptimizer):
         self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
         if self.amsgrad:
             v_hat = self._velocity_hats[index]
-            self.assign(v_hat, ops.maximum(v_hat, v))
+            self.assign(v_hat, _maximum(v_hat, v))
             v = v_hat
         self.assign_sub(
             variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon))
@@ -154,7 +154,7 @@ class Adam(NotesOptimizer):
         second += (gradient * gradient - second) * (1 - self.beta_2)
         if self.amsgrad:
             v_hat = self._velocity_hats[index]
-            self.assign(v_hat, ops.maximum(v_hat.value, second))
+            self.assign(v_hat, _maximum(v_hat.value, second))
             second = v_hat.value
         self._subtract_from(variable, (first * scalars["alpha"]) / (second**0.5 + self.epsilon))
 
@@ -185,3 +185,16 @@ class Adam(NotesOptimizer):
             }
         )
         return config
+
+
+def _maximum(a: Any, b: Any) -> Any:
+    """max(a, b) element-wise in the operands' own dtype, NaN propagating like ``maximum``.
+
+    Keras's torch ``maximum`` promotes float64 to float32, which kept AMSGrad's v̂
+    at float32 precision for float64 variables; ``where`` keeps the dtype. Where
+    ``maximum`` keeps it (every other case) it is used, the graph Keras's own Adam builds.
+    """
+    dtype = keras.backend.standardize_dtype(a.dtype)
+    if keras.backend.result_type(dtype, b.dtype) == dtype:
+        return ops.maximum(a, b)
+    return ops.where(ops.logical_or(ops.less(a, b), ops.isnan(b)), b, a)

@@ -154,7 +154,10 @@ class NotesOptimizer(keras.optimizers.Optimizer):
                 if candidate.path == variable:
                     return index
         else:
-            key = self._var_key(variable)
+            try:
+                key = self._var_key(variable)
+            except AttributeError:  # TensorFlow's key reads variable.name: numpy has none
+                key = None
             if key in self._trainable_variables_indices:
                 return self._trainable_variables_indices[key]
         paths = [v.path for v in known]

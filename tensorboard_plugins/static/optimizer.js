@@ -19,6 +19,10 @@ export async function show(host, { run }) {
   const colours = new Map(opt.variables.map((v, i) => [v.name, PALETTE[i % PALETTE.length]]));
 
   const head = html("div", { class: "kn-view-head" }, host);
+  if (opt.omitted_variables) {
+    // The route's point budget holds 10,000 variables; say so rather than drop them silently.
+    html("p", { class: "kn-summary", id: "kn-omitted-variables" }, head, `Showing the first ${opt.variables.length} variables by name; ${opt.omitted_variables} more are not drawn.`);
+  }
   if (opt.variables.length) {
     legend(head, opt.variables.map((v) => ({ key: v.name, label: v.name, color: colours.get(v.name) })), { id: "kn-variable-legend" });
   }
