@@ -488,3 +488,160 @@ def _check_reload(page, frame, run_dir):
         except sync_api.TimeoutError:
             continue
     raise AssertionError("the tab did not pick up new data when TensorBoard reloaded")
+
+
+# -- the Curvature view at its edges: a tiny negative λmin, and no epoch through the gate ----------
+
+SMALL_LAMBDA_MIN = -0.0027
+SMALL_RUN_LAMBDA_MAX = [0.8, 1.1, 1.6]  # the last epoch's λmax is the largest: top-right corner
+CLOSED_GRAD_NORMS = [0.9, 0.52, 0.31, 0.2, 0.125]
+
+
+def _critical_point_values(
+    kind, grad_norm, lambda_min=math.nan, lambda_max=math.nan, ratio=math.nan
+):
+    return [
+        summary.KIND_CODES[kind],
+        grad_norm,
+        lambda_min,
+        lambda_max,
+        ratio,
+        math.nan,
+        math.nan,
+        math.nan,
+        0 if kind == "not_critical" else 30,
+        0.01,
+    ]
+
+
+def write_edge_runs(logdir: str) -> None:
+    """Two SaddlePointDetector logs, as ``SaddlePointDetector._write`` writes them.
+
+    ``small_lambda``: three epochs outside the gate, then three saddles with
+    λmin = -0.0027 and λmax of order 1. ``gate_closed``: every epoch
+    "not_critical", so no λ was ever measured.
+    """
+    with summary.Writer(os.path.join(logdir, "small_lambda")) as writer:
+        for epoch in range(6):
+            grad = 0.5 / (epoch + 1)
+            writer.scalar(summary.TAG_GRAD_NORM, grad, step=epoch)
+            if epoch < 3:
+                values = _critical_point_values("not_critical", grad)
+            else:
+                lam_max = SMALL_RUN_LAMBDA_MAX[epoch - 3]
+                writer.scalar(summary.TAG_LAMBDA_MIN, SMALL_LAMBDA_MIN, step=epoch)
+                writer.scalar(summary.TAG_LAMBDA_MAX, lam_max, step=epoch)
+                writer.scalar(summary.TAG_MINIMUM_RATIO, 0.96, step=epoch)
+                values = _critical_point_values("saddle", grad, SMALL_LAMBDA_MIN, lam_max, 0.96)
+            writer.tensor(summary.TAG_CRITICAL_POINT, values, step=epoch)
+    with summary.Writer(os.path.join(logdir, "gate_closed")) as writer:
+        for epoch, grad in enumerate(CLOSED_GRAD_NORMS):
+            writer.scalar(summary.TAG_GRAD_NORM, grad, step=epoch)
+            writer.tensor(
+                summary.TAG_CRITICAL_POINT, _critical_point_values("not_critical", grad), step=epoch
+            )
+
+
+def _tick_values(frame, chart: str) -> list[float]:
+    labels = frame.eval_on_selector_all(
+        f"svg[data-chart='{chart}'] .kn-tick[text-anchor='end']",
+        "nodes => nodes.map(n => n.textContent)",
+    )
+    # The axis writes a true minus sign (U+2212); as a number it is "-".
+    return [float(label.replace("\u2212", "-")) for label in labels]
+
+
+def _boxes_inside(frame, chart: str, selector: str) -> list[dict]:
+    """Bounding boxes of the chart's elements matching ``selector``, and whether each lies in the plot frame."""
+    return frame.eval_on_selector(
+        f"svg[data-chart='{chart}']",
+        """(root, selector) => {
+          const frame = root.querySelector('.kn-frame').getBoundingClientRect();
+          const svg = root.getBoundingClientRect();
+          return [...root.querySelectorAll(selector)].map((n) => {
+            const b = n.getBoundingClientRect();
+            const inFrame = b.left >= frame.left - 0.5 && b.right <= frame.right + 0.5
+              && b.top >= frame.top - 0.5 && b.bottom <= frame.bottom + 0.5;
+            const inSvg = b.left >= svg.left && b.right <= svg.right
+              && b.top >= svg.top && b.bottom <= svg.bottom;
+            return {text: n.textContent, inFrame, inSvg, width: b.width, height: b.height,
+                    data: {...n.dataset}};
+          });
+        }""",
+        selector,
+    )
+
+
+def test_curvature_view_small_lambda_min_and_closed_gate(tmp_path):
+    logdir = tmp_path / "logs"
+    write_edge_runs(str(logdir))
+    errors: list[str] = []
+    with tensorboard_server(str(logdir), str(tmp_path / "tensorboard.log")) as url:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--headless", "--no-sandbox", "--disable-gpu"],
+            )
+            try:
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(f"{url}/#kerasnotes")
+                frame = _plugin_frame(page)
+                _ready(frame, "curvature")
+
+                frame.select_option("#kn-run", "small_lambda")
+                frame.wait_for_selector("#kn-app[data-run='small_lambda'][data-state='ready']")
+                _assert_series(
+                    _points(frame, "curvature-lambda", "lambda_min"),
+                    [(step, SMALL_LAMBDA_MIN) for step in (3, 4, 5)],
+                )
+                ticks = _tick_values(frame, "curvature-lambda")
+                # Both signs labelled, and every labelled tick inside the data's range.
+                assert any(t < 0 for t in ticks), ticks
+                assert any(t > 0 for t in ticks) and 0.0 in ticks, ticks
+                assert all(SMALL_LAMBDA_MIN <= t <= max(SMALL_RUN_LAMBDA_MAX) for t in ticks), ticks
+                # The λmax markers (one per probe) and their value label lie inside the plot.
+                markers = _boxes_inside(
+                    frame, "curvature-lambda", ".kn-marker[data-field='lambda_max']"
+                )
+                assert [float(m["data"]["value"]) for m in markers] == SMALL_RUN_LAMBDA_MAX
+                assert all(m["inFrame"] and m["width"] > 0 for m in markers), markers
+                (label,) = _boxes_inside(
+                    frame, "curvature-lambda", ".kn-end-label[data-field='lambda_max']"
+                )
+                assert label["inFrame"] and label["text"] == "λmax 1.6", label
+                (label,) = _boxes_inside(
+                    frame, "curvature-lambda", ".kn-end-label[data-field='lambda_min']"
+                )
+                assert label["inFrame"] and label["text"] == "λmin \u22120.0027", label
+                for chart in ("curvature-grad-norm", "curvature-lambda", "curvature-minimum-ratio"):
+                    points = _boxes_inside(frame, chart, ".kn-point, .kn-marker")
+                    assert points and all(p["inSvg"] for p in points), (chart, points)
+                assert frame.locator("#kn-gate-closed").count() == 0
+                frame.locator("#kn-view").screenshot(
+                    path=str(tmp_path / "curvature_small_lambda.png")
+                )
+
+                frame.select_option("#kn-run", "gate_closed")
+                frame.wait_for_selector("#kn-app[data-run='gate_closed'][data-state='ready']")
+                message = frame.locator("#kn-gate-closed")
+                text = message.inner_text()
+                assert "No epoch passed the gradient gate" in text
+                assert "always_probe=True" in text and "larger grad_tol" in text
+                # grad_tol is not logged: named, never given a made-up number.
+                assert "grad_tol =" not in text
+                assert message.get_attribute("data-min-grad-norm") == repr(min(CLOSED_GRAD_NORMS))
+                assert "0.125" in text
+                # The empty λ and ratio panels are gone; the gradient norm is still drawn.
+                assert frame.locator("svg[data-chart='curvature-lambda']").count() == 0
+                assert frame.locator("svg[data-chart='curvature-minimum-ratio']").count() == 0
+                _assert_series(
+                    _points(frame, "curvature-grad-norm", "grad_norm"),
+                    list(enumerate(CLOSED_GRAD_NORMS)),
+                )
+                frame.locator("#kn-view").screenshot(
+                    path=str(tmp_path / "curvature_gate_closed.png")
+                )
+            finally:
+                browser.close()
+    assert errors == []

@@ -38,6 +38,18 @@ export function fmt(value, digits = 3) {
   return String(Number(value.toPrecision(digits)));
 }
 
+/** `fmt` with a true minus sign (U+2212): "−0.002" on an axis, not a hyphen. */
+export function fmtSigned(value, digits = 3) {
+  return fmt(value, digits).replace(/^-/, "\u2212");
+}
+
+// The largest of 1, 2, 5 x 10^k that is <= m (m > 0): a round number inside a range.
+function niceFloor(m) {
+  const power = 10 ** Math.floor(Math.log10(m));
+  const unit = m / power;
+  return (unit >= 5 ? 5 : unit >= 2 ? 2 : 1) * power;
+}
+
 // ---------------------------------------------------------------------------
 // Scales: value -> [0, 1] along an axis, and back, plus tick positions.
 
@@ -110,9 +122,12 @@ function logScale(lo, hi) {
 
 // sign(v) * log10(1 + |v| / c): linear near zero, logarithmic far from it, so a
 // tiny negative λmin and a large positive λmax are both visible on one axis.
+// c is a tenth of the smallest nonzero |v| shown: that value then sits one
+// decade (log10 11) away from zero instead of merging into the zero line, and
+// data spanning d decades take d + 1 decades of axis.
 function symlogScale(values) {
   const magnitudes = values.filter((v) => Number.isFinite(v) && v !== 0).map(Math.abs);
-  const c = magnitudes.length ? Math.max(Math.min(...magnitudes) / 2, 1e-12) : 1;
+  const c = magnitudes.length ? Math.max(Math.min(...magnitudes) / 10, 1e-12) : 1;
   const f = (v) => Math.sign(v) * Math.log10(1 + Math.abs(v) / c);
   let lo = Math.min(0, ...values.map(f));
   let hi = Math.max(0, ...values.map(f));
@@ -126,16 +141,22 @@ function symlogScale(values) {
     map: (v) => (f(v) - lo) / (hi - lo),
     valid: (v) => Number.isFinite(v),
     ticks() {
-      const out = [0];
-      const maxAbs = Math.max(...magnitudes, c);
-      for (let e = Math.ceil(Math.log10(c)); 10 ** e <= maxAbs * 1.0001; e++) {
-        for (const sign of [1, -1]) {
-          const t = sign * 10 ** e;
-          const u = f(t);
-          if (u >= lo && u <= hi) out.push(t);
-        }
+      const out = new Set([0]);
+      const primary = [];
+      for (const sign of [1, -1]) {
+        const side = values.filter((v) => Number.isFinite(v) && Math.sign(v) === sign).map(Math.abs);
+        if (!side.length) continue;
+        const extent = Math.max(...side);
+        for (let e = Math.ceil(Math.log10(c)); 10 ** e <= extent * 1.0001; e++) out.add(sign * 10 ** e);
+        // A round number inside each side's range, so a side whose values are all
+        // below the first power of ten (λmin = -0.0027) still gets a labelled tick.
+        const edge = sign * Number(niceFloor(extent).toPrecision(12));
+        out.add(edge);
+        primary.push(edge);
       }
-      return out.sort((a, b) => a - b);
+      const ticks = [...out].filter((t) => f(t) >= lo && f(t) <= hi).sort((a, b) => a - b);
+      ticks.primary = primary; // labelled first when labels crowd (see lineChart)
+      return ticks;
     },
   };
 }
@@ -164,6 +185,9 @@ function makeYScale(kind, values, domain) {
 // ---------------------------------------------------------------------------
 
 const MARGIN = { top: 12, right: 16, bottom: 34, left: 58 };
+// Points at the first and last x of a data-driven axis sit this far inside the
+// frame, so their dots and markers (radius <= 8.5) are not cut at its edge.
+const X_INSET = 9;
 const MAX_POINT_DOTS = 400; // beyond this a series is drawn as a line only
 
 /**
@@ -232,30 +256,37 @@ export function lineChart(host, spec) {
     };
   }
   const yScale = makeYScale(spec.yScale || "linear", ys, spec.yDomain);
-  const X = (v) => MARGIN.left + xScale.map(v) * plotW;
+  // An explicit xDomain already has the caller's own margin (and areas reach the frame).
+  const inset = spec.xDomain ? 0 : X_INSET;
+  const X = (v) => MARGIN.left + inset + xScale.map(v) * (plotW - 2 * inset);
   const Y = (v) => MARGIN.top + (1 - yScale.map(v)) * plotH;
 
   // Grid and axes.
   const axes = svg("g", { class: "kn-axes" }, root);
-  // Labels at least 16 px apart; zero and the larger magnitudes win (symlog crowds near 0).
+  // Labels at least 16 px apart; zero, then the scale's primary ticks (symlog: one
+  // on each side of zero), then the larger magnitudes win (symlog crowds near 0).
   const placed = [];
-  const yTicks = yScale
-    .ticks(5)
+  const allTicks = yScale.ticks(5);
+  const primary = allTicks.primary || [];
+  const rank = (t) => (t === 0 ? 0 : primary.includes(t) ? 1 : 2);
+  const yTicks = allTicks
     .filter((t) => Y(t) >= MARGIN.top - 0.5 && Y(t) <= MARGIN.top + plotH + 0.5)
-    .sort((a, b) => (a === 0 ? -1 : b === 0 ? 1 : Math.abs(b) - Math.abs(a)));
+    .sort((a, b) => rank(a) - rank(b) || Math.abs(b) - Math.abs(a));
   for (const t of yTicks) {
     const y = Y(t);
     if (placed.some((p) => Math.abs(p - y) < 16)) continue;
     placed.push(y);
     svg("line", { x1: MARGIN.left, x2: MARGIN.left + plotW, y1: y, y2: y, class: t === 0 && yScale.kind !== "log" ? "kn-zero" : "kn-gridline" }, axes);
-    svg("text", { x: MARGIN.left - 6, y: y + 4, "text-anchor": "end", class: "kn-tick" }, axes).textContent = fmt(t, 2);
+    svg("text", { x: MARGIN.left - 6, y: y + 4, "text-anchor": "end", class: "kn-tick", "data-axis": "y", "data-value": t }, axes).textContent =
+      fmtSigned(t, 2);
   }
   const xTicks = xScale.ticks(Math.max(2, Math.floor(plotW / 90)));
   for (const t of xTicks) {
     if (spec.integerX && !Number.isInteger(t)) continue;
     const x = X(t);
     svg("line", { x1: x, x2: x, y1: MARGIN.top + plotH, y2: MARGIN.top + plotH + 4, class: "kn-axis" }, axes);
-    svg("text", { x, y: MARGIN.top + plotH + 17, "text-anchor": "middle", class: "kn-tick" }, axes).textContent = fmt(t, 3);
+    svg("text", { x, y: MARGIN.top + plotH + 17, "text-anchor": "middle", class: "kn-tick", "data-axis": "x", "data-value": t }, axes).textContent =
+      fmtSigned(t, 3);
   }
   svg("rect", { x: MARGIN.left, y: MARGIN.top, width: plotW, height: plotH, class: "kn-frame" }, axes);
   if (spec.xLabel) {
@@ -292,7 +323,9 @@ export function lineChart(host, spec) {
     svg("line", { x1: x, x2: x, y1: MARGIN.top, y2: MARGIN.top + plotH, stroke: rule.color, "stroke-dasharray": rule.dashed === false ? null : "5 4" }, g);
     if (rule.label) {
       const right = x > MARGIN.left + plotW * 0.75;
-      svg("text", { x: right ? x - 4 : x + 4, y: MARGIN.top + 12 + (rule.labelRow || 0) * 14, "text-anchor": right ? "end" : "start", class: "kn-vlabel", fill: rule.color }, g).textContent = rule.label;
+      const label = svg("text", { x: right ? x - 4 : x + 4, y: MARGIN.top + 12 + (rule.labelRow || 0) * 14, "text-anchor": right ? "end" : "start", class: "kn-vlabel", fill: rule.color }, g);
+      label.textContent = rule.label;
+      keepInside(label, MARGIN.left + 2, MARGIN.left + plotW - 2);
     }
   }
 
@@ -345,14 +378,61 @@ export function lineChart(host, spec) {
     if (m.title) svg("title", {}, node).textContent = m.title;
   }
 
-  attachHover(root, host, { X, Y, xScale, plotW, plotH, series, markers });
+  if (spec.endLabels) drawEndLabels(root, series, X, Y, plotW, plotH);
+
+  attachHover(root, host, { X, xScale, plotW, plotH, inset, series, markers });
   return root;
+}
+
+// The width a text node takes; before the chart is on the page (nothing is
+// measured then) an estimate from its length, replaced when the view redraws.
+function textWidth(node) {
+  const measured = node.getComputedTextLength ? node.getComputedTextLength() : 0;
+  return measured > 0 ? measured : node.textContent.length * 6.5;
+}
+
+// Shift a text node horizontally so that it lies between xMin and xMax.
+function keepInside(node, xMin, xMax) {
+  const width = textWidth(node);
+  const anchor = node.getAttribute("text-anchor") || "start";
+  const x = Number(node.getAttribute("x"));
+  const left = anchor === "end" ? x - width : anchor === "middle" ? x - width / 2 : x;
+  const shift = left < xMin ? xMin - left : left + width > xMax ? xMax - (left + width) : 0;
+  if (shift) node.setAttribute("x", x + shift);
+}
+
+// "label value" beside the last measured point of each series, left of it and
+// above (below when that would overlap a label already placed), clamped to the
+// plot frame so a point at its corner keeps a readable label.
+function drawEndLabels(root, series, X, Y, plotW, plotH) {
+  const ends = [];
+  for (const s of series) {
+    for (let i = s.steps.length - 1; i >= 0; i--) {
+      const v = s.values[i];
+      if (v !== null && Number.isFinite(v)) {
+        ends.push({ s, x: X(s.steps[i]), y: Y(v), v });
+        break;
+      }
+    }
+  }
+  const group = svg("g", { class: "kn-end-labels" }, root);
+  const top = MARGIN.top + 13; // baselines: the glyphs (11.5 px) stay inside the frame
+  const bottom = MARGIN.top + plotH - 5;
+  const used = [];
+  for (const end of ends.sort((a, b) => a.y - b.y)) {
+    let y = Math.min(bottom, Math.max(top, end.y - 9));
+    if (used.some((u) => Math.abs(u - y) < 13)) y = Math.min(bottom, Math.max(top, end.y + 17));
+    used.push(y);
+    const label = svg("text", { x: end.x - 8, y, "text-anchor": "end", class: "kn-end-label", fill: end.s.color, "data-field": end.s.name, "data-value": end.v }, group);
+    label.textContent = `${end.s.label || end.s.name} ${fmtSigned(end.v, 3)}`;
+    keepInside(label, MARGIN.left + 2, MARGIN.left + plotW - 2);
+  }
 }
 
 // A vertical rule that follows the mouse and lists every series' value at the
 // nearest logged x.
 function attachHover(root, host, geometry) {
-  const { X, xScale, plotW, plotH, series } = geometry;
+  const { X, xScale, plotW, plotH, inset, series } = geometry;
   if (!series.length) return;
   const rule = svg("line", { class: "kn-hover", y1: MARGIN.top, y2: MARGIN.top + plotH, visibility: "hidden" }, root);
   const tip = html("div", { class: "kn-tooltip", hidden: "" }, host);
@@ -360,7 +440,7 @@ function attachHover(root, host, geometry) {
   catcher.addEventListener("mousemove", (event) => {
     const box = root.getBoundingClientRect();
     const px = event.clientX - box.left;
-    const xValue = xScale.lo + ((px - MARGIN.left) / plotW) * (xScale.hi - xScale.lo);
+    const xValue = xScale.lo + ((px - MARGIN.left - inset) / (plotW - 2 * inset)) * (xScale.hi - xScale.lo);
     let best = null;
     for (const s of series) {
       for (const x of s.steps) if (best === null || Math.abs(x - xValue) < Math.abs(best - xValue)) best = x;

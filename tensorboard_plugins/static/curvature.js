@@ -3,7 +3,7 @@
 // by its kind (notes F13, F14).
 
 import { getJson, KINDS } from "./api.js";
-import { fmt, html, legend, lineChart } from "./chart.js";
+import { fmt, fmtSigned, html, legend, lineChart } from "./chart.js";
 import { card } from "./layout.js";
 
 export const title = "Curvature";
@@ -12,14 +12,49 @@ export const title = "Curvature";
 // `epochs`/`epoch`, which are the logged 0-based steps + 1.
 const byEpoch = (s) => ({ ...s, steps: s.epochs });
 
-function eventMarkers(events, field) {
+function eventMarkers(events, field, name = null) {
   return events.map((e) => ({
     x: e.epoch,
     y: e[field],
     color: (KINDS[e.kind] || KINDS.error).color,
-    data: { kind: e.kind, step: e.step, epoch: e.epoch, value: e[field] },
-    title: `epoch ${e.epoch}: ${(KINDS[e.kind] || KINDS.error).label}`,
+    data: { kind: e.kind, step: e.step, epoch: e.epoch, value: e[field], field },
+    title: `epoch ${e.epoch}: ${(KINDS[e.kind] || KINDS.error).label}${name ? `, ${name} = ${fmtSigned(e[field], 4)}` : ""}`,
   }));
+}
+
+const finite = (v) => v !== null && v !== undefined && Number.isFinite(v);
+
+// Every probe stopped at the gradient gate (‖g‖ > grad_tol, no always_probe):
+// records exist but no eigenvalue was ever measured.
+function gateClosed(series, events) {
+  return (
+    events.length > 0 &&
+    events.every((e) => e.kind === "not_critical" && !finite(e.lambda_min) && !finite(e.lambda_max)) &&
+    ![series.lambda_min, series.lambda_max, series.minimum_ratio].some((s) => s.values.some(finite))
+  );
+}
+
+// What to say instead of two empty panels. grad_tol is not logged (only the
+// measured ‖g‖ is), so it is named, never given a number.
+function gateClosedMessage(host, series, events) {
+  const seen = [...events.map((e) => [e.grad_norm, e.epoch]), ...series.grad_norm.values.map((v, i) => [v, series.grad_norm.epochs[i]])].filter(
+    ([v]) => finite(v),
+  );
+  const box = card(host, "Hessian not probed", "", { class: "kn-card kn-gate-closed", id: "kn-gate-closed" });
+  box.plot.remove();
+  const first = html("p", {}, box.root, `No epoch passed the gradient gate (‖∇L‖ ≤ grad_tol) in ${events.length} probes, so no Hessian eigenvalue was measured. `);
+  if (seen.length) {
+    const [smallest, epoch] = seen.reduce((best, item) => (item[0] < best[0] ? item : best));
+    box.root.dataset.minGradNorm = String(smallest);
+    first.append(`Smallest ‖∇L‖ seen: ${fmt(smallest, 3)} (epoch ${epoch}); grad_tol itself is not logged.`);
+  } else {
+    first.append("No gradient norm was logged either.");
+  }
+  const how = html("p", {}, box.root, "To probe anyway: ");
+  html("code", {}, how, "SaddlePointDetector(always_probe=True)");
+  how.append(" (analyses every epoch, whatever ‖∇L‖), or a larger ");
+  html("code", {}, how, "grad_tol");
+  how.append(seen.length ? ` (above the smallest ‖∇L‖ seen) so the flatter epochs count as critical points.` : ".");
 }
 
 function summaryLine(events) {
@@ -54,15 +89,19 @@ export async function show(host, { run }) {
 
   const grid = html("div", { class: "kn-grid" }, host);
   const gradCard = card(grid, "Gradient norm ‖∇L‖", "A critical point needs ∇L ≈ 0 (grad_tol); the Hessian then decides its kind.");
-  const lambdaCard = card(grid, "Extreme Hessian eigenvalues", "The kind follows the rule above (F13), with τ = curvature_tol · max(|λmin|, |λmax|).");
-  lambdaCard.root.insertBefore(
-    legend(lambdaCard.root, [
-      { label: "λmin", color: "#c92a2a" },
-      { label: "λmax", color: "#1971c2" },
-    ]),
-    lambdaCard.plot,
-  );
-  const ratioCard = card(grid, "Minimum ratio", "Share of eigenvalues above τ (F14): 1 at a strict local minimum, lower at a saddle.");
+  const closed = gateClosed(series, events);
+  if (closed) gateClosedMessage(grid, series, events);
+  const lambdaCard = closed ? null : card(grid, "Extreme Hessian eigenvalues", "The kind follows the rule above (F13), with τ = curvature_tol · max(|λmin|, |λmax|).");
+  if (lambdaCard) {
+    lambdaCard.root.insertBefore(
+      legend(lambdaCard.root, [
+        { label: "λmin", color: "#c92a2a" },
+        { label: "λmax", color: "#1971c2" },
+      ]),
+      lambdaCard.plot,
+    );
+  }
+  const ratioCard = closed ? null : card(grid, "Minimum ratio", "Share of eigenvalues above τ (F14): 1 at a strict local minimum, lower at a saddle.");
   const tableCard = card(grid, "Critical points", "Every probe, with what was measured (– = not measured).");
 
   const draw = () => {
@@ -74,6 +113,7 @@ export async function show(host, { run }) {
       series: [{ name: "grad_norm", label: "‖∇L‖", color: "#495057", ...byEpoch(series.grad_norm) }],
       markers: eventMarkers(events, "grad_norm"),
     });
+    if (closed) return;
     lineChart(lambdaCard.plot, {
       id: "curvature-lambda",
       yScale: "symlog",
@@ -83,7 +123,8 @@ export async function show(host, { run }) {
         { name: "lambda_max", label: "λmax", color: "#1971c2", ...byEpoch(series.lambda_max) },
         { name: "lambda_min", label: "λmin", color: "#c92a2a", ...byEpoch(series.lambda_min) },
       ],
-      markers: eventMarkers(events, "lambda_min"),
+      markers: [...eventMarkers(events, "lambda_min", "λmin"), ...eventMarkers(events, "lambda_max", "λmax")],
+      endLabels: true,
     });
     lineChart(ratioCard.plot, {
       id: "curvature-minimum-ratio",
