@@ -402,8 +402,8 @@ function keepInside(node, xMin, xMax) {
 }
 
 // "label value" beside the last measured point of each series, left of it and
-// above (below when that would overlap a label already placed), clamped to the
-// plot frame so a point at its corner keeps a readable label.
+// above (below when the frame's top or a label already placed is in the way),
+// clamped to the plot frame so a point at its corner keeps a readable label.
 function drawEndLabels(root, series, X, Y, plotW, plotH) {
   const ends = [];
   for (const s of series) {
@@ -420,8 +420,10 @@ function drawEndLabels(root, series, X, Y, plotW, plotH) {
   const bottom = MARGIN.top + plotH - 5;
   const used = [];
   for (const end of ends.sort((a, b) => a.y - b.y)) {
-    let y = Math.min(bottom, Math.max(top, end.y - 9));
-    if (used.some((u) => Math.abs(u - y) < 13)) y = Math.min(bottom, Math.max(top, end.y + 17));
+    const above = end.y - 10;
+    const below = end.y + 18;
+    let y = above >= top && !used.some((u) => Math.abs(u - above) < 13) ? above : below;
+    y = Math.min(bottom, Math.max(top, y));
     used.push(y);
     const label = svg("text", { x: end.x - 8, y, "text-anchor": "end", class: "kn-end-label", fill: end.s.color, "data-field": end.s.name, "data-value": end.v }, group);
     label.textContent = `${end.s.label || end.s.name} ${fmtSigned(end.v, 3)}`;
