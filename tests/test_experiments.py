@@ -36,6 +36,7 @@ REACH_FIGURES = (
     "epochs_cross_entropy",
     "epochs_mse",
     "updates_to_target",
+    "passes_to_target",  # updates_to_target in passes over the data: NaN alike
     "seconds_to_target",
     "updates_momentum_ema",
 )
