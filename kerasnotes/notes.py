@@ -1,4 +1,4 @@
-"""The notes as topics: every formula (F1–F15, F2k), claim (C0–C10) and chapter.
+"""The notes as topics: every formula (F1–F19, F2k), claim (C0–C13) and chapter.
 
 Each topic carries its formula, what it means, when to use it, the kerasnotes API
 that implements it with an example that runs, the difference from the Keras
@@ -60,7 +60,7 @@ class Topic:
     """A formula, claim or chapter of the notes, with its text in every language.
 
     Attributes:
-        id: "F1" … "F15", "F2k", "C0" … "C10" or "ch1" … "ch6".
+        id: "F1" … "F19", "F2k", "C0" … "C13" or "ch1" … "ch6".
         kind: "formula", "claim" or "chapter".
         chapter: id of the chapter the topic belongs to (a chapter names itself).
         names: short names that :func:`lookup` accepts besides the id, English first.
@@ -237,7 +237,7 @@ def lookup(name: str) -> Topic:
         else "no topic has a similar name."
     )
     raise ValueError(
-        f"unknown topic name={name!r}: {hint} Topics are ids F1–F15, F2k, C0–C10, ch1–ch6 "
+        f"unknown topic name={name!r}: {hint} Topics are ids F1–F19, F2k, C0–C13, ch1–ch6 "
         "or their short names; `kerasnotes explain` lists them all."
     )
 

@@ -51,6 +51,20 @@ def test_unknown_topic_exits_2_with_close_matches(capsys):
     )
 
 
+def test_explain_lists_and_suggests_the_curvature_topics(capsys):
+    assert cli.main(["explain"]) == 0
+    listed = capsys.readouterr().out.split("\n\n")[0]  # the topic lines, before the hint
+    ids = [line.split(" ", 1)[0] for line in listed.splitlines()]
+    after = ids.index("F15") + 1
+    assert ids[after : after + 4] == ["F16", "F17", "F18", "F19"]
+    assert ids[-3:] == ["C11", "C12", "C13"]
+    assert cli.main(["explain", "gaus-newton"]) == 2
+    assert "Did you mean F19 (gauss-newton)?" in capsys.readouterr().err
+    assert cli.main(["explain", "ggn", "--lang", "zh"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("F19 · 高斯-牛顿分解") and "半正定" in out
+
+
 def test_unknown_language_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as raised:
         cli.main(["explain", "F1", "--lang", "fr"])
