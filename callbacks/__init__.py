@@ -3,6 +3,7 @@
 - ``EarlyStopping``: stop when the monitored loss stops improving, keep the best weights (F15).
 - ``LearningRateDecay``: set the learning rate from a schedule each epoch or step (F6, F7).
 - ``SaddlePointDetector``: classify critical points with the Hessian and escape saddles (F13, F14).
+- ``SharpnessMonitor``: the sharpness λmax against the optimizer's stability threshold (F17).
 - ``OptimizerInspector``: log the kerasnotes optimizers' per-element learning rates (C5).
 
 All of them write what they find to TensorBoard through ``kerasnotes.summary``
@@ -15,5 +16,12 @@ from .early_stopping import EarlyStopping
 from .inspector import OptimizerInspector
 from .lr_decay import LearningRateDecay
 from .saddle import SaddlePointDetector
+from .sharpness import SharpnessMonitor
 
-__all__ = ["EarlyStopping", "LearningRateDecay", "OptimizerInspector", "SaddlePointDetector"]
+__all__ = [
+    "EarlyStopping",
+    "LearningRateDecay",
+    "OptimizerInspector",
+    "SaddlePointDetector",
+    "SharpnessMonitor",
+]

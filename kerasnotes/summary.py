@@ -26,6 +26,9 @@ tag                                                         step, writer
 ``kerasnotes/optimizer/effective_lr_mean/<variable path>``  epoch; OptimizerInspector
 ``kerasnotes/optimizer/update_ratio/<variable path>``       epoch; OptimizerInspector,
                                                             mean |update| / mean |weight|
+``kerasnotes/sharpness/value`` / ``threshold`` /            epoch; SharpnessMonitor (F17): λmax(H)
+``num_hvp``                                                 or λmax(P^½HP^½), its stability limit,
+                                                            the HVPs the measurement spent
 ==========================================================  ===================================
 
 Histograms, plugin ``"histograms"`` (stock Histograms and Distributions
@@ -105,6 +108,9 @@ __all__ = [
     "TAG_MINIMUM_RATIO",
     "TAG_MINIMUM_RATIO_STDERR",
     "TAG_RUN_INFO",
+    "TAG_SHARPNESS",
+    "TAG_SHARPNESS_NUM_HVP",
+    "TAG_SHARPNESS_THRESHOLD",
     "TAG_SPECTRAL_DENSITY",
     "TAG_SPECTRAL_MASSES",
     "SPECTRAL_MASSES_FIELDS",
@@ -127,6 +133,9 @@ TAG_LEARNING_RATE = "kerasnotes/learning_rate"
 TAG_EARLY_STOPPING_MONITOR = "kerasnotes/early_stopping/monitor"
 TAG_EFFECTIVE_LR_MEAN_PREFIX = "kerasnotes/optimizer/effective_lr_mean/"
 TAG_UPDATE_RATIO_PREFIX = "kerasnotes/optimizer/update_ratio/"
+TAG_SHARPNESS = "kerasnotes/sharpness/value"
+TAG_SHARPNESS_THRESHOLD = "kerasnotes/sharpness/threshold"
+TAG_SHARPNESS_NUM_HVP = "kerasnotes/sharpness/num_hvp"
 
 # Histograms (plugin "histograms").
 TAG_EFFECTIVE_LR_PREFIX = "kerasnotes/optimizer/effective_lr/"

@@ -201,7 +201,10 @@ class RunReader:
             result.append(
                 {
                     "run": run,
-                    "curvature": layout.GRAD_NORM in s_tags or layout.CRITICAL_POINT in t_tags,
+                    "curvature": layout.GRAD_NORM in s_tags
+                    or layout.CRITICAL_POINT in t_tags
+                    or layout.SHARPNESS in s_tags,
+                    "sharpness": layout.SHARPNESS in s_tags,
                     "critical_points": layout.CRITICAL_POINT in t_tags,
                     "spectrum": layout.SPECTRAL_DENSITY in t_tags,
                     "optimizer": variables,
@@ -292,6 +295,27 @@ class RunReader:
             "events": events,
             "skipped": skipped,
             "rule": {"conditions": dict(classify.CONDITIONS), "text": classify.RULE},
+        }
+
+    def sharpness(self, run: str) -> dict[str, Any]:
+        """SharpnessMonitor's sharpness, its stability threshold and HVPs per epoch (F17).
+
+        ```
+        sharpness: λmax(H) (SGD) or λmax(P^½ H P^½) (Adagrad, RMSprop, Adam)
+        threshold: c/η or c, the value past which the step diverges on a quadratic
+        ```
+
+        Series are empty when the run has no SharpnessMonitor data.
+        """
+        scalars, _ = self._require_run(run)
+        tags = [t for t in layout.SHARPNESS_SCALARS.values() if t in scalars]
+        read = self._read_scalars(run, tags, MAX_POINTS)
+        return {
+            "run": run,
+            "series": {
+                name: read.get(tag, {"steps": [], "epochs": [], "values": []})
+                for name, tag in layout.SHARPNESS_SCALARS.items()
+            },
         }
 
     def spectrum(self, run: str, step: int | None) -> dict[str, Any]:

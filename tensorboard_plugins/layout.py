@@ -27,6 +27,13 @@ CURVATURE_SCALARS = {
     "minimum_ratio": MINIMUM_RATIO,
     "minimum_ratio_stderr": summary.TAG_MINIMUM_RATIO_STDERR,
 }
+#: Sharpness series name in the JSON -> scalar tag (SharpnessMonitor, F17).
+SHARPNESS_SCALARS = {
+    "sharpness": summary.TAG_SHARPNESS,
+    "threshold": summary.TAG_SHARPNESS_THRESHOLD,
+    "num_hvp": summary.TAG_SHARPNESS_NUM_HVP,
+}
+SHARPNESS = summary.TAG_SHARPNESS
 LEARNING_RATE = summary.TAG_LEARNING_RATE
 EARLY_STOPPING_MONITOR = summary.TAG_EARLY_STOPPING_MONITOR
 EFFECTIVE_LR_MEAN_PREFIX = summary.TAG_EFFECTIVE_LR_MEAN_PREFIX

@@ -5,6 +5,7 @@ Routes (under ``/data/plugin/kerasnotes``), all JSON unless noted:
 ```
 /runs                         every run with kerasnotes data and what it holds
 /curvature?run=R              grad norm, λmin, λmax, minimum ratio + critical-point events
+/sharpness?run=R              SharpnessMonitor: sharpness, stability threshold, HVPs per epoch
 /spectrum?run=R[&step=S]      spectral density at step S (default: last) + all steps
 /optimizer?run=R              effective learning rate and update ratio per variable
 /schedule?run=R               learning rate, early-stopping monitor and event
@@ -122,6 +123,7 @@ class KerasNotesPlugin(base_plugin.TBPlugin):
         return {
             "/runs": _json_route(lambda r: {"runs": self._reader(r).runs()}),
             "/curvature": _json_route(lambda r: self._reader(r).curvature(_run_arg(r))),
+            "/sharpness": _json_route(lambda r: self._reader(r).sharpness(_run_arg(r))),
             "/spectrum": _json_route(lambda r: self._reader(r).spectrum(_run_arg(r), _step_arg(r))),
             "/optimizer": _json_route(lambda r: self._reader(r).optimizer(_run_arg(r))),
             "/schedule": _json_route(lambda r: self._reader(r).schedule(_run_arg(r))),

@@ -553,3 +553,30 @@ def test_optimizer_view_keeps_its_point_budget_with_thousands_of_variables(tmp_p
     for entry in body["variables"][:50]:
         lr = entry["effective_lr_mean"]
         assert close_list(lr["values"], [1e-3 * (s + 1) for s in lr["steps"]])
+
+
+def test_sharpness_route_returns_the_logged_sharpness_and_threshold(tmp_path):
+    sharpness = [3.0, 12.5, 19.0, 20.5, 19.8]
+    counts = [23, 4, 3, 5, 3]
+    with summary.Writer(str(tmp_path / "sharp")) as writer:
+        for epoch, (value, count) in enumerate(zip(sharpness, counts, strict=True)):
+            writer.scalar(summary.TAG_SHARPNESS, value, step=epoch)
+            writer.scalar(summary.TAG_SHARPNESS_THRESHOLD, 2.0 / 0.1, step=epoch)
+            writer.scalar(summary.TAG_SHARPNESS_NUM_HVP, count, step=epoch)
+    write_full_run(str(tmp_path / "full"))
+    client = make_client(str(tmp_path))
+    runs = {r["run"]: r for r in get_json(client, f"{PREFIX}/runs")["runs"]}
+    # A SharpnessMonitor run alone opens the Curvature view.
+    assert runs["sharp"]["sharpness"] and runs["sharp"]["curvature"]
+    assert not runs["full"]["sharpness"]
+    body = get_json(client, f"{PREFIX}/sharpness?run=sharp")
+    series = body["series"]
+    assert series["sharpness"]["steps"] == list(range(5))
+    assert series["sharpness"]["epochs"] == list(range(1, 6))
+    assert close_list(series["sharpness"]["values"], sharpness)
+    assert close_list(series["threshold"]["values"], [20.0] * 5)
+    assert series["num_hvp"]["values"] == counts
+    empty = get_json(client, f"{PREFIX}/sharpness?run=full")["series"]
+    assert all(s["values"] == [] for s in empty.values())
+    assert "nope" in get_json(client, f"{PREFIX}/sharpness?run=nope", status=404)["error"]
+    assert "run" in get_json(client, f"{PREFIX}/sharpness", status=400)["error"]

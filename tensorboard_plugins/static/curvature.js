@@ -69,7 +69,7 @@ function summaryLine(events) {
 }
 
 export async function show(host, { run }) {
-  const body = await getJson("curvature", { run });
+  const [body, sharp] = await Promise.all([getJson("curvature", { run }), getJson("sharpness", { run })]);
   const { series, events } = body;
   host.replaceChildren();
 
@@ -102,6 +102,14 @@ export async function show(host, { run }) {
     );
   }
   const ratioCard = closed ? null : card(grid, "Minimum ratio", "Share of eigenvalues above τ (F14): 1 at a strict local minimum, lower at a saddle.");
+  const sharpCard = sharp.series.sharpness.values.some(finite)
+    ? card(
+        grid,
+        "Sharpness and stability threshold",
+        "SharpnessMonitor (F17): λmax(H) against 2/η, (2+2β)/η, … for SGD; λmax(P^½HP^½) against 2 or (2+2β₁)/(1−β₁) for Adagrad, RMSprop, Adam. Past the threshold the step diverges on a quadratic.",
+        { class: "kn-card", id: "kn-sharpness" },
+      )
+    : null;
   const tableCard = card(grid, "Critical points", "Every probe, with what was measured (– = not measured).");
 
   const draw = () => {
@@ -113,6 +121,18 @@ export async function show(host, { run }) {
       series: [{ name: "grad_norm", label: "‖∇L‖", color: "#495057", ...byEpoch(series.grad_norm) }],
       markers: eventMarkers(events, "grad_norm"),
     });
+    if (sharpCard) {
+      lineChart(sharpCard.plot, {
+        id: "curvature-sharpness",
+        xLabel: "epoch",
+        integerX: true,
+        series: [
+          { name: "sharpness", label: "sharpness", color: "#1971c2", ...byEpoch(sharp.series.sharpness) },
+          { name: "threshold", label: "threshold", color: "#e8590c", dashed: true, ...byEpoch(sharp.series.threshold) },
+        ],
+        endLabels: true,
+      });
+    }
     if (closed) return;
     lineChart(lambdaCard.plot, {
       id: "curvature-lambda",
