@@ -286,12 +286,6 @@ def test_f19_teaches_that_all_negative_curvature_comes_from_the_residual():
     assert any(api.startswith("kerasnotes.curvature.HessianProbe.ggn_vp") for api in f19.api)
 
 
-#: Public names another engineer is writing: a topic may name one before it reaches this
-#: checkout (F17 and C11 name SharpnessMonitor, DESIGN.md). Each is checked like any
-#: other name as soon as it exists; only its absence is tolerated.
-COMING_APIS = frozenset({"kerasnotes.callbacks.SharpnessMonitor"})
-
-
 def _resolve(path: str) -> None:
     """Import the module at the head of ``path`` and follow its attributes; raise if one is absent."""
     import dataclasses
@@ -318,7 +312,7 @@ def _resolve(path: str) -> None:
 def test_every_api_a_topic_names_exists():
     from kerasnotes import experiments
 
-    missing, coming = [], []
+    missing = []
     for topic in notes.topics():
         for api in topic.api:
             if api.startswith("kerasnotes tour"):
@@ -331,10 +325,8 @@ def test_every_api_a_topic_names_exists():
             try:
                 _resolve(name)
             except (AttributeError, ImportError):
-                (coming if name in COMING_APIS else missing).append(f"{topic.id}: {name}")
+                missing.append(f"{topic.id}: {name}")
     assert not missing, missing
-    if coming:
-        pytest.skip(f"named before they reach this checkout: {sorted(set(coming))}")
 
 
 @independent
