@@ -23,6 +23,42 @@ def check_log_dir(log_dir: Any, *, required: bool = False) -> str | None:
     return os.fspath(log_dir)
 
 
+def sample_to_config(x: Any, y: Any) -> list:
+    """A callback's fixed data sample ``(x, y)`` as nested lists, for ``get_config``."""
+
+    def as_lists(nested: Any) -> Any:
+        if isinstance(nested, dict):
+            return {key: as_lists(value) for key, value in nested.items()}
+        return np.asarray(nested).tolist()
+
+    return [as_lists(x), as_lists(y)]
+
+
+def sample_from_config(data: Any) -> tuple[Any, Any]:
+    """The ``(x, y)`` arrays back from ``sample_to_config`` (floats as float32, as Keras feeds)."""
+
+    def to_array(nested: Any) -> Any:
+        if isinstance(nested, dict):
+            return {key: to_array(value) for key, value in nested.items()}
+        array = np.asarray(nested)
+        return array.astype(np.float32) if array.dtype.kind == "f" else array
+
+    x, y = data
+    return to_array(x), to_array(y)
+
+
+def loss_to_config(loss: Any) -> Any:
+    """A ``loss=`` argument for ``get_config``: None and names as they are, objects serialized."""
+    if loss is None or isinstance(loss, str):
+        return loss
+    return keras.saving.serialize_keras_object(loss)
+
+
+def loss_from_config(loss: Any) -> Any:
+    """The inverse of ``loss_to_config``."""
+    return keras.saving.deserialize_keras_object(loss) if isinstance(loss, dict) else loss
+
+
 def to_float(value: Any) -> float:
     """A Python float from a number, numpy scalar or backend tensor of one element."""
     return float(np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64).reshape(()))

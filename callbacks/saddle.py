@@ -13,7 +13,14 @@ import numpy as np
 
 from kerasnotes import summary
 
-from ._common import LoggingCallback, check_log_dir
+from ._common import (
+    LoggingCallback,
+    check_log_dir,
+    loss_from_config,
+    loss_to_config,
+    sample_from_config,
+    sample_to_config,
+)
 
 #: Grid points of the spectral density written to TensorBoard.
 DENSITY_GRID_SIZE = 400
@@ -470,14 +477,8 @@ class SaddlePointDetector(LoggingCallback):
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments; ``data`` is the fixed sample, as nested lists."""
-
-        def as_lists(nested: Any) -> Any:
-            if isinstance(nested, dict):
-                return {key: as_lists(value) for key, value in nested.items()}
-            return np.asarray(nested).tolist()
-
         return {
-            "data": [as_lists(self.x), as_lists(self.y)],
+            "data": sample_to_config(self.x, self.y),
             "every": self.every,
             "num_samples": self.num_samples,
             "grad_tol": self.grad_tol,
@@ -490,9 +491,7 @@ class SaddlePointDetector(LoggingCallback):
             "verbose": self.verbose,
             "seed": self.seed,
             "batch_size": self.batch_size,
-            "loss": self.loss
-            if self.loss is None or isinstance(self.loss, str)
-            else keras.saving.serialize_keras_object(self.loss),
+            "loss": loss_to_config(self.loss),
             "bn_mode": self.bn_mode,
             "gate_samples": self.gate_samples,
         }
@@ -501,15 +500,6 @@ class SaddlePointDetector(LoggingCallback):
     def from_config(cls, config: dict[str, Any]) -> SaddlePointDetector:
         """Rebuild from ``get_config()`` (the sample is taken as the data, unchanged)."""
         config = dict(config)
-        x, y = config.pop("data")
-        if isinstance(config.get("loss"), dict):
-            config["loss"] = keras.saving.deserialize_keras_object(config["loss"])
-
-        def to_array(nested: Any) -> Any:
-            if isinstance(nested, dict):
-                return {key: to_array(value) for key, value in nested.items()}
-            array = np.asarray(nested)
-            return array.astype(np.float32) if array.dtype.kind == "f" else array
-
-        data = (to_array(x), to_array(y))
+        data = sample_from_config(config.pop("data"))
+        config["loss"] = loss_from_config(config.get("loss"))
         return cls(data, **config)

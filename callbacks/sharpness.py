@@ -13,7 +13,15 @@ import numpy as np
 
 from kerasnotes import summary
 
-from ._common import LoggingCallback, check_log_dir, to_float
+from ._common import (
+    LoggingCallback,
+    check_log_dir,
+    loss_from_config,
+    loss_to_config,
+    sample_from_config,
+    sample_to_config,
+    to_float,
+)
 from .inspector import _unwrapped
 from .saddle import _check_int, _check_loss, _check_number, _fixed_sample
 
@@ -335,23 +343,15 @@ class SharpnessMonitor(LoggingCallback):
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments; ``data`` is the fixed sample, as nested lists."""
-
-        def as_lists(nested: Any) -> Any:
-            if isinstance(nested, dict):
-                return {key: as_lists(value) for key, value in nested.items()}
-            return np.asarray(nested).tolist()
-
         return {
-            "data": [as_lists(self.x), as_lists(self.y)],
+            "data": sample_to_config(self.x, self.y),
             "every": self.every,
             "log_dir": None if self.log_dir is None else os.fspath(self.log_dir),
             "num_samples": self.num_samples,
             "tol": self.tol,
             "seed": self.seed,
             "batch_size": self.batch_size,
-            "loss": self.loss
-            if self.loss is None or isinstance(self.loss, str)
-            else keras.saving.serialize_keras_object(self.loss),
+            "loss": loss_to_config(self.loss),
             "verbose": self.verbose,
         }
 
@@ -359,14 +359,6 @@ class SharpnessMonitor(LoggingCallback):
     def from_config(cls, config: dict[str, Any]) -> SharpnessMonitor:
         """Rebuild from ``get_config()`` (the sample is taken as the data, unchanged)."""
         config = dict(config)
-        x, y = config.pop("data")
-        if isinstance(config.get("loss"), dict):
-            config["loss"] = keras.saving.deserialize_keras_object(config["loss"])
-
-        def to_array(nested: Any) -> Any:
-            if isinstance(nested, dict):
-                return {key: to_array(value) for key, value in nested.items()}
-            array = np.asarray(nested)
-            return array.astype(np.float32) if array.dtype.kind == "f" else array
-
-        return cls((to_array(x), to_array(y)), **config)
+        data = sample_from_config(config.pop("data"))
+        config["loss"] = loss_from_config(config.get("loss"))
+        return cls(data, **config)
