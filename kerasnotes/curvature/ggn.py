@@ -60,6 +60,6 @@ def compiled_ggn(engine: Any) -> Callable:
         model = engine.model_ref()
         if model is None:
             raise RuntimeError("the model this HessianProbe was built for no longer exists")
-        forward, output_loss = make_split_objective(model, engine.loss_fn, engine.bn_mode)
+        forward, output_loss = make_split_objective(model, engine.loss, engine.bn_mode)
         engine.ggn = backends.active().ggn_function(forward, output_loss)
     return engine.ggn

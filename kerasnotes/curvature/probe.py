@@ -57,7 +57,6 @@ class _Engine:
         # functions are built from; the model only weakly, as in the objective.
         self.objective = objective
         self.model_ref = weakref.ref(model)
-        self.loss_fn = loss_fn
         self.bn_mode = bn_mode
         self._group_stats = None
 
