@@ -197,6 +197,8 @@ def decide(
         True
         >>> decide([-2.0, -2.5, -1.5]).reproduced
         False
+        >>> decide([5.0, 5.0, 5.0, -0.1]).reason
+        'the seeds disagree in sign'
     """
     if not isinstance(k, (int, float)) or not k > 0:
         raise ValueError(f"k must be a positive number of standard errors; got k={k!r}")
@@ -219,6 +221,8 @@ def decide(
         return SeedVerdict(True, mean, stderr, values)
     if mean < -k * stderr and np.all(array < 0):
         return SeedVerdict(False, mean, stderr, values)
+    if abs(mean) > k * stderr:  # beyond the margin, yet some seed points the other way
+        return SeedVerdict(None, mean, stderr, values, "the seeds disagree in sign")
     return SeedVerdict(
         None, mean, stderr, values, f"the effect is within {k:g} standard errors of zero"
     )
