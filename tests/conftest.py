@@ -23,6 +23,15 @@ settings.load_profile("kerasnotes")
 BACKEND = keras.backend.backend()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _hypothesis_storage_outside_the_clone(tmp_path_factory):
+    # Hypothesis also keeps other files (e.g. constants/ since 6.16x) under its home
+    # directory, ./.hypothesis by default, fixed when it was imported: move it.
+    from hypothesis import configuration
+
+    configuration.set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+
+
 @pytest.fixture(autouse=True)
 def _private_working_directory(tmp_path_factory, monkeypatch):
     # A folder of its own (not tmp_path, which the test may want empty).
