@@ -23,13 +23,14 @@ settings.load_profile("kerasnotes")
 BACKEND = keras.backend.backend()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _hypothesis_storage_outside_the_clone(tmp_path_factory):
-    # Hypothesis also keeps other files (e.g. constants/ since 6.16x) under its home
-    # directory, ./.hypothesis by default, fixed when it was imported: move it.
+def pytest_sessionstart(session):
+    # Hypothesis keeps more than its database (constants/ since 6.16x, written while
+    # collecting) under its home directory, ./.hypothesis by default: inside the clone.
+    # Before collection, move it into this session's pytest-N folder, beside tmp_path.
     from hypothesis import configuration
 
-    configuration.set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+    base = session.config._tmp_path_factory.getbasetemp()
+    configuration.set_hypothesis_home_dir(base / "hypothesis")
 
 
 @pytest.fixture(autouse=True)
