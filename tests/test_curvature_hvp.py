@@ -12,6 +12,7 @@ import weakref
 import keras
 import numpy as np
 import pytest
+from _autodiff import backend_hessian
 
 import kerasnotes as kn
 from kerasnotes.curvature import HessianProbe
@@ -44,30 +45,7 @@ def reference_hessian(model, x, y, loss_fn, training: bool) -> np.ndarray:
         out, _ = model.stateless_call(params, ntv, xt, training=training)
         return loss_fn(yt, out)
 
-    bounds = np.cumsum(sizes)[:-1].tolist()
-    if BACKEND == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        hess = jax.hessian(lambda f: loss_of(f, lambda v: jnp.split(v, bounds)))(jnp.asarray(flat0))
-        return np.asarray(hess, np.float64)
-    if BACKEND == "torch":
-        import torch
-
-        def f(flat):
-            return loss_of(flat, lambda v: torch.split(v, sizes))
-
-        return torch.autograd.functional.hessian(f, torch.tensor(flat0)).numpy().astype(np.float64)
-    import tensorflow as tf
-
-    flat = tf.constant(flat0)
-    with tf.GradientTape() as outer:
-        outer.watch(flat)
-        with tf.GradientTape() as inner:
-            inner.watch(flat)
-            loss = loss_of(flat, lambda v: tf.split(v, sizes))
-        grad = inner.gradient(loss, flat)
-    return outer.jacobian(grad, flat).numpy().astype(np.float64)
+    return backend_hessian(loss_of, flat0, sizes)
 
 
 def conv_bn_models():

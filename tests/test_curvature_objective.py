@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from _autodiff import backend_hessian
 
 from kerasnotes.curvature import HessianProbe
 
@@ -233,30 +234,7 @@ def dense_reference(model, x, y_value, y_label, weights) -> np.ndarray:
         picked = keras.ops.take_along_axis(logp, keras.ops.expand_dims(yl, -1), axis=-1)
         return weights[0] * mse - weights[1] * keras.ops.mean(picked)
 
-    if BACKEND == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        bounds = np.cumsum(sizes)[:-1].tolist()
-        hess = jax.hessian(lambda f: loss_of(f, lambda v: jnp.split(v, bounds)))(jnp.asarray(flat0))
-        return np.asarray(hess, np.float64)
-    if BACKEND == "torch":
-        import torch
-
-        def f(flat):
-            return loss_of(flat, lambda v: torch.split(v, sizes))
-
-        return torch.autograd.functional.hessian(f, torch.tensor(flat0)).numpy().astype(np.float64)
-    import tensorflow as tf
-
-    flat = tf.constant(flat0)
-    with tf.GradientTape() as outer:
-        outer.watch(flat)
-        with tf.GradientTape() as inner:
-            inner.watch(flat)
-            loss = loss_of(flat, lambda v: tf.split(v, sizes))
-        grad = inner.gradient(loss, flat)
-    return outer.jacobian(grad, flat).numpy().astype(np.float64)
+    return backend_hessian(loss_of, flat0, sizes)
 
 
 @pytest.mark.parametrize("batch_size", [None, 7])
