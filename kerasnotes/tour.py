@@ -44,6 +44,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -62,6 +64,41 @@ SEARCH = "search"
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
+
+
+class _InterruptLatch:
+    """Remembers a Ctrl-C, so that one raised where Python swallows it still ends the tour.
+
+    Python's default SIGINT handler raises KeyboardInterrupt in whatever code runs
+    when the signal arrives; inside a garbage-collector callback (JAX registers
+    one) or a ``__del__`` the exception is printed as "ignored" and training goes
+    on. The latch raises it the same way and also records it; :meth:`check`, called
+    between the tour's configurations and steps, raises it again there.
+    """
+
+    def __init__(self):
+        self.pressed = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def __enter__(self):
+        # Signal handlers can only be set from the main thread; elsewhere the
+        # default behaviour stays (the tour is then not the program's main work).
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
 
 
 class TourInterrupted(KeyboardInterrupt):
@@ -205,6 +242,7 @@ def run_tour(
         # Many small models, each trained briefly: TensorFlow's graph optimiser costs
         # more than it saves there (see backends.tensorflow.short_lived_graphs).
         with (
+            _InterruptLatch() as latch,
             backends.active().short_lived_graphs(),
             Progress(*columns, console=console) as progress,
         ):
@@ -212,6 +250,7 @@ def run_tour(
             for claim in claims:
 
                 def show(config: str, claim: str = claim) -> None:
+                    latch.check()
                     progress.update(task, description=f"{claim} {config}")
 
                 show("starting")
@@ -231,6 +270,7 @@ def run_tour(
                     keras.backend.clear_session(free_memory=False)
                 outcomes.append(outcome)
                 progress.advance(task)
+                latch.check()
             progress.update(task, description="done")
     except KeyboardInterrupt as interrupt:
         if isinstance(interrupt, TourInterrupted):
