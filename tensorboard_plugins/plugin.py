@@ -10,7 +10,7 @@ Routes (under ``/data/plugin/kerasnotes``), all JSON unless noted:
 /optimizer?run=R              effective learning rate and update ratio per variable
 /schedule?run=R               learning rate, early-stopping monitor and event
 /notes?topic=T[&lang=en|zh]   note text for a view (curvature, spectrum, optimizer) or a topic
-/static/<file>                the frontend (an ES module and its stylesheet)
+/static/<path>                the frontend: ES modules (views under static/views/) and a stylesheet
 ```
 
 Steps are the event steps as logged (the 0-based epoch index); every field
@@ -42,7 +42,7 @@ from kerasnotes.tensorboard_plugins import data, layout, notes_view
 
 PLUGIN_NAME = layout.PLUGIN_NAME
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
-#: A static file name: one path component, no leading dot (so never ``..``).
+#: One component of a static path: no separator, no leading dot (so never ``..``).
 _STATIC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _CONTENT_TYPES = {
     ".js": "text/javascript",
@@ -92,6 +92,30 @@ def _step_arg(request: wrappers.Request) -> int | None:
         raise data.BadRequest(f"step must be an integer; got step={step!r}") from None
 
 
+def _static_files(root: str) -> frozenset[str]:
+    """Every servable file under ``root``, as ``/``-joined paths relative to it.
+
+    A path qualifies when each of its components matches ``_STATIC_NAME`` (so no
+    dot-files or dot-folders, never ``..``) and the file it names really lies
+    inside ``root``: a symbolic link that leads out of it is left out.
+    """
+    real_root = os.path.realpath(root)
+    found = set()
+    for folder, subfolders, files in os.walk(root):
+        # Pruned in place so os.walk never enters a folder that could not be served.
+        subfolders[:] = sorted(d for d in subfolders if _STATIC_NAME.match(d))
+        relative = os.path.relpath(folder, root)
+        parts = () if relative == os.curdir else tuple(relative.split(os.sep))
+        for name in files:
+            path = os.path.join(folder, name)
+            if not _STATIC_NAME.match(name) or not os.path.isfile(path):
+                continue
+            if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+                continue
+            found.add("/".join((*parts, name)))
+    return frozenset(found)
+
+
 class KerasNotesPlugin(base_plugin.TBPlugin):
     """The "kerasnotes" tab: curvature, spectrum, optimizer state and the notes.
 
@@ -112,11 +136,7 @@ class KerasNotesPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context: base_plugin.TBContext) -> None:
         self._provider = context.data_provider
-        self._static_files = frozenset(
-            name
-            for name in os.listdir(STATIC_DIR)
-            if _STATIC_NAME.match(name) and os.path.isfile(os.path.join(STATIC_DIR, name))
-        )
+        self._static_files = _static_files(STATIC_DIR)
 
     def get_plugin_apps(self) -> dict[str, Callable[..., Any]]:
         """The plugin's WSGI routes, relative to ``/data/plugin/kerasnotes``."""
@@ -164,8 +184,8 @@ class KerasNotesPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_static(self, request: wrappers.Request) -> werkzeug.Response:
-        # Serve only files listed at start-up by exact name: "..", "/" and
-        # encoded separators cannot name anything outside static/.
+        # Serve only files listed at start-up by exact relative path: "..",
+        # a leading "/" and encoded separators cannot name anything outside static/.
         _, _, name = request.path.partition(f"/plugin/{PLUGIN_NAME}/static/")
         if name not in self._static_files:
             return http_util.Respond(request, f"no static file {name!r}", "text/plain", code=404)
@@ -173,6 +193,6 @@ class KerasNotesPlugin(base_plugin.TBPlugin):
         content_type = _CONTENT_TYPES.get(extension) or (
             mimetypes.guess_type(name)[0] or "application/octet-stream"
         )
-        with open(os.path.join(STATIC_DIR, name), "rb") as handle:
+        with open(os.path.join(STATIC_DIR, *name.split("/")), "rb") as handle:
             body = handle.read()
         return http_util.Respond(request, body, content_type)

@@ -346,11 +346,32 @@ def test_notes_for_each_view_in_both_languages(client):
     assert one["entries"] == [notes.as_dict(notes.lookup("F5"), "zh")]
 
 
+def _frontend_files() -> list[str]:
+    """Every file of the frontend, as a ``/``-joined path relative to ``static/``."""
+    from kerasnotes.tensorboard_plugins import plugin
+
+    return sorted(
+        os.path.relpath(os.path.join(folder, name), plugin.STATIC_DIR).replace(os.sep, "/")
+        for folder, _, names in os.walk(plugin.STATIC_DIR)
+        for name in names
+    )
+
+
 def test_static_files_are_served_and_traversal_is_refused(client):
-    index = client.get(f"{PREFIX}/static/index.js")
-    assert index.status_code == 200
-    assert index.headers["Content-Type"].startswith("text/javascript")
-    assert b"export" in index.data
+    from kerasnotes.tensorboard_plugins import plugin
+
+    files = _frontend_files()
+    # The views live one folder down; the entry module and the shared modules at the top.
+    assert {"index.js", "chart.js", "dom.js", "style.css", "views/curvature.js"} <= set(files)
+    content_types = {".js": "text/javascript", ".css": "text/css"}
+    for name in files:
+        response = client.get(f"{PREFIX}/static/{name}")
+        assert response.status_code == 200, name
+        expected = content_types[os.path.splitext(name)[1]]
+        assert response.headers["Content-Type"].startswith(expected), name
+        with open(os.path.join(plugin.STATIC_DIR, *name.split("/")), "rb") as handle:
+            assert response.data == handle.read(), name
+    assert b"export" in client.get(f"{PREFIX}/static/index.js").data
     for attempt in (
         "/static/../plugin.py",
         "/static/..%2fplugin.py",
@@ -361,17 +382,115 @@ def test_static_files_are_served_and_traversal_is_refused(client):
         "/static/.hidden",
         "/static/",
         "/static/nope.js",
+        "/static/views",
+        "/static/views/",
+        "/static/views/../../plugin.py",
+        "/static/views/..%2f..%2fplugin.py",
+        "/static/views/%2e%2e/%2e%2e/plugin.py",
+        "/static/views/..%5c..%5cplugin.py",
+        "/static/views//curvature.js",
+        "/static/./index.js",
+        "/static/views/./curvature.js",
+        "/static/views%5ccurvature.js",
+        "/static/views/nope.js",
     ):
         response = client.get(PREFIX + attempt)
         assert response.status_code in (400, 403, 404), attempt
-        assert b"import" not in response.data and b"root:" not in response.data
+        assert b"import" not in response.data and b"root:" not in response.data, attempt
+
+
+def test_every_module_the_frontend_imports_is_served(client):
+    """Each relative import (and the stylesheet URL) resolves to a served file of the right type."""
+    import posixpath
+    import re
+
+    from kerasnotes.tensorboard_plugins import plugin
+
+    pattern = re.compile(
+        r"""(?:\bfrom\s*|\bimport\s*\(?\s*|new URL\(\s*)["'](\.{1,2}/[^"']+)["']"""
+    )
+    requested = set()
+    for name in _frontend_files():
+        if not name.endswith(".js"):
+            continue
+        with open(os.path.join(plugin.STATIC_DIR, *name.split("/")), encoding="utf-8") as handle:
+            targets = pattern.findall(handle.read())
+        for target in targets:
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+            assert not path.startswith(".."), (name, target)
+            response = client.get(f"{PREFIX}/static/{path}")
+            assert response.status_code == 200, (name, target)
+            expected = "text/css" if path.endswith(".css") else "text/javascript"
+            assert response.headers["Content-Type"].startswith(expected), (name, target)
+            requested.add(path)
+    # Every module is reachable from the entry; a stray file would be dead code.
+    assert requested | {"index.js"} == set(_frontend_files())
+
+
+def test_static_listing_leaves_out_dot_files_bad_names_and_links_out_of_static(
+    tmp_path, monkeypatch
+):
+    from kerasnotes.tensorboard_plugins import plugin
+
+    root = tmp_path / "static"
+    outside = tmp_path / "outside"
+    (root / "views" / ".cache").mkdir(parents=True)
+    (root / ".git").mkdir()
+    outside.mkdir()
+    (outside / "secret.js").write_text("OUTSIDE STATIC")
+    (root / "index.js").write_text("export const a = 1;")
+    (root / "views" / "a.js").write_text("export const b = 2;")
+    (root / "views" / ".cache" / "c.js").write_text("cached")
+    (root / ".git" / "config.js").write_text("git")
+    (root / ".hidden.js").write_text("hidden")
+    (root / "bad name.js").write_text("bad")
+    (root / "leak.js").symlink_to(outside / "secret.js")
+    (root / "views" / "out").symlink_to(outside, target_is_directory=True)
+    (root / "views" / "alias.js").symlink_to(root / "index.js")  # inside static/: served
+    assert plugin._static_files(str(root)) == {"index.js", "views/a.js", "views/alias.js"}
+
+    monkeypatch.setattr(plugin, "STATIC_DIR", str(root))
+    app = plugin.KerasNotesPlugin(plugin.base_plugin.TBContext(data_provider=None))
+    static = werkzeug_test.Client(app.get_plugin_apps()["/static/*"])
+    served = static.get(f"{PREFIX}/static/views/a.js")
+    assert served.status_code == 200 and served.data == b"export const b = 2;"
+    assert served.headers["Content-Type"].startswith("text/javascript")
+    for name in (
+        "leak.js",
+        "views/out/secret.js",
+        ".hidden.js",
+        "views/.cache/c.js",
+        "bad name.js",
+    ):
+        response = static.get(f"{PREFIX}/static/{name}")
+        assert response.status_code == 404 and b"OUTSIDE" not in response.data, name
+
+
+def test_package_data_ships_every_frontend_file():
+    """A wheel holds only what pyproject's package-data globs match; editable installs hide a gap."""
+    import glob
+    import tomllib
+
+    from kerasnotes.tensorboard_plugins import plugin
+
+    folder = os.path.dirname(plugin.STATIC_DIR)
+    with open(os.path.join(folder, os.pardir, "pyproject.toml"), "rb") as handle:
+        config = tomllib.load(handle)["tool"]["setuptools"]
+    patterns = config["package-data"]["kerasnotes.tensorboard_plugins"]
+    shipped = {
+        os.path.relpath(path, plugin.STATIC_DIR).replace(os.sep, "/")
+        for pattern in patterns
+        for path in glob.glob(os.path.join(folder, pattern))
+        if os.path.isfile(path)
+    }
+    assert shipped == set(_frontend_files())
 
 
 def test_no_external_urls_in_the_frontend():
     from kerasnotes.tensorboard_plugins import plugin
 
-    for name in os.listdir(plugin.STATIC_DIR):
-        with open(os.path.join(plugin.STATIC_DIR, name), encoding="utf-8") as handle:
+    for name in _frontend_files():
+        with open(os.path.join(plugin.STATIC_DIR, *name.split("/")), encoding="utf-8") as handle:
             text = handle.read()
         for scheme in ("http://", "https://", "//cdn", "@import url"):
             # The SVG namespace is an identifier, never fetched.

@@ -3,45 +3,8 @@
 // Every drawn element carries data-* attributes holding the numbers it shows,
 // so a test (or a curious user with the inspector) can read the plotted values.
 
-const SVG_NS = "http://www.w3.org/2000/svg";
-
-export function svg(tag, attrs = {}, parent = null) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value !== undefined && value !== null) node.setAttribute(key, String(value));
-  }
-  if (parent) parent.appendChild(node);
-  return node;
-}
-
-export function html(tag, attrs = {}, parent = null, text = null) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null) continue;
-    if (key === "class") node.className = value;
-    else node.setAttribute(key, String(value));
-  }
-  if (text !== null) node.textContent = text;
-  if (parent) parent.appendChild(node);
-  return node;
-}
-
-/** A number short enough for an axis or a table: 3 significant digits, exponent when tiny/huge. */
-export function fmt(value, digits = 3) {
-  if (value === null || value === undefined || Number.isNaN(value)) return "–";
-  if (value === 0) return "0";
-  const magnitude = Math.abs(value);
-  if (magnitude >= 1e5 || magnitude < 1e-3) {
-    const [mantissa, exponent] = value.toExponential(digits - 1).split("e");
-    return `${String(Number(mantissa))}e${Number(exponent)}`;
-  }
-  return String(Number(value.toPrecision(digits)));
-}
-
-/** `fmt` with a true minus sign (U+2212): "−0.002" on an axis, not a hyphen. */
-export function fmtSigned(value, digits = 3) {
-  return fmt(value, digits).replace(/^-/, "\u2212");
-}
+import { escapeHtml, html, svg } from "./dom.js";
+import { fmt, fmtSigned } from "./format.js";
 
 // The largest of 1, 2, 5 x 10^k that is <= m (m > 0): a round number inside a range.
 function niceFloor(m) {
@@ -467,10 +430,6 @@ function attachHover(root, host, geometry) {
     rule.setAttribute("visibility", "hidden");
     tip.hidden = true;
   });
-}
-
-export function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
 /** A legend: coloured swatches with labels; `items` = [{label, color, shape, title}]. */

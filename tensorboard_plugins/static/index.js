@@ -3,11 +3,11 @@
 // TensorBoard reloads its data (the host's "experimental.DataReloaded" message).
 
 import { getJson } from "./api.js";
-import { escapeHtml, html } from "./chart.js";
-import * as curvature from "./curvature.js";
-import * as notes from "./notes.js";
-import * as optimizer from "./optimizer.js";
-import * as spectrum from "./spectrum.js";
+import { escapeHtml, html } from "./dom.js";
+import * as curvature from "./views/curvature.js";
+import * as notes from "./views/notes.js";
+import * as optimizer from "./views/optimizer.js";
+import * as spectrum from "./views/spectrum.js";
 
 const VIEWS = { curvature, spectrum, optimizer, notes };
 

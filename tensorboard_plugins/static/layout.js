@@ -1,6 +1,6 @@
 // Page furniture shared by the views: a titled card holding one chart or table.
 
-import { html } from "./chart.js";
+import { html } from "./dom.js";
 
 export function card(parent, title, caption = "", attrs = {}) {
   const root = html("section", { class: "kn-card", ...attrs }, parent);

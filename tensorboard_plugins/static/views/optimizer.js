@@ -2,9 +2,11 @@
 // RMSprop and Adam make of the base rate, F3–F5), the size of the updates, the
 // learning-rate schedule (F6, F7) and early stopping's best and stop epochs (F15).
 
-import { getJson, PALETTE } from "./api.js";
-import { fmt, html, legend, lineChart } from "./chart.js";
-import { card } from "./layout.js";
+import { getJson, PALETTE } from "../api.js";
+import { legend, lineChart } from "../chart.js";
+import { html } from "../dom.js";
+import { fmt } from "../format.js";
+import { card } from "../layout.js";
 
 export const title = "Optimizer";
 

@@ -2,9 +2,11 @@
 // against the epoch, with every critical-point probe drawn as a marker coloured
 // by its kind (notes F13, F14).
 
-import { getJson, KINDS } from "./api.js";
-import { fmt, fmtSigned, html, legend, lineChart } from "./chart.js";
-import { card } from "./layout.js";
+import { getJson, KINDS } from "../api.js";
+import { legend, lineChart } from "../chart.js";
+import { html } from "../dom.js";
+import { fmt, fmtSigned } from "../format.js";
+import { card } from "../layout.js";
 
 export const title = "Curvature";
 

@@ -1,8 +1,8 @@
 // Notes view: the formulas and explanations behind the other views, in English
 // or Chinese, from the same text as `kerasnotes explain`.
 
-import { getJson } from "./api.js";
-import { html } from "./chart.js";
+import { getJson } from "../api.js";
+import { html } from "../dom.js";
 
 export const title = "Notes";
 

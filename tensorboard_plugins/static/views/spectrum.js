@@ -5,9 +5,11 @@
 // smoothing spreads eigenvalues near zero over both signs, so no mass is ever
 // computed from it here; the numbers shown are the logged ones.
 
-import { getJson } from "./api.js";
-import { fmt, html, legend, lineChart } from "./chart.js";
-import { card } from "./layout.js";
+import { getJson } from "../api.js";
+import { legend, lineChart } from "../chart.js";
+import { html } from "../dom.js";
+import { fmt } from "../format.js";
+import { card } from "../layout.js";
 
 export const title = "Spectrum";
 
