@@ -16,10 +16,11 @@ export async function getJson(route, params = {}) {
     if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
   }
   const response = await fetch(url, { headers: { Accept: "application/json" } });
-  let body = null;
+  let body;
   try {
     body = await response.json();
-  } catch (error) {
+  } catch {
+    // A proxy's HTML error page or an empty answer: say so rather than "Unexpected token <".
     throw new RouteError(response.status, `${route}: the server answered ${response.status} without JSON`);
   }
   if (!response.ok) throw new RouteError(response.status, body && body.error ? body.error : `${route}: ${response.status}`);
