@@ -21,9 +21,16 @@ export async function getJson(route, params = {}) {
     body = await response.json();
   } catch {
     // A proxy's HTML error page or an empty answer: say so rather than "Unexpected token <".
-    throw new RouteError(response.status, `${route}: the server answered ${response.status} without JSON`);
+    throw new RouteError(
+      response.status,
+      `${route}: the server answered ${response.status} without JSON`,
+    );
   }
-  if (!response.ok) throw new RouteError(response.status, body && body.error ? body.error : `${route}: ${response.status}`);
+  if (!response.ok)
+    throw new RouteError(
+      response.status,
+      body && body.error ? body.error : `${route}: ${response.status}`,
+    );
   return body;
 }
 
@@ -38,4 +45,15 @@ export const KINDS = {
 };
 
 // Ten distinguishable line colours for per-variable series.
-export const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+export const PALETTE = [
+  "#1f77b4",
+  "#ff7f0e",
+  "#2ca02c",
+  "#d62728",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#7f7f7f",
+  "#bcbd22",
+  "#17becf",
+];

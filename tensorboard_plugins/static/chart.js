@@ -78,7 +78,9 @@ function logScale(lo, hi) {
       const inside = out.filter((t) => Math.log10(t) >= lo - 1e-9 && Math.log10(t) <= hi + 1e-9);
       if (inside.length >= 3) return inside.sort((a, b) => a - b);
       // Less than a decade: evenly spaced labels read better than one or two powers of ten.
-      return linearScale(10 ** lo, 10 ** hi).ticks(4).filter((t) => t > 0);
+      return linearScale(10 ** lo, 10 ** hi)
+        .ticks(4)
+        .filter((t) => t > 0);
     },
   };
 }
@@ -107,10 +109,13 @@ function symlogScale(values) {
       const out = new Set([0]);
       const primary = [];
       for (const sign of [1, -1]) {
-        const side = values.filter((v) => Number.isFinite(v) && Math.sign(v) === sign).map(Math.abs);
+        const side = values
+          .filter((v) => Number.isFinite(v) && Math.sign(v) === sign)
+          .map(Math.abs);
         if (!side.length) continue;
         const extent = Math.max(...side);
-        for (let e = Math.ceil(Math.log10(c)); 10 ** e <= extent * 1.0001; e++) out.add(sign * 10 ** e);
+        for (let e = Math.ceil(Math.log10(c)); 10 ** e <= extent * 1.0001; e++)
+          out.add(sign * 10 ** e);
         // A round number inside each side's range, so a side whose values are all
         // below the first power of ten (λmin = -0.0027) still gets a labelled tick.
         const edge = sign * Number(niceFloor(extent).toPrecision(12));
@@ -201,8 +206,11 @@ export function lineChart(host, spec) {
   host.appendChild(root);
 
   if (!xs.length) {
-    svg("text", { x: width / 2, y: height / 2, class: "kn-empty", "text-anchor": "middle" }, root)
-      .textContent = spec.emptyText || "nothing logged yet";
+    svg(
+      "text",
+      { x: width / 2, y: height / 2, class: "kn-empty", "text-anchor": "middle" },
+      root,
+    ).textContent = spec.emptyText || "nothing logged yet";
     root.setAttribute("data-empty", "true");
     return root;
   }
@@ -239,24 +247,76 @@ export function lineChart(host, spec) {
     const y = Y(t);
     if (placed.some((p) => Math.abs(p - y) < 16)) continue;
     placed.push(y);
-    svg("line", { x1: MARGIN.left, x2: MARGIN.left + plotW, y1: y, y2: y, class: t === 0 && yScale.kind !== "log" ? "kn-zero" : "kn-gridline" }, axes);
-    svg("text", { x: MARGIN.left - 6, y: y + 4, "text-anchor": "end", class: "kn-tick", "data-axis": "y", "data-value": t }, axes).textContent =
-      fmtSigned(t, 2);
+    svg(
+      "line",
+      {
+        x1: MARGIN.left,
+        x2: MARGIN.left + plotW,
+        y1: y,
+        y2: y,
+        class: t === 0 && yScale.kind !== "log" ? "kn-zero" : "kn-gridline",
+      },
+      axes,
+    );
+    svg(
+      "text",
+      {
+        x: MARGIN.left - 6,
+        y: y + 4,
+        "text-anchor": "end",
+        class: "kn-tick",
+        "data-axis": "y",
+        "data-value": t,
+      },
+      axes,
+    ).textContent = fmtSigned(t, 2);
   }
   const xTicks = xScale.ticks(Math.max(2, Math.floor(plotW / 90)));
   for (const t of xTicks) {
     if (spec.integerX && !Number.isInteger(t)) continue;
     const x = X(t);
-    svg("line", { x1: x, x2: x, y1: MARGIN.top + plotH, y2: MARGIN.top + plotH + 4, class: "kn-axis" }, axes);
-    svg("text", { x, y: MARGIN.top + plotH + 17, "text-anchor": "middle", class: "kn-tick", "data-axis": "x", "data-value": t }, axes).textContent =
-      fmtSigned(t, 3);
+    svg(
+      "line",
+      { x1: x, x2: x, y1: MARGIN.top + plotH, y2: MARGIN.top + plotH + 4, class: "kn-axis" },
+      axes,
+    );
+    svg(
+      "text",
+      {
+        x,
+        y: MARGIN.top + plotH + 17,
+        "text-anchor": "middle",
+        class: "kn-tick",
+        "data-axis": "x",
+        "data-value": t,
+      },
+      axes,
+    ).textContent = fmtSigned(t, 3);
   }
-  svg("rect", { x: MARGIN.left, y: MARGIN.top, width: plotW, height: plotH, class: "kn-frame" }, axes);
+  svg(
+    "rect",
+    { x: MARGIN.left, y: MARGIN.top, width: plotW, height: plotH, class: "kn-frame" },
+    axes,
+  );
   if (spec.xLabel) {
-    svg("text", { x: MARGIN.left + plotW, y: height - 3, "text-anchor": "end", class: "kn-label" }, axes).textContent = spec.xLabel;
+    svg(
+      "text",
+      { x: MARGIN.left + plotW, y: height - 3, "text-anchor": "end", class: "kn-label" },
+      axes,
+    ).textContent = spec.xLabel;
   }
   if (spec.yLabel) {
-    svg("text", { x: 12, y: MARGIN.top + plotH / 2, "text-anchor": "middle", class: "kn-label", transform: `rotate(-90 12 ${MARGIN.top + plotH / 2})` }, axes).textContent = spec.yLabel;
+    svg(
+      "text",
+      {
+        x: 12,
+        y: MARGIN.top + plotH / 2,
+        "text-anchor": "middle",
+        class: "kn-label",
+        transform: `rotate(-90 12 ${MARGIN.top + plotH / 2})`,
+      },
+      axes,
+    ).textContent = spec.yLabel;
   }
 
   const clipId = `kn-clip-${spec.id}`;
@@ -270,12 +330,29 @@ export function lineChart(host, spec) {
     const pts = [];
     for (let i = 0; i < area.xs.length; i++) {
       const x = area.xs[i];
-      if (x >= area.from && x <= area.to && yScale.valid(area.ys[i])) pts.push([X(x), Y(area.ys[i])]);
+      if (x >= area.from && x <= area.to && yScale.valid(area.ys[i]))
+        pts.push([X(x), Y(area.ys[i])]);
     }
     if (pts.length < 2) continue;
-    const base = Y(yScale.kind === "log" ? 10 ** yScale.lo : Math.max(yScale.lo, Math.min(0, yScale.hi)));
-    const d = `M${pts[0][0]},${base}` + pts.map(([x, y]) => `L${x},${y}`).join("") + `L${pts[pts.length - 1][0]},${base}Z`;
-    svg("path", { d, fill: area.color, class: "kn-area", "data-area": area.name, "data-from": area.from, "data-to": area.to }, plot);
+    const base = Y(
+      yScale.kind === "log" ? 10 ** yScale.lo : Math.max(yScale.lo, Math.min(0, yScale.hi)),
+    );
+    const d =
+      `M${pts[0][0]},${base}` +
+      pts.map(([x, y]) => `L${x},${y}`).join("") +
+      `L${pts[pts.length - 1][0]},${base}Z`;
+    svg(
+      "path",
+      {
+        d,
+        fill: area.color,
+        class: "kn-area",
+        "data-area": area.name,
+        "data-from": area.from,
+        "data-to": area.to,
+      },
+      plot,
+    );
   }
 
   // Vertical rules (λmin / λmax, early-stopping epochs).
@@ -283,10 +360,31 @@ export function lineChart(host, spec) {
     if (!Number.isFinite(rule.x)) continue;
     const x = X(rule.x);
     const g = svg("g", { class: "kn-vline", "data-role": rule.role, "data-x": rule.x }, root);
-    svg("line", { x1: x, x2: x, y1: MARGIN.top, y2: MARGIN.top + plotH, stroke: rule.color, "stroke-dasharray": rule.dashed === false ? null : "5 4" }, g);
+    svg(
+      "line",
+      {
+        x1: x,
+        x2: x,
+        y1: MARGIN.top,
+        y2: MARGIN.top + plotH,
+        stroke: rule.color,
+        "stroke-dasharray": rule.dashed === false ? null : "5 4",
+      },
+      g,
+    );
     if (rule.label) {
       const right = x > MARGIN.left + plotW * 0.75;
-      const label = svg("text", { x: right ? x - 4 : x + 4, y: MARGIN.top + 12 + (rule.labelRow || 0) * 14, "text-anchor": right ? "end" : "start", class: "kn-vlabel", fill: rule.color }, g);
+      const label = svg(
+        "text",
+        {
+          x: right ? x - 4 : x + 4,
+          y: MARGIN.top + 12 + (rule.labelRow || 0) * 14,
+          "text-anchor": right ? "end" : "start",
+          class: "kn-vlabel",
+          fill: rule.color,
+        },
+        g,
+      );
       label.textContent = rule.label;
       keepInside(label, MARGIN.left + 2, MARGIN.left + plotW - 2);
     }
@@ -294,7 +392,15 @@ export function lineChart(host, spec) {
 
   // Series.
   for (const s of series) {
-    const g = svg("g", { class: "kn-series", "data-series": s.name, "data-points": JSON.stringify(s.steps.map((x, i) => [x, s.values[i]])) }, plot);
+    const g = svg(
+      "g",
+      {
+        class: "kn-series",
+        "data-series": s.name,
+        "data-points": JSON.stringify(s.steps.map((x, i) => [x, s.values[i]])),
+      },
+      plot,
+    );
     let d = "";
     let pen = false;
     for (let i = 0; i < s.steps.length; i++) {
@@ -306,12 +412,34 @@ export function lineChart(host, spec) {
       d += `${pen ? "L" : "M"}${X(s.steps[i]).toFixed(2)},${Y(v).toFixed(2)}`;
       pen = true;
     }
-    svg("path", { d, stroke: s.color, fill: "none", class: "kn-line", "stroke-dasharray": s.dashed ? "6 4" : null }, g);
+    svg(
+      "path",
+      {
+        d,
+        stroke: s.color,
+        fill: "none",
+        class: "kn-line",
+        "stroke-dasharray": s.dashed ? "6 4" : null,
+      },
+      g,
+    );
     if (s.dots !== false && s.steps.length <= MAX_POINT_DOTS) {
       for (let i = 0; i < s.steps.length; i++) {
         const v = s.values[i];
         if (v === null || !yScale.valid(v)) continue;
-        svg("circle", { cx: X(s.steps[i]), cy: Y(v), r: 2.2, fill: s.color, class: "kn-point", "data-step": s.steps[i], "data-value": v }, g);
+        svg(
+          "circle",
+          {
+            cx: X(s.steps[i]),
+            cy: Y(v),
+            r: 2.2,
+            fill: s.color,
+            class: "kn-point",
+            "data-step": s.steps[i],
+            "data-value": v,
+          },
+          g,
+        );
       }
     }
   }
@@ -322,11 +450,20 @@ export function lineChart(host, spec) {
     if (!Number.isFinite(m.x) || m.y === null || !yScale.valid(m.y)) continue;
     const x = X(m.x);
     const y = Y(m.y);
-    const attrs = { class: `kn-marker kn-shape-${m.shape || "circle"}`, fill: m.color, "data-x": m.x, "data-y": m.y };
+    const attrs = {
+      class: `kn-marker kn-shape-${m.shape || "circle"}`,
+      fill: m.color,
+      "data-x": m.x,
+      "data-y": m.y,
+    };
     for (const [key, value] of Object.entries(m.data || {})) attrs[`data-${key}`] = value;
     let node;
     if (m.shape === "diamond") {
-      node = svg("path", { ...attrs, d: `M${x},${y - 7}L${x + 7},${y}L${x},${y + 7}L${x - 7},${y}Z` }, markerGroup);
+      node = svg(
+        "path",
+        { ...attrs, d: `M${x},${y - 7}L${x + 7},${y}L${x},${y + 7}L${x - 7},${y}Z` },
+        markerGroup,
+      );
     } else if (m.shape === "star") {
       let d = "";
       for (let k = 0; k < 10; k++) {
@@ -388,7 +525,19 @@ function drawEndLabels(root, series, X, Y, plotW, plotH) {
     let y = above >= top && !used.some((u) => Math.abs(u - above) < 13) ? above : below;
     y = Math.min(bottom, Math.max(top, y));
     used.push(y);
-    const label = svg("text", { x: end.x - 8, y, "text-anchor": "end", class: "kn-end-label", fill: end.s.color, "data-field": end.s.name, "data-value": end.v }, group);
+    const label = svg(
+      "text",
+      {
+        x: end.x - 8,
+        y,
+        "text-anchor": "end",
+        class: "kn-end-label",
+        fill: end.s.color,
+        "data-field": end.s.name,
+        "data-value": end.v,
+      },
+      group,
+    );
     label.textContent = `${end.s.label || end.s.name} ${fmtSigned(end.v, 3)}`;
     keepInside(label, MARGIN.left + 2, MARGIN.left + plotW - 2);
   }
@@ -399,16 +548,26 @@ function drawEndLabels(root, series, X, Y, plotW, plotH) {
 function attachHover(root, host, geometry) {
   const { X, xScale, plotW, plotH, inset, series } = geometry;
   if (!series.length) return;
-  const rule = svg("line", { class: "kn-hover", y1: MARGIN.top, y2: MARGIN.top + plotH, visibility: "hidden" }, root);
+  const rule = svg(
+    "line",
+    { class: "kn-hover", y1: MARGIN.top, y2: MARGIN.top + plotH, visibility: "hidden" },
+    root,
+  );
   const tip = html("div", { class: "kn-tooltip", hidden: "" }, host);
-  const catcher = svg("rect", { x: MARGIN.left, y: MARGIN.top, width: plotW, height: plotH, fill: "transparent" }, root);
+  const catcher = svg(
+    "rect",
+    { x: MARGIN.left, y: MARGIN.top, width: plotW, height: plotH, fill: "transparent" },
+    root,
+  );
   catcher.addEventListener("mousemove", (event) => {
     const box = root.getBoundingClientRect();
     const px = event.clientX - box.left;
-    const xValue = xScale.lo + ((px - MARGIN.left - inset) / (plotW - 2 * inset)) * (xScale.hi - xScale.lo);
+    const xValue =
+      xScale.lo + ((px - MARGIN.left - inset) / (plotW - 2 * inset)) * (xScale.hi - xScale.lo);
     let best = null;
     for (const s of series) {
-      for (const x of s.steps) if (best === null || Math.abs(x - xValue) < Math.abs(best - xValue)) best = x;
+      for (const x of s.steps)
+        if (best === null || Math.abs(x - xValue) < Math.abs(best - xValue)) best = x;
     }
     if (best === null) return;
     rule.setAttribute("x1", X(best));
@@ -417,7 +576,9 @@ function attachHover(root, host, geometry) {
     const rows = series
       .map((s) => {
         const i = s.steps.indexOf(best);
-        return i < 0 ? null : `<span style="color:${s.color}">●</span> ${escapeHtml(s.label || s.name)}: <b>${fmt(s.values[i], 4)}</b>`;
+        return i < 0
+          ? null
+          : `<span style="color:${s.color}">●</span> ${escapeHtml(s.label || s.name)}: <b>${fmt(s.values[i], 4)}</b>`;
       })
       .filter(Boolean);
     tip.innerHTML = `<div class="kn-tip-x">x = ${fmt(best, 6)}</div>${rows.join("<br>")}`;
@@ -436,9 +597,17 @@ function attachHover(root, host, geometry) {
 export function legend(host, items, attrs = {}) {
   const box = html("div", { class: "kn-legend", ...attrs }, host);
   for (const item of items) {
-    const entry = html("span", { class: "kn-legend-item", "data-legend": item.key || item.label }, box);
+    const entry = html(
+      "span",
+      { class: "kn-legend-item", "data-legend": item.key || item.label },
+      box,
+    );
     if (item.title) entry.title = item.title;
-    html("span", { class: `kn-swatch kn-swatch-${item.shape || "line"}`, style: `background:${item.color}` }, entry);
+    html(
+      "span",
+      { class: `kn-swatch kn-swatch-${item.shape || "line"}`, style: `background:${item.color}` },
+      entry,
+    );
     html("span", {}, entry, item.label);
   }
   return box;

@@ -40,7 +40,8 @@ function available(run, view) {
   if (!run) return view === "notes";
   if (view === "curvature") return run.curvature;
   if (view === "spectrum") return run.spectrum;
-  if (view === "optimizer") return run.optimizer.length > 0 || run.learning_rate || run.early_stopping;
+  if (view === "optimizer")
+    return run.optimizer.length > 0 || run.learning_rate || run.early_stopping;
   return true;
 }
 
@@ -56,7 +57,10 @@ function markdown(text) {
       return part
         .split(/\n\s*\n/)
         .filter((p) => p.trim())
-        .map((p) => `<p>${p.replace(/\*\*([^*]+)\*\*/g, "<b>$1</b>").replace(/`([^`]+)`/g, "<code>$1</code>")}</p>`)
+        .map(
+          (p) =>
+            `<p>${p.replace(/\*\*([^*]+)\*\*/g, "<b>$1</b>").replace(/`([^`]+)`/g, "<code>$1</code>")}</p>`,
+        )
         .join("");
     })
     .join("");
@@ -70,7 +74,12 @@ function buildShell() {
   const tabs = html("nav", { class: "kn-tabs", role: "tablist" }, bar);
   const buttons = {};
   for (const [name, view] of Object.entries(VIEWS)) {
-    const button = html("button", { type: "button", role: "tab", "data-view": name, id: `kn-tab-${name}` }, tabs, view.title);
+    const button = html(
+      "button",
+      { type: "button", role: "tab", "data-view": name, id: `kn-tab-${name}` },
+      tabs,
+      view.title,
+    );
     button.addEventListener("click", () => {
       state.view = name;
       showView();
@@ -97,7 +106,8 @@ function fillRuns() {
   const names = state.runs.map((r) => r.run);
   if (!names.includes(state.run)) {
     // Prefer the run that fills the most views.
-    const score = (r) => ["curvature", "spectrum", "optimizer"].filter((v) => available(r, v)).length;
+    const score = (r) =>
+      ["curvature", "spectrum", "optimizer"].filter((v) => available(r, v)).length;
     const best = [...state.runs].sort((a, b) => score(b) - score(a))[0];
     state.run = best ? best.run : null;
   }
@@ -154,7 +164,9 @@ async function showView() {
   } catch (error) {
     if (generation !== state.generation) return;
     ui.main.replaceChildren();
-    html("div", { class: "kn-empty-page kn-error" }, ui.main).textContent = String(error.message || error);
+    html("div", { class: "kn-empty-page kn-error" }, ui.main).textContent = String(
+      error.message || error,
+    );
     setStatus("error", "could not load");
   }
 }
@@ -184,10 +196,21 @@ function connectToHost() {
       return;
     }
     if (message.isReply) return;
-    if (message.type === "experimental.DataReloaded" || message.type === "experimental.RunsChanged") {
+    if (
+      message.type === "experimental.DataReloaded" ||
+      message.type === "experimental.RunsChanged"
+    ) {
       refresh();
     }
-    port.postMessage(JSON.stringify({ type: message.type, id: message.id, payload: null, error: null, isReply: true }));
+    port.postMessage(
+      JSON.stringify({
+        type: message.type,
+        id: message.id,
+        payload: null,
+        error: null,
+        isReply: true,
+      }),
+    );
   };
   port.start();
   window.parent.postMessage("experimental.bootstrap", "*", [channel.port2]);

@@ -31,7 +31,9 @@ const finite = (v) => v !== null && v !== undefined && Number.isFinite(v);
 function gateClosed(series, events) {
   return (
     events.length > 0 &&
-    events.every((e) => e.kind === "not_critical" && !finite(e.lambda_min) && !finite(e.lambda_max)) &&
+    events.every(
+      (e) => e.kind === "not_critical" && !finite(e.lambda_min) && !finite(e.lambda_max),
+    ) &&
     ![series.lambda_min, series.lambda_max, series.minimum_ratio].some((s) => s.values.some(finite))
   );
 }
@@ -39,16 +41,27 @@ function gateClosed(series, events) {
 // What to say instead of two empty panels. grad_tol is not logged (only the
 // measured ‖g‖ is), so it is named, never given a number.
 function gateClosedMessage(host, series, events) {
-  const seen = [...events.map((e) => [e.grad_norm, e.epoch]), ...series.grad_norm.values.map((v, i) => [v, series.grad_norm.epochs[i]])].filter(
-    ([v]) => finite(v),
-  );
-  const box = card(host, "Hessian not probed", "", { class: "kn-card kn-gate-closed", id: "kn-gate-closed" });
+  const seen = [
+    ...events.map((e) => [e.grad_norm, e.epoch]),
+    ...series.grad_norm.values.map((v, i) => [v, series.grad_norm.epochs[i]]),
+  ].filter(([v]) => finite(v));
+  const box = card(host, "Hessian not probed", "", {
+    class: "kn-card kn-gate-closed",
+    id: "kn-gate-closed",
+  });
   box.plot.remove();
-  const first = html("p", {}, box.root, `No epoch passed the gradient gate (‖∇L‖ ≤ grad_tol) in ${events.length} probes, so no Hessian eigenvalue was measured. `);
+  const first = html(
+    "p",
+    {},
+    box.root,
+    `No epoch passed the gradient gate (‖∇L‖ ≤ grad_tol) in ${events.length} probes, so no Hessian eigenvalue was measured. `,
+  );
   if (seen.length) {
     const [smallest, epoch] = seen.reduce((best, item) => (item[0] < best[0] ? item : best));
     box.root.dataset.minGradNorm = String(smallest);
-    first.append(`Smallest ‖∇L‖ seen: ${fmt(smallest, 3)} (epoch ${epoch}); grad_tol itself is not logged.`);
+    first.append(
+      `Smallest ‖∇L‖ seen: ${fmt(smallest, 3)} (epoch ${epoch}); grad_tol itself is not logged.`,
+    );
   } else {
     first.append("No gradient norm was logged either.");
   }
@@ -56,7 +69,11 @@ function gateClosedMessage(host, series, events) {
   html("code", {}, how, "SaddlePointDetector(always_probe=True)");
   how.append(" (analyses every epoch, whatever ‖∇L‖), or a larger ");
   html("code", {}, how, "grad_tol");
-  how.append(seen.length ? ` (above the smallest ‖∇L‖ seen) so the flatter epochs count as critical points.` : ".");
+  how.append(
+    seen.length
+      ? ` (above the smallest ‖∇L‖ seen) so the flatter epochs count as critical points.`
+      : ".",
+  );
 }
 
 function summaryLine(events) {
@@ -71,29 +88,58 @@ function summaryLine(events) {
 }
 
 export async function show(host, { run }) {
-  const [body, sharp] = await Promise.all([getJson("curvature", { run }), getJson("sharpness", { run })]);
+  const [body, sharp] = await Promise.all([
+    getJson("curvature", { run }),
+    getJson("sharpness", { run }),
+  ]);
   const { series, events } = body;
   host.replaceChildren();
 
   const head = html("div", { class: "kn-view-head" }, host);
-  html("p", { class: "kn-summary", id: "kn-curvature-summary", "data-events": events.length }, head, summaryLine(events));
+  html(
+    "p",
+    { class: "kn-summary", id: "kn-curvature-summary", "data-events": events.length },
+    head,
+    summaryLine(events),
+  );
   // The three kinds a reader expects, plus any other kind this run produced.
-  const present = new Set(["saddle", "local_minimum", "not_critical", ...events.map((e) => e.kind)]);
+  const present = new Set([
+    "saddle",
+    "local_minimum",
+    "not_critical",
+    ...events.map((e) => e.kind),
+  ]);
   legend(
     head,
     Object.entries(KINDS)
       .filter(([key]) => present.has(key))
-      .map(([key, k]) => ({ key, label: k.label, color: k.color, shape: "dot", title: body.rule.conditions[key] })),
+      .map(([key, k]) => ({
+        key,
+        label: k.label,
+        color: k.color,
+        shape: "dot",
+        title: body.rule.conditions[key],
+      })),
     { id: "kn-kind-legend" },
   );
   // The rule, as kerasnotes.curvature.classify states it (sent by the server, never restated here).
   html("pre", { class: "kn-rule", id: "kn-kind-rule" }, head, body.rule.text);
 
   const grid = html("div", { class: "kn-grid" }, host);
-  const gradCard = card(grid, "Gradient norm ‖∇L‖", "A critical point needs ∇L ≈ 0 (grad_tol); the Hessian then decides its kind.");
+  const gradCard = card(
+    grid,
+    "Gradient norm ‖∇L‖",
+    "A critical point needs ∇L ≈ 0 (grad_tol); the Hessian then decides its kind.",
+  );
   const closed = gateClosed(series, events);
   if (closed) gateClosedMessage(grid, series, events);
-  const lambdaCard = closed ? null : card(grid, "Extreme Hessian eigenvalues", "The kind follows the rule above (F13), with τ = curvature_tol · max(|λmin|, |λmax|).");
+  const lambdaCard = closed
+    ? null
+    : card(
+        grid,
+        "Extreme Hessian eigenvalues",
+        "The kind follows the rule above (F13), with τ = curvature_tol · max(|λmin|, |λmax|).",
+      );
   if (lambdaCard) {
     lambdaCard.root.insertBefore(
       legend(lambdaCard.root, [
@@ -103,7 +149,13 @@ export async function show(host, { run }) {
       lambdaCard.plot,
     );
   }
-  const ratioCard = closed ? null : card(grid, "Minimum ratio", "Share of eigenvalues above τ (F14): 1 at a strict local minimum, lower at a saddle.");
+  const ratioCard = closed
+    ? null
+    : card(
+        grid,
+        "Minimum ratio",
+        "Share of eigenvalues above τ (F14): 1 at a strict local minimum, lower at a saddle.",
+      );
   const sharpCard = sharp.series.sharpness.values.some(finite)
     ? card(
         grid,
@@ -112,7 +164,11 @@ export async function show(host, { run }) {
         { class: "kn-card", id: "kn-sharpness" },
       )
     : null;
-  const tableCard = card(grid, "Critical points", "Every probe, with what was measured (– = not measured).");
+  const tableCard = card(
+    grid,
+    "Critical points",
+    "Every probe, with what was measured (– = not measured).",
+  );
 
   const draw = () => {
     lineChart(gradCard.plot, {
@@ -120,7 +176,9 @@ export async function show(host, { run }) {
       yScale: "log",
       xLabel: "epoch",
       integerX: true,
-      series: [{ name: "grad_norm", label: "‖∇L‖", color: "#495057", ...byEpoch(series.grad_norm) }],
+      series: [
+        { name: "grad_norm", label: "‖∇L‖", color: "#495057", ...byEpoch(series.grad_norm) },
+      ],
       markers: eventMarkers(events, "grad_norm"),
     });
     if (sharpCard) {
@@ -129,8 +187,19 @@ export async function show(host, { run }) {
         xLabel: "epoch",
         integerX: true,
         series: [
-          { name: "sharpness", label: "sharpness", color: "#1971c2", ...byEpoch(sharp.series.sharpness) },
-          { name: "threshold", label: "threshold", color: "#e8590c", dashed: true, ...byEpoch(sharp.series.threshold) },
+          {
+            name: "sharpness",
+            label: "sharpness",
+            color: "#1971c2",
+            ...byEpoch(sharp.series.sharpness),
+          },
+          {
+            name: "threshold",
+            label: "threshold",
+            color: "#e8590c",
+            dashed: true,
+            ...byEpoch(sharp.series.threshold),
+          },
         ],
         endLabels: true,
       });
@@ -145,7 +214,10 @@ export async function show(host, { run }) {
         { name: "lambda_max", label: "λmax", color: "#1971c2", ...byEpoch(series.lambda_max) },
         { name: "lambda_min", label: "λmin", color: "#c92a2a", ...byEpoch(series.lambda_min) },
       ],
-      markers: [...eventMarkers(events, "lambda_min", "λmin"), ...eventMarkers(events, "lambda_max", "λmax")],
+      markers: [
+        ...eventMarkers(events, "lambda_min", "λmin"),
+        ...eventMarkers(events, "lambda_max", "λmax"),
+      ],
       endLabels: true,
     });
     lineChart(ratioCard.plot, {
@@ -153,7 +225,14 @@ export async function show(host, { run }) {
       yDomain: [0, 1],
       xLabel: "epoch",
       integerX: true,
-      series: [{ name: "minimum_ratio", label: "minimum ratio", color: "#5f3dc4", ...byEpoch(series.minimum_ratio) }],
+      series: [
+        {
+          name: "minimum_ratio",
+          label: "minimum ratio",
+          color: "#5f3dc4",
+          ...byEpoch(series.minimum_ratio),
+        },
+      ],
       markers: eventMarkers(events, "minimum_ratio"),
     });
   };
@@ -166,19 +245,40 @@ function eventsTable(host, events) {
   const wrap = html("div", { class: "kn-table-wrap" }, host);
   const table = html("table", { class: "kn-table", id: "kn-events-table" }, wrap);
   const head = html("tr", {}, html("thead", {}, table));
-  for (const label of ["epoch", "kind", "‖∇L‖", "λmin", "λmax", "ratio", "escaped", "loss before → after", "HVPs", "s"]) {
+  for (const label of [
+    "epoch",
+    "kind",
+    "‖∇L‖",
+    "λmin",
+    "λmax",
+    "ratio",
+    "escaped",
+    "loss before → after",
+    "HVPs",
+    "s",
+  ]) {
     html("th", {}, head, label);
   }
   const tbody = html("tbody", {}, table);
   for (const e of [...events].reverse()) {
     const kind = KINDS[e.kind] || KINDS.error;
-    const row = html("tr", { "data-step": e.step, "data-epoch": e.epoch, "data-kind": e.kind }, tbody);
+    const row = html(
+      "tr",
+      { "data-step": e.step, "data-epoch": e.epoch, "data-kind": e.kind },
+      tbody,
+    );
     html("td", {}, row, String(e.epoch));
     const cell = html("td", {}, row);
     html("span", { class: "kn-kind", style: `background:${kind.color}` }, cell, kind.label);
-    for (const v of [e.grad_norm, e.lambda_min, e.lambda_max, e.minimum_ratio]) html("td", { class: "kn-num" }, row, fmt(v, 3));
+    for (const v of [e.grad_norm, e.lambda_min, e.lambda_max, e.minimum_ratio])
+      html("td", { class: "kn-num" }, row, fmt(v, 3));
     html("td", {}, row, e.escaped === null ? "–" : e.escaped ? "yes" : "no");
-    html("td", { class: "kn-num" }, row, e.loss_before === null ? "–" : `${fmt(e.loss_before, 4)} → ${fmt(e.loss_after, 4)}`);
+    html(
+      "td",
+      { class: "kn-num" },
+      row,
+      e.loss_before === null ? "–" : `${fmt(e.loss_before, 4)} → ${fmt(e.loss_after, 4)}`,
+    );
     html("td", { class: "kn-num" }, row, e.num_hvp === null ? "–" : String(e.num_hvp));
     html("td", { class: "kn-num" }, row, fmt(e.seconds, 2));
   }

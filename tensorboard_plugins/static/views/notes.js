@@ -8,10 +8,18 @@ export const title = "Notes";
 
 const SECTIONS = [
   { view: "curvature", heading: { en: "Curvature and spectrum", zh: "曲率与特征值谱" } },
-  { view: "optimizer", heading: { en: "Optimizer, learning rate and early stopping", zh: "优化器、学习率与早停" } },
+  {
+    view: "optimizer",
+    heading: { en: "Optimizer, learning rate and early stopping", zh: "优化器、学习率与早停" },
+  },
 ];
 const LABELS = {
-  en: { when: "When it matters", keras: "Difference from Keras", api: "In kerasnotes", example: "Example" },
+  en: {
+    when: "When it matters",
+    keras: "Difference from Keras",
+    api: "In kerasnotes",
+    example: "Example",
+  },
   zh: { when: "何时重要", keras: "与 Keras 的区别", api: "kerasnotes 中的实现", example: "示例" },
 };
 
@@ -31,7 +39,11 @@ function paragraphs(host, text) {
 
 function entry(host, note, lang) {
   const labels = LABELS[lang];
-  const box = html("article", { class: "kn-note", "data-topic": note.id, lang: lang === "zh" ? "zh-CN" : "en" }, host);
+  const box = html(
+    "article",
+    { class: "kn-note", "data-topic": note.id, lang: lang === "zh" ? "zh-CN" : "en" },
+    host,
+  );
   const h = html("h3", {}, box);
   html("span", { class: "kn-note-id" }, h, note.id);
   html("span", {}, h, ` ${note.title}`);
@@ -66,8 +78,16 @@ export async function show(host, { state, onLanguage }) {
   host.replaceChildren();
   const head = html("div", { class: "kn-view-head kn-controls" }, host);
   const switcher = html("div", { class: "kn-lang", role: "group", "aria-label": "language" }, head);
-  for (const [code, name] of [["en", "English"], ["zh", "中文"]]) {
-    const button = html("button", { type: "button", "data-lang": code, "aria-pressed": code === lang }, switcher, name);
+  for (const [code, name] of [
+    ["en", "English"],
+    ["zh", "中文"],
+  ]) {
+    const button = html(
+      "button",
+      { type: "button", "data-lang": code, "aria-pressed": code === lang },
+      switcher,
+      name,
+    );
     button.addEventListener("click", () => onLanguage(code));
   }
   const columns = html("div", { class: "kn-notes", id: "kn-notes", "data-lang": lang }, host);

@@ -12,27 +12,55 @@ export const title = "Optimizer";
 
 function spansDecades(values) {
   const positive = values.filter((v) => v !== null && v > 0);
-  return positive.length === values.filter((v) => v !== null).length && positive.length > 1 && Math.max(...positive) / Math.min(...positive) >= 10;
+  return (
+    positive.length === values.filter((v) => v !== null).length &&
+    positive.length > 1 &&
+    Math.max(...positive) / Math.min(...positive) >= 10
+  );
 }
 
 export async function show(host, { run }) {
-  const [opt, sched] = await Promise.all([getJson("optimizer", { run }), getJson("schedule", { run })]);
+  const [opt, sched] = await Promise.all([
+    getJson("optimizer", { run }),
+    getJson("schedule", { run }),
+  ]);
   host.replaceChildren();
   const colours = new Map(opt.variables.map((v, i) => [v.name, PALETTE[i % PALETTE.length]]));
 
   const head = html("div", { class: "kn-view-head" }, host);
   if (opt.omitted_variables) {
     // The route's point budget holds 10,000 variables; say so rather than drop them silently.
-    html("p", { class: "kn-summary", id: "kn-omitted-variables" }, head, `Showing the first ${opt.variables.length} variables by name; ${opt.omitted_variables} more are not drawn.`);
+    html(
+      "p",
+      { class: "kn-summary", id: "kn-omitted-variables" },
+      head,
+      `Showing the first ${opt.variables.length} variables by name; ${opt.omitted_variables} more are not drawn.`,
+    );
   }
   if (opt.variables.length) {
-    legend(head, opt.variables.map((v) => ({ key: v.name, label: v.name, color: colours.get(v.name) })), { id: "kn-variable-legend" });
+    legend(
+      head,
+      opt.variables.map((v) => ({ key: v.name, label: v.name, color: colours.get(v.name) })),
+      { id: "kn-variable-legend" },
+    );
   }
 
   const grid = html("div", { class: "kn-grid" }, host);
-  const lrCard = card(grid, "Effective learning rate per variable (mean over elements)", "α/√(g+ε) for Adagrad and RMSprop, with bias correction for Adam; α for SGD.");
-  const ratioCard = card(grid, "Update ratio per variable", "mean |Δθ| / mean |θ| per epoch: how far each step moves the weights.");
-  const scheduleCard = card(grid, "Learning rate", "The base rate set by LearningRateDecay: α₀·e^(−γt) (F6) or α₀·drop^⌊t/every⌋ (F7).");
+  const lrCard = card(
+    grid,
+    "Effective learning rate per variable (mean over elements)",
+    "α/√(g+ε) for Adagrad and RMSprop, with bias correction for Adam; α for SGD.",
+  );
+  const ratioCard = card(
+    grid,
+    "Update ratio per variable",
+    "mean |Δθ| / mean |θ| per epoch: how far each step moves the weights.",
+  );
+  const scheduleCard = card(
+    grid,
+    "Learning rate",
+    "The base rate set by LearningRateDecay: α₀·e^(−γt) (F6) or α₀·drop^⌊t/every⌋ (F7).",
+  );
   const early = sched.early_stopping;
   // EarlyStopping names its series "early stopping: <monitor>"; the card says "Early stopping" already.
   const monitorName = (sched.monitor_name || "").replace(/^early stopping:\s*/i, "");
@@ -48,7 +76,12 @@ export async function show(host, { run }) {
   // Epoch axes show the epoch as Keras prints it: the JSON's `epochs` (logged step + 1).
   const byEpoch = (s) => ({ ...s, steps: s.epochs });
   const perVariable = (field) =>
-    opt.variables.map((v) => ({ name: v.name, label: v.name, color: colours.get(v.name), ...byEpoch(v[field]) }));
+    opt.variables.map((v) => ({
+      name: v.name,
+      label: v.name,
+      color: colours.get(v.name),
+      ...byEpoch(v[field]),
+    }));
 
   const draw = () => {
     lineChart(lrCard.plot, {
@@ -72,7 +105,9 @@ export async function show(host, { run }) {
       yScale: spansDecades(sched.learning_rate.values) ? "log" : "linear",
       xLabel: "step (as logged: epoch or batch)",
       integerX: true,
-      series: [{ name: "learning_rate", label: "learning rate", color: "#0b7285", ...sched.learning_rate }],
+      series: [
+        { name: "learning_rate", label: "learning rate", color: "#0b7285", ...sched.learning_rate },
+      ],
       emptyText: "no LearningRateDecay data in this run",
     });
     const markers = [];
@@ -80,17 +115,42 @@ export async function show(host, { run }) {
     if (early) {
       const i = sched.monitor.epochs.indexOf(early.best_epoch);
       const bestY = early.best_value ?? (i >= 0 ? sched.monitor.values[i] : null);
-      markers.push({ x: early.best_epoch, y: bestY, color: "#2f9e44", shape: "star", data: { role: "best", step: early.best_step, epoch: early.best_epoch, value: bestY }, title: `best epoch ${early.best_epoch}` });
-      vlines.push({ x: early.best_epoch, color: "#2f9e44", role: "best", label: `best ${early.best_epoch}` });
+      markers.push({
+        x: early.best_epoch,
+        y: bestY,
+        color: "#2f9e44",
+        shape: "star",
+        data: { role: "best", step: early.best_step, epoch: early.best_epoch, value: bestY },
+        title: `best epoch ${early.best_epoch}`,
+      });
+      vlines.push({
+        x: early.best_epoch,
+        color: "#2f9e44",
+        role: "best",
+        label: `best ${early.best_epoch}`,
+      });
       if (early.stopped_epoch !== null) {
-        vlines.push({ x: early.stopped_epoch, color: "#c92a2a", role: "stopped", label: `stopped ${early.stopped_epoch}`, labelRow: 1 });
+        vlines.push({
+          x: early.stopped_epoch,
+          color: "#c92a2a",
+          role: "stopped",
+          label: `stopped ${early.stopped_epoch}`,
+          labelRow: 1,
+        });
       }
     }
     lineChart(stopCard.plot, {
       id: "optimizer-early-stopping",
       xLabel: "epoch",
       integerX: true,
-      series: [{ name: "monitor", label: monitorName || "monitor", color: "#e8590c", ...byEpoch(sched.monitor) }],
+      series: [
+        {
+          name: "monitor",
+          label: monitorName || "monitor",
+          color: "#e8590c",
+          ...byEpoch(sched.monitor),
+        },
+      ],
       markers,
       vlines,
       emptyText: "no EarlyStopping data in this run",

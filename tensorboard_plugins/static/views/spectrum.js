@@ -24,20 +24,25 @@ export async function show(host, { run, state }) {
     return cache.get(key);
   };
   let current = await load(state.spectrumStep);
-  if (state.spectrumStep !== undefined && current.step !== state.spectrumStep) current = await load();
+  if (state.spectrumStep !== undefined && current.step !== state.spectrumStep)
+    current = await load();
   host.replaceChildren();
 
   const head = html("div", { class: "kn-view-head kn-controls" }, host);
   const label = html("label", { for: "kn-spectrum-step", class: "kn-slider-label" }, head, "Epoch");
-  const slider = html("input", {
-    type: "range",
-    id: "kn-spectrum-step",
-    min: 0,
-    max: current.steps.length - 1,
-    step: 1,
-    value: current.steps.indexOf(current.step),
-    "aria-label": "epoch of the spectral density",
-  }, head);
+  const slider = html(
+    "input",
+    {
+      type: "range",
+      id: "kn-spectrum-step",
+      min: 0,
+      max: current.steps.length - 1,
+      step: 1,
+      value: current.steps.indexOf(current.step),
+      "aria-label": "epoch of the spectral density",
+    },
+    head,
+  );
   const stepText = html("output", { id: "kn-spectrum-step-value", class: "kn-step-value" }, head);
   const stats = html("div", { class: "kn-stats", id: "kn-spectrum-stats" }, head);
   const key = html("div", { id: "kn-spectrum-legend" }, head);
@@ -57,7 +62,15 @@ export async function show(host, { run, state }) {
     stepText.textContent = `${s.epoch}  (${s.steps.indexOf(s.step) + 1} of ${s.steps.length})`;
     stats.replaceChildren();
     const stat = (name, value, role, text) => {
-      const item = html("span", { class: "kn-stat", "data-role": role, "data-value": value === null || value === undefined ? "" : value }, stats);
+      const item = html(
+        "span",
+        {
+          class: "kn-stat",
+          "data-role": role,
+          "data-value": value === null || value === undefined ? "" : value,
+        },
+        stats,
+      );
       html("span", { class: "kn-stat-name" }, item, name);
       html("b", {}, item, text);
       return item;
@@ -66,7 +79,10 @@ export async function show(host, { run, state }) {
     const mass = (name, field, role) => {
       const value = m ? m[field] : null;
       const err = m ? m[`${field}_stderr`] : null;
-      const text = value === null || value === undefined ? "–" : `${fmt(value, 3)} ± ${err === null ? "?" : fmt(err, 2)}`;
+      const text =
+        value === null || value === undefined
+          ? "–"
+          : `${fmt(value, 3)} ± ${err === null ? "?" : fmt(err, 2)}`;
       const item = stat(name, value, role, text);
       item.dataset.stderr = err === null || err === undefined ? "" : err;
     };
@@ -98,15 +114,35 @@ export async function show(host, { run, state }) {
       xLabel: "eigenvalue λ",
       xDomain: [xLo - pad, xHi + pad],
       yDomain: [0, Math.max(...s.density) * 1.08 || 1],
-      series: [{ name: "density", label: `ρ(λ) ${curveLabel}`, color: "#343a40", steps: s.grid, values: s.density, dots: false }],
+      series: [
+        {
+          name: "density",
+          label: `ρ(λ) ${curveLabel}`,
+          color: "#343a40",
+          steps: s.grid,
+          values: s.density,
+          dots: false,
+        },
+      ],
       areas: [
         { name: "negative", color: NEGATIVE, xs: s.grid, ys: s.density, from: -Infinity, to: 0 },
         { name: "positive", color: POSITIVE, xs: s.grid, ys: s.density, from: 0, to: Infinity },
       ],
       vlines: [
         { x: 0, color: "#adb5bd", role: "zero", dashed: false },
-        { x: s.lambda_min, color: "#c92a2a", role: "lambda-min", label: `λmin ${fmt(s.lambda_min, 3)}` },
-        { x: s.lambda_max, color: "#1971c2", role: "lambda-max", label: `λmax ${fmt(s.lambda_max, 3)}`, labelRow: 1 },
+        {
+          x: s.lambda_min,
+          color: "#c92a2a",
+          role: "lambda-min",
+          label: `λmin ${fmt(s.lambda_min, 3)}`,
+        },
+        {
+          x: s.lambda_max,
+          color: "#1971c2",
+          role: "lambda-max",
+          label: `λmax ${fmt(s.lambda_max, 3)}`,
+          labelRow: 1,
+        },
       ],
     });
     stats.dataset.epoch = String(s.epoch);
