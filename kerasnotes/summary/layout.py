@@ -1,12 +1,10 @@
 """The TensorBoard data layout every kerasnotes callback writes: tag names and tensor fields.
 
-The one statement of the layout: ``kerasnotes.summary.Writer`` writes it, the
-callbacks and ``kerasnotes.tensorboard_plugins`` import these constants instead
-of repeating the strings, and the trial runs of ``kerasnotes.tuning`` add the
-``epoch_<metric>`` scalars that the HParams dashboard compares (``TRIAL_METRIC_TAGS``).
-
-Data layout (a contract with ``kerasnotes.tensorboard_plugins``; the plugin
-imports the constants below instead of repeating the strings):
+The one statement of the layout, a contract between writers and readers:
+``kerasnotes.summary.Writer`` writes it for the callbacks, and
+``kerasnotes.tensorboard_plugins`` imports these constants instead of repeating
+the strings. The trial runs of ``kerasnotes.tuning`` add the ``epoch_<metric>``
+scalars that the HParams dashboard compares (``TRIAL_METRIC_TAGS``).
 
 Scalars, plugin ``"scalars"``, data class SCALAR, float32 (the stock Scalars
 dashboard shows them; read with ``data_provider.read_scalars(plugin_name="scalars")``):
@@ -91,6 +89,7 @@ __all__ = [
     "TAG_LEARNING_RATE",
     "TAG_MINIMUM_RATIO",
     "TAG_MINIMUM_RATIO_STDERR",
+    "TAG_PREFIX",
     "TAG_RUN_INFO",
     "TAG_SHARPNESS",
     "TAG_SHARPNESS_NUM_HVP",
@@ -110,6 +109,8 @@ __all__ = [
 
 #: Plugin name of the kerasnotes tensors (and of the TensorBoard plugin).
 PLUGIN_NAME = "kerasnotes"
+#: Every kerasnotes tag starts with this; the plugin ignores other scalars of a run.
+TAG_PREFIX = "kerasnotes/"
 
 # Scalars (plugin "scalars").
 TAG_GRAD_NORM = "kerasnotes/curvature/grad_norm"
