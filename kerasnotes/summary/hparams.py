@@ -83,11 +83,11 @@ def loggable(values: dict[str, Any]) -> dict[str, Any]:
 
 
 class _ChoiceDomain(summary_v2.Domain):
-    """A discrete domain in keras-tuner's order, numbers as float64 (one HParams column type).
+    """A discrete domain in keras-tuner's order, numbers written as floats (type FLOAT64).
 
-    ``summary_v2.Discrete`` sorts its values and needs them all of one Python
-    type; the dashboard lists a choice's values in the order given, and a
-    keras-tuner ``Choice`` may mix ints and floats.
+    ``summary_v2.Discrete`` sorts its values; the dashboard lists a choice's
+    values in the order they are written, and the search's order (the first
+    choice is keras-tuner's default) is the one to show.
     """
 
     def __init__(self, values: Sequence[Any]) -> None:
