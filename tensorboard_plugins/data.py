@@ -3,34 +3,10 @@
 Everything here goes through ``context.data_provider`` (``list_scalars`` /
 ``read_scalars`` / ``list_tensors`` / ``read_tensors`` with ``downsample``), so
 the tab works the same on TensorBoard's Python loader and on its Rust data
-server (``--load_fast``). The functions return plain JSON-ready dicts; NaN and
-infinities become ``None`` (JSON has no NaN), and series are columnar
-(``{"steps": [...], "values": [...]}``) to keep responses small.
-
-The tags and tensor layouts are the contract documented in
-``kerasnotes/summary.py``:
-
-```
-kerasnotes/critical_point     (10,)  [kind_code, grad_norm, lambda_min, lambda_max,
-                                      minimum_ratio, escaped, loss_before, loss_after,
-                                      num_hvp, seconds]
-kerasnotes/spectral_density   (2, G) [grid; Gaussian-smoothed density on the grid]
-kerasnotes/spectral_masses    (10,) [negative, zero, positive fraction, their stderrs,
-                                     threshold τ, sigma, num_runs, num_steps]
-kerasnotes/early_stopping/event (3,) [best_epoch, best_value, stopped_epoch]
-```
-
-Epochs: every epoch-stepped record is logged at the 0-based epoch index (the
-event step, as ``keras.callbacks.TensorBoard`` writes it), while people read
-the number Keras prints ("Epoch 16/50"). The JSON carries both, under fixed
-names: ``step``/``steps`` are the event steps as logged (and what ``?step=``
-takes), ``epoch``/``epochs``/``best_epoch``/``stopped_epoch`` are the epoch
-numbers as Keras prints them (step + 1). The frontend draws and writes only the
-latter on anything labelled "epoch"::
-
-    epoch (as Keras prints) = step + 1
-    best_epoch    = M of "Restoring model weights from the end of the best epoch: M."
-    stopped_epoch = N of "Epoch N: early stopping"
+server (``--load_fast``). Each view's method returns a plain JSON-ready dict
+built from the records that ``kerasnotes.tensorboard_plugins.records`` decodes
+(the tags are those of ``kerasnotes.summary.layout``; epochs and steps as
+explained there).
 
 The masses shown are the logged ones, counted from the quadrature by
 ``HessianProbe.spectral_density``; none is ever derived from the smoothed
@@ -45,16 +21,40 @@ the request: the user sees what could be read.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from tensorboard.data import provider as tb_provider
+from tensorboard.plugins.scalar import metadata as scalar_metadata
+from tensorboard.plugins.text import metadata as text_metadata
 
 from kerasnotes.curvature import classify
-from kerasnotes.tensorboard_plugins import layout
+from kerasnotes.summary import layout
+from kerasnotes.tensorboard_plugins.records import (
+    as_keras_epoch,
+    decode_critical_point,
+    decode_density,
+    decode_early_stopping,
+    decode_spectral_masses,
+    decode_text,
+    scalar_series,
+)
 
+#: Curvature series name in the JSON -> scalar tag (SaddlePointDetector).
+CURVATURE_SCALARS = {
+    "grad_norm": layout.TAG_GRAD_NORM,
+    "lambda_min": layout.TAG_LAMBDA_MIN,
+    "lambda_max": layout.TAG_LAMBDA_MAX,
+    "minimum_ratio": layout.TAG_MINIMUM_RATIO,
+    "minimum_ratio_stderr": layout.TAG_MINIMUM_RATIO_STDERR,
+}
+#: Sharpness series name in the JSON -> scalar tag (SharpnessMonitor, F17).
+SHARPNESS_SCALARS = {
+    "sharpness": layout.TAG_SHARPNESS,
+    "threshold": layout.TAG_SHARPNESS_THRESHOLD,
+    "num_hvp": layout.TAG_SHARPNESS_NUM_HVP,
+}
 #: Points returned per scalar series when the log holds more (TensorBoard keeps
 #: 1000 scalar samples per tag by default, so this rarely drops anything).
 MAX_POINTS = 1000
@@ -75,46 +75,6 @@ class NotFound(LookupError):
 
 class BadRequest(ValueError):
     """A request argument is missing or malformed (HTTP 400)."""
-
-
-def finite_or_none(value: float) -> float | None:
-    """Return ``value`` as a float, or ``None`` when it is NaN or infinite (JSON has no NaN).
-
-    ```
-    finite_or_none(x) = x if x is finite else None       (NaN marks "not measured")
-    ```
-
-    Args:
-        value: a real number.
-
-    Example:
-        >>> finite_or_none(0.5), finite_or_none(float("nan"))
-        (0.5, None)
-    """
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def as_keras_epoch(step: int) -> int:
-    """The epoch number Keras prints for a record logged at the 0-based epoch index ``step``.
-
-    ```
-    epoch = step + 1          (step 15 is "Epoch 16/50")
-    ```
-
-    Example:
-        >>> as_keras_epoch(15)
-        16
-    """
-    return int(step) + 1
-
-
-def _series(data: Sequence[tb_provider.ScalarDatum], epochs: bool = True) -> dict[str, list]:
-    steps = [int(d.step) for d in data]
-    values = [finite_or_none(d.value) for d in data]
-    if not epochs:  # steps that may count batches (LearningRateDecay(per="step"))
-        return {"steps": steps, "values": values}
-    return {"steps": steps, "epochs": [as_keras_epoch(s) for s in steps], "values": values}
 
 
 class RunReader:
@@ -168,7 +128,7 @@ class RunReader:
         listed = self._provider.list_scalars(
             self._ctx,
             experiment_id=self._eid,
-            plugin_name=layout.SCALARS_PLUGIN,
+            plugin_name=scalar_metadata.PLUGIN_NAME,
             run_tag_filter=tb_provider.RunTagFilter(runs=runs),
         )
         return {
@@ -201,16 +161,16 @@ class RunReader:
             result.append(
                 {
                     "run": run,
-                    "curvature": layout.GRAD_NORM in s_tags
-                    or layout.CRITICAL_POINT in t_tags
-                    or layout.SHARPNESS in s_tags,
-                    "sharpness": layout.SHARPNESS in s_tags,
-                    "critical_points": layout.CRITICAL_POINT in t_tags,
-                    "spectrum": layout.SPECTRAL_DENSITY in t_tags,
+                    "curvature": layout.TAG_GRAD_NORM in s_tags
+                    or layout.TAG_CRITICAL_POINT in t_tags
+                    or layout.TAG_SHARPNESS in s_tags,
+                    "sharpness": layout.TAG_SHARPNESS in s_tags,
+                    "critical_points": layout.TAG_CRITICAL_POINT in t_tags,
+                    "spectrum": layout.TAG_SPECTRAL_DENSITY in t_tags,
                     "optimizer": variables,
-                    "learning_rate": layout.LEARNING_RATE in s_tags,
-                    "early_stopping": layout.EARLY_STOPPING_MONITOR in s_tags
-                    or layout.EARLY_STOPPING_EVENT in t_tags,
+                    "learning_rate": layout.TAG_LEARNING_RATE in s_tags,
+                    "early_stopping": layout.TAG_EARLY_STOPPING_MONITOR in s_tags
+                    or layout.TAG_EARLY_STOPPING_EVENT in t_tags,
                     "max_step": _max_step([*s_tags.values(), *t_tags.values()]),
                     "run_info": info.get(run),
                 }
@@ -222,14 +182,14 @@ class RunReader:
         read = self._provider.read_tensors(
             self._ctx,
             experiment_id=self._eid,
-            plugin_name=layout.TEXT_PLUGIN,
-            run_tag_filter=tb_provider.RunTagFilter(tags=[layout.RUN_INFO]),
+            plugin_name=text_metadata.PLUGIN_NAME,
+            run_tag_filter=tb_provider.RunTagFilter(tags=[layout.TAG_RUN_INFO]),
             downsample=1,
         )
         result = {}
         for run, tags in read.items():
-            for datum in tags.get(layout.RUN_INFO, [])[-1:]:
-                text = _decode_text(datum.numpy)
+            for datum in tags.get(layout.TAG_RUN_INFO, [])[-1:]:
+                text = decode_text(datum.numpy)
                 if text is not None:
                     result[run] = text
         return result
@@ -251,12 +211,13 @@ class RunReader:
         read = self._provider.read_scalars(
             self._ctx,
             experiment_id=self._eid,
-            plugin_name=layout.SCALARS_PLUGIN,
+            plugin_name=scalar_metadata.PLUGIN_NAME,
             run_tag_filter=tb_provider.RunTagFilter(runs=[run], tags=list(tags)),
             downsample=downsample,
         )
         return {
-            tag: _series(data, epochs=tag not in by_step) for tag, data in read.get(run, {}).items()
+            tag: scalar_series(data, epochs=tag not in by_step)
+            for tag, data in read.get(run, {}).items()
         }
 
     def _read_tensors(self, run: str, tag: str, downsample: int) -> list[tb_provider.TensorDatum]:
@@ -274,16 +235,16 @@ class RunReader:
     def curvature(self, run: str) -> dict[str, Any]:
         """Gradient norm, λmin, λmax and minimum ratio per epoch, with critical-point events."""
         scalars, tensors = self._require_run(run)
-        tags = [t for t in layout.CURVATURE_SCALARS.values() if t in scalars]
+        tags = [t for t in CURVATURE_SCALARS.values() if t in scalars]
         read = self._read_scalars(run, tags, MAX_POINTS)
         series = {
             name: read.get(tag, {"steps": [], "epochs": [], "values": []})
-            for name, tag in layout.CURVATURE_SCALARS.items()
+            for name, tag in CURVATURE_SCALARS.items()
         }
         events: list[dict[str, Any]] = []
         skipped = 0
-        if layout.CRITICAL_POINT in tensors:
-            for datum in self._read_tensors(run, layout.CRITICAL_POINT, MAX_EVENTS):
+        if layout.TAG_CRITICAL_POINT in tensors:
+            for datum in self._read_tensors(run, layout.TAG_CRITICAL_POINT, MAX_EVENTS):
                 event = decode_critical_point(datum)
                 if event is None:
                     skipped += 1
@@ -308,25 +269,25 @@ class RunReader:
         Series are empty when the run has no SharpnessMonitor data.
         """
         scalars, _ = self._require_run(run)
-        tags = [t for t in layout.SHARPNESS_SCALARS.values() if t in scalars]
+        tags = [t for t in SHARPNESS_SCALARS.values() if t in scalars]
         read = self._read_scalars(run, tags, MAX_POINTS)
         return {
             "run": run,
             "series": {
                 name: read.get(tag, {"steps": [], "epochs": [], "values": []})
-                for name, tag in layout.SHARPNESS_SCALARS.items()
+                for name, tag in SHARPNESS_SCALARS.items()
             },
         }
 
     def spectrum(self, run: str, step: int | None) -> dict[str, Any]:
         """The spectral density logged at ``step`` (default: the last one) and all steps."""
         _, tensors = self._require_run(run)
-        if layout.SPECTRAL_DENSITY not in tensors:
-            raise NotFound(f"run {run!r} logged no {layout.SPECTRAL_DENSITY!r}")
+        if layout.TAG_SPECTRAL_DENSITY not in tensors:
+            raise NotFound(f"run {run!r} logged no {layout.TAG_SPECTRAL_DENSITY!r}")
         by_step: dict[int, np.ndarray] = {}
         skipped = 0
-        for datum in self._read_tensors(run, layout.SPECTRAL_DENSITY, MAX_DENSITIES):
-            array = _valid_density(datum.numpy)
+        for datum in self._read_tensors(run, layout.TAG_SPECTRAL_DENSITY, MAX_DENSITIES):
+            array = decode_density(datum.numpy)
             if array is None:
                 skipped += 1
             else:
@@ -358,10 +319,10 @@ class RunReader:
 
     def _masses_at(self, run: str, step: int, tensors: Mapping[str, Any]) -> dict[str, Any] | None:
         """The masses logged beside the density at ``step`` (None if the run logged none)."""
-        if layout.SPECTRAL_MASSES not in tensors:
+        if layout.TAG_SPECTRAL_MASSES not in tensors:
             return None
         found = None
-        for datum in self._read_tensors(run, layout.SPECTRAL_MASSES, MAX_DENSITIES):
+        for datum in self._read_tensors(run, layout.TAG_SPECTRAL_MASSES, MAX_DENSITIES):
             if int(datum.step) == step:
                 found = decode_spectral_masses(datum)  # a re-logged step keeps its last value
         return found
@@ -370,9 +331,9 @@ class RunReader:
         self, run: str, step: int, tensors: Mapping[str, Any]
     ) -> tuple[float | None, float | None]:
         """λmin, λmax measured at ``step`` (Lanczos, from the critical-point event)."""
-        if layout.CRITICAL_POINT not in tensors:
+        if layout.TAG_CRITICAL_POINT not in tensors:
             return None, None
-        for datum in self._read_tensors(run, layout.CRITICAL_POINT, MAX_EVENTS):
+        for datum in self._read_tensors(run, layout.TAG_CRITICAL_POINT, MAX_EVENTS):
             if int(datum.step) == step:
                 event = decode_critical_point(datum)
                 if event is not None:
@@ -391,7 +352,7 @@ class RunReader:
         tags = [
             prefix + name
             for name in variables
-            for prefix in (layout.EFFECTIVE_LR_MEAN_PREFIX, layout.UPDATE_RATIO_PREFIX)
+            for prefix in (layout.TAG_EFFECTIVE_LR_MEAN_PREFIX, layout.TAG_UPDATE_RATIO_PREFIX)
             if prefix + name in scalars
         ]
         per_series = max(1, min(MAX_POINTS, POINT_BUDGET // max(1, len(tags))))
@@ -403,8 +364,10 @@ class RunReader:
             "variables": [
                 {
                     "name": name,
-                    "effective_lr_mean": read.get(layout.EFFECTIVE_LR_MEAN_PREFIX + name, empty),
-                    "update_ratio": read.get(layout.UPDATE_RATIO_PREFIX + name, empty),
+                    "effective_lr_mean": read.get(
+                        layout.TAG_EFFECTIVE_LR_MEAN_PREFIX + name, empty
+                    ),
+                    "update_ratio": read.get(layout.TAG_UPDATE_RATIO_PREFIX + name, empty),
                 }
                 for name in variables
             ],
@@ -413,14 +376,16 @@ class RunReader:
     def schedule(self, run: str) -> dict[str, Any]:
         """The learning rate, the early-stopping monitor and the early-stopping event."""
         scalars, tensors = self._require_run(run)
-        tags = [t for t in (layout.LEARNING_RATE, layout.EARLY_STOPPING_MONITOR) if t in scalars]
+        tags = [
+            t for t in (layout.TAG_LEARNING_RATE, layout.TAG_EARLY_STOPPING_MONITOR) if t in scalars
+        ]
         # The learning rate's steps are epochs or batches (LearningRateDecay's per=).
-        read = self._read_scalars(run, tags, MAX_POINTS, by_step=(layout.LEARNING_RATE,))
-        monitor = scalars.get(layout.EARLY_STOPPING_MONITOR)
+        read = self._read_scalars(run, tags, MAX_POINTS, by_step=(layout.TAG_LEARNING_RATE,))
+        monitor = scalars.get(layout.TAG_EARLY_STOPPING_MONITOR)
         early: dict[str, Any] | None = None
         skipped = 0
-        if layout.EARLY_STOPPING_EVENT in tensors:
-            data = self._read_tensors(run, layout.EARLY_STOPPING_EVENT, MAX_EVENTS)
+        if layout.TAG_EARLY_STOPPING_EVENT in tensors:
+            data = self._read_tensors(run, layout.TAG_EARLY_STOPPING_EVENT, MAX_EVENTS)
             for datum in reversed(data):  # the last complete event wins
                 early = decode_early_stopping(datum)
                 if early is not None:
@@ -428,9 +393,9 @@ class RunReader:
                 skipped += 1
         return {
             "run": run,
-            "learning_rate": read.get(layout.LEARNING_RATE, {"steps": [], "values": []}),
+            "learning_rate": read.get(layout.TAG_LEARNING_RATE, {"steps": [], "values": []}),
             "monitor": read.get(
-                layout.EARLY_STOPPING_MONITOR, {"steps": [], "epochs": [], "values": []}
+                layout.TAG_EARLY_STOPPING_MONITOR, {"steps": [], "epochs": [], "values": []}
             ),
             "monitor_name": _monitor_name(monitor),
             "early_stopping": early,
@@ -446,7 +411,7 @@ def _max_step(series: Iterable[Any]) -> int | None:
 def _optimizer_variables(scalar_tags: Mapping[str, Any]) -> list[str]:
     names = set()
     for tag in scalar_tags:
-        for prefix in (layout.EFFECTIVE_LR_MEAN_PREFIX, layout.UPDATE_RATIO_PREFIX):
+        for prefix in (layout.TAG_EFFECTIVE_LR_MEAN_PREFIX, layout.TAG_UPDATE_RATIO_PREFIX):
             if tag.startswith(prefix) and len(tag) > len(prefix):
                 names.add(tag[len(prefix) :])
     return sorted(names)
@@ -456,142 +421,6 @@ def _monitor_name(series: Any) -> str | None:
     if series is None:
         return None
     return series.display_name or series.description or None
-
-
-def decode_critical_point(datum: tb_provider.TensorDatum) -> dict[str, Any] | None:
-    """One ``kerasnotes/critical_point`` tensor as a dict, or ``None`` if malformed.
-
-    ```
-    [kind_code, grad_norm, lambda_min, lambda_max, minimum_ratio, escaped,
-     loss_before, loss_after, num_hvp, seconds]  ->  {"step", "epoch", "kind", "grad_norm", ...}
-    ```
-
-    ``step`` is the 0-based epoch index logged, ``epoch = step + 1`` the number Keras prints.
-
-    Args:
-        datum: a ``TensorDatum`` read from the data provider.
-
-    Example:
-        >>> from tensorboard.data.provider import TensorDatum
-        >>> values = np.array([3, 1e-4, -2, 2, 0.5, 1, 1, 0.2, 40, 0.1])
-        >>> event = decode_critical_point(TensorDatum(step=4, wall_time=0.0, numpy=values))
-        >>> event["kind"], event["lambda_min"], event["escaped"]
-        ('saddle', -2.0, True)
-    """
-    values = np.asarray(datum.numpy)
-    if values.shape != (layout.CRITICAL_POINT_SIZE,) or not np.issubdtype(values.dtype, np.number):
-        return None
-    fields = dict(
-        zip(layout.CRITICAL_POINT_FIELDS, values.astype(np.float64).tolist(), strict=True)
-    )
-    code = fields.pop("kind_code")
-    # 3.7 is no kind: int() would read it as 3 ("saddle"), so non-integers are malformed.
-    kind = layout.KIND_NAMES.get(int(code)) if float(code).is_integer() else None
-    if kind is None:
-        return None
-    step = int(datum.step)
-    event: dict[str, Any] = {"step": step, "epoch": as_keras_epoch(step), "kind": kind}
-    for name, value in fields.items():
-        event[name] = finite_or_none(value)
-    event["escaped"] = bool(event["escaped"]) if event["escaped"] is not None else None
-    if event["num_hvp"] is not None:
-        event["num_hvp"] = int(event["num_hvp"])
-    return event
-
-
-def decode_early_stopping(datum: tb_provider.TensorDatum) -> dict[str, Any] | None:
-    """One ``kerasnotes/early_stopping/event`` tensor as a dict, or ``None`` if malformed.
-
-    ```
-    [best_epoch, best_value, stopped_epoch]  (stopped_epoch = -1: training ran to the end)
-    ->  best_epoch = logged + 1, stopped_epoch = logged + 1 (or None): as Keras prints them
-        best_step, stopped_step = the 0-based epoch indices as logged
-    ```
-
-    The tensor holds ``EarlyStopping``'s 0-based attributes; the dict's
-    ``best_epoch`` and ``stopped_epoch`` are the numbers Keras prints ("Epoch N:
-    early stopping", "Restoring model weights from the end of the best epoch: M.").
-
-    Args:
-        datum: a ``TensorDatum`` read from the data provider.
-
-    Example:
-        >>> from tensorboard.data.provider import TensorDatum
-        >>> datum = TensorDatum(step=9, wall_time=0.0, numpy=np.array([6.0, 0.25, -1.0]))
-        >>> decode_early_stopping(datum)  # doctest: +NORMALIZE_WHITESPACE
-        {'step': 9, 'best_step': 6, 'best_epoch': 7, 'best_value': 0.25,
-         'stopped_step': None, 'stopped_epoch': None}
-    """
-    values = np.asarray(datum.numpy)
-    if values.shape != (len(layout.EARLY_STOPPING_FIELDS),) or not np.issubdtype(
-        values.dtype, np.number
-    ):
-        return None
-    best_epoch, best_value, stopped_epoch = values.astype(np.float64).tolist()
-    if not (math.isfinite(best_epoch) and math.isfinite(stopped_epoch)):
-        return None
-    stopped = int(stopped_epoch) if stopped_epoch >= 0 else None
-    return {
-        "step": int(datum.step),
-        "best_step": int(best_epoch),
-        "best_epoch": as_keras_epoch(int(best_epoch)),
-        "best_value": finite_or_none(best_value),
-        "stopped_step": stopped,
-        "stopped_epoch": None if stopped is None else as_keras_epoch(stopped),
-    }
-
-
-def _decode_text(array: Any) -> str | None:
-    values = np.asarray(array).reshape(-1)
-    if values.size == 0 or not isinstance(values[0], bytes):
-        return None
-    return values[0].decode("utf-8", errors="replace")
-
-
-def _valid_density(array: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    values = np.asarray(array)
-    if values.ndim != 2 or values.shape[0] != 2 or values.shape[1] < 2:
-        return None
-    if not np.issubdtype(values.dtype, np.number):
-        return None
-    grid, density = values.astype(np.float64)
-    if not (np.all(np.isfinite(grid)) and np.all(np.diff(grid) > 0)):
-        return None
-    return grid, np.where(np.isfinite(density), density, 0.0)
-
-
-def decode_spectral_masses(datum: tb_provider.TensorDatum) -> dict[str, Any] | None:
-    """One ``kerasnotes/spectral_masses`` tensor as a dict, or ``None`` if malformed.
-
-    ```
-    [negative_fraction, zero_fraction, positive_fraction, negative_fraction_stderr,
-     zero_fraction_stderr, positive_fraction_stderr, threshold, sigma, num_runs, num_steps]
-    ```
-
-    Args:
-        datum: a ``TensorDatum`` read from the data provider.
-
-    Example:
-        >>> from tensorboard.data.provider import TensorDatum
-        >>> values = np.array([0.0, 0.9, 0.1, 0.0, 0.004, 0.004, 1e-3, 0.05, 5, 80])
-        >>> masses = decode_spectral_masses(TensorDatum(step=2, wall_time=0.0, numpy=values))
-        >>> masses["negative_fraction"], masses["zero_fraction_stderr"], masses["num_runs"]
-        (0.0, 0.004, 5)
-    """
-    values = np.asarray(datum.numpy)
-    size = len(layout.SPECTRAL_MASSES_FIELDS)
-    if values.shape != (size,) or not np.issubdtype(values.dtype, np.number):
-        return None
-    masses: dict[str, Any] = {
-        name: finite_or_none(value)
-        for name, value in zip(
-            layout.SPECTRAL_MASSES_FIELDS, values.astype(np.float64).tolist(), strict=True
-        )
-    }
-    for name in ("num_runs", "num_steps"):
-        if masses[name] is not None:
-            masses[name] = int(masses[name])
-    return masses
 
 
 def _display_indices(size: int, limit: int) -> np.ndarray:

@@ -38,7 +38,8 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from kerasnotes.tensorboard_plugins import data, layout, notes_view
+from kerasnotes.summary import layout
+from kerasnotes.tensorboard_plugins import data, notes_view
 
 PLUGIN_NAME = layout.PLUGIN_NAME
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")

@@ -165,6 +165,16 @@ def test_get_names_and_momentum_default():
     assert float(keras.ops.convert_to_numpy(adam.learning_rate)) == pytest.approx(0.003)
     with pytest.raises(ValueError, match=r"`name` must be one of .*'sgd'.*'adam'.*'nadam'"):
         kn.optimizers.get("nadam")
+    # The notes' EMA momentum (F2) by name, as kerasnotes.tuning offers it.
+    ema = kn.optimizers.get("momentum_ema", learning_rate=0.02)
+    assert type(ema) is kn.optimizers.SGD and (ema.momentum, ema.momentum_form) == (0.9, "ema")
+    same = kn.optimizers.get("momentum", learning_rate=0.02, momentum_form="ema").get_config()
+    assert {k: v for k, v in ema.get_config().items() if k != "name"} == {
+        k: v for k, v in same.items() if k != "name"
+    }
+    assert kn.optimizers.get("momentum_ema", momentum=0.5).momentum == 0.5
+    with pytest.raises(ValueError, match="momentum_form='heavy_ball'"):
+        kn.optimizers.get("momentum_ema", momentum_form="heavy_ball")
 
 
 # argument checks -------------------------------------------------------------------

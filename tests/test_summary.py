@@ -1,4 +1,4 @@
-"""kerasnotes.summary.Writer: read back through TensorBoard's own loading code."""
+"""kerasnotes.summary: the Writer and the HParams records, read back through TensorBoard's own code."""
 
 from __future__ import annotations
 
@@ -354,3 +354,124 @@ def test_layout_constants():
     assert summary.EARLY_STOPPING_FIELDS == ("best_epoch", "best_value", "stopped_epoch")
     assert summary.update_ratio_tag("d/k") == "kerasnotes/optimizer/update_ratio/d/k"
     assert summary.effective_lr_mean_tag("d/k") == "kerasnotes/optimizer/effective_lr_mean/d/k"
+
+
+# --------------------------------------------------------------------------- HParams records
+
+
+def _events(run_dir: str):
+    from tensorboard.backend.event_processing import event_file_loader
+
+    for name in sorted(os.listdir(run_dir)):
+        if name.startswith("events.out.tfevents"):
+            loader = event_file_loader.LegacyEventFileLoader(os.path.join(run_dir, name))
+            yield from loader.Load()
+
+
+def test_hparams_logs_are_written_without_tensorflow(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        os.environ["KERAS_BACKEND"] = "numpy"  # the lightest; no framework at all
+        import keras_tuner as kt
+        from kerasnotes.summary import hparams
+        from kerasnotes.summary import Writer
+
+        hp = kt.HyperParameters()
+        hp.Choice("optimizer", ["adam", "sgd"])
+        with Writer({str(tmp_path)!r}) as writer:
+            writer.summary(hparams.hparams_experiment_summary(hp), step=0)
+            writer.summary(
+                hparams.hparams_session_start_summary({{"optimizer": "adam"}}, "00"), step=0
+            )
+            writer.summary(hparams.hparams_session_end_summary(True), step=0)
+        print("tensorflow" in sys.modules)
+        """
+    )
+    env = {**os.environ, "KERAS_BACKEND": "numpy"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    from tensorboard.plugins.hparams import metadata
+
+    tags = {}
+    for event in _events(str(tmp_path)):
+        for value in event.summary.value:
+            assert value.metadata.plugin_data.plugin_name == "hparams"
+            tags[value.tag] = value.metadata.plugin_data.content
+    experiment = metadata.parse_experiment_plugin_data(tags[metadata.EXPERIMENT_TAG])
+    assert [info.name for info in experiment.hparam_infos] == ["optimizer"]
+    start = metadata.parse_session_start_info_plugin_data(tags[metadata.SESSION_START_INFO_TAG])
+    assert start.group_name == "00" and start.hparams["optimizer"].string_value == "adam"
+    end = metadata.parse_session_end_info_plugin_data(tags[metadata.SESSION_END_INFO_TAG])
+    assert end.status == 1  # STATUS_SUCCESS
+
+
+def test_hparams_experiment_domains_keep_the_search_order_and_types():
+    import keras_tuner as kt
+    from tensorboard.plugins.hparams import api_pb2, metadata
+
+    from kerasnotes.summary import hparams
+
+    hp = kt.HyperParameters()
+    hp.Choice("optimizer", ["sgd", "adam", "adagrad"])  # not sorted: the dashboard keeps this
+    hp.Choice("batch_size", [64, 16])
+    hp.Boolean("center")
+    hp.Fixed("activation", "relu")
+    hp.Int("depth", 1, 3)
+    hp.Float("learning_rate", 1e-4, 0.3, sampling="log")
+    hp.Int("tuner/epochs", 1, 2)  # keras-tuner's bookkeeping: left out
+    summary = hparams.hparams_experiment_summary(hp, metrics=("epoch_loss",), time_created_secs=7.5)
+    (value,) = summary.value
+    assert value.tag == metadata.EXPERIMENT_TAG
+    experiment = metadata.parse_experiment_plugin_data(value.metadata.plugin_data.content)
+    assert experiment.time_created_secs == 7.5
+    infos = {info.name: info for info in experiment.hparam_infos}
+    assert list(infos) == [
+        "optimizer",
+        "batch_size",
+        "center",
+        "activation",
+        "depth",
+        "learning_rate",
+    ]
+    discrete = {name: list(info.domain_discrete) for name, info in infos.items()}
+    assert discrete["optimizer"] == ["sgd", "adam", "adagrad"]
+    assert discrete["batch_size"] == [64.0, 16.0] and discrete["center"] == [False, True]
+    assert discrete["activation"] == ["relu"]
+    assert infos["optimizer"].type == infos["activation"].type == api_pb2.DATA_TYPE_STRING
+    assert infos["batch_size"].type == infos["depth"].type == api_pb2.DATA_TYPE_FLOAT64
+    assert infos["center"].type == api_pb2.DATA_TYPE_BOOL
+    interval = infos["learning_rate"].domain_interval
+    assert (interval.min_value, interval.max_value) == (1e-4, 0.3)
+    assert (infos["depth"].domain_interval.min_value, infos["depth"].domain_interval.max_value) == (
+        1.0,
+        3.0,
+    )
+    assert [m.name.tag for m in experiment.metric_infos] == ["epoch_loss"]
+
+
+def test_hparams_session_start_values_and_errors():
+    from tensorboard.plugins.hparams import metadata
+
+    from kerasnotes.summary import hparams
+
+    summary = hparams.hparams_session_start_summary(
+        {"width": np.int64(32), "rate": 0.5, "center": np.bool_(True), "rho": None, "opt": "sgd"},
+        7,
+        start_time_secs=3.0,
+    )
+    start = metadata.parse_session_start_info_plugin_data(
+        summary.value[0].metadata.plugin_data.content
+    )
+    assert start.group_name == "7" and start.start_time_secs == 3.0
+    assert sorted(start.hparams) == ["center", "opt", "rate", "width"]  # None left out
+    assert start.hparams["width"].number_value == 32.0
+    assert start.hparams["center"].bool_value is True
+    with pytest.raises(TypeError, match=r"values\['bad'\] must be a bool, number or str"):
+        hparams.hparams_session_start_summary({"bad": [1]}, "0")
+    assert hparams.loggable({"a": np.float32(0.5), "tuner/epochs": 3, "b": None, "c": [1]}) == {
+        "a": 0.5
+    }

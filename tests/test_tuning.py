@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
-import textwrap
 
 import keras
 import keras_tuner as kt
@@ -200,6 +197,26 @@ def test_each_optimizer_choice_builds_the_kerasnotes_optimizer():
         assert config["learning_rate"] == pytest.approx(0.02)
         for key, value in expected_config.items():
             assert config[key] == reference_config[key] == value, (name, key)
+
+
+def test_every_optimizer_choice_is_built_by_optimizers_get():
+    # One name -> optimizer mapping: the tuner offers exactly the registry's names and
+    # builds each through kn.optimizers.get with the choice's own hyperparameters.
+    assert tuning.OPTIMIZERS == kn.optimizers.NAMES
+    assert set(tuning.space.OPTIMIZER_HYPERPARAMETERS) == set(tuning.OPTIMIZERS)
+    for name in tuning.OPTIMIZERS:
+        hp = kt.HyperParameters()
+        optimizer = _small(optimizers=name, learning_rate=0.03).build(hp).optimizer
+        settings = {key: hp.values[key] for key in tuning.space.OPTIMIZER_HYPERPARAMETERS[name]}
+        assert set(settings) == {
+            key for key in ("momentum", "rho", "beta_1", "beta_2") if key in hp.values
+        }, name
+        expected = kn.optimizers.get(name, learning_rate=0.03, **settings)
+        assert type(optimizer) is type(expected), name
+        # Keras numbers each new optimizer's default name (sgd, sgd_1, ...): not a setting.
+        config, expected_config = optimizer.get_config(), expected.get_config()
+        assert config.pop("name").split("_")[0] == expected_config.pop("name").split("_")[0]
+        assert config == expected_config, name
 
 
 def test_each_normalization_builds_and_survives_a_keras_save(tmp_path):
@@ -396,7 +413,7 @@ def test_a_trial_whose_loss_turns_nan_is_logged_as_a_failed_session(tmp_path, ca
     hp = kt.HyperParameters()
     x = np.random.default_rng(3).normal(size=(32, 64)).astype("float32")
     y = np.arange(32) % 10
-    with caplog.at_level("WARNING", logger="kerasnotes.tuning"):
+    with caplog.at_level("WARNING", logger="kerasnotes.callbacks.trial_logger"):
         hypermodel.fit(hp, hypermodel.build(hp), x, y, epochs=1, verbose=0, callbacks=[_Diverge()])
     assert any("marked failed" in record.message for record in caplog.records)
     (run,) = [root for root, _, _ in os.walk(tmp_path) if root.endswith("execution0")]
@@ -533,51 +550,6 @@ def test_hyperband_resumes_trials_from_kerasnotes_checkpoints(tmp_path, digits):
         assert len(history["loss"]) == epochs - initial
         shared = {k: v for k, v in trials[parent].hyperparameters.values.items() if "/" not in k}
         assert {k: trial.hyperparameters.values[k] for k in shared} == shared
-
-
-# --------------------------------------------------------------------------- without TensorFlow
-
-
-@pytest.mark.backend_independent
-def test_hparams_logs_are_written_without_tensorflow(tmp_path):
-    script = textwrap.dedent(
-        f"""
-        import os, sys
-        os.environ["KERAS_BACKEND"] = "numpy"  # the lightest; no framework at all
-        import keras_tuner as kt
-        from kerasnotes import tuning
-        from kerasnotes.summary import Writer
-
-        hp = kt.HyperParameters()
-        hp.Choice("optimizer", ["adam", "sgd"])
-        with Writer({str(tmp_path)!r}) as writer:
-            writer.summary(tuning.hparams_experiment_summary(hp), step=0)
-            writer.summary(
-                tuning.hparams_session_start_summary({{"optimizer": "adam"}}, "00"), step=0
-            )
-            writer.summary(tuning.hparams_session_end_summary(True), step=0)
-        print("tensorflow" in sys.modules)
-        """
-    )
-    env = {**os.environ, "KERAS_BACKEND": "numpy"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "False"
-    from tensorboard.plugins.hparams import metadata
-
-    tags = {}
-    for event in _events(str(tmp_path)):
-        for value in event.summary.value:
-            assert value.metadata.plugin_data.plugin_name == "hparams"
-            tags[value.tag] = value.metadata.plugin_data.content
-    experiment = metadata.parse_experiment_plugin_data(tags[metadata.EXPERIMENT_TAG])
-    assert [info.name for info in experiment.hparam_infos] == ["optimizer"]
-    start = metadata.parse_session_start_info_plugin_data(tags[metadata.SESSION_START_INFO_TAG])
-    assert start.group_name == "00" and start.hparams["optimizer"].string_value == "adam"
-    end = metadata.parse_session_end_info_plugin_data(tags[metadata.SESSION_END_INFO_TAG])
-    assert end.status == 1  # STATUS_SUCCESS
 
 
 class _Trial(keras.callbacks.Callback):

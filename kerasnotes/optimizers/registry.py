@@ -10,7 +10,8 @@ from kerasnotes.optimizers.base import NotesOptimizer
 from kerasnotes.optimizers.rmsprop import RMSprop
 from kerasnotes.optimizers.sgd import SGD
 
-NAMES = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
+#: Every short name ``get`` knows, in the notes' order; ``kerasnotes.tuning`` offers exactly these.
+NAMES = ("sgd", "momentum", "momentum_ema", "adagrad", "rmsprop", "adam")
 
 _DEFAULT_MOMENTUM = 0.9
 
@@ -19,32 +20,37 @@ def get(name: str, **settings: Any) -> NotesOptimizer:
     """Builds a kerasnotes optimizer from a short name and its arguments.
 
     ```
-    "sgd"      -> SGD(**settings)                       (F1)
-    "momentum" -> SGD(momentum=0.9, **settings)         (F2k; pass momentum_form="ema" for F2)
-    "adagrad"  -> Adagrad(**settings)                   (F3)
-    "rmsprop"  -> RMSprop(**settings)                   (F4)
-    "adam"     -> Adam(**settings)                      (F5)
+    "sgd"          -> SGD(**settings)                                       (F1)
+    "momentum"     -> SGD(momentum=0.9, **settings)                         (F2k)
+    "momentum_ema" -> SGD(momentum=0.9, momentum_form="ema", **settings)    (F2)
+    "adagrad"      -> Adagrad(**settings)                                   (F3)
+    "rmsprop"      -> RMSprop(**settings)                                   (F4)
+    "adam"         -> Adam(**settings)                                      (F5)
     ```
 
     Args:
         name: one of ``NAMES`` (case-insensitive).
-        **settings: constructor arguments of that class; for ``"momentum"``,
-            ``momentum`` defaults to 0.9 and may be overridden.
+        **settings: constructor arguments of that class; for ``"momentum"`` and
+            ``"momentum_ema"``, ``momentum`` defaults to 0.9 and may be overridden
+            (``"momentum_ema"`` always has ``momentum_form="ema"``).
 
     Returns:
         a new, unbuilt optimizer.
 
     Raises:
-        ValueError: ``name`` is not one of ``NAMES`` (or a setting is invalid).
+        ValueError: ``name`` is not one of ``NAMES`` (or a setting is invalid, or
+            ``momentum_form`` other than ``"ema"`` is passed with ``"momentum_ema"``).
 
     Difference from ``keras.optimizers.get``: returns kerasnotes classes, knows
-    ``"momentum"``, and takes the settings as keyword arguments.
+    ``"momentum"`` and ``"momentum_ema"``, and takes the settings as keyword arguments.
 
     Example:
         >>> import kerasnotes as kn
         >>> opt = kn.optimizers.get("momentum", learning_rate=0.01)
         >>> type(opt).__name__, opt.momentum, opt.nesterov
         ('SGD', 0.9, False)
+        >>> kn.optimizers.get("momentum_ema", momentum=0.8).momentum_form
+        'ema'
     """
     if not isinstance(name, str) or name.lower() not in NAMES:
         raise ValueError(f"`name` must be one of {NAMES}; received name={name!r}.")
@@ -52,6 +58,15 @@ def get(name: str, **settings: Any) -> NotesOptimizer:
     if name == "sgd":
         return SGD(**settings)
     if name == "momentum":
+        settings.setdefault("momentum", _DEFAULT_MOMENTUM)
+        return SGD(**settings)
+    if name == "momentum_ema":
+        form = settings.setdefault("momentum_form", "ema")
+        if form != "ema":
+            raise ValueError(
+                "`momentum_form` is always 'ema' for name='momentum_ema' (use name='momentum' "
+                f"for other forms); received momentum_form={form!r}."
+            )
         settings.setdefault("momentum", _DEFAULT_MOMENTUM)
         return SGD(**settings)
     if name == "adagrad":

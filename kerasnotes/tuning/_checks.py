@@ -1,0 +1,108 @@
+"""Argument checks of ``kerasnotes.tuning``: fixed values, choices and (min, max) ranges.
+
+Each check raises a ``ValueError`` or ``TypeError`` that names the argument and
+echoes the value (``name=value``), before any model or search exists.
+
+Example:
+    >>> from kerasnotes.tuning._checks import _choices, _range
+    >>> _choices("batch_sizes", (32, 64, 32)), _range("rho", (0.8, 0.99), 0.0, 1.0, open_high=True)
+    ((32, 64), (0.8, 0.99))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+Number = int | float
+#: A hyperparameter argument: a fixed number or a ``(min, max)`` pair.
+RangeSpec = Number | tuple[Number, Number]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _choices(name: str, value: Any, allowed: Sequence[str] | None = None) -> tuple:
+    """A fixed value or a non-empty sequence of choices -> a tuple without repeats."""
+    if isinstance(value, str) or _is_int(value):
+        items = (value,)
+    elif isinstance(value, Sequence):
+        items = tuple(value)
+    else:
+        raise TypeError(f"{name} must be a value or a sequence of values; got {name}={value!r}")
+    if not items:
+        raise ValueError(f"{name} must list at least one choice; got {name}={value!r}")
+    for item in items:
+        if allowed is not None:
+            if item not in allowed:
+                raise ValueError(
+                    f"{name} contains {item!r}, which is not one of {list(allowed)}; "
+                    f"got {name}={value!r}"
+                )
+        elif not _is_int(item) or item < 1:
+            raise ValueError(f"{name} must hold positive ints; got {name}={value!r}")
+    return tuple(int(i) if _is_int(i) else i for i in dict.fromkeys(items))
+
+
+def _range(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    integer: bool = False,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> Number | tuple[Number, Number]:
+    """A fixed number or a ``(min, max)`` pair inside [low, high] (ends open where asked)."""
+    check = _is_int if integer else _is_number
+    kind = "int" if integer else "number"
+    if check(value):
+        pair = (value, value)
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        pair = tuple(value)
+        if not all(check(v) for v in pair):
+            raise TypeError(f"{name} must hold two {kind}s; got {name}={value!r}")
+    else:
+        raise TypeError(f"{name} must be a {kind} or a (min, max) pair; got {name}={value!r}")
+    lo, hi = (int(v) for v in pair) if integer else (float(v) for v in pair)
+    lo_ok = lo > low if open_low else lo >= low
+    hi_ok = hi < high if open_high else hi <= high
+    if not (lo_ok and hi_ok and lo <= hi and math.isfinite(lo) and math.isfinite(hi)):
+        interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+        raise ValueError(f"{name} must lie in {interval} with min <= max; got {name}={value!r}")
+    return lo if lo == hi else (lo, hi)
+
+
+def _input_shape(value: Any) -> tuple[int, ...]:
+    shape = (value,) if _is_int(value) else value
+    if (
+        not isinstance(shape, Sequence)
+        or isinstance(shape, str)
+        or not shape
+        or not all(_is_int(d) and d > 0 for d in shape)
+    ):
+        raise ValueError(
+            "input_shape must be a non-empty tuple of positive ints (the shape of one sample, "
+            f"without the batch axis), e.g. (64,); got input_shape={value!r}"
+        )
+    return tuple(int(d) for d in shape)
+
+
+def _widths(width: Number | tuple[int, int]) -> tuple[int, ...]:
+    """Every width the space can pick: a fixed width, or min, 2·min, 4·min, ... <= max."""
+    if isinstance(width, int):
+        return (width,)
+    values, w = [], width[0]
+    while w <= width[1]:
+        values.append(w)
+        w *= 2
+    return tuple(values)

@@ -1,0 +1,241 @@
+"""One logged record as the JSON the kerasnotes tab sends: scalar series and decoded tensors.
+
+The tensor layouts are the contract of ``kerasnotes.summary.layout``:
+
+```
+kerasnotes/critical_point     (10,)  [kind_code, grad_norm, lambda_min, lambda_max,
+                                      minimum_ratio, escaped, loss_before, loss_after,
+                                      num_hvp, seconds]
+kerasnotes/spectral_density   (2, G) [grid; Gaussian-smoothed density on the grid]
+kerasnotes/spectral_masses    (10,) [negative, zero, positive fraction, their stderrs,
+                                     threshold τ, sigma, num_runs, num_steps]
+kerasnotes/early_stopping/event (3,) [best_epoch, best_value, stopped_epoch]
+```
+
+NaN and infinities become ``None`` (JSON has no NaN), and series are columnar
+(``{"steps": [...], "values": [...]}``) to keep responses small. A malformed
+record (a tensor of the wrong shape or type) decodes to ``None``, which the
+reader counts as skipped.
+
+Epochs: every epoch-stepped record is logged at the 0-based epoch index (the
+event step, as ``keras.callbacks.TensorBoard`` writes it), while people read
+the number Keras prints ("Epoch 16/50"). The JSON carries both, under fixed
+names: ``step``/``steps`` are the event steps as logged (and what ``?step=``
+takes), ``epoch``/``epochs``/``best_epoch``/``stopped_epoch`` are the epoch
+numbers as Keras prints them (step + 1). The frontend draws and writes only the
+latter on anything labelled "epoch"::
+
+    epoch (as Keras prints) = step + 1
+    best_epoch    = M of "Restoring model weights from the end of the best epoch: M."
+    stopped_epoch = N of "Epoch N: early stopping"
+
+Example:
+    >>> from tensorboard.data.provider import ScalarDatum
+    >>> scalar_series([ScalarDatum(step=15, wall_time=0.0, value=float("nan"))])
+    {'steps': [15], 'epochs': [16], 'values': [None]}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from tensorboard.data import provider as tb_provider
+
+from kerasnotes.summary import layout
+
+
+def finite_or_none(value: float) -> float | None:
+    """Return ``value`` as a float, or ``None`` when it is NaN or infinite (JSON has no NaN).
+
+    ```
+    finite_or_none(x) = x if x is finite else None       (NaN marks "not measured")
+    ```
+
+    Args:
+        value: a real number.
+
+    Example:
+        >>> finite_or_none(0.5), finite_or_none(float("nan"))
+        (0.5, None)
+    """
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def as_keras_epoch(step: int) -> int:
+    """The epoch number Keras prints for a record logged at the 0-based epoch index ``step``.
+
+    ```
+    epoch = step + 1          (step 15 is "Epoch 16/50")
+    ```
+
+    Example:
+        >>> as_keras_epoch(15)
+        16
+    """
+    return int(step) + 1
+
+
+def scalar_series(data: Sequence[tb_provider.ScalarDatum], epochs: bool = True) -> dict[str, list]:
+    """A scalar series as columns: its steps, their Keras epoch numbers, its values.
+
+    ```
+    {"steps": [s...], "epochs": [s + 1...], "values": [v or None...]}   (no "epochs" if epochs=False)
+    ```
+
+    Args:
+        data: the ``ScalarDatum`` list the data provider read for one tag.
+        epochs: False for series whose steps may count batches
+            (``LearningRateDecay(per="step")``): no epoch numbers then.
+    """
+    steps = [int(d.step) for d in data]
+    values = [finite_or_none(d.value) for d in data]
+    if not epochs:  # steps that may count batches (LearningRateDecay(per="step"))
+        return {"steps": steps, "values": values}
+    return {"steps": steps, "epochs": [as_keras_epoch(s) for s in steps], "values": values}
+
+
+def decode_critical_point(datum: tb_provider.TensorDatum) -> dict[str, Any] | None:
+    """One ``kerasnotes/critical_point`` tensor as a dict, or ``None`` if malformed.
+
+    ```
+    [kind_code, grad_norm, lambda_min, lambda_max, minimum_ratio, escaped,
+     loss_before, loss_after, num_hvp, seconds]  ->  {"step", "epoch", "kind", "grad_norm", ...}
+    ```
+
+    ``step`` is the 0-based epoch index logged, ``epoch = step + 1`` the number Keras prints.
+
+    Args:
+        datum: a ``TensorDatum`` read from the data provider.
+
+    Example:
+        >>> from tensorboard.data.provider import TensorDatum
+        >>> values = np.array([3, 1e-4, -2, 2, 0.5, 1, 1, 0.2, 40, 0.1])
+        >>> event = decode_critical_point(TensorDatum(step=4, wall_time=0.0, numpy=values))
+        >>> event["kind"], event["lambda_min"], event["escaped"]
+        ('saddle', -2.0, True)
+    """
+    values = np.asarray(datum.numpy)
+    if values.shape != (len(layout.CRITICAL_POINT_FIELDS),) or not np.issubdtype(
+        values.dtype, np.number
+    ):
+        return None
+    fields = dict(
+        zip(layout.CRITICAL_POINT_FIELDS, values.astype(np.float64).tolist(), strict=True)
+    )
+    code = fields.pop("kind_code")
+    # 3.7 is no kind: int() would read it as 3 ("saddle"), so non-integers are malformed.
+    kind = layout.KIND_NAMES.get(int(code)) if float(code).is_integer() else None
+    if kind is None:
+        return None
+    step = int(datum.step)
+    event: dict[str, Any] = {"step": step, "epoch": as_keras_epoch(step), "kind": kind}
+    for name, value in fields.items():
+        event[name] = finite_or_none(value)
+    event["escaped"] = bool(event["escaped"]) if event["escaped"] is not None else None
+    if event["num_hvp"] is not None:
+        event["num_hvp"] = int(event["num_hvp"])
+    return event
+
+
+def decode_early_stopping(datum: tb_provider.TensorDatum) -> dict[str, Any] | None:
+    """One ``kerasnotes/early_stopping/event`` tensor as a dict, or ``None`` if malformed.
+
+    ```
+    [best_epoch, best_value, stopped_epoch]  (stopped_epoch = -1: training ran to the end)
+    ->  best_epoch = logged + 1, stopped_epoch = logged + 1 (or None): as Keras prints them
+        best_step, stopped_step = the 0-based epoch indices as logged
+    ```
+
+    The tensor holds ``EarlyStopping``'s 0-based attributes; the dict's
+    ``best_epoch`` and ``stopped_epoch`` are the numbers Keras prints ("Epoch N:
+    early stopping", "Restoring model weights from the end of the best epoch: M.").
+
+    Args:
+        datum: a ``TensorDatum`` read from the data provider.
+
+    Example:
+        >>> from tensorboard.data.provider import TensorDatum
+        >>> datum = TensorDatum(step=9, wall_time=0.0, numpy=np.array([6.0, 0.25, -1.0]))
+        >>> decode_early_stopping(datum)  # doctest: +NORMALIZE_WHITESPACE
+        {'step': 9, 'best_step': 6, 'best_epoch': 7, 'best_value': 0.25,
+         'stopped_step': None, 'stopped_epoch': None}
+    """
+    values = np.asarray(datum.numpy)
+    if values.shape != (len(layout.EARLY_STOPPING_FIELDS),) or not np.issubdtype(
+        values.dtype, np.number
+    ):
+        return None
+    best_epoch, best_value, stopped_epoch = values.astype(np.float64).tolist()
+    if not (math.isfinite(best_epoch) and math.isfinite(stopped_epoch)):
+        return None
+    stopped = int(stopped_epoch) if stopped_epoch >= 0 else None
+    return {
+        "step": int(datum.step),
+        "best_step": int(best_epoch),
+        "best_epoch": as_keras_epoch(int(best_epoch)),
+        "best_value": finite_or_none(best_value),
+        "stopped_step": stopped,
+        "stopped_epoch": None if stopped is None else as_keras_epoch(stopped),
+    }
+
+
+def decode_text(array: Any) -> str | None:
+    """A text record's string (the first of its values), or ``None`` if it holds no bytes."""
+    values = np.asarray(array).reshape(-1)
+    if values.size == 0 or not isinstance(values[0], bytes):
+        return None
+    return values[0].decode("utf-8", errors="replace")
+
+
+def decode_density(array: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """A ``kerasnotes/spectral_density`` tensor as ``(grid, density)``, or ``None`` if malformed.
+
+    The grid must be finite and strictly increasing; non-finite densities read as 0.
+    """
+    values = np.asarray(array)
+    if values.ndim != 2 or values.shape[0] != 2 or values.shape[1] < 2:
+        return None
+    if not np.issubdtype(values.dtype, np.number):
+        return None
+    grid, density = values.astype(np.float64)
+    if not (np.all(np.isfinite(grid)) and np.all(np.diff(grid) > 0)):
+        return None
+    return grid, np.where(np.isfinite(density), density, 0.0)
+
+
+def decode_spectral_masses(datum: tb_provider.TensorDatum) -> dict[str, Any] | None:
+    """One ``kerasnotes/spectral_masses`` tensor as a dict, or ``None`` if malformed.
+
+    ```
+    [negative_fraction, zero_fraction, positive_fraction, negative_fraction_stderr,
+     zero_fraction_stderr, positive_fraction_stderr, threshold, sigma, num_runs, num_steps]
+    ```
+
+    Args:
+        datum: a ``TensorDatum`` read from the data provider.
+
+    Example:
+        >>> from tensorboard.data.provider import TensorDatum
+        >>> values = np.array([0.0, 0.9, 0.1, 0.0, 0.004, 0.004, 1e-3, 0.05, 5, 80])
+        >>> masses = decode_spectral_masses(TensorDatum(step=2, wall_time=0.0, numpy=values))
+        >>> masses["negative_fraction"], masses["zero_fraction_stderr"], masses["num_runs"]
+        (0.0, 0.004, 5)
+    """
+    values = np.asarray(datum.numpy)
+    size = len(layout.SPECTRAL_MASSES_FIELDS)
+    if values.shape != (size,) or not np.issubdtype(values.dtype, np.number):
+        return None
+    masses: dict[str, Any] = {
+        name: finite_or_none(value)
+        for name, value in zip(
+            layout.SPECTRAL_MASSES_FIELDS, values.astype(np.float64).tolist(), strict=True
+        )
+    }
+    for name in ("num_runs", "num_steps"):
+        if masses[name] is not None:
+            masses[name] = int(masses[name])
+    return masses
