@@ -323,6 +323,26 @@ def test_linear_model_with_mse_has_ggn_equal_to_hessian():
         np.testing.assert_allclose(ggn[np.ix_(idx, idx)], gram, rtol=1e-5, atol=1e-6)
 
 
+def test_two_output_model_linear_in_its_weights_has_ggn_equal_to_hessian():
+    # Each head is linear in its weights, so the network's own second derivatives
+    # vanish and H = G for any loss on the outputs: here MSE on one head and
+    # cross-entropy on the other, with loss weights, over three micro-batches.
+    inputs = keras.Input((3,))
+    regression = keras.layers.Dense(2, name="regression")(inputs)
+    classes = keras.layers.Dense(3, name="classes")(inputs)
+    model = keras.Model(inputs, [regression, classes])
+    x = rng(0).normal(size=(10, 3)).astype("float32")
+    y_regression = rng(1).normal(size=(10, 2)).astype("float32")
+    y_classes = rng(2).integers(0, 3, size=(10,))
+    loss = ["mse", keras.losses.SparseCategoricalCrossentropy(from_logits=True)]
+    model.compile(loss=loss, loss_weights=[0.5, 2.0])
+    probe = HessianProbe(model, x, [y_regression, y_classes], batch_size=4)
+    ggn = dense_operator(probe.ggn_vp, probe.num_parameters)
+    hessian = probe.dense_hessian()
+    np.testing.assert_allclose(ggn, hessian, rtol=1e-4, atol=1e-6)
+    assert np.linalg.norm(hessian) > 0.1  # both heads contribute
+
+
 def test_hessian_minus_ggn_is_the_residual_of_the_product_saddle():
     # f = w₁w₂ (x = 1), ℓ = (f − 1)²: residual = 2(f − 1) ∇²f = 2(w₁w₂ − 1) [[0, 1], [1, 0]].
     w1, w2 = 0.2, 0.3

@@ -176,7 +176,9 @@ def ggn_function(forward: Callable, output_loss: Callable) -> Callable:
     One forward pass on dual tensors (``torch.autograd.forward_ad``) gives the
     outputs and their JVP ``Jv`` while autograd records the graph for the VJP
     ``Jᵀu``; ``H_ℓ (Jv)`` is a double backward in output space on a detached
-    copy of the outputs.
+    copy of the outputs. A model with several outputs (a list or dict) is
+    handled leaf by leaf: ``J`` stacks the outputs' Jacobians, ``H_ℓ`` is the
+    Hessian of the summed, weighted loss over all of them.
     """
     import torch.autograd.forward_ad as forward_ad
 
@@ -184,20 +186,36 @@ def ggn_function(forward: Callable, output_loss: Callable) -> Callable:
         params = _leaves(trainable)
         with forward_ad.dual_level():
             duals = [forward_ad.make_dual(p, v) for p, v in zip(params, vectors, strict=True)]
-            unpacked = forward_ad.unpack_dual(forward(duals, non_trainable, x))
-            y_pred, jv = unpacked.primal, unpacked.tangent
-        if jv is None:  # the outputs do not depend on the weights
-            return [torch.zeros_like(p) for p in params]
-        outputs = y_pred.detach().requires_grad_(True)
-        loss = output_loss(outputs, y, sample_weight, weights)
-        (grads,) = torch.autograd.grad(loss, outputs, create_graph=True)
-        if grads.requires_grad:
-            (hjv,) = torch.autograd.grad(grads, outputs, grad_outputs=jv.detach())
+            structure = forward(duals, non_trainable, x)
+            unpacked = [forward_ad.unpack_dual(leaf) for leaf in keras.tree.flatten(structure)]
+        predictions = [leaf.primal for leaf in unpacked]
+        tangents = [leaf.tangent for leaf in unpacked]
+        if all(t is None for t in tangents) or not any(p.requires_grad for p in predictions):
+            return [torch.zeros_like(p) for p in params]  # the outputs do not depend on the weights
+        tangents = [
+            torch.zeros_like(p) if t is None else t.detach()
+            for p, t in zip(predictions, tangents, strict=True)
+        ]
+        outputs = [p.detach().requires_grad_(True) for p in predictions]
+        loss = output_loss(
+            keras.tree.pack_sequence_as(structure, outputs), y, sample_weight, weights
+        )
+        grads = torch.autograd.grad(loss, outputs, create_graph=True, allow_unused=True)
+        differentiable = [(g, t) for g, t in zip(grads, tangents, strict=True) if g is not None]
+        if any(g.requires_grad for g, _ in differentiable):
+            hjv = torch.autograd.grad(
+                [g for g, _ in differentiable if g.requires_grad],
+                outputs,
+                grad_outputs=[t for g, t in differentiable if g.requires_grad],
+                allow_unused=True,
+            )
         else:  # the loss is linear in the outputs: H_ℓ = 0
-            hjv = torch.zeros_like(outputs)
-        if not y_pred.requires_grad:
-            return [torch.zeros_like(p) for p in params]
-        vjp = torch.autograd.grad(y_pred, params, grad_outputs=hjv, allow_unused=True)
+            hjv = (None,) * len(outputs)
+        hjv = [torch.zeros_like(o) if h is None else h for h, o in zip(hjv, outputs, strict=True)]
+        pairs = [(p, h) for p, h in zip(predictions, hjv, strict=True) if p.requires_grad]
+        vjp = torch.autograd.grad(
+            [p for p, _ in pairs], params, grad_outputs=[h for _, h in pairs], allow_unused=True
+        )
         return _zeros_for_unused(vjp, params)
 
     return ggn
