@@ -104,6 +104,7 @@ def main() -> None:
         print(json.dumps(run_one(args.child[0], int(args.child[1]))))
         return
     with _table.tables("sharpness_cost", args.write_readme):
+        print("```json")  # one JSON record per (backend, optimizer), fenced for markdown
         for backend in args.backends.split(","):
             for name in args.optimizers.split(","):
                 # One process per backend: Keras picks its backend once, at import.
@@ -115,6 +116,7 @@ def main() -> None:
                     check=True,
                 )
                 print(out.stdout.strip().splitlines()[-1], flush=True)
+        print("```")
 
 
 if __name__ == "__main__":
