@@ -1,6 +1,6 @@
 """What each kerasnotes callback adds to ``model.fit`` (targets: <= 2% steady, <= 5% first fit).
 
-The digits MLP of ``bench_saddle_overhead.py`` (64-128-64-10, ReLU, 17,226
+The digits MLP (64-128-64-10, ReLU, 17,226
 parameters, ``kerasnotes.optimizers.SGD(0.01)``, which gives Keras's SGD
 numbers and lets OptimizerInspector read it) trains for 20 epochs with batch
 size 32 on the 1,437-sample training split, plainly and with one callback at
@@ -24,14 +24,22 @@ plain) and every figure is the median over pairs of the per-pair ratio
 (``time.process_time``, all threads) are both reported: on a machine shared
 with other jobs the wall clock is noisy and the CPU ratio the steadier one.
 
+``--gate-times`` also times each ``on_epoch_end`` of the two
+SaddlePointDetector runs (the gradient gate and its bookkeeping) and reports,
+per fit: the first gate (which compiles the gate's gradient function), the
+median later gate, the time inside the detector over the plain fit, and the
+overhead without the first compile (the first gate counted as if it cost what
+a later one costs).
+
 Usage:
     python benchmarks/bench_callback_overhead.py [--backends tensorflow,jax,torch]
         [--callbacks saddle,saddle_probe5,inspector,early_stopping,lr_decay]
-        [--repeats 3] [--epochs 20]
+        [--repeats 3] [--epochs 20] [--gate-times] [--write-readme]
 
-Each backend runs in its own subprocess (the backend is fixed at import),
-single-threaded unless the environment says otherwise, as in
-``bench_saddle_overhead.py``.
+Each backend runs in its own subprocess (the backend is fixed at import). The
+frameworks run single-threaded unless the environment already says otherwise
+(OMP_NUM_THREADS etc.): on a shared 2-core machine multi-threaded torch spends
+more time fighting for cores than computing, which would drown the comparison.
 """
 
 from __future__ import annotations
@@ -46,6 +54,8 @@ import sys
 import tempfile
 import time
 
+import _table
+
 THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
@@ -54,15 +64,49 @@ THREAD_ENV = {
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
 }
 CALLBACKS = ("saddle", "saddle_probe5", "inspector", "early_stopping", "lr_decay")
+SADDLE = ("saddle", "saddle_probe5")
 
 
-def _measure(names: list[str], repeats: int, epochs: int) -> dict:
+def _gate_row(pairs: list, phase: str, clock: str) -> dict:
+    """The gate figures of one fit phase and clock, medians over the pairs."""
+    firsts, laters, inside, steady = [], [], [], []
+    for plain, with_cb in pairs:
+        gates = with_cb[phase][f"gate_{clock}"]
+        later = statistics.median(gates[1:]) if len(gates) > 1 else gates[0]
+        first_extra = gates[0] - later  # what the first gate costs more: its compile
+        firsts.append(gates[0])
+        laters.append(later)
+        inside.append(sum(gates) / plain[phase][clock])
+        steady.append((with_cb[phase][clock] - first_extra) / plain[phase][clock] - 1.0)
+    return {
+        "first_gate_s": statistics.median(firsts),
+        "later_gate_s": statistics.median(laters),
+        "inside": statistics.median(inside),
+        "without_first_compile": statistics.median(steady),
+    }
+
+
+def _measure(names: list[str], repeats: int, epochs: int, gate_times: bool = False) -> dict:
     import keras
 
     import kerasnotes as kn
     import kerasnotes.callbacks as kc
     from kerasnotes import datasets
 
+    class TimedDetector(kc.SaddlePointDetector):
+        """Records the wall and CPU seconds of each epoch's gate, including its bookkeeping."""
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            self.wall, self.cpu = [], []
+
+        def on_epoch_end(self, epoch, logs=None):
+            wall, cpu = time.perf_counter(), time.process_time()
+            super().on_epoch_end(epoch, logs)
+            self.wall.append(time.perf_counter() - wall)
+            self.cpu.append(time.process_time() - cpu)
+
+    detector = TimedDetector if gate_times else kc.SaddlePointDetector
     (x, y), _ = datasets.load_digits()
     scratch = tempfile.mkdtemp(prefix="bench_callbacks_")
 
@@ -84,9 +128,9 @@ def _measure(names: list[str], repeats: int, epochs: int) -> dict:
     def make(name: str, run_id: int):
         log_dir = os.path.join(scratch, f"{name}_{run_id}")
         if name == "saddle":
-            return kc.SaddlePointDetector((x, y), every=1, verbose=0)
+            return detector((x, y), every=1, verbose=0)
         if name == "saddle_probe5":
-            return kc.SaddlePointDetector((x, y), every=5, always_probe=True, verbose=0)
+            return detector((x, y), every=5, always_probe=True, verbose=0)
         if name == "inspector":
             return kc.OptimizerInspector(log_dir)
         if name == "early_stopping":
@@ -115,6 +159,8 @@ def _measure(names: list[str], repeats: int, epochs: int) -> dict:
                 callbacks=[callback] if callback else [],
             )
             out[phase] = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+            if gate_times and name in SADDLE:
+                out[phase]["gate_wall"], out[phase]["gate_cpu"] = callback.wall, callback.cpu
         if name in ("saddle", "saddle_probe5"):
             out["kinds"] = sorted({e["kind"] for e in callback.history})
             out["exact"] = sum(e["grad_norm_stderr"] == 0 for e in callback.history)
@@ -140,6 +186,8 @@ def _measure(names: list[str], repeats: int, epochs: int) -> dict:
                 row[f"{phase}_{clock}_plain_s"] = statistics.median(
                     p[phase][clock] for p, _ in pairs
                 )
+                if gate_times and name in SADDLE:
+                    row[f"{phase}_{clock}_gate"] = _gate_row(pairs, phase, clock)
         if "kinds" in pairs[0][1]:
             row["kinds"] = sorted({k for _, w in pairs for k in w["kinds"]})
             row["exact_gates"] = pairs[0][1]["exact"]
@@ -176,6 +224,24 @@ def _print(row: dict) -> None:
     for name, r in row["results"].items():
         if "kinds" in r:
             print(f"{name}: kinds {r['kinds']}, exact gates in one fit: {r['exact_gates']}")
+    gated = [(name, r) for name, r in row["results"].items() if "first_wall_gate" in r]
+    if gated:
+        print(
+            "\n| detector, fit | first gate, s | later gates, ms each | inside / plain fit "
+            "| overhead without the first compile |"
+        )
+        print("|---|---|---|---|---|")
+    for name, r in gated:
+        for phase in ("first", "steady"):
+            wall, cpu = r[f"{phase}_wall_gate"], r[f"{phase}_cpu_gate"]
+            print(
+                f"| {name}, {phase} fit (wall / CPU) "
+                f"| {wall['first_gate_s']:.3f} / {cpu['first_gate_s']:.3f} "
+                f"| {1e3 * wall['later_gate_s']:.2f} / {1e3 * cpu['later_gate_s']:.2f} "
+                f"| {100 * wall['inside']:+.1f}% / {100 * cpu['inside']:+.1f}% "
+                f"| {100 * wall['without_first_compile']:+.1f}% / "
+                f"{100 * cpu['without_first_compile']:+.1f}% |"
+            )
 
 
 def main() -> None:
@@ -184,34 +250,42 @@ def main() -> None:
     parser.add_argument("--callbacks", default=",".join(CALLBACKS))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument(
+        "--gate-times",
+        action="store_true",
+        help="also time each gate of the SaddlePointDetector runs (first, later, inside the fit)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    _table.add_flag(parser)
     args = parser.parse_args()
     names = args.callbacks.split(",")
     if args.child:
-        print(json.dumps(_measure(names, args.repeats, args.epochs)))
+        print(json.dumps(_measure(names, args.repeats, args.epochs, args.gate_times)))
         return
-    for backend in args.backends.split(","):
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        for name, value in THREAD_ENV.items():
-            env.setdefault(name, value)
-        done = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                f"--callbacks={args.callbacks}",
-                f"--repeats={args.repeats}",
-                f"--epochs={args.epochs}",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            print(f"{backend}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
-            continue
-        _print(json.loads(done.stdout.strip().splitlines()[-1]))
-        sys.stdout.flush()
+    with _table.tables("callback_overhead", args.write_readme):
+        for backend in args.backends.split(","):
+            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+            for name, value in THREAD_ENV.items():
+                env.setdefault(name, value)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    f"--callbacks={args.callbacks}",
+                    f"--repeats={args.repeats}",
+                    f"--epochs={args.epochs}",
+                    *(["--gate-times"] if args.gate_times else []),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode != 0:
+                print(f"{backend}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+                continue
+            _print(json.loads(done.stdout.strip().splitlines()[-1]))
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ import subprocess
 import sys
 import time
 
+import _table
+
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
@@ -170,30 +172,34 @@ def main() -> None:
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--worker", nargs="+")
+    _table.add_flag(parser)
     args = parser.parse_args()
     if args.worker:
         kind, *rest = args.worker
         result = time_worker(int(rest[0])) if kind == "time" else memory_worker(rest[0])
         print(json.dumps(result))
         return
-    print("| backend | function | median ms | / gradient | peak MiB | / gradient |")
-    print("|---|---|---:|---:|---:|---:|")
-    for backend in args.backends.split(","):
-        timing = run_worker(backend, ["time", str(args.reps)])
-        memory = {}
-        if not args.no_memory:
-            for name in timing["rows"]:
-                if name.startswith("probe."):  # the same computation as "linearized"
-                    continue
-                memory[name] = run_worker(backend, ["memory", name])["peak_mib"]
-        for name, row in timing["rows"].items():
-            mem = memory.get(name)
-            mem_cells = (
-                f"{mem:.1f} | {mem / memory['gradient']:.2f}" if mem is not None else "- | -"
-            )
-            print(f"| {backend} | {name} | {row['ms']:.1f} | {row['ratio']:.2f} | {mem_cells} |")
-        norms = ", ".join(f"{k}: {v:.6g}" for k, v in timing["hvp_norms"].items())
-        print(f"<!-- {backend}: ‖Hv‖ per mode (must agree): {norms} -->")
+    with _table.tables("hvp", args.write_readme):
+        print("| backend | function | median ms | / gradient | peak MiB | / gradient |")
+        print("|---|---|---:|---:|---:|---:|")
+        for backend in args.backends.split(","):
+            timing = run_worker(backend, ["time", str(args.reps)])
+            memory = {}
+            if not args.no_memory:
+                for name in timing["rows"]:
+                    if name.startswith("probe."):  # the same computation as "linearized"
+                        continue
+                    memory[name] = run_worker(backend, ["memory", name])["peak_mib"]
+            for name, row in timing["rows"].items():
+                mem = memory.get(name)
+                mem_cells = (
+                    f"{mem:.1f} | {mem / memory['gradient']:.2f}" if mem is not None else "- | -"
+                )
+                print(
+                    f"| {backend} | {name} | {row['ms']:.1f} | {row['ratio']:.2f} | {mem_cells} |"
+                )
+            norms = ", ".join(f"{k}: {v:.6g}" for k, v in timing["hvp_norms"].items())
+            print(f"<!-- {backend}: ‖Hv‖ per mode (must agree): {norms} -->")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ import subprocess
 import sys
 import time
 
+import _table
+
 TARGETS = {"tensorflow": 1.05, "jax": 1.05, "torch": 1.10}
 
 
@@ -225,6 +227,7 @@ def main() -> None:
         "--only", default="", help="comma-separated parts of component names to run"
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    _table.add_flag(parser)
     args = parser.parse_args()
 
     if args.worker:  # child process: KERAS_BACKEND is already set
@@ -234,53 +237,54 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    print(
-        f"Training-step time, kerasnotes / Keras: median [interquartile range] of {args.rounds} "
-        f"A B B A rounds, units of ~{args.unit_seconds} s of consecutive steps, "
-        f"batch {args.batch}, threads {args.threads or 'default'}\n"
-    )
-    print(
-        "| backend | component | steps/unit | Keras ms/step | kerasnotes ms/step "
-        "| wall ratio [IQR] | CPU ratio [IQR] | target |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|---|")
-    loads = []
-    for backend in args.backends.split(","):
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        if args.threads:
-            # Fixed thread pools: on a shared machine, oversubscribed thread pools
-            # make step times swing far more than either implementation differs.
-            n = str(args.threads)
-            env.update(
-                OMP_NUM_THREADS=n,
-                MKL_NUM_THREADS=n,
-                TF_NUM_INTRAOP_THREADS=n,
-                TF_NUM_INTEROP_THREADS=n,
-                XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}",
-            )
-        command = [sys.executable, __file__, "--worker", backend]
-        command += ["--rounds", str(args.rounds), "--unit-seconds", str(args.unit_seconds)]
-        command += ["--warmup", str(args.warmup), "--batch", str(args.batch)]
-        command += ["--only", args.only]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            sys.exit(f"{backend} worker failed:\n{done.stderr[-3000:]}")
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        loads.append(f"{backend}: {result['load_before']} -> {result['load_after']}")
-        for r in result["rows"]:
-            target = TARGETS[r["backend"]]
-            (wm, wl, wh), (cm, cl, ch) = r["wall"], r["cpu"]
-            verdict = ", ".join(
-                f"{kind} {'ok' if value <= target else 'MISSED'}"
-                for kind, value in (("wall", wm), ("cpu", cm))
-            )
-            print(
-                f"| {r['backend']} | {r['component']} | {r['steps']} | {r['keras_ms']:.3f} "
-                f"| {r['ours_ms']:.3f} | {wm:.3f} [{wl:.3f}, {wh:.3f}] "
-                f"| {cm:.3f} [{cl:.3f}, {ch:.3f}] | <= {target:.2f}: {verdict} |",
-                flush=True,
-            )
-    print("\nload average (1, 5, 15 min) before -> after, per backend: " + "; ".join(loads))
+    with _table.tables("losses_layers", args.write_readme):
+        print(
+            f"Training-step time, kerasnotes / Keras: median [interquartile range] of {args.rounds} "
+            f"A B B A rounds, units of ~{args.unit_seconds} s of consecutive steps, "
+            f"batch {args.batch}, threads {args.threads or 'default'}\n"
+        )
+        print(
+            "| backend | component | steps/unit | Keras ms/step | kerasnotes ms/step "
+            "| wall ratio [IQR] | CPU ratio [IQR] | target |"
+        )
+        print("|---|---|---:|---:|---:|---:|---:|---|")
+        loads = []
+        for backend in args.backends.split(","):
+            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+            if args.threads:
+                # Fixed thread pools: on a shared machine, oversubscribed thread pools
+                # make step times swing far more than either implementation differs.
+                n = str(args.threads)
+                env.update(
+                    OMP_NUM_THREADS=n,
+                    MKL_NUM_THREADS=n,
+                    TF_NUM_INTRAOP_THREADS=n,
+                    TF_NUM_INTEROP_THREADS=n,
+                    XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}",
+                )
+            command = [sys.executable, __file__, "--worker", backend]
+            command += ["--rounds", str(args.rounds), "--unit-seconds", str(args.unit_seconds)]
+            command += ["--warmup", str(args.warmup), "--batch", str(args.batch)]
+            command += ["--only", args.only]
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                sys.exit(f"{backend} worker failed:\n{done.stderr[-3000:]}")
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            loads.append(f"{backend}: {result['load_before']} -> {result['load_after']}")
+            for r in result["rows"]:
+                target = TARGETS[r["backend"]]
+                (wm, wl, wh), (cm, cl, ch) = r["wall"], r["cpu"]
+                verdict = ", ".join(
+                    f"{kind} {'ok' if value <= target else 'MISSED'}"
+                    for kind, value in (("wall", wm), ("cpu", cm))
+                )
+                print(
+                    f"| {r['backend']} | {r['component']} | {r['steps']} | {r['keras_ms']:.3f} "
+                    f"| {r['ours_ms']:.3f} | {wm:.3f} [{wl:.3f}, {wh:.3f}] "
+                    f"| {cm:.3f} [{cl:.3f}, {ch:.3f}] | <= {target:.2f}: {verdict} |",
+                    flush=True,
+                )
+        print("\nload average (1, 5, 15 min) before -> after, per backend: " + "; ".join(loads))
 
 
 if __name__ == "__main__":

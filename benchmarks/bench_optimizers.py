@@ -39,6 +39,8 @@ import os
 import statistics
 import time
 
+import _table
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 for _name, _value in {
     "OMP_NUM_THREADS": "1",
@@ -153,36 +155,38 @@ def main() -> None:
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--only", default="", help="comma-separated labels, e.g. 'Adam,SGD'")
+    _table.add_flag(parser)
     args = parser.parse_args()
     (x, y), _ = kn.datasets.load_digits()
     labels = [s.strip() for s in args.only.split(",") if s.strip()] or list(CASES)
     backend = keras.backend.backend()
     target = TARGETS[backend]
     steps = -(-len(x) // args.batch_size)
-    print(
-        f"backend={backend}, keras {keras.__version__}, digits {x.shape[0]}x{x.shape[1]}, "
-        f"MLP 64-128-64-10, batch {args.batch_size} ({steps} steps/epoch), "
-        f"{args.rounds} rounds of A B B A units of ~{args.unit_seconds} s, "
-        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, load average before: {_load()}\n"
-    )
-    print(
-        "| optimizer | Keras class used | epochs/unit | kerasnotes ms/epoch | Keras ms/epoch "
-        f"| wall ratio [IQR] | CPU ratio [IQR] | target ({backend}) |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|---|")
-    for label in labels:
-        r = run_case(label, x, y, args.rounds, args.unit_seconds, args.batch_size)
-        verdict = []
-        for kind in ("wall", "cpu"):
-            verdict.append(f"{kind} {'ok' if r[kind][0] <= target else 'MISSED'}")
-        (wm, wl, wh), (cm, cl, ch) = r["wall"], r["cpu"]
+    with _table.tables(f"optimizers.{backend}", args.write_readme):  # one backend a process
         print(
-            f"| {label} | {r['keras_class']} | {r['epochs']} | {r['ours_ms']:.1f} "
-            f"| {r['keras_ms']:.1f} | {wm:.3f} [{wl:.3f}, {wh:.3f}] "
-            f"| {cm:.3f} [{cl:.3f}, {ch:.3f}] | <= {target:.2f}: {', '.join(verdict)} |",
-            flush=True,
+            f"backend={backend}, keras {keras.__version__}, digits {x.shape[0]}x{x.shape[1]}, "
+            f"MLP 64-128-64-10, batch {args.batch_size} ({steps} steps/epoch), "
+            f"{args.rounds} rounds of A B B A units of ~{args.unit_seconds} s, "
+            f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, load average before: {_load()}\n"
         )
-    print(f"\nload average after: {_load()}")
+        print(
+            "| optimizer | Keras class used | epochs/unit | kerasnotes ms/epoch | Keras ms/epoch "
+            f"| wall ratio [IQR] | CPU ratio [IQR] | target ({backend}) |"
+        )
+        print("|---|---|---:|---:|---:|---:|---:|---|")
+        for label in labels:
+            r = run_case(label, x, y, args.rounds, args.unit_seconds, args.batch_size)
+            verdict = []
+            for kind in ("wall", "cpu"):
+                verdict.append(f"{kind} {'ok' if r[kind][0] <= target else 'MISSED'}")
+            (wm, wl, wh), (cm, cl, ch) = r["wall"], r["cpu"]
+            print(
+                f"| {label} | {r['keras_class']} | {r['epochs']} | {r['ours_ms']:.1f} "
+                f"| {r['keras_ms']:.1f} | {wm:.3f} [{wl:.3f}, {wh:.3f}] "
+                f"| {cm:.3f} [{cl:.3f}, {ch:.3f}] | <= {target:.2f}: {', '.join(verdict)} |",
+                flush=True,
+            )
+        print(f"\nload average after: {_load()}")
 
 
 if __name__ == "__main__":

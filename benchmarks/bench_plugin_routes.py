@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 
+import _table
 import numpy as np
 from tensorboard import program
 from tensorboard.backend import application
@@ -84,44 +85,46 @@ def make_client(logdir: str) -> tuple[werkzeug_test.Client, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
+    _table.add_flag(parser)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as logdir:
-        write_log(f"{logdir}/long")
-        client, load_seconds = make_client(logdir)
-        stock = f"/data/plugin/scalars/scalars?run=long&tag={summary.TAG_LEARNING_RATE}"
-        ours = {
-            "/runs": "/data/plugin/kerasnotes/runs",
-            "/curvature": "/data/plugin/kerasnotes/curvature?run=long",
-            "/spectrum (step 100)": "/data/plugin/kerasnotes/spectrum?run=long&step=100",
-            "/optimizer": "/data/plugin/kerasnotes/optimizer?run=long",
-            "/schedule": "/data/plugin/kerasnotes/schedule?run=long",
-            "/notes": "/data/plugin/kerasnotes/notes?topic=optimizer&lang=zh",
-        }
-        times: dict[str, list[float]] = {name: [] for name in [*ours, "stock"]}
-        sizes: dict[str, int] = {}
-        for path in [*ours.values(), stock]:  # warm caches (notes text, imports)
-            assert client.get(path).status_code == 200, path
-        for _ in range(args.repeats):
-            for name, path in [*ours.items(), ("stock", stock)]:
-                start = time.perf_counter()
-                response = client.get(path)
-                times[name].append(time.perf_counter() - start)
-                sizes[name] = len(response.data)
-        base = statistics.median(times["stock"])
-        print(
-            f"Log: {STEPS} learning-rate steps, {PROBES} probes with a {GRID}-point density, "
-            f"{VARIABLES} variables; Python loader load {load_seconds:.1f} s; "
-            f"median of {args.repeats} interleaved requests.\n"
-        )
-        print("| route | median ms | vs stock scalars route | response KB |")
-        print("|---|---:|---:|---:|")
-        for name in [*ours, "stock"]:
-            median = statistics.median(times[name])
-            label = "stock /scalars (10,000-step tag)" if name == "stock" else name
+    with _table.tables("plugin_routes", args.write_readme):
+        with tempfile.TemporaryDirectory() as logdir:
+            write_log(f"{logdir}/long")
+            client, load_seconds = make_client(logdir)
+            stock = f"/data/plugin/scalars/scalars?run=long&tag={summary.TAG_LEARNING_RATE}"
+            ours = {
+                "/runs": "/data/plugin/kerasnotes/runs",
+                "/curvature": "/data/plugin/kerasnotes/curvature?run=long",
+                "/spectrum (step 100)": "/data/plugin/kerasnotes/spectrum?run=long&step=100",
+                "/optimizer": "/data/plugin/kerasnotes/optimizer?run=long",
+                "/schedule": "/data/plugin/kerasnotes/schedule?run=long",
+                "/notes": "/data/plugin/kerasnotes/notes?topic=optimizer&lang=zh",
+            }
+            times: dict[str, list[float]] = {name: [] for name in [*ours, "stock"]}
+            sizes: dict[str, int] = {}
+            for path in [*ours.values(), stock]:  # warm caches (notes text, imports)
+                assert client.get(path).status_code == 200, path
+            for _ in range(args.repeats):
+                for name, path in [*ours.items(), ("stock", stock)]:
+                    start = time.perf_counter()
+                    response = client.get(path)
+                    times[name].append(time.perf_counter() - start)
+                    sizes[name] = len(response.data)
+            base = statistics.median(times["stock"])
             print(
-                f"| {label} | {1e3 * median:.1f} | {median / base:.2f} | {sizes[name] / 1e3:.1f} |"
+                f"Log: {STEPS} learning-rate steps, {PROBES} probes with a {GRID}-point density, "
+                f"{VARIABLES} variables; Python loader load {load_seconds:.1f} s; "
+                f"median of {args.repeats} interleaved requests.\n"
             )
+            print("| route | median ms | vs stock scalars route | response KB |")
+            print("|---|---:|---:|---:|")
+            for name in [*ours, "stock"]:
+                median = statistics.median(times[name])
+                label = "stock /scalars (10,000-step tag)" if name == "stock" else name
+                print(
+                    f"| {label} | {1e3 * median:.1f} | {median / base:.2f} | {sizes[name] / 1e3:.1f} |"
+                )
 
 
 if __name__ == "__main__":

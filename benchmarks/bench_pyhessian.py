@@ -36,12 +36,15 @@ import statistics
 import sys
 import time
 
+import _table
+
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
+    _table.add_flag(parser)
     args = parser.parse_args()
 
     import keras
@@ -147,47 +150,50 @@ def main() -> None:
     tight_ratio = statistics.median(o[0] / t[0] for t, o in tight_rows)
     tight_s = statistics.median(t[0] for t, _ in tight_rows)
     last_tight = tight_rows[-1][0]
-    print()
-    print("| tool | task | median s | HVPs | λmax | λmin |")
-    print("|---|---|---:|---:|---:|---:|")
-    print(
-        f"| PyHessian 0.1 (data=, graph kept) | λmax, power iteration, tol 1e-3 | {pyh_s:.2f} "
-        f"| {last_t[2]} | {last_t[1]:.6g} | - |"
-    )
-    print(
-        f"| PyHessian 0.1 (dataloader=) | λmax, power iteration, tol 1e-3 | {loader_s:.2f} "
-        f"| {last_l[2]} | {last_l[1]:.6g} | - |"
-    )
-    print(
-        f"| PyHessian 0.1 (data=, graph kept) | λmax, power iteration, tol 1e-6 | {tight_s:.2f} "
-        f"| {last_tight[2]} | {last_tight[1]:.6g} | - |"
-    )
-    print(
-        f"| kerasnotes HessianProbe | λmin and λmax, Lanczos, tol 1e-4 | {our_s:.2f} "
-        f"| {last_o[1].num_hvp} | {last_o[1].values[-1]:.6g} | {last_o[1].values[0]:.6g} |"
-    )
-    print(
-        f"| kerasnotes HessianProbe | λmax, Lanczos, tol 1e-3 | {max_s:.2f} "
-        f"| {last_m.num_hvp} | {last_m.values[-1]:.6g} | - |"
-    )
-    print(
-        f"| reference | Lanczos, tol 1e-8 | - | {reference.num_hvp} | "
-        f"{reference.values[-1]:.6g} | {reference.values[0]:.6g} |"
-    )
-    print(f"\nmedian time ratio ours / PyHessian(data=): {ratio:.2f} (target <= 0.5)")
-    print(f"median time ratio ours / PyHessian(dataloader=): {loader_ratio:.2f} (target <= 0.5)")
-    print(f"same task (λmax alone, tol 1e-3), ours / PyHessian(data=): {same_ratio:.2f}")
-    print(
-        "ours (λmin and λmax, tol 1e-4) / PyHessian(data=, λmax alone, tol 1e-6, the tol at "
-        f"which its error comes near 1e-4): {tight_ratio:.2f}"
-    )
-    lam = reference.values[-1]
-    print(
-        f"λmax relative error: PyHessian {abs(last_t[1] - lam) / lam:.1e} at tol 1e-3, "
-        f"{abs(last_tight[1] - lam) / lam:.1e} at tol 1e-6; "
-        f"ours at tol 1e-3 {abs(last_m.values[-1] - lam) / lam:.1e}, "
-        f"ours at tol 1e-4 {abs(last_o[1].values[-1] - lam) / lam:.1e}"
-    )
+    with _table.tables("pyhessian", args.write_readme):
+        print()
+        print("| tool | task | median s | HVPs | λmax | λmin |")
+        print("|---|---|---:|---:|---:|---:|")
+        print(
+            f"| PyHessian 0.1 (data=, graph kept) | λmax, power iteration, tol 1e-3 | {pyh_s:.2f} "
+            f"| {last_t[2]} | {last_t[1]:.6g} | - |"
+        )
+        print(
+            f"| PyHessian 0.1 (dataloader=) | λmax, power iteration, tol 1e-3 | {loader_s:.2f} "
+            f"| {last_l[2]} | {last_l[1]:.6g} | - |"
+        )
+        print(
+            f"| PyHessian 0.1 (data=, graph kept) | λmax, power iteration, tol 1e-6 | {tight_s:.2f} "
+            f"| {last_tight[2]} | {last_tight[1]:.6g} | - |"
+        )
+        print(
+            f"| kerasnotes HessianProbe | λmin and λmax, Lanczos, tol 1e-4 | {our_s:.2f} "
+            f"| {last_o[1].num_hvp} | {last_o[1].values[-1]:.6g} | {last_o[1].values[0]:.6g} |"
+        )
+        print(
+            f"| kerasnotes HessianProbe | λmax, Lanczos, tol 1e-3 | {max_s:.2f} "
+            f"| {last_m.num_hvp} | {last_m.values[-1]:.6g} | - |"
+        )
+        print(
+            f"| reference | Lanczos, tol 1e-8 | - | {reference.num_hvp} | "
+            f"{reference.values[-1]:.6g} | {reference.values[0]:.6g} |"
+        )
+        print(f"\nmedian time ratio ours / PyHessian(data=): {ratio:.2f} (target <= 0.5)")
+        print(
+            f"median time ratio ours / PyHessian(dataloader=): {loader_ratio:.2f} (target <= 0.5)"
+        )
+        print(f"same task (λmax alone, tol 1e-3), ours / PyHessian(data=): {same_ratio:.2f}")
+        print(
+            "ours (λmin and λmax, tol 1e-4) / PyHessian(data=, λmax alone, tol 1e-6, the tol at "
+            f"which its error comes near 1e-4): {tight_ratio:.2f}"
+        )
+        lam = reference.values[-1]
+        print(
+            f"λmax relative error: PyHessian {abs(last_t[1] - lam) / lam:.1e} at tol 1e-3, "
+            f"{abs(last_tight[1] - lam) / lam:.1e} at tol 1e-6; "
+            f"ours at tol 1e-3 {abs(last_m.values[-1] - lam) / lam:.1e}, "
+            f"ours at tol 1e-4 {abs(last_o[1].values[-1] - lam) / lam:.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 
+import _table
+
 
 class _Clock:
     """Records (process, wall) times at epoch begin or end; two of them bracket the monitor."""
@@ -96,21 +98,25 @@ def main() -> None:
     parser.add_argument("--optimizers", default="sgd,adam")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    _table.add_flag(parser)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_one(args.child[0], int(args.child[1]))))
         return
-    for backend in args.backends.split(","):
-        for name in args.optimizers.split(","):
-            # One process per backend: Keras picks its backend once, at import.
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", name, str(args.epochs)],
-                env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            print(out.stdout.strip().splitlines()[-1], flush=True)
+    with _table.tables("sharpness_cost", args.write_readme):
+        print("```json")  # one JSON record per (backend, optimizer), fenced for markdown
+        for backend in args.backends.split(","):
+            for name in args.optimizers.split(","):
+                # One process per backend: Keras picks its backend once, at import.
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", name, str(args.epochs)],
+                    env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                print(out.stdout.strip().splitlines()[-1], flush=True)
+        print("```")
 
 
 if __name__ == "__main__":

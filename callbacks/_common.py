@@ -89,8 +89,10 @@ class LoggingCallback(keras.callbacks.Callback):
     #: Attributes a deep copy resets to None instead of copying.
     _not_copied: tuple[str, ...] = ("_model", "_writer")
 
-    def __init__(self, log_dir: str | os.PathLike | None = None) -> None:
-        super().__init__()
+    def __init__(self, log_dir: str | os.PathLike | None = None, **kwargs: Any) -> None:
+        # Cooperative: a subclass that also derives from a Keras callback (EarlyStopping)
+        # passes that callback's arguments on through ``kwargs``.
+        super().__init__(**kwargs)
         self.log_dir = log_dir
         self._writer: summary.Writer | None = None
 

@@ -1,4 +1,28 @@
-"""Early stopping (notes F15): stop when the validation loss stops improving, keep the best weights."""
+"""Early stopping (notes F15): stop when the validation loss stops improving, keep the best weights.
+
+``EarlyStopping`` is ``keras.callbacks.EarlyStopping`` (the decision rule, the
+``best``/``wait``/``stopped_epoch`` bookkeeping and the restore at train end
+are Keras's own code) plus what kerasnotes adds: validation at construction,
+TensorBoard logging, a bit-exact copy of the best weights and a deep copy
+without the model. Where a kerasnotes behaviour differs from the built-in it is
+kept by overriding the smallest piece, and the reason is written here:
+
+- ``__init__``: an unknown ``mode`` is a ``ValueError`` (Keras warns and uses
+  "auto"); the other arguments are checked for type and range.
+- ``get_monitor_value`` (a public hook of the Keras class): a missing monitor
+  warns once per ``fit`` naming the available keys (Keras warns every epoch),
+  and the value is returned as a Python float so ``best`` is one.
+- ``on_epoch_end``: Keras resolves the direction ("min"/"max") at the first
+  epoch end even when the monitor is missing or still in warm-up, and its
+  error for an unknown direction does not say which argument fixes it; here
+  those epochs are skipped before Keras sees them (the same early return Keras
+  does, taken before instead of after resolving the direction) and the error
+  names ``mode='min' or mode='max'``. Keras's ``get_weights`` snapshot is then
+  copied: under PyTorch it returns views of the variables that the next
+  training step overwrites, so the restore would not be the best epoch's.
+- ``_direction`` reads the public ``monitor_op`` that Keras sets (``ops.less``
+  or ``ops.greater``); nothing private of Keras is read.
+"""
 
 from __future__ import annotations
 
@@ -17,20 +41,8 @@ from ._common import LoggingCallback, check_log_dir, to_float
 _MODES = ("auto", "min", "max")
 
 
-def _metric_direction(model: keras.Model, name: str) -> str | None:
-    """ "min" or "max" for a compiled metric called ``name``, from its ``_direction``."""
-    pending = list(getattr(model, "metrics", []) or [])
-    while pending:
-        metric = pending.pop()
-        pending.extend(getattr(metric, "metrics", []) or [])  # compile containers nest
-        direction = getattr(metric, "_direction", None)
-        if getattr(metric, "name", None) == name and direction in ("up", "down"):
-            return "max" if direction == "up" else "min"
-    return None
-
-
 @keras.saving.register_keras_serializable(package="kerasnotes")
-class EarlyStopping(LoggingCallback):
+class EarlyStopping(LoggingCallback, keras.callbacks.EarlyStopping):
     """Stop training when a monitored quantity has stopped improving (notes F15).
 
     The notes' rule is "stop when the validation loss rises and keep the best
@@ -48,12 +60,13 @@ class EarlyStopping(LoggingCallback):
     and at train end the weights of ``best_epoch`` are restored (bit for bit)
     when ``restore_best_weights``.
 
-    Same arguments, defaults and semantics as ``keras.callbacks.EarlyStopping``
-    (the first monitored value always becomes ``best``; the baseline only
-    decides whether ``wait`` resets). Differences from the built-in:
+    A subclass of ``keras.callbacks.EarlyStopping`` with the same arguments,
+    defaults and decisions (the first monitored value always becomes ``best``;
+    the baseline only decides whether ``wait`` resets). Differences from the
+    built-in:
 
-    - ``best``, ``best_epoch`` and ``stopped_epoch`` (0 = did not stop, as in
-      Keras) are public and reset at each ``fit``.
+    - ``best`` is a Python float; ``best``, ``best_epoch`` and
+      ``stopped_epoch`` (0 = did not stop, as in Keras) reset at each ``fit``.
     - A monitor missing from the logs warns once per ``fit``, naming the keys
       that are available, instead of every epoch.
     - An unknown ``mode`` is a ``ValueError`` (Keras warns and uses "auto").
@@ -63,7 +76,8 @@ class EarlyStopping(LoggingCallback):
       ``kerasnotes/early_stopping/monitor``) and, at train end, the tensor
       ``kerasnotes/early_stopping/event`` = ``[best_epoch, best, stopped_epoch]``
       with ``stopped_epoch = -1`` when training ran to the end.
-    - It deep-copies (keras-tuner copies callbacks per trial) without the model.
+    - It deep-copies (keras-tuner copies callbacks per trial) without the model,
+      and round-trips through ``get_config``.
 
     Args:
         monitor: name of the logged quantity, e.g. ``"val_loss"``.
@@ -84,6 +98,8 @@ class EarlyStopping(LoggingCallback):
         >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
         >>> model.compile("sgd", "mse")
         >>> stop = EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
+        >>> isinstance(stop, keras.callbacks.EarlyStopping)
+        True
         >>> _ = model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[stop])
         >>> stop.best_epoch in (0, 1, 2)
         True
@@ -116,64 +132,58 @@ class EarlyStopping(LoggingCallback):
             isinstance(baseline, bool) or not isinstance(baseline, (int, float, np.number))
         ):
             raise TypeError(f"baseline must be None or a number; got baseline={baseline!r}")
-        super().__init__(check_log_dir(log_dir))
-        self.monitor = monitor
-        self.min_delta = abs(float(min_delta))
-        self.patience = int(patience)
-        self.verbose = verbose
-        self.mode = mode
-        self.baseline = None if baseline is None else float(baseline)
-        self.restore_best_weights = bool(restore_best_weights)
-        self.start_from_epoch = int(start_from_epoch)
-        self._direction: str | None = None
-        self._reset()
-
-    def _reset(self) -> None:
-        self.wait = 0
-        self.stopped_epoch = 0
+        super().__init__(
+            check_log_dir(log_dir),
+            monitor=monitor,
+            min_delta=float(min_delta),
+            patience=int(patience),
+            verbose=verbose,
+            mode=mode,
+            baseline=None if baseline is None else float(baseline),
+            restore_best_weights=bool(restore_best_weights),
+            start_from_epoch=int(start_from_epoch),
+        )
+        # Keras sets these at train begin; before the first fit they read as "nothing yet".
         self.best: float | None = None
         self.best_epoch = 0
-        self.best_weights: list[np.ndarray] | None = None
         self._last_epoch: int | None = None
         self._warned_missing = False
 
-    # -- direction -------------------------------------------------------
-    def _resolve_direction(self) -> str | None:
-        if self.mode != "auto":
-            return self.mode
-        name = self.monitor.removeprefix("val_")
-        if name == "loss":
-            return "min"
-        return _metric_direction(self.model, name)
-
-    def _is_improvement(self, value: float, reference: float | None) -> bool:
-        if reference is None:
-            return True
-        if self._direction == "min":
-            return value + self.min_delta < reference
-        return value - self.min_delta > reference
+    @property
+    def _direction(self) -> str | None:
+        """ "min" or "max" once Keras has chosen ``monitor_op``; None before."""
+        if self.monitor_op is None:
+            return None
+        return "max" if self.monitor_op is keras.ops.greater else "min"
 
     # -- training hooks --------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._reset()
-        self._direction = self._resolve_direction()
+        super().on_train_begin(logs)
+        self._last_epoch = None
+        self._warned_missing = False
         self._open_writer()
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def get_monitor_value(self, logs: dict | None) -> float | None:
+        """The monitored value as a float, or None (with one warning per ``fit``)."""
         logs = logs or {}
-        self._last_epoch = epoch
-        if self.monitor not in logs or logs[self.monitor] is None:
+        value = logs.get(self.monitor)
+        if value is None:
             if not self._warned_missing:
                 self._warned_missing = True
                 warnings.warn(
                     f"EarlyStopping: monitor={self.monitor!r} is not in the logs; "
                     f"available keys: {sorted(logs)}. Early stopping does nothing "
                     "until it appears.",
-                    stacklevel=2,
+                    stacklevel=3,
                 )
-            return
-        current = to_float(logs[self.monitor])
-        if self._writer is not None:
+            return None
+        return to_float(value)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        self._last_epoch = epoch
+        current = self.get_monitor_value(logs)
+        if current is not None and self._writer is not None:
             self._writer.scalar(
                 summary.TAG_EARLY_STOPPING_MONITOR,
                 current,
@@ -181,41 +191,25 @@ class EarlyStopping(LoggingCallback):
                 display_name=f"early stopping: {self.monitor}",
                 description=f"The monitored quantity `{self.monitor}` per epoch.",
             )
-        if epoch < self.start_from_epoch:
-            return
-        if self._direction is None:
-            self._direction = self._resolve_direction()
-            if self._direction is None:
-                raise ValueError(
-                    f"EarlyStopping cannot tell whether monitor={self.monitor!r} should "
-                    "go down or up; pass mode='min' or mode='max'"
-                )
-        if self.restore_best_weights and self.best_weights is None:
-            # Whatever happens later, the first monitored epoch's weights are kept.
-            self.best_weights = self._copy_weights()
-            self.best_epoch = epoch
-        self.wait += 1
-        if self._is_improvement(current, self.best):
-            self.best = current
-            self.best_epoch = epoch
-            if self.restore_best_weights:
-                self.best_weights = self._copy_weights()
-            if self.baseline is None or self._is_improvement(current, self.baseline):
-                self.wait = 0
-            return
-        if self.wait >= self.patience and epoch > 0:
-            self.stopped_epoch = epoch
-            self.model.stop_training = True
+        if current is None or epoch < self.start_from_epoch:
+            return  # Keras's own early return, before it would resolve the direction
+        snapshot = self.best_weights
+        try:
+            super().on_epoch_end(epoch, logs)
+        except ValueError as error:
+            if self.monitor_op is not None:
+                raise
+            raise ValueError(
+                f"EarlyStopping cannot tell whether monitor={self.monitor!r} should "
+                "go down or up; pass mode='min' or mode='max'"
+            ) from error
+        if self.best_weights is not None and self.best_weights is not snapshot:
+            # Keras just took ``model.get_weights()``; no step has run since, so
+            # copying now keeps exactly this epoch's weights on every backend.
+            self.best_weights = [np.array(w, copy=True) for w in self.best_weights]
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self.stopped_epoch > 0 and self.verbose > 0:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
-        if self.restore_best_weights and self.best_weights is not None:
-            if self.verbose > 0:
-                print(
-                    f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}."
-                )
-            self.model.set_weights(self.best_weights)
+        super().on_train_end(logs)
         if self._writer is not None and self._last_epoch is not None:
             event = [
                 float(self.best_epoch) if self.best is not None else float("nan"),
@@ -230,14 +224,12 @@ class EarlyStopping(LoggingCallback):
             )
             self._writer.flush()
 
-    def _copy_weights(self) -> list[np.ndarray]:
-        return [np.array(w, copy=True) for w in self.model.get_weights()]
-
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (state such as ``best`` is not configuration)."""
         return {
             "monitor": self.monitor,
-            "min_delta": self.min_delta,
+            # Keras stores min_delta negated once the direction is "min".
+            "min_delta": abs(float(self.min_delta)),
             "patience": self.patience,
             "verbose": self.verbose,
             "mode": self.mode,

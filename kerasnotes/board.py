@@ -15,7 +15,10 @@ import importlib.util
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable
+
+from kerasnotes._deprecation import renamed_log_dir
 
 HOST = "127.0.0.1"
 
@@ -28,8 +31,10 @@ def _check_port(port: int) -> int:
     return port
 
 
-def start(logdir: str | os.PathLike = "runs", port: int = 0) -> tuple[str, Callable[[], None]]:
-    """Serve TensorBoard for ``logdir`` on 127.0.0.1 in a background thread.
+def start(
+    log_dir: str | os.PathLike = "runs", port: int = 0, *, logdir: str | os.PathLike | None = None
+) -> tuple[str, Callable[[], None]]:
+    """Serve TensorBoard for ``log_dir`` on 127.0.0.1 in a background thread.
 
     The server loads TensorBoard's default plugins and every plugin registered under
     the ``tensorboard_plugins`` entry-point group, which includes the kerasnotes tab.
@@ -37,9 +42,10 @@ def start(logdir: str | os.PathLike = "runs", port: int = 0) -> tuple[str, Calla
     helper process is left behind.
 
     Args:
-        logdir: folder of TensorBoard runs; it need not exist yet (TensorBoard shows
+        log_dir: folder of TensorBoard runs; it need not exist yet (TensorBoard shows
             an empty dashboard and picks runs up as they are written).
         port: TCP port; 0 asks the operating system for a free one.
+        logdir: deprecated spelling of ``log_dir`` (a ``DeprecationWarning``).
 
     Returns:
         ``(url, stop)``: the server's address, e.g. ``"http://127.0.0.1:6006/"``, and a
@@ -56,8 +62,9 @@ def start(logdir: str | os.PathLike = "runs", port: int = 0) -> tuple[str, Calla
         http://127.0.0.1:40123/
         >>> stop()  # doctest: +SKIP
     """
+    log_dir = renamed_log_dir(log_dir, logdir, default="runs", caller="board.start")
     port = _check_port(port)
-    logdir = os.fspath(logdir)
+    log_dir = os.fspath(log_dir)
     from tensorboard import default, program
 
     servers: list[program.WerkzeugServer] = []
@@ -70,7 +77,17 @@ def start(logdir: str | os.PathLike = "runs", port: int = 0) -> tuple[str, Calla
 
     tensorboard = program.TensorBoard(plugins=default.get_plugins(), server_class=make_server)
     tensorboard.configure(
-        argv=[None, "--logdir", logdir, "--host", HOST, "--port", str(port), "--load_fast", "false"]
+        argv=[
+            None,
+            "--logdir",
+            log_dir,
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--load_fast",
+            "false",
+        ]
     )
     try:
         url = tensorboard.launch()
@@ -89,49 +106,69 @@ def start(logdir: str | os.PathLike = "runs", port: int = 0) -> tuple[str, Calla
     return url, stop
 
 
-def logdir_problem(logdir: str | os.PathLike) -> str | None:
-    """Why ``logdir`` shows nothing in TensorBoard, in words (None when it holds event files).
+def log_dir_problem(log_dir: str | os.PathLike) -> str | None:
+    """Why ``log_dir`` shows nothing in TensorBoard, in words (None when it holds event files).
 
     Args:
-        logdir: folder of TensorBoard runs.
+        log_dir: folder of TensorBoard runs.
 
     Example:
         >>> import tempfile
         >>> from kerasnotes import board
-        >>> board.logdir_problem("no/such/folder")
-        "logdir='no/such/folder' does not exist; `kerasnotes tour` writes its runs to runs/"
-        >>> board.logdir_problem(tempfile.mkdtemp()).endswith("holds no TensorBoard event files")
+        >>> board.log_dir_problem("no/such/folder")
+        "the log folder 'no/such/folder' does not exist; `kerasnotes tour` writes its runs to runs/"
+        >>> board.log_dir_problem(tempfile.mkdtemp()).endswith("holds no TensorBoard event files")
         True
     """
-    path = os.fspath(logdir)
+    # The messages name the folder, not an argument: ``kerasnotes board`` shows them
+    # for its ``--logdir`` flag, Python callers for ``log_dir``.
+    path = os.fspath(log_dir)
     if not os.path.exists(path):
-        return f"logdir={path!r} does not exist; `kerasnotes tour` writes its runs to runs/"
+        return f"the log folder {path!r} does not exist; `kerasnotes tour` writes its runs to runs/"
     if not os.path.isdir(path):
-        return f"logdir={path!r} is a file, not a folder of runs"
+        return f"the log folder {path!r} is a file, not a folder of runs"
     for _, _, files in os.walk(path):
         if any(name.startswith("events.out.tfevents.") for name in files):
             return None
-    return f"logdir={path!r} holds no TensorBoard event files"
+    return f"the log folder {path!r} holds no TensorBoard event files"
 
 
-def serve(logdir: str | os.PathLike = "runs", port: int = 6006) -> int:
+def logdir_problem(logdir: str | os.PathLike) -> str | None:
+    """Deprecated name of :func:`log_dir_problem` (a ``DeprecationWarning``; removed next release)."""
+    warnings.warn(
+        "board.logdir_problem is deprecated and will be removed in the next release; "
+        "use board.log_dir_problem",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return log_dir_problem(logdir)
+
+
+def serve(
+    log_dir: str | os.PathLike = "runs",
+    port: int = 6006,
+    *,
+    logdir: str | os.PathLike | None = None,
+) -> int:
     """Run TensorBoard until Ctrl-C, printing its URL; returns the exit status.
 
-    A ``logdir`` that does not exist (or is a file) is an error (status 2); a folder
+    A ``log_dir`` that does not exist (or is a file) is an error (status 2); a folder
     without event files gets a note on stderr and is served, since a tour may be
     about to write there.
 
     Args:
-        logdir: folder of TensorBoard runs.
+        log_dir: folder of TensorBoard runs.
         port: TCP port (0 picks a free one).
+        logdir: deprecated spelling of ``log_dir`` (a ``DeprecationWarning``).
     """
+    log_dir = renamed_log_dir(log_dir, logdir, default="runs", caller="board.serve")
     try:
         _check_port(port)
     except ValueError as error:
         print(f"kerasnotes board: {error}", file=sys.stderr)
         return 2
-    problem = logdir_problem(logdir)
-    if problem is not None and not os.path.isdir(logdir):
+    problem = log_dir_problem(log_dir)
+    if problem is not None and not os.path.isdir(log_dir):
         print(f"kerasnotes board: {problem}", file=sys.stderr)
         return 2
     if problem is not None:
@@ -143,14 +180,14 @@ def serve(logdir: str | os.PathLike = "runs", port: int = 6006) -> int:
 
         import_quietly("tensorflow")
     try:
-        url, stop = start(logdir, port=port)
+        url, stop = start(log_dir, port=port)
     except ValueError as error:
         print(f"kerasnotes board: {error}", file=sys.stderr)
         return 2
     except OSError as error:
         print(f"kerasnotes board: {error}", file=sys.stderr)
         return 1
-    print(f"TensorBoard for {os.path.abspath(logdir)} at {url} (Ctrl-C stops it)", flush=True)
+    print(f"TensorBoard for {os.path.abspath(log_dir)} at {url} (Ctrl-C stops it)", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

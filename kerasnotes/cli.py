@@ -173,13 +173,13 @@ def import_quietly(module: str) -> None:
                 sys.stderr.flush()
 
 
-def _check_logdir(logdir: str) -> str | None:
-    """Why the tour cannot write to ``logdir`` (None when it can); creates the folder."""
+def _check_log_dir(log_dir: str) -> str | None:
+    """Why the tour cannot write to ``log_dir`` (None when it can); creates the folder."""
     try:
-        os.makedirs(logdir, exist_ok=True)
+        os.makedirs(log_dir, exist_ok=True)
     except OSError as error:
         return error.strerror or str(error)
-    if not os.access(logdir, os.W_OK | os.X_OK):
+    if not os.access(log_dir, os.W_OK | os.X_OK):
         return "permission denied"
     return None
 
@@ -187,7 +187,7 @@ def _check_logdir(logdir: str) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status.
 
-    Arguments are parsed and checked (claim ids, the tour's logdir, board's folder
+    Arguments are parsed and checked (claim ids, the tour's --logdir, board's folder
     and port) before Keras is imported. Ctrl-C ends the program with status 130
     and one line instead of a traceback.
 
@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_tour(args: argparse.Namespace) -> int:
-    problem = _check_logdir(args.logdir)
+    problem = _check_log_dir(args.logdir)
     if problem is not None:
         print(
             f"kerasnotes tour: cannot write to logdir={args.logdir!r} ({problem}); "
@@ -231,7 +231,7 @@ def _run_tour(args: argparse.Namespace) -> int:
     from kerasnotes import tour
 
     mode = "quick" if args.quick else "full" if args.full else "default"
-    return tour.main(logdir=args.logdir, mode=mode, only=args.only)
+    return tour.main(log_dir=args.logdir, mode=mode, only=args.only)
 
 
 if __name__ == "__main__":

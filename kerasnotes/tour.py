@@ -2,7 +2,7 @@
 
 Each registered claim (see ``kerasnotes.experiments.REGISTRY``) trains its
 configurations from fixed seeds, writes a TensorBoard run per configuration and
-a PNG plot under ``<logdir>/<claim>/``, and states a verdict with the criterion
+a PNG plot under ``<log_dir>/<claim>/``, and states a verdict with the criterion
 it used. The tour shows a progress display while they run, then one table
 (claim, figure, verdict, plot, TensorBoard runs), then the commands that open
 the runs in TensorBoard.
@@ -34,7 +34,7 @@ Example:
     >>> from rich.console import Console
     >>> from kerasnotes import tour
     >>> quiet = Console(file=io.StringIO())  # the progress display goes here
-    >>> outcomes = tour.run_tour(["C8"], mode="quick", logdir=tempfile.mkdtemp(), console=quiet)
+    >>> outcomes = tour.run_tour(["C8"], mode="quick", log_dir=tempfile.mkdtemp(), console=quiet)
     >>> outcomes[0].result.claim, outcomes[0].error
     ('C8', None)
 """
@@ -56,6 +56,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from kerasnotes import experiments
+from kerasnotes._deprecation import renamed_log_dir
 from kerasnotes.experiments.base import ClaimResult, check_mode
 
 #: The tour's step that is not a claim: the keras-tuner search
@@ -194,9 +195,11 @@ class Outcome:
 def run_tour(
     claims: Sequence[str] | None = None,
     mode: str = "default",
-    logdir: str | os.PathLike = "runs",
+    log_dir: str | os.PathLike = "runs",
     seed: int = 0,
     console: Console | None = None,
+    *,
+    logdir: str | os.PathLike | None = None,
 ) -> list[Outcome]:
     """Run the claims' experiments (and the search) one after another, catching each one's failure.
 
@@ -204,9 +207,10 @@ def run_tour(
         claims: claim ids to run, and ``"search"`` for the keras-tuner step
             (default: :func:`default_steps`).
         mode: "quick", "default" or "full".
-        logdir: the folder for every claim's runs and plots.
+        log_dir: the folder for every claim's runs and plots.
         seed: seed of every experiment.
         console: where the progress display goes (default: stdout).
+        logdir: deprecated spelling of ``log_dir`` (a ``DeprecationWarning``).
 
     Raises:
         TourInterrupted: Ctrl-C; it carries the outcomes of the steps completed.
@@ -216,6 +220,7 @@ def run_tour(
     from kerasnotes.curvature import backends
     from kerasnotes.experiments import search
 
+    log_dir = renamed_log_dir(log_dir, logdir, default="runs", caller="tour.run_tour")
     check_mode(mode)
     claims = default_steps(mode) if claims is None else list(claims)
     for claim in claims:
@@ -257,7 +262,9 @@ def run_tour(
                 start = time.perf_counter()
                 try:
                     runner = search.run if claim == SEARCH else experiments.load(claim).run
-                    result = runner(mode=mode, logdir=logdir, seed=seed, progress=show)
+                    # The folder goes by position: the experiments' runners rename
+                    # their ``logdir`` argument to ``log_dir`` in the same release.
+                    result = runner(mode, log_dir, seed=seed, progress=show)
                     outcome = Outcome(claim, result, None, time.perf_counter() - start)
                 except Exception as error:  # noqa: BLE001 - one failed step must not end the tour
                     detail = "".join(traceback.format_exception_only(type(error), error)).strip()
@@ -265,8 +272,9 @@ def run_tour(
                     progress.console.print(f"[red]{claim} failed:[/red] {detail}")
                 finally:
                     # Fresh layer names and graphs for the next step. Without
-                    # free_memory's full gc.collect() (0.36 s a step, 4 s of the quick
-                    # tour); Python's own collector still reclaims the cycles.
+                    # free_memory's full gc.collect() (a large share of the quick
+                    # tour; benchmarks/README.md); Python's own collector still
+                    # reclaims the cycles.
                     keras.backend.clear_session(free_memory=False)
                 outcomes.append(outcome)
                 progress.advance(task)
@@ -351,23 +359,27 @@ def file_lines(outcomes: Sequence[Outcome]) -> list[str]:
 
 
 def main(
-    logdir: str | os.PathLike = "runs",
+    log_dir: str | os.PathLike = "runs",
     mode: str = "default",
     only: Sequence[str] | None = None,
     console: Console | None = None,
+    *,
+    logdir: str | os.PathLike | None = None,
 ) -> int:
     """Run the tour, print its table and the TensorBoard commands; returns the exit status.
 
     Args:
-        logdir: the folder for every claim's runs and plots.
+        log_dir: the folder for every claim's runs and plots.
         mode: "quick", "default" or "full".
         only: claim ids (and "search") to run (default: :func:`default_steps`).
         console: where everything is printed (default: stdout).
+        logdir: deprecated spelling of ``log_dir`` (a ``DeprecationWarning``).
 
     Returns:
         0 when every step ran (whatever its verdict), 1 when one or more failed,
-        2 when ``logdir`` cannot be created, 130 (:data:`INTERRUPTED`) after Ctrl-C.
+        2 when ``log_dir`` cannot be created, 130 (:data:`INTERRUPTED`) after Ctrl-C.
     """
+    log_dir = renamed_log_dir(log_dir, logdir, default="runs", caller="tour.main")
     if console is None:
         console = Console()
         if not console.is_terminal:
@@ -375,10 +387,11 @@ def main(
             console = Console(width=140)
     claims = default_steps(mode) if only is None else list(only)
     try:
-        Path(logdir).mkdir(parents=True, exist_ok=True)
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
     except OSError as error:
         console.print(
-            f"[red]kerasnotes tour: cannot write to logdir={os.fspath(logdir)!r} "
+            # Worded for the command line (its flag is --logdir), which calls main.
+            f"[red]kerasnotes tour: cannot write to logdir={os.fspath(log_dir)!r} "
             f"({error.strerror or error})[/red]; pass --logdir with a folder you can create"
         )
         return 2
@@ -386,17 +399,17 @@ def main(
 
     console.print(
         f"kerasnotes tour ({mode}): {', '.join(claims)} on Keras {keras.__version__}, "
-        f"backend {keras.backend.backend()}; runs and plots go to {logdir}/"
+        f"backend {keras.backend.backend()}; runs and plots go to {log_dir}/"
     )
     start = time.perf_counter()
     try:
-        outcomes = run_tour(claims, mode=mode, logdir=logdir, console=console)
+        outcomes = run_tour(claims, mode=mode, log_dir=log_dir, console=console)
     except TourInterrupted as interrupt:
         done = [outcome.claim for outcome in interrupt.outcomes]
         console.print(
             f"interrupted: {len(done)} of {plural(len(interrupt.steps), 'step')} completed"
             + (f" ({', '.join(done)})" if done else "")
-            + f"; runs in {os.fspath(logdir)}/",
+            + f"; runs in {os.fspath(log_dir)}/",
             highlight=False,
             soft_wrap=True,
         )
@@ -427,8 +440,8 @@ def main(
         console.print(f"[red]{outcome.claim} failed[/red]: {outcome.error}")
     console.print(
         "Look at the runs in TensorBoard (the kerasnotes tab, plus Scalars and Images):\n"
-        f"  tensorboard --logdir {logdir}\n"
-        f"  kerasnotes board --logdir {logdir}",
+        f"  tensorboard --logdir {log_dir}\n"
+        f"  kerasnotes board --logdir {log_dir}",
         highlight=False,
         soft_wrap=True,  # never break a command the user will copy
     )

@@ -90,3 +90,29 @@ def test_cli_board_rejects_a_bad_port(capsys):
 
     assert cli.main(["board", "--port", "-1"]) == 2
     assert "port" in capsys.readouterr().err
+
+
+def test_log_dir_problem_names_the_folder(tmp_path):
+    missing = tmp_path / "missing"
+    assert board.log_dir_problem(missing) == (
+        f"the log folder {str(missing)!r} does not exist; "
+        "`kerasnotes tour` writes its runs to runs/"
+    )
+    assert board.log_dir_problem(tmp_path).endswith("holds no TensorBoard event files")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "events.out.tfevents.1.host").write_bytes(b"")
+    assert board.log_dir_problem(tmp_path) is None
+
+
+def test_the_deprecated_logdir_spellings_still_work_for_one_release(tmp_path, capsys):
+    missing = tmp_path / "missing"
+    with pytest.warns(DeprecationWarning, match="log_dir_problem"):
+        assert board.logdir_problem(missing) == board.log_dir_problem(missing)
+    with pytest.warns(DeprecationWarning, match=r"board\.serve\(logdir=\.\.\.\)"):
+        assert board.serve(logdir=missing) == 2  # the folder it got does not exist
+    assert str(missing) in capsys.readouterr().err
+    with pytest.warns(DeprecationWarning, match=r"board\.start\(logdir=\.\.\.\)"):
+        with pytest.raises(ValueError, match="port=-1"):
+            board.start(logdir=tmp_path, port=-1)
+    with pytest.raises(TypeError, match="pass only log_dir"):
+        board.start(tmp_path, logdir=tmp_path)

@@ -70,7 +70,7 @@ def test_a_failing_claim_is_reported_and_the_others_are_kept(tmp_path, monkeypat
     monkeypatch.setitem(experiments.REGISTRY, "C2", _fake_claim("fake_c2", fails))
     monkeypatch.setattr(sys, "modules", dict(sys.modules))  # forget the fakes afterwards
 
-    status = tour.main(logdir=str(tmp_path), mode="quick", only=["C2", "C1"])
+    status = tour.main(log_dir=str(tmp_path), mode="quick", only=["C2", "C1"])
 
     out = capsys.readouterr().out
     assert status == 1
@@ -84,9 +84,9 @@ def test_a_failing_claim_is_reported_and_the_others_are_kept(tmp_path, monkeypat
 @pytest.mark.backend_independent
 def test_run_tour_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="mode must be one of"):
-        tour.run_tour(["C8"], mode="slow", logdir=tmp_path)
+        tour.run_tour(["C8"], mode="slow", log_dir=tmp_path)
     with pytest.raises(ValueError, match="registered ids"):
-        tour.run_tour(["C42"], mode="quick", logdir=tmp_path)
+        tour.run_tour(["C42"], mode="quick", log_dir=tmp_path)
 
 
 @pytest.mark.backend_independent
@@ -166,7 +166,7 @@ def test_ctrl_c_in_a_step_ends_with_one_line_and_status_130(tmp_path, monkeypatc
     assert last == f"interrupted: 1 of 3 steps completed (C1); runs in {logdir}/"
     assert (logdir / "C1" / "c1_a_plot_with_a_rather_long_file_name.png").exists()
     with pytest.raises(tour.TourInterrupted) as stopped:
-        tour.run_tour(["C2"], mode="quick", logdir=logdir, console=Console(file=io.StringIO()))
+        tour.run_tour(["C2"], mode="quick", log_dir=logdir, console=Console(file=io.StringIO()))
     assert stopped.value.outcomes == [] and stopped.value.steps == ["C2"]
 
 
@@ -199,7 +199,7 @@ def test_a_ctrl_c_swallowed_where_it_landed_still_stops_the_tour(tmp_path, monke
     previous_handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(tour.TourInterrupted) as stopped:
         tour.run_tour(
-            ["C1", "C2"], mode="quick", logdir=tmp_path, console=Console(file=io.StringIO())
+            ["C1", "C2"], mode="quick", log_dir=tmp_path, console=Console(file=io.StringIO())
         )
     assert reached == [] and stopped.value.outcomes == []
     assert signal.getsignal(signal.SIGINT) is previous_handler  # the tour's handler is gone
@@ -257,7 +257,7 @@ def test_search_step_name_matches_the_search_module():
 def test_an_unwritable_logdir_stops_before_training(tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    assert tour.main(logdir=str(blocker / "runs"), mode="quick", only=["C8"]) == 2
+    assert tour.main(log_dir=str(blocker / "runs"), mode="quick", only=["C8"]) == 2
     assert "cannot write to logdir" in capsys.readouterr().out
     assert blocker.read_text() == "not a folder"
 
@@ -283,8 +283,29 @@ def test_claims_train_under_the_backends_short_run_settings_restored_after(tmp_p
     monkeypatch.setitem(experiments.REGISTRY, "C1", _fake_claim("fake_c1_settings", fails))
     monkeypatch.setattr(sys, "modules", dict(sys.modules))
     before = grappler_off()
-    outcomes = tour.run_tour(["C1"], mode="quick", logdir=tmp_path)
+    outcomes = tour.run_tour(["C1"], mode="quick", log_dir=tmp_path)
     assert outcomes[0].error == "RuntimeError: stop"
     expected_inside = True if keras.backend.backend() == "tensorflow" else None
     assert seen == [expected_inside]
     assert grappler_off() == before
+
+
+def test_the_deprecated_logdir_keyword_still_reaches_the_claims(tmp_path, monkeypatch):
+    # One release of grace after the rename to log_dir (the CLI flag stays --logdir).
+    got = []
+
+    def records(mode, log_dir, seed, progress):
+        got.append(Path(log_dir))
+        raise RuntimeError("recorded")
+
+    monkeypatch.setitem(experiments.REGISTRY, "C1", _fake_claim("fake_c1_logdir", records))
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))
+    with pytest.warns(DeprecationWarning, match=r"tour\.run_tour\(logdir=\.\.\.\).*log_dir="):
+        outcomes = tour.run_tour(["C1"], mode="quick", logdir=tmp_path / "old")
+    assert got == [tmp_path / "old"] and outcomes[0].error == "RuntimeError: recorded"
+    with pytest.warns(DeprecationWarning, match=r"tour\.main\(logdir=\.\.\.\)"):
+        assert tour.main(logdir=tmp_path / "older", mode="quick", only=["C1"]) == 1
+    assert got[-1] == tmp_path / "older" and (tmp_path / "older").is_dir()  # main made it
+    with pytest.raises(TypeError, match="log_dir=.*logdir=.*pass only log_dir"):
+        tour.run_tour(["C1"], mode="quick", log_dir=tmp_path / "a", logdir=tmp_path / "b")
+    assert len(got) == 2  # nothing ran

@@ -19,11 +19,10 @@ from keras import ops
 
 from kerasnotes.curvature.probe import GradientNorm, _as_numpy_tree, _num_samples
 
-#: Rows of the first stage by default: none. Measured (digits MLP 64-128-64-10, 1,437
-#: rows, single-threaded, process CPU time per call): the exact full-sample gradient
-#: costs 1.9 ms on TensorFlow and JAX and 3.2 ms on torch, stage 1 on 128 rows in 16
-#: groups 2.2-3.0 ms (TF), 0.9-2.0 ms (JAX), 19.7 ms (torch loop; 3.9 ms with
-#: torch.func.vmap). And mid-training (‖g‖ = 0.2) the 1-D test cannot clear
+#: Rows of the first stage by default: none. On the digits MLP (64-128-64-10, 1,437
+#: rows) the exact full-sample gradient cost about as much as stage 1 on 128 rows in
+#: 16 groups on TensorFlow and JAX, and less on torch (the figures:
+#: benchmarks/README.md). And mid-training (‖g‖ = 0.2) the 1-D test cannot clear
 #: grad_tol from 128 rows, so both stages ran. Stage 1 pays only for probe samples
 #: far larger than a compiled call's fixed cost.
 DEFAULT_SAMPLES = 0

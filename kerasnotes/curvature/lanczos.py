@@ -39,9 +39,9 @@ def one_blas_thread(solver: Callable[..., Any]) -> Callable[..., Any]:
     Krylov solvers alternate a Hessian-vector product with a few BLAS calls on
     the basis. Right after each product the framework's worker threads still
     hold the cores (they spin a while before sleeping), and a multi-threaded
-    BLAS call then waits for them. Measured on the 2-core CPU (torch, MLP
-    64-256-256-10 on the 1,797 digits, ``eigenvalues(k=1, which="both")``, 54
-    HVPs of 15 ms each): 3.1-3.5 s with OpenBLAS's two threads, 1.1-1.2 s with one.
+    BLAS call then waits for them: on a 2-core CPU one BLAS thread made a torch
+    ``eigenvalues(k=1, which="both")`` much faster than two (the measurement:
+    ``benchmarks/README.md``).
     """
 
     @functools.wraps(solver)

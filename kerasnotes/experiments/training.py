@@ -179,8 +179,8 @@ class RunRecorder(keras.callbacks.Callback):
 
     These are the numbers ``fit(validation_data=..., validation_batch_size=N)``
     logs, without its compiled test step: on the tour's small models tracing
-    and optimising that step costs TensorFlow 0.1-0.2 s per model and a new
-    data iterator 15-20 ms per epoch, more than the pass itself.
+    and optimising that step (TensorFlow) and a new data iterator per epoch
+    cost more than the pass itself (figures: ``benchmarks/README.md``).
 
     ``epoch_<key>`` and ``epoch_seconds`` are written at step = the 0-based
     epoch index, as ``keras.callbacks.TensorBoard`` and the kerasnotes callbacks
@@ -293,7 +293,8 @@ def _metric_objects(metrics: Sequence[Any], model: keras.Model, labels: np.ndarr
 
     Keras resolves ``"accuracy"`` inside the first trace of the training step,
     and a variable created there makes TensorFlow trace the whole step twice
-    (0.15-0.35 s a fit on the tour's small models). An object made here has its
+    (a large share of a fit on the tour's small models; ``benchmarks/README.md``).
+    An object made here has its
     variables already, so the step is traced once; the logs keep the key
     "accuracy" and the same numbers.
 
