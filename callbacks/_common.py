@@ -10,17 +10,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import summary
+from kerasnotes import _validation, summary
 
 
 def check_log_dir(log_dir: Any, *, required: bool = False) -> str | None:
     """Validate a ``log_dir`` argument at construction; the directory is made at train begin."""
-    if log_dir is None and not required:
-        return None
-    if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
-        allowed = "a non-empty path" if required else "None or a non-empty path"
-        raise TypeError(f"log_dir must be {allowed} (str or os.PathLike); got log_dir={log_dir!r}")
-    return os.fspath(log_dir)
+    return _validation.path("log_dir", log_dir, optional=not required)
 
 
 def sample_to_config(x: Any, y: Any) -> list:

@@ -9,7 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import summary
+from kerasnotes import _validation, summary
 
 from ._common import LoggingCallback, check_log_dir
 
@@ -83,10 +83,10 @@ class OptimizerInspector(LoggingCallback):
     """
 
     def __init__(self, log_dir: str | os.PathLike, every: int = 1) -> None:
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"every must be an int >= 1; got every={every!r}")
+        # A ValueError for a wrong type too, as this check has always raised.
+        every = _validation.integer("every", every, minimum=1, wrong_type=ValueError)
         super().__init__(check_log_dir(log_dir, required=True))
-        self.every = int(every)
+        self.every = every
         self.history: list[dict[str, Any]] = []
         self._before: list[np.ndarray] | None = None
         self._epoch = 0
@@ -102,9 +102,9 @@ class OptimizerInspector(LoggingCallback):
             name = f"{type(optimizer).__module__}.{type(optimizer).__name__}"
             raise ValueError(
                 f"OptimizerInspector reads the optimizer's per-element learning rate, which "
-                f"only the kerasnotes optimizers expose ({_SUPPORTED}); got optimizer={name}. "
-                "Compile with e.g. kerasnotes.optimizers.Adam(...) (same arguments and numbers "
-                "as keras.optimizers.Adam)."
+                f"only the kerasnotes optimizers expose ({_SUPPORTED}). Compile with e.g. "
+                "kerasnotes.optimizers.Adam(...) (same arguments and numbers as "
+                f"keras.optimizers.Adam). Received: optimizer={name}"
             )
         self._open_writer()
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import keras
 
-from kerasnotes import summary
+from kerasnotes import _validation, summary
 
 from ._common import LoggingCallback, check_log_dir, to_float
 
@@ -75,11 +75,13 @@ class LearningRateDecay(LoggingCallback):
     ) -> None:
         if not callable(schedule):
             raise TypeError(
-                "schedule must be a kerasnotes/Keras LearningRateSchedule or a callable "
-                f"t -> learning rate; got schedule={schedule!r}"
+                _validation.message(
+                    "schedule",
+                    schedule,
+                    "a kerasnotes/Keras LearningRateSchedule or a callable t -> learning rate",
+                )
             )
-        if per not in _PER:
-            raise ValueError(f"per must be one of {_PER}; got per={per!r}")
+        _validation.one_of("per", per, _PER)
         super().__init__(check_log_dir(log_dir))
         self.schedule = schedule
         self.per = per

@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import summary
+from kerasnotes import _validation, summary
 
 from ._common import (
     LoggingCallback,
@@ -23,7 +23,7 @@ from ._common import (
     to_float,
 )
 from .inspector import _unwrapped
-from .saddle import _check_int, _check_loss, _check_number, _fixed_sample
+from .saddle import _check_loss, _fixed_sample
 
 _NAN = float("nan")
 #: Most Lanczos steps (HVPs) one measurement may spend.
@@ -82,8 +82,8 @@ def stability_threshold(optimizer: Any) -> tuple[float, bool]:
         eta = to_float(optimizer.learning_rate)
         if not eta > 0:
             raise ValueError(
-                "SharpnessMonitor needs a positive learning rate for the threshold c/η; "
-                f"got learning_rate={eta!r}"
+                "SharpnessMonitor needs a positive learning rate for the threshold c/η. "
+                f"Received: learning_rate={eta!r}"
             )
         ema = getattr(optimizer, "momentum_form", "heavy_ball") == "ema"
         factor = _sgd_factor(optimizer.momentum, bool(optimizer.nesterov), ema)
@@ -99,14 +99,14 @@ def stability_threshold(optimizer: Any) -> tuple[float, bool]:
         raise TypeError(
             f"SharpnessMonitor measures the preconditioned sharpness of {name}, which needs "
             "the per-weight effective learning rate that only the kerasnotes optimizers "
-            f"expose (optimizer.inspect); got optimizer={name}. Compile with "
+            f"expose (optimizer.inspect). Compile with "
             f"kerasnotes.optimizers.{type(optimizer).__name__}(...) instead (same arguments "
-            "and numbers as the Keras one)."
+            f"and numbers as the Keras one). Received: optimizer={name}"
         )
     raise TypeError(
         "SharpnessMonitor knows the stability threshold of SGD (keras or kerasnotes, any "
-        "momentum) and of kerasnotes.optimizers Adagrad, RMSprop and Adam; "
-        f"got optimizer={name}"
+        "momentum) and of kerasnotes.optimizers Adagrad, RMSprop and Adam. "
+        f"Received: optimizer={name}"
     )
 
 
@@ -242,15 +242,20 @@ class SharpnessMonitor(LoggingCallback):
         loss: Any = None,
         verbose: int = 0,
     ) -> None:
-        self.every = _check_int("every", every, 1)
-        self.num_samples = _check_int("num_samples", num_samples, 1)
-        self.tol = _check_number("tol", tol, positive=True)
-        if self.tol >= 1:
-            raise ValueError(f"tol must be in (0, 1); got tol={tol!r}")
-        self.seed = _check_int("seed", seed, 0)
-        self.batch_size = None if batch_size is None else _check_int("batch_size", batch_size, 1)
+        # Integers: a ValueError for a wrong type too, as these checks have always raised.
+        self.every = _validation.integer("every", every, minimum=1, wrong_type=ValueError)
+        self.num_samples = _validation.integer(
+            "num_samples", num_samples, minimum=1, wrong_type=ValueError
+        )
+        self.tol = _validation.in_range("tol", tol, 0, 1, include_low=False, include_high=False)
+        self.seed = _validation.integer("seed", seed, minimum=0, wrong_type=ValueError)
+        self.batch_size = (
+            None
+            if batch_size is None
+            else _validation.integer("batch_size", batch_size, minimum=1, wrong_type=ValueError)
+        )
         self.loss = _check_loss(loss)
-        self.verbose = _check_int("verbose", verbose, 0)
+        self.verbose = _validation.integer("verbose", verbose, minimum=0, wrong_type=ValueError)
         super().__init__(check_log_dir(log_dir))
         self.x, self.y = _fixed_sample(data, self.num_samples, self.seed)
         self.history: list[dict[str, Any]] = []

@@ -22,6 +22,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasnotes import _validation
+
 __all__ = ["sigmoid", "softmax"]
 
 
@@ -39,10 +41,7 @@ def _attach_logits(output: Any, logits: Any) -> Any:
 def _check_axis(axis: Any) -> None:
     axes = axis if isinstance(axis, (tuple, list)) else (axis,)
     if not axes or any(isinstance(a, bool) or not isinstance(a, int) for a in axes):
-        raise TypeError(
-            f"axis must be an int or a non-empty tuple of ints; got axis={axis!r} "
-            f"of type {type(axis).__name__}"
-        )
+        raise TypeError(_validation.message("axis", axis, "an int or a non-empty tuple of ints"))
 
 
 def softmax(x: Any, axis: int | Sequence[int] = -1) -> Any:

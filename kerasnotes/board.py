@@ -18,6 +18,7 @@ import threading
 import warnings
 from collections.abc import Callable
 
+from kerasnotes import _validation
 from kerasnotes._deprecation import renamed_log_dir
 
 HOST = "127.0.0.1"
@@ -26,7 +27,7 @@ HOST = "127.0.0.1"
 def _check_port(port: int) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(
-            f"port must be an integer in [0, 65535] (0 picks a free one); got port={port!r}"
+            _validation.message("port", port, "an integer in [0, 65535] (0 picks a free one)")
         )
     return port
 

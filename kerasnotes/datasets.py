@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from kerasnotes import _validation
+
 Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -26,7 +28,7 @@ def _split_and_scale(
 ) -> Split:
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(
-            f"validation_fraction must be in [0, 1); got validation_fraction={validation_fraction!r}"
+            _validation.message("validation_fraction", validation_fraction, "a number in [0, 1)")
         )
     order = np.random.default_rng(seed).permutation(len(features))
     num_val = int(round(validation_fraction * len(features)))
@@ -109,22 +111,6 @@ class Landscape(NamedTuple):
     loss: Any
 
 
-def _check_finite(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number; got {name}={value!r}")
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite; got {name}={value!r}")
-    return float(value)
-
-
-def _check_positive_int(name: str, value: int, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= {minimum}; got {name}={value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {name}={value!r}")
-    return int(value)
-
-
 def _linear_layer(keras: Any, units: int, kernel: np.ndarray, name: str) -> Any:
     # A bias-free Dense layer whose kernel starts at an exact, given matrix.
     return keras.layers.Dense(
@@ -171,8 +157,8 @@ def product_saddle(w1: float = 0.0, w2: float = 0.0) -> Landscape:
     """
     import keras
 
-    w1 = _check_finite("w1", w1)
-    w2 = _check_finite("w2", w2)
+    w1 = _validation.real_number("w1", w1)
+    w2 = _validation.real_number("w2", w2)
     model = keras.Sequential(
         [
             keras.Input(shape=(1,)),
@@ -202,13 +188,11 @@ def quadratic_eigenvalues(condition_number: float = 100.0, dim: int = 2) -> np.n
         >>> datasets.quadratic_eigenvalues(100.0, dim=3).tolist()
         [1.0, 10.0, 100.0]
     """
-    kappa = _check_finite("condition_number", condition_number)
+    expected = "a finite number >= 1 (it is λ_max / λ_min)"
+    kappa = _validation.real_number("condition_number", condition_number, expected=expected)
     if kappa < 1.0:
-        raise ValueError(
-            f"condition_number must be >= 1 (it is λ_max / λ_min); "
-            f"got condition_number={condition_number!r}"
-        )
-    dim = _check_positive_int("dim", dim)
+        raise ValueError(_validation.message("condition_number", condition_number, expected))
+    dim = _validation.positive_int("dim", dim)
     if dim == 1:
         return np.ones(1)
     return kappa ** (np.arange(dim) / (dim - 1))
@@ -268,7 +252,9 @@ def ill_conditioned_quadratic(
         w0 = np.asarray(start, dtype=np.float64).reshape(-1)
         if w0.shape != (dim,) or not np.all(np.isfinite(w0)):
             raise ValueError(
-                f"start must hold {dim} finite numbers (one per weight, dim={dim}); got start={start!r}"
+                _validation.message(
+                    "start", start, f"{dim} finite numbers (one per weight, dim={dim})"
+                )
             )
     if rotate:
         # QR of a Gaussian matrix, signs fixed by R's diagonal: a uniformly random rotation.
@@ -338,14 +324,12 @@ def linear_network(
     """
     import keras
 
-    depth = _check_positive_int("depth", depth)
-    input_dim = _check_positive_int("input_dim", input_dim)
-    hidden_dim = _check_positive_int("hidden_dim", hidden_dim)
-    output_dim = _check_positive_int("output_dim", output_dim)
-    num_samples = _check_positive_int("num_samples", num_samples)
-    init_scale = _check_finite("init_scale", init_scale)
-    if init_scale < 0:
-        raise ValueError(f"init_scale must be >= 0; got init_scale={init_scale!r}")
+    depth = _validation.positive_int("depth", depth)
+    input_dim = _validation.positive_int("input_dim", input_dim)
+    hidden_dim = _validation.positive_int("hidden_dim", hidden_dim)
+    output_dim = _validation.positive_int("output_dim", output_dim)
+    num_samples = _validation.positive_int("num_samples", num_samples)
+    init_scale = _validation.non_negative_number("init_scale", init_scale)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((num_samples, input_dim))
     target_map = rng.standard_normal((input_dim, output_dim)) / np.sqrt(input_dim)

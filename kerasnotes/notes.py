@@ -31,6 +31,8 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+from kerasnotes import _validation
+
 LANGUAGES = ("en", "zh")
 KINDS = ("chapter", "formula", "claim")
 TEXT_FIELDS = ("title", "formula", "meaning", "when", "keras_difference")
@@ -89,9 +91,7 @@ class Topic:
 
 
 def _check_lang(lang: str) -> str:
-    if lang not in LANGUAGES:
-        raise ValueError(f"lang must be one of {list(LANGUAGES)}; got lang={lang!r}")
-    return lang
+    return _validation.one_of("lang", lang, list(LANGUAGES))
 
 
 def _read(lang: str) -> dict[str, Any]:
@@ -225,7 +225,7 @@ def lookup(name: str) -> Topic:
         ('F13', 'F2k')
     """
     if not isinstance(name, str):
-        raise TypeError(f"name must be a topic id or name (str); got name={name!r}")
+        raise TypeError(_validation.message("name", name, "a topic id or name (str)"))
     _, index, _ = _load()
     topic = index.get(_normalise(name))
     if topic is not None:

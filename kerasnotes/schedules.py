@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasnotes.optimizers._checks import check_non_negative, check_positive
+from kerasnotes import _validation
 
 
 def _is_python_number(step: Any) -> bool:
@@ -62,10 +62,10 @@ class ExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
         self, initial_learning_rate: float, gamma: float, steps_per_unit: float = 1
     ) -> None:
         super().__init__()
-        self.initial_learning_rate = check_non_negative(
+        self.initial_learning_rate = _validation.non_negative_number(
             "initial_learning_rate", initial_learning_rate
         )
-        self.gamma = check_non_negative("gamma", gamma)
+        self.gamma = _validation.non_negative_number("gamma", gamma)
         self.steps_per_unit = _check_count_like("steps_per_unit", steps_per_unit)
         # The in-graph rate is float32: γ/steps_per_unit = inf there gives inf · 0 = NaN
         # at step 0, and α₀ = inf a NaN update, silently poisoning the weights.
@@ -74,7 +74,7 @@ class ExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
             raise ValueError(
                 "`gamma / steps_per_unit` (the decay per step) must be finite in float32, "
                 f"at most {_FLOAT32_MAX:.4g}. Received: gamma={gamma!r}, "
-                f"steps_per_unit={steps_per_unit!r}."
+                f"steps_per_unit={steps_per_unit!r}"
             )
 
     def __call__(self, step: Any) -> Any:
@@ -153,13 +153,10 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
         steps_per_unit: float = 1,
     ) -> None:
         super().__init__()
-        self.initial_learning_rate = check_non_negative(
+        self.initial_learning_rate = _validation.non_negative_number(
             "initial_learning_rate", initial_learning_rate
         )
-        drop = check_positive("drop", drop)
-        if drop > 1:
-            raise ValueError(f"`drop` must be in (0, 1]; received drop={drop!r}.")
-        self.drop = drop
+        self.drop = _validation.in_range("drop", drop, 0, 1, include_low=False)
         _check_float32_finite("initial_learning_rate", self.initial_learning_rate)
         self.every = _check_count_like("every", every)
         self.steps_per_unit = _check_count_like("steps_per_unit", steps_per_unit)
@@ -235,12 +232,11 @@ def _check_float32_finite(name: str, value: float) -> None:
     """The in-graph rate is float32: a float64 value past its range would be inf."""
     if value > _FLOAT32_MAX:
         raise ValueError(
-            f"`{name}` must be finite in float32, at most {_FLOAT32_MAX:.4g}. "
-            f"Received: {name}={value!r}."
+            _validation.message(name, value, f"finite in float32, at most {_FLOAT32_MAX:.4g}")
         )
 
 
 def _check_count_like(name: str, value: Any) -> float | int:
     """A positive finite number; ints stay ints so configs read naturally."""
-    checked = check_positive(name, value)
+    checked = _validation.positive_number(name, value)
     return int(checked) if isinstance(value, numbers.Integral) else checked

@@ -55,7 +55,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kerasnotes import experiments
+from kerasnotes import _validation, experiments
 from kerasnotes._deprecation import renamed_log_dir
 from kerasnotes.experiments.base import ClaimResult, check_mode
 
@@ -157,7 +157,7 @@ def parse_steps(text: str) -> list[str]:
         ['C8', 'search']
     """
     if not isinstance(text, str):
-        raise TypeError(f"steps must be a string like 'C1,C5,search'; got {text!r}")
+        raise TypeError(_validation.message("steps", text, "a string like 'C1,C5,search'"))
     parts = [part.strip() for part in text.split(",") if part.strip()]
     wants_search = any(part.lower() == SEARCH for part in parts)
     claims = [part for part in parts if part.lower() != SEARCH]
@@ -226,8 +226,9 @@ def run_tour(
     for claim in claims:
         if claim not in experiments.REGISTRY and claim != SEARCH:
             raise ValueError(
-                f"claims must be registered ids ({', '.join(experiments.registered())}) "
-                f"or {SEARCH!r}; got {claim!r}"
+                f"Argument `claims` must hold registered ids "
+                f"({', '.join(experiments.registered())}) or {SEARCH!r}. "
+                f"Received: claims={claims!r} (unknown: {claim!r})"
             )
     console = console or Console()
     outcomes = []

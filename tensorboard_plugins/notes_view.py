@@ -46,7 +46,9 @@ def notes(topic: str, lang: str = "en") -> dict[str, Any]:
     except ImportError as error:  # a JSON error like every route, not TensorBoard's HTML 500
         raise NotFound(f"the notes text could not be loaded ({error})") from None
     if lang not in LANGUAGES:
-        raise BadRequest(f"lang must be one of {list(LANGUAGES)}; got lang={lang!r}")
+        raise BadRequest(
+            f"Query argument `lang` must be one of {list(LANGUAGES)}. Received: lang={lang!r}"
+        )
     if not topic:
         raise BadRequest(
             f"missing query argument topic=<one of {sorted(VIEW_TOPICS)} or a topic of the notes>"

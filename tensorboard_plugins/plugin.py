@@ -90,7 +90,9 @@ def _step_arg(request: wrappers.Request) -> int | None:
     try:
         return int(step)
     except ValueError:
-        raise data.BadRequest(f"step must be an integer; got step={step!r}") from None
+        raise data.BadRequest(
+            f"Query argument `step` must be an integer. Received: step={step!r}"
+        ) from None
 
 
 def _static_files(root: str) -> frozenset[str]:

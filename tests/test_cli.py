@@ -78,7 +78,7 @@ def test_argument_errors_are_reported_before_a_framework_loads(tmp_path):
         (["tour", "--logdir", str(blocker)], "cannot write to logdir="),
         (["board", "--logdir", str(tmp_path / "missing")], "does not exist"),
         (["board", "--logdir", str(blocker)], "is a file, not a folder"),
-        (["board", "--port", "70000"], "port must be an integer in [0, 65535]"),
+        (["board", "--port", "70000"], "`port` must be an integer in [0, 65535]"),
     ]
     for argv, message in cases:
         status, heavy, out, err = _probe(*argv)

@@ -77,7 +77,7 @@ def test_far_from_critical_the_subsample_decides_alone():
 
 def test_wrong_arguments():
     model, x, y, loss = datasets.product_saddle()
-    with pytest.raises(ValueError, match="groups must be even"):
+    with pytest.raises(ValueError, match="`groups` must be even"):
         SubsampleGate(model, x, y, loss=loss, grad_tol=1e-3, groups=5)
     with pytest.raises(ValueError, match="samples=3"):
         SubsampleGate(model, x, y, loss=loss, grad_tol=1e-3, samples=3)

@@ -69,7 +69,7 @@ def test_parse_steps_orders_claims_then_search_and_rejects_unknown_ids():
         tour.parse_steps("C42,search")
     with pytest.raises(ValueError, match="no claim ids"):
         tour.parse_steps(" , ")
-    with pytest.raises(TypeError, match="steps must be a string"):
+    with pytest.raises(TypeError, match="`steps` must be a string"):
         tour.parse_steps(["C1"])
 
 

@@ -280,7 +280,7 @@ def test_group_norm_channels_not_divisible_is_a_clear_error():
 def test_non_finite_epsilon_is_refused(name, epsilon):
     # ε = inf used to be accepted and turned every output into β.
     kwargs = {"groups": 2} if name == "GroupNormalization" else {}
-    with pytest.raises(ValueError, match=r"finite positive.*Received: epsilon="):
+    with pytest.raises(ValueError, match=r"finite number > 0.*Received: epsilon="):
         getattr(layers, name)(epsilon=epsilon, **kwargs)
     # A finite ε is still accepted and normalizes (the output is not β everywhere).
     x = np.random.default_rng(0).normal(size=(4, 6)).astype("float32")

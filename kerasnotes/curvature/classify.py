@@ -100,7 +100,7 @@ def kind(
     values = (grad_norm, lambda_min, lambda_max)
     if not all(math.isfinite(float(v)) for v in values):
         raise ValueError(
-            "grad_norm, lambda_min and lambda_max must be finite; got "
+            "Arguments `grad_norm`, `lambda_min` and `lambda_max` must be finite. Received: "
             f"grad_norm={grad_norm!r}, lambda_min={lambda_min!r}, lambda_max={lambda_max!r}"
         )
     if grad_norm > grad_tol:

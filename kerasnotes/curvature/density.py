@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kerasnotes import _validation
 from kerasnotes.curvature.lanczos import Matvec, lanczos
 
 
@@ -65,7 +66,7 @@ class Quadrature:
     def run_masses(self, tau: float) -> np.ndarray:
         """Per-run masses, shape ``(R, 3)``: columns λ < −τ, |λ| ≤ τ, λ > τ; rows sum to 1."""
         if not tau >= 0:
-            raise ValueError(f"tau must be a non-negative number; got tau={tau!r}")
+            raise ValueError(_validation.message("tau", tau, "a non-negative number"))
         column = np.where(self.nodes < -tau, 0, np.where(self.nodes > tau, 2, 1))
         masses = np.zeros((self.num_runs, 3))
         # Per-run weights are the pooled ones times R (each run's sum to 1/R).

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasnotes import _validation
 from kerasnotes.curvature.probe import GradientNorm, _as_numpy_tree, _num_samples
 
 #: Rows of the first stage by default: none. On the digits MLP (64-128-64-10, 1,437
@@ -54,19 +55,8 @@ class GateResult:
 
 
 def _check_int(name: str, value: Any, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise ValueError(f"{name} must be an int >= {least}; got {name}={value!r}")
-    return int(value)
-
-
-def _check_positive(name: str, value: Any, allow_zero: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{name} must be a number; got {name}={value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        allowed = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {allowed}; got {name}={value!r}")
-    return value
+    # A ValueError for a wrong type too, as the gate has always raised.
+    return _validation.integer(name, value, minimum=least, wrong_type=ValueError)
 
 
 class SubsampleGate:
@@ -146,17 +136,18 @@ class SubsampleGate:
         batch_size: int | None = None,
         bn_mode: str = "inference",
     ) -> None:
-        self.grad_tol = _check_positive("grad_tol", grad_tol, allow_zero=True)
+        self.grad_tol = _validation.non_negative_number("grad_tol", grad_tol)
         self.groups = _check_int("groups", groups, 4)
         if self.groups % 2:
-            raise ValueError(f"groups must be even (two halves); got groups={groups!r}")
+            raise ValueError(_validation.message("groups", groups, "even (two halves)"))
         self.samples = _check_int("samples", samples, 0)
         if 0 < self.samples < self.groups:
             raise ValueError(
-                f"samples must be 0 or at least groups={self.groups} (one row per group); "
-                f"got samples={self.samples}"
+                _validation.message(
+                    "samples", samples, f"0 or at least groups={self.groups} (one row per group)"
+                )
             )
-        self.z = _check_positive("z", z, allow_zero=True)
+        self.z = _validation.non_negative_number("z", z)
         self._exact = GradientNorm(model, x, y, loss=loss, batch_size=batch_size, bn_mode=bn_mode)
         self.num_samples = self._exact.num_samples
         self._model = weakref.ref(model)

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from kerasnotes import _validation
+
 STRING_DIRECTIONS = ("extreme", "random")
 NORMALIZE = ("filter", "unit", None)
 #: Grid points per batched loss call on backends that batch (JAX): bounds the
@@ -70,22 +72,13 @@ def check_arguments(
     directions: Any, span: Any, num: Any, normalize: Any, n: int
 ) -> np.ndarray | str:
     """Validate ``landscape``'s arguments; return the string or the ``(n, k)`` direction matrix."""
-    if isinstance(span, bool) or not isinstance(span, (int, float, np.integer, np.floating)):
-        raise TypeError(f"span must be a positive number; got span={span!r}")
-    if not (np.isfinite(span) and span > 0):
-        raise ValueError(f"span must be a positive finite number; got span={span!r}")
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)):
-        raise TypeError(f"num must be an int >= 2; got num={num!r}")
-    if num < 2:
-        raise ValueError(f"num must be an int >= 2; got num={num!r}")
-    if normalize not in NORMALIZE:
-        raise ValueError(f"normalize must be one of {NORMALIZE}; got normalize={normalize!r}")
+    _validation.positive_number("span", span)
+    _validation.integer("num", num, minimum=2)
+    _validation.one_of("normalize", normalize, NORMALIZE)
+    allowed = f"one of {STRING_DIRECTIONS}, a flat vector or a pair of flat vectors"
     if isinstance(directions, str):
         if directions not in STRING_DIRECTIONS:
-            raise ValueError(
-                f"directions must be one of {STRING_DIRECTIONS}, a flat vector or a pair of "
-                f"flat vectors; got directions={directions!r}"
-            )
+            raise ValueError(_validation.message("directions", directions, allowed))
         if directions == "extreme" and n < 2:
             raise ValueError(
                 f"directions='extreme' needs two eigenvectors, but num_parameters={n}; "
@@ -93,25 +86,29 @@ def check_arguments(
             )
         return directions
     if not isinstance(directions, (np.ndarray, Sequence)):
-        raise TypeError(
-            f"directions must be 'extreme', 'random', a flat vector or a pair of flat vectors; "
-            f"got directions of type {type(directions).__name__}"
-        )
+        raise TypeError(_validation.message("directions", directions, allowed))
     try:
         matrix = np.asarray(directions, dtype=np.float64)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"directions must be numeric vectors: {error}") from None
+        raise TypeError(
+            f"Argument `directions` must be numeric vectors ({error}). "
+            f"Received: directions={directions!r}"
+        ) from None
     if matrix.ndim == 1:
         matrix = matrix[None, :]
     if matrix.ndim != 2 or matrix.shape[0] not in (1, 2) or matrix.shape[1] != n:
         raise ValueError(
-            f"directions must be one flat vector of shape ({n},) or two, shape (2, {n}); "
-            f"got directions of shape {np.shape(directions)}"
+            f"Argument `directions` must be one flat vector of shape ({n},) or two, "
+            f"shape (2, {n}). Received: directions of shape {np.shape(directions)}"
         )
     if not np.all(np.isfinite(matrix)):
-        raise ValueError("directions must be finite; got NaN or Inf")
+        raise ValueError(
+            "Argument `directions` must be finite. Received: directions with NaN or Inf"
+        )
     if not np.all(np.any(matrix != 0, axis=1)):
-        raise ValueError("directions must be non-zero vectors; got a zero vector")
+        raise ValueError(
+            "Argument `directions` must be non-zero vectors. Received: directions with a zero vector"
+        )
     return matrix.T.copy()
 
 

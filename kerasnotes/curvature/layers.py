@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from kerasnotes import _validation
 from kerasnotes.curvature.lanczos import lanczos
 from kerasnotes.curvature.trace import hutchpp
 
@@ -50,16 +51,12 @@ def layer_curvature(
     """The body of ``HessianProbe.layer_curvature`` (see there)."""
     from kerasnotes.curvature.results import LayerCurvature
 
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
-        raise TypeError(f"num_samples must be an int >= 3; got num_samples={num_samples!r}")
-    if num_samples < 3:
-        raise ValueError(f"num_samples must be an int >= 3; got num_samples={num_samples!r}")
-    if not isinstance(per_variable, (bool, np.bool_)):
-        raise TypeError(f"per_variable must be a bool; got per_variable={per_variable!r}")
+    _validation.integer("num_samples", num_samples, minimum=3)
+    _validation.boolean("per_variable", per_variable)
     if not tol > 0:
-        raise ValueError(f"tol must be positive; got tol={tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int; got max_iter={max_iter!r}")
+        raise ValueError(_validation.message("tol", tol, "positive"))
+    # A ValueError for a wrong type too, as this check has always raised.
+    _validation.integer("max_iter", max_iter, minimum=1, wrong_type=ValueError)
 
     starts = np.concatenate([[0], np.cumsum([int(np.prod(s)) for s in probe._shapes])])
     n = probe.num_parameters

@@ -132,8 +132,8 @@ def _single_loss(loss: Any, name: str) -> tuple[keras.losses.Loss, str]:
     if callable(loss):
         return CompiledFunctionLoss(loss), "sum_over_batch_size"
     raise TypeError(
-        f"{name} must be a keras.losses.Loss, a loss name or a callable(y_true, y_pred); "
-        f"got {name}={loss!r} of type {type(loss).__name__}."
+        f"Argument `{name}` must be a keras.losses.Loss, a loss name or a "
+        f"callable(y_true, y_pred). Received: {name}={loss!r} of type {type(loss).__name__}"
     )
 
 

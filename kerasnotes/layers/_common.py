@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import keras
-import numpy as np
 from keras import ops
 
-
-def check_flag(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {name}={value!r}")
-    return bool(value)
-
-
-def check_epsilon(epsilon: Any) -> float:
-    """A finite ε > 0: ε = inf makes every output β, ε = nan makes it NaN."""
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)):
-        raise TypeError(f"epsilon must be a finite positive float. Received: epsilon={epsilon!r}")
-    if not (math.isfinite(float(epsilon)) and float(epsilon) > 0.0):
-        raise ValueError(f"epsilon must be a finite positive float. Received: epsilon={epsilon!r}")
-    return float(epsilon)
-
-
-def check_int_axis(axis: Any) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"axis must be an int; got axis={axis!r} of type {type(axis).__name__}")
-    return int(axis)
+from kerasnotes import _validation
 
 
 def canonical_axis(axis: int, rank: int, layer: str) -> int:
+    """``axis`` as a non-negative index into an input of rank ``rank``."""
     if not -rank <= axis < rank:
         raise ValueError(
-            f"{layer}: axis={axis} is out of range for an input of rank {rank}; "
-            f"allowed: {-rank}..{rank - 1}"
+            f"{layer}: argument `axis` must be in [{-rank}, {rank - 1}] for an input of "
+            f"rank {rank}. Received: axis={axis}"
         )
     return axis % rank
 
@@ -121,8 +101,8 @@ class AffineParameters:
         beta_constraint: Any,
         gamma_constraint: Any,
     ) -> None:
-        self.center = check_flag("center", center)
-        self.scale = check_flag("scale", scale)
+        self.center = _validation.boolean("center", center)
+        self.scale = _validation.boolean("scale", scale)
         self.beta_initializer = keras.initializers.get(beta_initializer)
         self.gamma_initializer = keras.initializers.get(gamma_initializer)
         self.beta_regularizer = keras.regularizers.get(beta_regularizer)

@@ -5,17 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import numpy as np
 from keras import ops
 
+from kerasnotes import _validation
 from kerasnotes.layers._common import (
     AffineParameters,
     canonical_axis,
     cast_to,
     centered_moments,
-    check_epsilon,
-    check_flag,
-    check_int_axis,
     normalize,
     scale_and_shift,
     statistics_dtype,
@@ -24,26 +21,24 @@ from kerasnotes.layers._common import (
 _RENORM_KEYS = ("rmax", "rmin", "dmax")
 
 
-def _check_momentum(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise TypeError(f"{name} must be a float in [0, 1]; got {name}={value!r}")
-    if not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name} must be a float in [0, 1]; got {name}={value!r}")
-    return float(value)
-
-
 def _check_renorm_clipping(clipping: Any) -> dict[str, float]:
     clipping = {} if clipping is None else clipping
     if not isinstance(clipping, dict) or set(clipping) - set(_RENORM_KEYS):
         raise ValueError(
-            f"renorm_clipping must be a dict with keys among {_RENORM_KEYS}; "
-            f"got renorm_clipping={clipping!r}"
+            _validation.message(
+                "renorm_clipping", clipping, f"a dict with keys among {_RENORM_KEYS}"
+            )
         )
     rmin, rmax, dmax = (clipping.get(k) for k in ("rmin", "rmax", "dmax"))
     if rmin is not None and rmax is not None and rmax < rmin:
-        raise ValueError(f"renorm_clipping: rmax must be >= rmin; got rmax={rmax}, rmin={rmin}")
+        raise ValueError(
+            "rmax must be >= rmin in the `renorm_clipping` argument. "
+            f"Received: rmax={rmax!r}, rmin={rmin!r}"
+        )
     if dmax is not None and dmax < 0:
-        raise ValueError(f"renorm_clipping: dmax must be >= 0; got dmax={dmax}")
+        raise ValueError(
+            f"dmax must be >= 0 in the `renorm_clipping` argument. Received: dmax={dmax!r}"
+        )
     return dict(clipping)
 
 
@@ -137,9 +132,9 @@ class BatchNormalization(keras.layers.Layer):
         synchronized: bool = False,
         **kwargs: Any,
     ) -> None:
-        axis = check_int_axis(axis)
-        momentum = _check_momentum("momentum", momentum)
-        epsilon = check_epsilon(epsilon)
+        axis = _validation.integer("axis", axis)
+        momentum = _validation.probability("momentum", momentum)
+        epsilon = _validation.positive_number("epsilon", epsilon)
         affine = AffineParameters(
             center,
             scale,
@@ -150,10 +145,10 @@ class BatchNormalization(keras.layers.Layer):
             beta_constraint,
             gamma_constraint,
         )
-        renorm = check_flag("renorm", renorm)
-        renorm_momentum = _check_momentum("renorm_momentum", renorm_momentum)
+        renorm = _validation.boolean("renorm", renorm)
+        renorm_momentum = _validation.probability("renorm_momentum", renorm_momentum)
         clipping = _check_renorm_clipping(renorm_clipping) if renorm else renorm_clipping
-        synchronized = check_flag("synchronized", synchronized)
+        synchronized = _validation.boolean("synchronized", synchronized)
         if synchronized and keras.backend.backend() != "tensorflow":
             raise ValueError(
                 "synchronized=True needs the TensorFlow backend (cross-replica statistics); "
@@ -181,7 +176,7 @@ class BatchNormalization(keras.layers.Layer):
         if channels is None:
             raise ValueError(
                 f"BatchNormalization: the feature axis {self.axis} of the input must have a "
-                f"known size; got input_shape={tuple(input_shape)}"
+                f"known size. Received: input_shape={tuple(input_shape)}"
             )
         shape = (channels,)
         self.gamma, self.beta = self._affine.build(self, shape)
@@ -273,7 +268,7 @@ class BatchNormalization(keras.layers.Layer):
         if mask is not None and len(mask.shape) != len(inputs.shape) - 1:
             raise ValueError(
                 "BatchNormalization: the mask must have the input's shape without the "
-                f"feature axis; got mask.shape={tuple(mask.shape)} and "
+                f"feature axis. Received: mask.shape={tuple(mask.shape)}, "
                 f"inputs.shape={tuple(inputs.shape)}"
             )
         dtype = statistics_dtype(inputs.dtype)

@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import numpy as np
 from keras import ops
 
+from kerasnotes import _validation
 from kerasnotes.layers._common import (
     AffineParameters,
     canonical_axis,
     cast_to,
     centered_moments,
-    check_epsilon,
-    check_int_axis,
     scale_and_shift,
     statistics_dtype,
 )
@@ -82,17 +80,14 @@ class GroupNormalization(keras.layers.Layer):
         gamma_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
-        if (
-            isinstance(groups, bool)
-            or not isinstance(groups, (int, np.integer))
-            or (groups <= 0 and groups != -1)
-        ):
+        if not _validation.is_integer(groups) or (groups <= 0 and groups != -1):
             raise ValueError(
-                "groups must be a positive int, or -1 for instance normalization; "
-                f"got groups={groups!r}"
+                _validation.message(
+                    "groups", groups, "a positive int, or -1 for instance normalization"
+                )
             )
-        axis = check_int_axis(axis)
-        epsilon = check_epsilon(epsilon)
+        axis = _validation.integer("axis", axis)
+        epsilon = _validation.positive_number("epsilon", epsilon)
         affine = AffineParameters(
             center,
             scale,
@@ -118,17 +113,20 @@ class GroupNormalization(keras.layers.Layer):
         rank = len(input_shape)
         if rank < 2:
             raise ValueError(
-                "GroupNormalization: inputs need a batch and a channel axis (rank >= 2); "
-                f"got input_shape={tuple(input_shape)}"
+                "GroupNormalization: inputs need a batch and a channel axis (rank >= 2). "
+                f"Received: input_shape={tuple(input_shape)}"
             )
         self._channel_axis = canonical_axis(self.axis, rank, "GroupNormalization")
         if self._channel_axis == 0:
-            raise ValueError("GroupNormalization: axis must not be the batch axis 0; got axis=0")
+            raise ValueError(
+                "GroupNormalization: argument `axis` must not be the batch axis 0. "
+                f"Received: axis={self.axis}"
+            )
         channels = input_shape[self._channel_axis]
         if channels is None:
             raise ValueError(
-                f"GroupNormalization: the channel axis {self.axis} must have a known size; "
-                f"got input_shape={tuple(input_shape)}"
+                f"GroupNormalization: the channel axis {self.axis} must have a known size. "
+                f"Received: input_shape={tuple(input_shape)}"
             )
         groups = channels if self.groups == -1 else self.groups
         if channels % groups != 0:

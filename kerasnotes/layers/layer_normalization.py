@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import numpy as np
 from keras import ops
 
+from kerasnotes import _validation
 from kerasnotes.layers._common import (
     AffineParameters,
     canonical_axis,
     cast_to,
     centered_moments,
-    check_epsilon,
     keras_keeps_dtype,
     scale_and_shift,
     statistics_dtype,
@@ -21,14 +20,11 @@ from kerasnotes.layers._common import (
 
 
 def _check_axes(axis: Any) -> int | list[int]:
-    def is_int(a: Any) -> bool:
-        return isinstance(a, (int, np.integer)) and not isinstance(a, bool)
-
-    if is_int(axis):
+    if _validation.is_integer(axis):
         return int(axis)
-    if isinstance(axis, (list, tuple)) and axis and all(is_int(a) for a in axis):
+    if isinstance(axis, (list, tuple)) and axis and all(map(_validation.is_integer, axis)):
         return [int(a) for a in axis]
-    raise TypeError(f"axis must be an int or a non-empty list/tuple of ints; got axis={axis!r}")
+    raise TypeError(_validation.message("axis", axis, "an int or a non-empty list/tuple of ints"))
 
 
 @keras.saving.register_keras_serializable(package="kerasnotes")
@@ -96,10 +92,10 @@ class LayerNormalization(keras.layers.Layer):
         if rms_scaling:
             raise ValueError(
                 "rms_scaling=True is not supported (Keras deprecates it: it divides by the "
-                "variance, not the root mean square); got rms_scaling=True"
+                "variance, not the root mean square). Received: rms_scaling=True"
             )
         axis = _check_axes(axis)
-        epsilon = check_epsilon(epsilon)
+        epsilon = _validation.positive_number("epsilon", epsilon)
         affine = AffineParameters(
             center,
             scale,
@@ -129,8 +125,8 @@ class LayerNormalization(keras.layers.Layer):
         shape = tuple(input_shape[a] for a in self._axes)
         if any(d is None for d in shape):
             raise ValueError(
-                f"LayerNormalization: the normalized axes {self.axis} must have known sizes; "
-                f"got input_shape={tuple(input_shape)}"
+                f"LayerNormalization: the normalized axes {self.axis} must have known sizes. "
+                f"Received: input_shape={tuple(input_shape)}"
             )
         self.gamma, self.beta = self._affine.build(self, shape)
         # γ, β broadcast by themselves when the normalized axes are the trailing ones.

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasnotes.optimizers._checks import check_non_negative, check_positive
+from kerasnotes import _validation
 from kerasnotes.optimizers.base import NotesOptimizer
 
 
@@ -71,10 +71,10 @@ class Adagrad(NotesOptimizer):
         name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        initial_accumulator_value = check_non_negative(
+        initial_accumulator_value = _validation.non_negative_number(
             "initial_accumulator_value", initial_accumulator_value
         )
-        epsilon = check_positive("epsilon", epsilon)
+        epsilon = _validation.positive_number("epsilon", epsilon)
         super().__init__(
             learning_rate=learning_rate,
             name=name,

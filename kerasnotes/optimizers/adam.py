@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasnotes.optimizers._checks import check_bool, check_positive, check_unit_interval
+from kerasnotes import _validation
 from kerasnotes.optimizers.base import NotesOptimizer
 
 
@@ -79,10 +79,10 @@ class Adam(NotesOptimizer):
         name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        beta_1 = check_unit_interval("beta_1", beta_1)
-        beta_2 = check_unit_interval("beta_2", beta_2)
-        epsilon = check_positive("epsilon", epsilon)
-        amsgrad = check_bool("amsgrad", amsgrad)
+        beta_1 = _validation.in_range("beta_1", beta_1, 0, 1, include_high=False)
+        beta_2 = _validation.in_range("beta_2", beta_2, 0, 1, include_high=False)
+        epsilon = _validation.positive_number("epsilon", epsilon)
+        amsgrad = _validation.boolean("amsgrad", amsgrad)
         super().__init__(
             learning_rate=learning_rate,
             name=name,

@@ -18,7 +18,22 @@ from keras import ops
 from keras.src.backend.common.stateless_scope import in_stateless_scope
 from keras.src.backend.common.variables import get_autocast_scope
 
-from kerasnotes.optimizers._checks import check_learning_rate
+from kerasnotes import _validation
+
+
+def _check_learning_rate(value: Any) -> Any:
+    """A finite float >= 0, a ``LearningRateSchedule`` or a zero-argument callable."""
+    if isinstance(value, keras.optimizers.schedules.LearningRateSchedule) or callable(value):
+        return value
+    if not _validation.is_real(value):
+        raise TypeError(
+            _validation.message(
+                "learning_rate",
+                value,
+                "a float, a keras.optimizers.schedules.LearningRateSchedule or a callable",
+            )
+        )
+    return _validation.non_negative_number("learning_rate", value)
 
 
 class NotesOptimizer(keras.optimizers.Optimizer):
@@ -49,7 +64,7 @@ class NotesOptimizer(keras.optimizers.Optimizer):
     """
 
     def __init__(self, learning_rate: Any, **kwargs: Any) -> None:
-        super().__init__(learning_rate=check_learning_rate(learning_rate), **kwargs)
+        super().__init__(learning_rate=_check_learning_rate(learning_rate), **kwargs)
         # torch fast path: variable key -> (dtype name, native dtype of its tensor).
         self._eager_dtypes: dict[int, tuple[str, Any]] = {}
 
@@ -163,8 +178,9 @@ class NotesOptimizer(keras.optimizers.Optimizer):
         paths = [v.path for v in known]
         shown = ", ".join(paths[:8]) + (", ..." if len(paths) > 8 else "")
         raise ValueError(
-            f"`variable` must be one of the {len(paths)} variables optimizer {self.name!r} "
-            f"was built with (or its path): {shown}; received variable={variable!r}."
+            f"Argument `variable` must be one of the {len(paths)} variables optimizer "
+            f"{self.name!r} was built with (or its path): {shown}. "
+            f"Received: variable={variable!r}"
         )
 
     def inspect(self, variable: keras.Variable | str) -> dict[str, np.ndarray]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kerasnotes import _validation
 from kerasnotes.optimizers.adagrad import Adagrad
 from kerasnotes.optimizers.adam import Adam
 from kerasnotes.optimizers.base import NotesOptimizer
@@ -53,7 +54,7 @@ def get(name: str, **settings: Any) -> NotesOptimizer:
         'ema'
     """
     if not isinstance(name, str) or name.lower() not in NAMES:
-        raise ValueError(f"`name` must be one of {NAMES}; received name={name!r}.")
+        raise ValueError(_validation.message("name", name, f"one of {NAMES}"))
     name = name.lower()
     if name == "sgd":
         return SGD(**settings)

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasnotes.optimizers._checks import check_bool, check_positive, check_unit_interval
+from kerasnotes import _validation
 from kerasnotes.optimizers.base import NotesOptimizer
 
 
@@ -78,10 +78,10 @@ class RMSprop(NotesOptimizer):
         name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        rho = check_unit_interval("rho", rho)
-        momentum = check_unit_interval("momentum", momentum)
-        epsilon = check_positive("epsilon", epsilon)
-        centered = check_bool("centered", centered)
+        rho = _validation.in_range("rho", rho, 0, 1, include_high=False)
+        momentum = _validation.in_range("momentum", momentum, 0, 1, include_high=False)
+        epsilon = _validation.positive_number("epsilon", epsilon)
+        centered = _validation.boolean("centered", centered)
         super().__init__(
             learning_rate=learning_rate,
             name=name,

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasnotes.optimizers._checks import check_bool, check_unit_interval
+from kerasnotes import _validation
 from kerasnotes.optimizers.base import NotesOptimizer
 
 MOMENTUM_FORMS = ("heavy_ball", "ema")
@@ -83,13 +83,9 @@ class SGD(NotesOptimizer):
         name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        momentum = check_unit_interval("momentum", momentum)
-        nesterov = check_bool("nesterov", nesterov)
-        if momentum_form not in MOMENTUM_FORMS:
-            raise ValueError(
-                f"`momentum_form` must be one of {MOMENTUM_FORMS}; "
-                f"received momentum_form={momentum_form!r}."
-            )
+        momentum = _validation.in_range("momentum", momentum, 0, 1, include_high=False)
+        nesterov = _validation.boolean("nesterov", nesterov)
+        _validation.one_of("momentum_form", momentum_form, MOMENTUM_FORMS)
         super().__init__(
             learning_rate=learning_rate,
             name=name,
