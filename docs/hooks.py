@@ -88,7 +88,8 @@ def _escape(text: str) -> str:
     """Markdown-escape prose, leaving `code spans` as they are (the notes use them for names)."""
     parts = re.split(r"(`[^`]*`)", text)
     for i in range(0, len(parts), 2):
-        parts[i] = re.sub(r"([\\*_\[\]<>{}|#])", r"\\\1", parts[i])
+        # Python-Markdown has no backslash escape for "<": an entity keeps it text.
+        parts[i] = re.sub(r"([\\*_\[\]>{}|#])", r"\\\1", parts[i]).replace("<", "&lt;")
     return "".join(parts)
 
 
@@ -342,7 +343,10 @@ def on_config(config):
     from kerasnotes import notes
 
     chapters = [t for t in notes.topics() if t.kind == "chapter"]
-    tutorials = tutorial_sources(ROOT / "examples")
+    # KERASNOTES_DOCS_EXAMPLES: another folder of tutorials (the tests render a fixture).
+    tutorials = tutorial_sources(
+        Path(os.environ.get("KERASNOTES_DOCS_EXAMPLES", ROOT / "examples"))
+    )
     _state.clear()
     _state["chapters"] = chapters
     _state["tutorials"] = tutorials
