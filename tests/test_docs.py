@@ -163,17 +163,37 @@ def examples_dir(tmp_path_factory) -> Path:
     return folder
 
 
+# The smallest valid PNG (1×1, grey): stands in for the tour's plots and the screenshots.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010800000000"
+    "3a7e9b550000000a49444154789c636800000082008177cd72b60000000049454e44ae426082"
+)
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, examples_dir) -> Path:
+def images(tmp_path_factory) -> dict[str, Path]:
+    """A tour folder with C1's plot (and a C5 folder without one) and one screenshot."""
+    figures = tmp_path_factory.mktemp("tour")
+    (figures / "C1").mkdir()
+    (figures / "C1" / "c1_saddles.png").write_bytes(PNG)
+    (figures / "C5").mkdir()  # a claim whose plot is missing: no image, no broken link
+    shots = tmp_path_factory.mktemp("shots")
+    (shots / "kerasnotes_curvature.png").write_bytes(PNG)
+    return {"figures": figures, "shots": shots}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, examples_dir, images) -> Path:
     out = tmp_path_factory.mktemp("site")
     cwd = tmp_path_factory.mktemp("build_cwd")
-    env = {**os.environ, "KERASNOTES_DOCS_EXAMPLES": str(examples_dir), "NO_MKDOCS_2_WARNING": "1"}
-    for name in (
-        "KERASNOTES_DOCS_EXECUTE",
-        "KERASNOTES_DOCS_FIGURES",
-        "KERASNOTES_DOCS_SCREENSHOTS",
-    ):
-        env.pop(name, None)
+    env = {
+        **os.environ,
+        "KERASNOTES_DOCS_EXAMPLES": str(examples_dir),
+        "KERASNOTES_DOCS_FIGURES": str(images["figures"]),
+        "KERASNOTES_DOCS_SCREENSHOTS": str(images["shots"]),
+        "NO_MKDOCS_2_WARNING": "1",
+    }
+    env.pop("KERASNOTES_DOCS_EXECUTE", None)
     before = _tree_state()
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-q"]
@@ -216,6 +236,18 @@ def test_every_chapter_page_exists_in_english_and_chinese(site):
                 assert topic.formula(lang).splitlines()[0] in plain, (lang, topic.id)
                 meaning = topic.text[lang].meaning.split("\n")[0]
                 assert re.sub(r"`", "", meaning)[:30] in plain, (lang, topic.id)
+
+
+def test_the_tours_figure_and_the_screenshots_appear_where_they_exist(site):
+    assert (site / "figures" / "C1.png").read_bytes() == PNG
+    assert not (site / "figures" / "C5.png").exists()
+    for prefix in ("", "zh/"):
+        chapter = _page(site, f"{prefix}chapters/ch2")
+        depth = "../../" if not prefix else "../../../"
+        assert f'src="{depth}figures/C1.png"' in chapter
+        assert "figures/C5" not in _page(site, f"{prefix}chapters/ch4")
+    assert (site / "images" / "kerasnotes_curvature.png").read_bytes() == PNG
+    assert 'src="../images/kerasnotes_curvature.png"' in _page(site, "tensorboard")
 
 
 def test_every_topic_is_listed_on_the_index_pages(site):
