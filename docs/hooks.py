@@ -372,10 +372,10 @@ def on_files(files, config):
     """Add the generated pages as virtual files (the tutorials' notebooks in a temporary folder)."""
     from mkdocs.structure.files import File
 
+    from kerasnotes import notes
+
     def add(src_uri: str, content: str | None = None, abs_src_path: str | None = None):
         files.append(File.generated(config, src_uri, content=content, abs_src_path=abs_src_path))
-
-    from kerasnotes import notes
 
     figures_dir = os.environ.get("KERASNOTES_DOCS_FIGURES")
     figures_root = Path(figures_dir) if figures_dir else None
