@@ -101,8 +101,22 @@ def _run_explain(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"kerasnotes explain: {notes.not_found_message(args.topic)}", file=sys.stderr)
         return 2
-    _write(notes.render(topic, lang=args.lang))
+    _write(notes.render(topic, lang=args.lang) + "\n" + _site_line(topic, args.lang))
     return 0
+
+
+#: The last line of ``kerasnotes explain TOPIC``: the topic's page in the built site.
+_SITE_LINE = {
+    "en": "On the documentation site: site/{page}  (`mkdocs build` in a clone; docs/building.md)",
+    "zh": "文档网站中的页面：site/{page}（在克隆的仓库中运行 `mkdocs build` 生成；见 docs/building.md）",
+}
+
+
+def _site_line(topic, lang: str) -> str:
+    # A path into the site `mkdocs build` writes to site/ (offline; nothing is fetched).
+    from kerasnotes import notes
+
+    return _SITE_LINE[lang].format(page=notes.site_page(topic, lang)) + "\n"
 
 
 def _write(text: str) -> None:

@@ -383,6 +383,46 @@ def render(topic_or_name: Topic | str, lang: str = "en") -> str:
     return "\n\n".join(sections) + "\n"
 
 
+def labels(lang: str = "en") -> dict[str, str]:
+    """The section labels of :func:`render` in ``lang`` ("Formula", "What it means", ...).
+
+    Args:
+        lang: "en" or "zh".
+
+    Example:
+        >>> from kerasnotes import notes
+        >>> notes.labels("zh")["formula"]
+        '公式'
+    """
+    return dict(_load()[2][_check_lang(lang)])
+
+
+def site_page(topic: Topic | str, lang: str = "en") -> str:
+    """The topic's page in the documentation site, as a path relative to the built site.
+
+    The site (``mkdocs build`` in a clone builds it into ``site/``; docs/building.md)
+    has one page per chapter and language, ``chapters/<chapter>/index.html`` and
+    ``zh/chapters/<chapter>/index.html``; a formula or claim is the anchor named by
+    its id on its chapter's page. ``kerasnotes explain TOPIC`` ends with this path.
+
+    Args:
+        topic: a :class:`Topic` or a name :func:`lookup` accepts.
+        lang: "en" or "zh".
+
+    Example:
+        >>> from kerasnotes import notes
+        >>> notes.site_page("saddle")
+        'chapters/ch2/index.html#F13'
+        >>> notes.site_page("ch4", lang="zh")
+        'zh/chapters/ch4/index.html'
+    """
+    lang = _check_lang(lang)
+    topic = _topic(topic)
+    prefix = "" if lang == "en" else f"{lang}/"
+    anchor = "" if topic.kind == "chapter" else f"#{topic.id}"
+    return f"{prefix}chapters/{topic.chapter}/index.html{anchor}"
+
+
 def listing(lang: str = "en") -> str:
     """One line per topic: id, short names and title (what ``kerasnotes explain`` prints).
 

@@ -32,7 +32,10 @@ def test_explain_every_topic_in_both_languages(capsys):
         for lang in notes.LANGUAGES:
             assert cli.main(["explain", topic.id, "--lang", lang]) == 0
             out = capsys.readouterr().out
-            assert out == notes.render(topic, lang)
+            # The topic's text, then one line with its page in the built site.
+            site_line = out.splitlines()[-1]
+            assert out == notes.render(topic, lang) + "\n" + site_line + "\n"
+            assert f"site/{notes.site_page(topic, lang)}" in site_line
             assert topic.formula(lang).splitlines()[0] in out
 
 
