@@ -11,38 +11,12 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-
-def _check_from_logits(from_logits: Any) -> None:
-    if not isinstance(from_logits, (bool, np.bool_)):
-        raise TypeError(
-            f"from_logits must be True or False; got from_logits={from_logits!r} "
-            f"of type {type(from_logits).__name__}"
-        )
-
-
-def _check_label_smoothing(label_smoothing: Any) -> None:
-    if isinstance(label_smoothing, bool) or not isinstance(
-        label_smoothing, (int, float, np.floating, np.integer)
-    ):
-        raise TypeError(
-            f"label_smoothing must be a float in [0, 1]; got label_smoothing={label_smoothing!r}"
-        )
-    if not 0.0 <= float(label_smoothing) <= 1.0:
-        raise ValueError(
-            f"label_smoothing must be a float in [0, 1]; got label_smoothing={label_smoothing!r}"
-        )
-
-
-def _check_axis(axis: Any) -> None:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"axis must be an int; got axis={axis!r} of type {type(axis).__name__}")
+from .. import _validation
 
 
 def _check_ignore_class(ignore_class: Any) -> None:
-    if ignore_class is not None and (
-        isinstance(ignore_class, bool) or not isinstance(ignore_class, (int, np.integer))
-    ):
-        raise TypeError(f"ignore_class must be None or an int; got ignore_class={ignore_class!r}")
+    if ignore_class is not None and not _validation.is_integer(ignore_class):
+        raise TypeError(_validation.message("ignore_class", ignore_class, "None or an integer"))
 
 
 def _shape(x: Any) -> tuple:
@@ -70,8 +44,8 @@ def _check_probability_labels(y_true: Any, fn_name: str) -> None:
     low, high = float(np.min(values)), float(np.max(values))
     if not (0.0 <= low and high <= 1.0):  # also catches NaN
         raise ValueError(
-            f"{fn_name}: y_true must hold labels (or label probabilities) in [0, 1]; "
-            f"got values from {low} to {high} in y_true of shape {values.shape}"
+            f"{fn_name}: Argument `y_true` must hold labels (or label probabilities) in "
+            f"[0, 1]. Received: values from {low} to {high} in y_true of shape {values.shape}"
         )
 
 
@@ -93,7 +67,7 @@ def _check_sparse_labels(y_true: Any, num_classes: int | None, ignore_class: int
         allowed = "[0, C)" if num_classes is None else f"0..{num_classes - 1}"
         extra = "" if ignore_class is None else f" or ignore_class={ignore_class}"
         raise ValueError(
-            "sparse_categorical_crossentropy: y_true must hold integer class ids in "
-            f"{allowed}{extra} (C = y_pred.shape[axis] = {num_classes}); got "
-            f"{values[bad][:5].tolist()} among its values"
+            "sparse_categorical_crossentropy: Argument `y_true` must hold integer class "
+            f"ids in {allowed}{extra} (C = y_pred.shape[axis] = {num_classes}). "
+            f"Received: {values[bad][:5].tolist()} among its values"
         )

@@ -10,7 +10,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from ._checks import _check_axis, _check_from_logits, _check_label_smoothing
+from .. import _validation
 
 
 def _align_ranks(y_true: Any, y_pred: Any) -> tuple[Any, Any]:
@@ -89,9 +89,9 @@ class _SmoothedCrossentropyLoss(_CrossentropyLoss):
         name: str,
         dtype: Any,
     ) -> None:
-        _check_from_logits(from_logits)
-        _check_label_smoothing(label_smoothing)
-        _check_axis(axis)
+        _validation.boolean("from_logits", from_logits)
+        _validation.probability("label_smoothing", label_smoothing)
+        _validation.integer("axis", axis)
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.from_logits = bool(from_logits)
         self.label_smoothing = float(label_smoothing)

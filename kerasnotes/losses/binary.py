@@ -7,10 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from .. import _validation
 from ._checks import (
-    _check_axis,
-    _check_from_logits,
-    _check_label_smoothing,
     _check_probability_labels,
     _shape,
     _shapes_agree,
@@ -77,16 +75,16 @@ def binary_crossentropy(
     Difference from ``keras.losses.binary_crossentropy``: same numbers; wrong
     shapes and labels outside [0, 1] raise a ``ValueError`` (values when concrete).
     """
-    _check_from_logits(from_logits)
-    _check_label_smoothing(label_smoothing)
-    _check_axis(axis)
+    _validation.boolean("from_logits", from_logits)
+    _validation.probability("label_smoothing", label_smoothing)
+    _validation.integer("axis", axis)
     y_pred = ops.convert_to_tensor(y_pred)
     y_pred, from_logits = _logits_of(y_pred, from_logits, "binary_crossentropy", "sigmoid")
     y_true = ops.convert_to_tensor(y_true)
     if not _shapes_agree(_shape(y_true), _shape(y_pred)):
         raise ValueError(
-            "binary_crossentropy: y_true and y_pred must have the same shape; got "
-            f"y_true.shape={_shape(y_true)} and y_pred.shape={_shape(y_pred)}"
+            "binary_crossentropy: Arguments `y_true` and `y_pred` must have the same "
+            f"shape. Received: y_true.shape={_shape(y_true)} and y_pred.shape={_shape(y_pred)}"
         )
     _check_probability_labels(y_true, "binary_crossentropy")
     y_true = ops.cast(y_true, y_pred.dtype)

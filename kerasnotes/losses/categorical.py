@@ -11,10 +11,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from .. import _validation
 from ._checks import (
-    _check_axis,
-    _check_from_logits,
-    _check_label_smoothing,
     _check_probability_labels,
     _shape,
     _shapes_agree,
@@ -59,9 +57,9 @@ def categorical_crossentropy(
     shapes (e.g. integer labels: use the sparse loss) and labels outside [0, 1]
     raise a ``ValueError``.
     """
-    _check_from_logits(from_logits)
-    _check_label_smoothing(label_smoothing)
-    _check_axis(axis)
+    _validation.boolean("from_logits", from_logits)
+    _validation.probability("label_smoothing", label_smoothing)
+    _validation.integer("axis", axis)
     y_pred = ops.convert_to_tensor(y_pred)
     y_pred, from_logits = _logits_of(y_pred, from_logits, "categorical_crossentropy", "softmax")
     y_true = ops.convert_to_tensor(y_true)
@@ -73,8 +71,8 @@ def categorical_crossentropy(
             else ""
         )
         raise ValueError(
-            "categorical_crossentropy: y_true and y_pred must have the same shape "
-            f"(at least rank 1); got y_true.shape={true_shape} and "
+            "categorical_crossentropy: Arguments `y_true` and `y_pred` must have the "
+            f"same shape (at least rank 1). Received: y_true.shape={true_shape} and "
             f"y_pred.shape={pred_shape}{hint}"
         )
     if pred_shape[-1] == 1:

@@ -16,9 +16,8 @@ from keras import ops
 # is the only way for `ignore_class` to be averaged exactly as Keras does.
 from keras.src.backend.common.masking import set_keras_mask
 
+from .. import _validation
 from ._checks import (
-    _check_axis,
-    _check_from_logits,
     _check_ignore_class,
     _check_sparse_labels,
     _shape,
@@ -65,9 +64,9 @@ def sparse_categorical_crossentropy(
     numbers; one-hot labels, wrong shapes and ids outside [0, C) raise a
     ``ValueError`` instead of a backend error or a silent NaN.
     """
-    _check_from_logits(from_logits)
+    _validation.boolean("from_logits", from_logits)
     _check_ignore_class(ignore_class)
-    _check_axis(axis)
+    _validation.integer("axis", axis)
     y_pred = ops.convert_to_tensor(y_pred)
     y_pred, from_logits = _logits_of(
         y_pred, from_logits, "sparse_categorical_crossentropy", "softmax"
@@ -76,15 +75,15 @@ def sparse_categorical_crossentropy(
     pred_shape = _shape(y_pred)
     if len(pred_shape) < 1:
         raise ValueError(
-            "sparse_categorical_crossentropy: y_pred must have a class axis (rank >= 1); "
-            f"got y_pred.shape={pred_shape}"
+            "sparse_categorical_crossentropy: Argument `y_pred` must have a class axis "
+            f"(rank >= 1). Received: y_pred.shape={pred_shape}"
         )
     rank = len(pred_shape)
     if not -rank <= axis < rank:
         # ``axis % rank`` would silently pick another axis (Keras raises too).
         raise ValueError(
-            f"sparse_categorical_crossentropy: axis must be in [{-rank}, {rank}) for "
-            f"y_pred.shape={pred_shape}. Received: axis={axis}"
+            f"sparse_categorical_crossentropy: Argument `axis` must be in [{-rank}, {rank}) "
+            f"for y_pred.shape={pred_shape}. Received: axis={axis}"
         )
     class_axis = axis % rank
     if len(y_true.shape) == len(pred_shape) and y_true.shape[class_axis] == 1:
@@ -98,9 +97,9 @@ def sparse_categorical_crossentropy(
             else ""
         )
         raise ValueError(
-            "sparse_categorical_crossentropy: y_true must have y_pred's shape without "
-            f"the class axis {axis}, i.e. {expected}; got y_true.shape={true_shape} and "
-            f"y_pred.shape={pred_shape}{hint}"
+            "sparse_categorical_crossentropy: Argument `y_true` must have y_pred's shape "
+            f"without the class axis {axis}, i.e. {expected}. Received: "
+            f"y_true.shape={true_shape} and y_pred.shape={pred_shape}{hint}"
         )
     num_classes = pred_shape[class_axis]
     _check_sparse_labels(y_true, num_classes, ignore_class)
@@ -171,9 +170,9 @@ class SparseCategoricalCrossentropy(_CrossentropyLoss):
         name: str = "sparse_categorical_crossentropy",
         dtype: Any = None,
     ) -> None:
-        _check_from_logits(from_logits)
+        _validation.boolean("from_logits", from_logits)
         _check_ignore_class(ignore_class)
-        _check_axis(axis)
+        _validation.integer("axis", axis)
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.from_logits = bool(from_logits)
         self.ignore_class = None if ignore_class is None else int(ignore_class)
