@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tensorboard.plugins.hparams import summary_v2
 
+from kerasnotes import _validation
 from kerasnotes.summary.layout import TRIAL_METRIC_TAGS
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ def hparams_session_start_summary(
             value = float(value)  # the proto's number_value is a double
         elif not isinstance(value, (bool, str)):
             raise TypeError(
-                f"values[{name!r}] must be a bool, number or str; got {value!r} ({type(value).__name__})"
+                _validation.message(f"values[{name!r}]", value, "a bool, number or str")
             )
         checked[name] = value
     return summary_v2.hparams_pb(

@@ -37,6 +37,7 @@ from tensorboard.plugins.text import metadata as text_metadata
 from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
+from kerasnotes import _validation
 from kerasnotes.summary.layout import PLUGIN_NAME
 
 __all__ = ["DEFAULT_HISTOGRAM_BUCKETS", "Writer"]
@@ -46,15 +47,10 @@ DEFAULT_HISTOGRAM_BUCKETS = 30
 
 
 def _check_tag(tag: Any) -> str:
+    # TypeError for "" too (not _validation.string's ValueError): released behaviour.
     if not isinstance(tag, str) or not tag:
-        raise TypeError(f"tag must be a non-empty str; got tag={tag!r}")
+        raise TypeError(_validation.message("tag", tag, "a non-empty string"))
     return tag
-
-
-def _check_step(step: Any) -> int:
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
-        raise TypeError(f"step must be an int; got step={step!r}")
-    return int(step)
 
 
 def _histogram_buckets(values: np.ndarray, buckets: int) -> np.ndarray:
@@ -120,16 +116,11 @@ class Writer:
     _file_counter = 0
 
     def __init__(self, log_dir: str | os.PathLike, filename_suffix: str = "") -> None:
-        if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
-            raise TypeError(
-                f"log_dir must be a non-empty path (str or os.PathLike); got log_dir={log_dir!r}"
-            )
+        log_dir = _validation.path("log_dir", log_dir)
         if not isinstance(filename_suffix, str):
-            raise TypeError(
-                f"filename_suffix must be a str; got filename_suffix={filename_suffix!r}"
-            )
+            raise TypeError(_validation.message("filename_suffix", filename_suffix, "a str"))
         self._suffix = filename_suffix
-        self.log_dir = os.fspath(log_dir)
+        self.log_dir = log_dir
         self._lock = threading.Lock()
         self._closed = False
         self._tags_with_metadata: set[str] = set()
@@ -152,8 +143,12 @@ class Writer:
             handle = open(path, "wb")  # closed by close()
         except OSError as error:
             raise ValueError(
-                f"log_dir={self.log_dir!r} is not a writable directory ({error.strerror or error}); "
-                "pass a directory you can create files in"
+                _validation.message(
+                    "log_dir",
+                    self.log_dir,
+                    "a directory you can create files in; it is not a writable directory "
+                    f"({error.strerror or error})",
+                )
             ) from error
         self.path = path
         self._records = RecordWriter(handle)
@@ -198,11 +193,8 @@ class Writer:
             >>> Writer.for_logdir(path) is Writer.for_logdir(path)
             True
         """
-        if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
-            raise TypeError(
-                f"log_dir must be a non-empty path (str or os.PathLike); got log_dir={log_dir!r}"
-            )
-        key = os.path.realpath(os.path.abspath(os.fspath(log_dir)))
+        log_dir = _validation.path("log_dir", log_dir)
+        key = os.path.realpath(os.path.abspath(log_dir))
         with cls._shared_lock:
             writer = cls._shared.get(key)
         if writer is not None and not writer.closed:
@@ -290,11 +282,11 @@ class Writer:
             description: markdown shown beside the chart.
             display_name: title shown instead of the tag.
         """
-        tag, step = _check_tag(tag), _check_step(step)
+        tag, step = _check_tag(tag), _validation.integer("step", step)
         try:
             number = float(np.asarray(value, dtype=np.float64).reshape(()))
         except (TypeError, ValueError) as error:
-            raise TypeError(f"value must be a real number; got value={value!r}") from error
+            raise TypeError(_validation.message("value", value, "a real number")) from error
         metadata = scalar_metadata.create_summary_metadata(
             display_name=display_name or "", description=description or ""
         )
@@ -322,13 +314,13 @@ class Writer:
             buckets: k, a positive int.
             description: markdown shown beside the chart.
         """
-        tag, step = _check_tag(tag), _check_step(step)
-        if isinstance(buckets, bool) or not isinstance(buckets, (int, np.integer)) or buckets < 1:
-            raise ValueError(f"buckets must be a positive int; got buckets={buckets!r}")
+        tag, step = _check_tag(tag), _validation.integer("step", step)
+        # ValueError for a non-integer too: released behaviour, kept for callers that catch it.
+        buckets = _validation.integer("buckets", buckets, minimum=1, wrong_type=ValueError)
         try:
             array = np.asarray(values, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError) as error:
-            raise TypeError(f"values must be real numbers; got values={values!r}") from error
+            raise TypeError(_validation.message("values", values, "real numbers")) from error
         table = _histogram_buckets(array, int(buckets))
         metadata = histogram_metadata.create_summary_metadata(
             display_name="", description=description or ""
@@ -354,13 +346,13 @@ class Writer:
             description: markdown for the plugin.
             plugin_name: owner of the data; ``"kerasnotes"`` for the layout above.
         """
-        tag, step = _check_tag(tag), _check_step(step)
+        tag, step = _check_tag(tag), _validation.integer("step", step)
         if not isinstance(plugin_name, str) or not plugin_name:
-            raise TypeError(f"plugin_name must be a non-empty str; got plugin_name={plugin_name!r}")
+            raise TypeError(_validation.message("plugin_name", plugin_name, "a non-empty string"))
         try:
             array = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError) as error:
-            raise TypeError(f"values must be real numbers; got values={values!r}") from error
+            raise TypeError(_validation.message("values", values, "real numbers")) from error
         metadata = summary_pb2.SummaryMetadata(
             summary_description=description or "",
             plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin_name),
@@ -377,9 +369,9 @@ class Writer:
             markdown: the text, rendered as markdown by the Text dashboard.
             step: the x-axis value.
         """
-        tag, step = _check_tag(tag), _check_step(step)
+        tag, step = _check_tag(tag), _validation.integer("step", step)
         if not isinstance(markdown, str):
-            raise TypeError(f"markdown must be a str; got markdown={markdown!r}")
+            raise TypeError(_validation.message("markdown", markdown, "a str"))
         metadata = text_metadata.create_summary_metadata(display_name="", description="")
         metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
         tensor = tensor_util.make_tensor_proto(markdown.encode("utf-8"))
@@ -398,12 +390,15 @@ class Writer:
             height: the image's height in pixels, a positive int.
             step: the x-axis value.
         """
-        tag, step = _check_tag(tag), _check_step(step)
+        tag, step = _check_tag(tag), _validation.integer("step", step)
         if not isinstance(png, (bytes, bytearray)) or not bytes(png).startswith(b"\x89PNG"):
-            raise TypeError(f"png must be PNG-encoded bytes; got a {type(png).__name__}")
+            # The bytes themselves would flood the message: their type says enough.
+            raise TypeError(
+                f"Argument `png` must be PNG-encoded bytes. Received: a {type(png).__name__}"
+            )
         for name, size in (("width", width), ("height", height)):
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-                raise ValueError(f"{name} must be a positive int; got {name}={size!r}")
+            # ValueError for a non-integer too: released behaviour.
+            _validation.integer(name, size, minimum=1, wrong_type=ValueError)
         metadata = image_metadata.create_summary_metadata(
             display_name="", description="", converted_to_tensor=True
         )
@@ -423,10 +418,11 @@ class Writer:
             summary: a ``tensorboard.compat.proto.summary_pb2.Summary``.
             step: the x-axis value.
         """
-        step = _check_step(step)
+        step = _validation.integer("step", step)
         if not isinstance(summary, summary_pb2.Summary):
             raise TypeError(
-                f"summary must be a tensorboard Summary proto; got a {type(summary).__name__}"
+                "Argument `summary` must be a tensorboard Summary proto. "
+                f"Received: a {type(summary).__name__}"
             )
         self._write_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
 
