@@ -26,13 +26,13 @@ import keras
 import keras_tuner
 import numpy as np
 
+from kerasnotes import _validation
 from kerasnotes.summary.hparams import loggable
 from kerasnotes.tuning import space
 from kerasnotes.tuning._checks import (
     RangeSpec,
     _choices,
     _input_shape,
-    _is_int,
     _range,
     _widths,
 )
@@ -169,13 +169,8 @@ class NotesHyperModel(keras_tuner.HyperModel):
     ) -> None:
         super().__init__(name=name, tunable=tunable)
         self.input_shape = _input_shape(input_shape)
-        if not _is_int(num_classes):
-            raise TypeError(f"num_classes must be an int >= 2; got num_classes={num_classes!r}")
-        if num_classes < 2:
-            raise ValueError(
-                f"num_classes must be >= 2 (a classifier needs two classes); "
-                f"got num_classes={num_classes!r}"
-            )
+        # A classifier needs two classes.
+        _validation.integer("num_classes", num_classes, minimum=2)
         self.num_classes = int(num_classes)
         self.optimizers = _choices("optimizers", optimizers, OPTIMIZERS)
         self.learning_rate = _range("learning_rate", learning_rate, 0.0, math.inf, open_low=True)
@@ -193,12 +188,14 @@ class NotesHyperModel(keras_tuner.HyperModel):
         self.width = _range("width", width, 1, 1_000_000, integer=True)
         self.batch_sizes = _choices("batch_sizes", batch_sizes)
         if not isinstance(activation, str):
-            raise TypeError(f"activation must be a Keras activation name; got {activation!r}")
+            raise TypeError(
+                _validation.message("activation", activation, "a Keras activation name")
+            )
         try:
             keras.activations.get(activation)
         except (ValueError, TypeError) as error:
             raise ValueError(
-                f"activation must be a Keras activation name; got activation={activation!r}"
+                _validation.message("activation", activation, "a Keras activation name")
             ) from error
         self.activation = activation
         if "group" in self.normalizations:
@@ -206,14 +203,14 @@ class NotesHyperModel(keras_tuner.HyperModel):
                 bad = [w for w in _widths(self.width) if w % g]
                 if bad:
                     raise ValueError(
-                        f"groups={list(self.groups)} must divide every width; {g} does not divide "
-                        f"{bad[0]} (width={width!r}); pick widths that are multiples of the groups"
+                        _validation.message(
+                            "groups",
+                            list(self.groups),
+                            f"divisors of every width, but {g} does not divide {bad[0]} "
+                            f"(width={width!r}); pick widths that are multiples of the groups",
+                        )
                     )
-        if log_dir is not None and (
-            not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir)
-        ):
-            raise TypeError(f"log_dir must be a path or None; got log_dir={log_dir!r}")
-        self.log_dir = None if log_dir is None else os.fspath(log_dir)
+        self.log_dir = _validation.path("log_dir", log_dir, optional=True)
         self.histories: dict[str, list[dict[str, list[float]]]] = {}
         self._experiment_written = False
 

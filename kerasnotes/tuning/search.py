@@ -25,8 +25,8 @@ import keras
 import keras_tuner
 import numpy as np
 
+from kerasnotes import _validation
 from kerasnotes.summary.hparams import loggable
-from kerasnotes.tuning._checks import _is_int
 from kerasnotes.tuning.hypermodel import NotesHyperModel
 
 __all__ = ["SearchResult", "search_digits"]
@@ -130,12 +130,12 @@ def search_digits(
     from kerasnotes import datasets
 
     if tuner not in _TUNERS:
-        raise ValueError(f"tuner must be one of {list(_TUNERS)}; got tuner={tuner!r}")
+        raise ValueError(_validation.message("tuner", tuner, f"one of {list(_TUNERS)}"))
+    # ValueError also for a wrong type: the released behaviour, kept for callers that catch it.
     for name, value in (("max_trials", max_trials), ("epochs", epochs)):
-        if not _is_int(value) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1; got {name}={value!r}")
-    if subset is not None and (not _is_int(subset) or subset < 1):
-        raise ValueError(f"subset must be None or an int >= 1; got subset={subset!r}")
+        _validation.integer(name, value, minimum=1, wrong_type=ValueError)
+    if subset is not None and (not _validation.is_integer(subset) or subset < 1):
+        raise ValueError(_validation.message("subset", subset, "None or an integer >= 1"))
     if quick:
         max_trials, epochs, subset = min(max_trials, 3), min(epochs, 2), subset or 600
     has_chief, is_chief = _distributed_role()

@@ -83,9 +83,10 @@ def _check_override(name: str, value: Any, argument: str, allowed: tuple) -> Non
     value outside them could not be built.
     """
     if value not in allowed:
+        # A hyperparameter, not an argument, hence not ``_validation.message``; same shape.
         raise ValueError(
-            f"hyperparameter {name}={value!r} is not among {argument}={list(allowed)}; "
-            f"widen {argument} or fix {name} to one of them"
+            f"Hyperparameter `{name}` must be one of {argument}={list(allowed)} (widen "
+            f"{argument} or fix {name} to one of them). Received: {name}={value!r}"
         )
 
 
