@@ -34,7 +34,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import summary
+from kerasnotes import _validation, summary
 
 from ._common import LoggingCallback, check_log_dir, to_float
 
@@ -117,21 +117,21 @@ class EarlyStopping(LoggingCallback, keras.callbacks.EarlyStopping):
         start_from_epoch: int = 0,
         log_dir: str | os.PathLike | None = None,
     ) -> None:
+        # TypeError for "" too (not _validation.string's ValueError): released behaviour.
         if not isinstance(monitor, str) or not monitor:
-            raise TypeError(f"monitor must be a non-empty str; got monitor={monitor!r}")
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}; got mode={mode!r}")
+            raise TypeError(_validation.message("monitor", monitor, "a non-empty string"))
+        _validation.one_of("mode", mode, _MODES)
         if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float, np.number)):
-            raise TypeError(f"min_delta must be a number; got min_delta={min_delta!r}")
+            raise TypeError(_validation.message("min_delta", min_delta, "a finite number"))
         if not math.isfinite(float(min_delta)):
-            raise ValueError(f"min_delta must be finite; got min_delta={min_delta!r}")
+            raise ValueError(_validation.message("min_delta", min_delta, "a finite number"))
+        # ValueError also for a wrong type: the released behaviour, kept for callers that catch it.
         for name, value in (("patience", patience), ("start_from_epoch", start_from_epoch)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0; got {name}={value!r}")
+            _validation.integer(name, value, minimum=0, wrong_type=ValueError)
         if baseline is not None and (
             isinstance(baseline, bool) or not isinstance(baseline, (int, float, np.number))
         ):
-            raise TypeError(f"baseline must be None or a number; got baseline={baseline!r}")
+            raise TypeError(_validation.message("baseline", baseline, "None or a number"))
         super().__init__(
             check_log_dir(log_dir),
             monitor=monitor,
@@ -200,8 +200,12 @@ class EarlyStopping(LoggingCallback, keras.callbacks.EarlyStopping):
             if self.monitor_op is not None:
                 raise
             raise ValueError(
-                f"EarlyStopping cannot tell whether monitor={self.monitor!r} should "
-                "go down or up; pass mode='min' or mode='max'"
+                _validation.message(
+                    "mode",
+                    self.mode,
+                    f"'min' or 'max' here: EarlyStopping cannot tell whether "
+                    f"monitor={self.monitor!r} should go down or up; pass mode='min' or mode='max'",
+                )
             ) from error
         if self.best_weights is not None and self.best_weights is not snapshot:
             # Keras just took ``model.get_weights()``; no step has run since, so
