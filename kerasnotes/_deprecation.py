@@ -40,8 +40,8 @@ def renamed_log_dir(log_dir: Any, logdir: Any, *, default: Any, caller: str) -> 
         return log_dir
     if os.fspath(log_dir) != os.fspath(default):
         raise TypeError(
-            f"{caller}() got log_dir={log_dir!r} and the deprecated logdir={logdir!r}; "
-            "pass only log_dir"
+            f"{caller}(): Argument `logdir` is the deprecated spelling of `log_dir`, so "
+            f"they cannot both be given; pass only log_dir. Received: log_dir={log_dir!r}, logdir={logdir!r}"
         )
     warnings.warn(
         f"{caller}(logdir=...) is deprecated and will be removed in the next release; "

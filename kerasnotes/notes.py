@@ -237,8 +237,12 @@ def lookup(name: str) -> Topic:
         else "no topic has a similar name."
     )
     raise ValueError(
-        f"unknown topic name={name!r}: {hint} Topics are ids F1–F19, F2k, C0–C13, ch1–ch6 "
-        "or their short names; `kerasnotes explain` lists them all."
+        _validation.message(
+            "name",
+            name,
+            "a topic of the notes: an id F1–F19, F2k, C0–C13, ch1–ch6 or its short name "
+            f"(`kerasnotes explain` lists them all); {hint}",
+        )
     )
 
 

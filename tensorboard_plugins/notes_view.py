@@ -51,7 +51,8 @@ def notes(topic: str, lang: str = "en") -> dict[str, Any]:
         )
     if not topic:
         raise BadRequest(
-            f"missing query argument topic=<one of {sorted(VIEW_TOPICS)} or a topic of the notes>"
+            f"Query argument `topic` must be one of {sorted(VIEW_TOPICS)} or a topic of the "
+            f"notes. Received: topic={topic!r}"
         )
     names = VIEW_TOPICS.get(topic, (topic,))
     entries = []

@@ -79,7 +79,9 @@ def _json_route(
 def _run_arg(request: wrappers.Request) -> str:
     run = request.args.get("run")
     if not run:
-        raise data.BadRequest("missing query argument run=<name of a run listed by /runs>")
+        raise data.BadRequest(
+            f"Query argument `run` must be the name of a run listed by /runs. Received: run={run!r}"
+        )
     return run
 
 

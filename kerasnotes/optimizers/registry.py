@@ -65,8 +65,11 @@ def get(name: str, **settings: Any) -> NotesOptimizer:
         form = settings.setdefault("momentum_form", "ema")
         if form != "ema":
             raise ValueError(
-                "`momentum_form` is always 'ema' for name='momentum_ema' (use name='momentum' "
-                f"for other forms); received momentum_form={form!r}."
+                _validation.message(
+                    "momentum_form",
+                    form,
+                    "'ema' for name='momentum_ema' (use name='momentum' for other forms)",
+                )
             )
         settings.setdefault("momentum", _DEFAULT_MOMENTUM)
         return SGD(**settings)
