@@ -24,15 +24,10 @@ PACKAGE_FOLDERS = ("kerasnotes", "callbacks", "tensorboard_plugins")
 #: (or the whole entry, for a folder) once its file has been switched.
 EXEMPT = frozenset(
     {
-        "kerasnotes/tuning.py",
-        "kerasnotes/summary.py",
         "kerasnotes/experiments",
         "kerasnotes/curvature/probe.py",
         "kerasnotes/curvature/backends",
-        "kerasnotes/losses.py",
-        "callbacks/early_stopping.py",
         "callbacks/saddle.py",
-        "tensorboard_plugins/data.py",
     }
 )
 
