@@ -213,7 +213,7 @@ def run_tour(
     """
     import keras
 
-    from kerasnotes.curvature import backends
+    from kerasnotes import backends
     from kerasnotes.experiments import search
 
     check_mode(mode)

@@ -10,7 +10,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasnotes.curvature import backends, classify
+from kerasnotes import backends
+from kerasnotes.curvature import classify
 from kerasnotes.curvature import ggn as ggn_module
 from kerasnotes.curvature import landscape as landscape_module
 from kerasnotes.curvature import layers as layers_module

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 
-from kerasnotes.curvature.backends import tensorflow_linearize
+from kerasnotes.backends import tensorflow_linearize
 
 HVP_MODES = ("reverse_over_reverse", "forward_over_reverse")
 HVP_MODE = "reverse_over_reverse"
