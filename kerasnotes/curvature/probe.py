@@ -178,8 +178,8 @@ def gradient_norm(flat: np.ndarray) -> float:
     """``‖g‖₂ = √(Σ_j g_j²)`` of a flat float64 vector, summed without BLAS.
 
     ``np.linalg.norm`` calls OpenBLAS's threaded dot, which on a small machine
-    waits for cores held by TensorFlow's spinning threads: 8 ms instead of
-    10 µs for 17k entries, measured after a TF ``fit``.
+    waits for cores held by TensorFlow's spinning threads after a TF ``fit``,
+    which makes a microsecond sum take milliseconds.
     """
     return float(np.sqrt(np.einsum("i,i->", flat, flat)))
 
