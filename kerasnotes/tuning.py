@@ -1125,9 +1125,8 @@ def search_digits(
         >>> 0.0 <= result.val_accuracy <= 1.0  # doctest: +SKIP
         True
     """
-    from keras_tuner.src.distribute import utils as dist_utils
-
     from kerasnotes import datasets
+    from kerasnotes._compat import keras_tuner_distribute as dist_utils
 
     if tuner not in _TUNERS:
         raise ValueError(f"tuner must be one of {list(_TUNERS)}; got tuner={tuner!r}")
