@@ -98,7 +98,7 @@ class AnalysisMethods:
         quadrature's own bias at ±τ shrinks with ``num_steps`` (``analyze`` uses
         more steps than this default; see the README's table).
 
-        Runs are made in rounds of 5 (seeds ``seed``, ``seed + 5``, …), each cached
+        Runs are made in rounds of ``SLQ_RUNS`` = 5 (seeds ``seed``, ``seed + 5``, …), each cached
         per (runs, num_steps, seed), so a call after another with the same
         arguments, or after ``analyze()`` with ``num_runs=probe.analysis_runs,
         num_steps=ANALYZE_STEPS``, spends no new HVPs (``num_hvp`` still reports

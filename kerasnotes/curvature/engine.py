@@ -1,7 +1,8 @@
 """What a probe computes with: compiled functions of (model, loss, bn_mode) and the data.
 
 ```
-L(θ) = Σ_b Σ_t w_bt · L_bt(θ)      (micro-batches b, loss terms t; w from ``batch_weights``)
+L(θ) = Σ_b (Σ_k w_bk L_bk(θ) + r_b R(θ))   (micro-batches b, loss terms k, regularisation R;
+                                          w, r from ``objective.batch_weights``)
 ```
 
 ``prepared(...)`` checks a probe's arguments, builds (or reuses) the compiled
