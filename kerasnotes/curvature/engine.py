@@ -11,6 +11,14 @@ data on the device once, in micro-batches whose weights make the sum of the
 micro-batch losses exactly the full-data loss ``model.evaluate`` reports.
 ``HessianProbe`` and ``GradientNorm`` share it, so they share one compiled
 gradient per (model, loss, bn_mode).
+
+Example:
+    >>> import keras, numpy as np
+    >>> m = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    >>> engine, batches, n = prepared(m, np.ones((5, 1)), np.zeros((5, 1)), "mse", 2, None,
+    ...                               "inference")
+    >>> n, len(batches)                      # micro-batches of 2, 2 and 1 rows
+    (5, 3)
 """
 
 from __future__ import annotations

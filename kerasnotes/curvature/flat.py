@@ -68,7 +68,9 @@ def read_weights(variables: Sequence[Any]) -> list[np.ndarray]:
     Example:
         >>> import keras
         >>> v = keras.Variable(np.array([1.0, 2.0], "float32"))
-        >>> saved = read_weights([v]); v.assign([5.0, 6.0]); saved[0]
+        >>> saved = read_weights([v])
+        >>> _ = v.assign([5.0, 6.0])
+        >>> saved[0]
         array([1., 2.], dtype=float32)
     """
     return [
