@@ -77,7 +77,7 @@ def functions(model, loss, probe):
 
     from kerasnotes.curvature.objective import make_objective
 
-    backend = importlib.import_module(f"kerasnotes.curvature.backends.{keras.backend.backend()}")
+    backend = importlib.import_module(f"kerasnotes.backends.{keras.backend.backend()}")
     objective = make_objective(model, loss, "inference")
     grad_fn = backend.gradient_function(objective)
     x, y, sw, w = probe._batches[0]

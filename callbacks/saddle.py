@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from kerasnotes import summary
+from kerasnotes.curvature import flat
 
 from ._common import (
     LoggingCallback,
@@ -281,23 +282,18 @@ class SaddlePointDetector(LoggingCallback):
             )
         return self._gate
 
+    # The flat-vector <-> weights conversion is the probe's (kerasnotes.curvature.flat).
     @staticmethod
     def _weights(model: keras.Model) -> list[np.ndarray]:
-        return [np.array(v.numpy(), copy=True) for v in model.trainable_variables]
+        return flat.read_weights(model.trainable_variables)
 
     @staticmethod
     def _assign(model: keras.Model, arrays: list[np.ndarray]) -> None:
-        for variable, array in zip(model.trainable_variables, arrays, strict=True):
-            variable.assign(array)
+        flat.assign_weights(model.trainable_variables, arrays)
 
     @staticmethod
     def _shifted(arrays: list[np.ndarray], direction: np.ndarray, step: float) -> list[np.ndarray]:
-        out, offset = [], 0
-        for array in arrays:
-            piece = direction[offset : offset + array.size].reshape(array.shape)
-            out.append((array.astype(np.float64) + step * piece).astype(array.dtype))
-            offset += array.size
-        return out
+        return flat.FlatLayout.of(arrays).shifted(arrays, direction, step)
 
     def _try_escape(self, model: keras.Model, loss_before: float, point: Any) -> dict[str, Any]:
         """Line search along ±u on the probe loss; keep the best step only if the loss drops.

@@ -217,7 +217,7 @@ def run_tour(
     """
     import keras
 
-    from kerasnotes.curvature import backends
+    from kerasnotes import backends
     from kerasnotes.experiments import search
 
     log_dir = renamed_log_dir(log_dir, logdir, default="runs", caller="tour.run_tour")

@@ -8,7 +8,7 @@ import pytest
 from keras import ops
 
 from kerasnotes.curvature import HessianProbe
-from kerasnotes.curvature import probe as probe_module
+from kerasnotes.curvature import analysis as analysis_module
 
 
 class ScalarProduct(keras.layers.Layer):
@@ -108,7 +108,7 @@ def test_large_model_path_matches_the_dense_spectrum(monkeypatch):
     exact = dense.analyze(grad_tol=10.0)
     scale = np.max(np.abs(values))
     assert exact.minimum_ratio == pytest.approx(np.mean(values > 1e-4 * scale))
-    monkeypatch.setattr(probe_module, "DENSE_ANALYZE_LIMIT", 10)
+    monkeypatch.setattr(analysis_module, "DENSE_ANALYZE_LIMIT", 10)
     probe = HessianProbe(model, x, y, loss=loss)
     point = probe.analyze(grad_tol=10.0)
     assert point.kind == exact.kind == "saddle"
@@ -117,7 +117,7 @@ def test_large_model_path_matches_the_dense_spectrum(monkeypatch):
     # The reported standard error is the spread across runs, about
     # sqrt(2 f (1 − f) / (n R)) for n = 114 parameters; allow 3 of them.
     assert exact.minimum_ratio_stderr == 0.0
-    assert 0 < point.minimum_ratio_stderr <= probe_module.ANALYZE_TARGET_STDERR
+    assert 0 < point.minimum_ratio_stderr <= analysis_module.ANALYZE_TARGET_STDERR
     assert abs(point.minimum_ratio - exact.minimum_ratio) <= 3 * point.minimum_ratio_stderr
     u = point.escape_direction
     h = dense.dense_hessian()
@@ -125,7 +125,7 @@ def test_large_model_path_matches_the_dense_spectrum(monkeypatch):
     # The detector's follow-up density call reuses the cached quadrature.
     before = probe._num_hvp
     density = probe.spectral_density(
-        num_runs=probe.analysis_runs, num_steps=probe_module.ANALYZE_STEPS
+        num_runs=probe.analysis_runs, num_steps=analysis_module.ANALYZE_STEPS
     )
     assert probe._num_hvp == before
     assert density.positive_fraction == pytest.approx(point.minimum_ratio, abs=1e-12)
@@ -178,7 +178,7 @@ def test_thirty_percent_negative_within_three_stderr():
         [rng.uniform(-2, -0.05, 180), rng.uniform(-1e-6, 1e-6, 120), rng.uniform(0.05, 10, 300)]
     )
     h = _rotated(eigenvalues, seed=3)
-    _, masses, tau = _slq_masses(h, num_runs=10, num_steps=probe_module.ANALYZE_STEPS)
+    _, masses, tau = _slq_masses(h, num_runs=10, num_steps=analysis_module.ANALYZE_STEPS)
     exact = [np.mean(eigenvalues < -tau), np.mean(np.abs(eigenvalues) <= tau)]
     assert exact == pytest.approx([0.3, 0.2])
     assert 0 < masses.negative_stderr < 0.05

@@ -3,7 +3,7 @@
 One test per module, so a failure names the module; each starts from a fresh
 Keras session (layer names such as ``sequential/dense`` depend on what was
 built before) and a working directory of its own (examples may write files).
-Modules of the curvature backends other than the active one (``backends.jax``,
+Modules of ``kerasnotes.backends`` other than the active one (``backends.jax``,
 ``backends.tensorflow_linearize``, ...) are left out: importing them would pull a
 second framework in, one that a single extra such as ``.[jax]`` does not install.
 """
@@ -41,9 +41,9 @@ def _module_names() -> list[str]:
 
 
 def _framework_of(name: str) -> str | None:
-    """The framework a curvature-backend module imports ("tensorflow_linearize" -> "tensorflow")."""
+    """The framework a ``kerasnotes.backends`` module imports ("tensorflow_linearize" -> "tensorflow")."""
     package, _, leaf = name.rpartition(".")
-    if not package.endswith(".backends"):
+    if package != "kerasnotes.backends":
         return None
     framework = leaf.split("_")[0]
     return framework if framework in BACKENDS else None
@@ -61,7 +61,9 @@ def test_every_module_is_collected():
     assert {"kerasnotes.callbacks.saddle", "kerasnotes.curvature.probe"} <= set(MODULES)
     assert "kerasnotes.tensorboard_plugins.data" in MODULES
     assert len(MODULES) > 40
-    backends = {name.rpartition(".")[2] for name in MODULES if ".backends." in name}
+    backends = {
+        name.rpartition(".")[2] for name in MODULES if name.startswith("kerasnotes.backends.")
+    }
     assert (
         backends
         == {

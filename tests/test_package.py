@@ -120,3 +120,32 @@ def test_every_package_folder_is_declared_for_a_regular_install():
         for init in folder.rglob("__init__.py")
     }
     assert found == declared
+
+
+def test_only_the_backends_package_imports_a_framework():
+    """DESIGN: backend-specific code lives in exactly one place, ``kerasnotes/backends/``."""
+    import ast
+
+    backends = ROOT / "kerasnotes" / "backends"
+    sources = [
+        path
+        for folder in ("kerasnotes", "callbacks", "tensorboard_plugins")
+        for path in (ROOT / folder).rglob("*.py")
+    ]
+    offenders, in_backends = [], set()
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                roots = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                roots = {node.module.split(".")[0]}
+            else:
+                continue
+            for framework in roots & set(_FRAMEWORKS):
+                if backends in path.parents:
+                    in_backends.add(framework)
+                else:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {framework}")
+    assert offenders == []
+    # The scan sees the imports it is meant to see: each framework's own module has one.
+    assert in_backends == set(_FRAMEWORKS)

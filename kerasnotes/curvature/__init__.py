@@ -5,7 +5,7 @@ operator; ``eigenvalues`` (Lanczos), ``trace`` (Hutch++), ``spectral_density``
 (stochastic Lanczos quadrature) and ``analyze`` (notes F13, F14) are built on
 its Hessian-vector products; ``landscape`` (F16), ``layer_curvature`` (F18) and
 ``ggn_vp`` (the Gauss–Newton part, F19) show where the curvature comes from. Backend-specific autodiff lives in
-``backends/``.
+``kerasnotes.backends``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ import numpy as np
 from keras import ops
 
 from kerasnotes import _validation
-from kerasnotes.curvature.probe import GradientNorm, _as_numpy_tree, _num_samples
+from kerasnotes.curvature.engine import _as_numpy_tree, _num_samples, prepared
+from kerasnotes.curvature.flat import gradient_norm, to_flat
 
 #: Rows of the first stage by default: none. On the digits MLP (64-128-64-10, 1,437
 #: rows) the exact full-sample gradient cost about as much as stage 1 on 128 rows in
@@ -31,6 +32,75 @@ DEFAULT_SAMPLES = 0
 GROUPS = 16
 #: One-sided t margin of the test: P(t_7 > 4) = 0.0026 for 8 test groups.
 Z = 4.0
+
+
+class GradientNorm:
+    """Loss and gradient norm at a model's *current* weights on fixed data: a cheap gate.
+
+    ```
+    L(θ) = Σ_b L_b(θ),   ‖∇L(θ)‖₂ = √(Σ_j g_j²),   g = Σ_b ∇L_b(θ)  (summed in float64)
+    ```
+
+    The same objective, micro-batches and compiled gradient function as
+    ``HessianProbe(model, x, y, ...)``, so ``gate()`` gives exactly
+    ``(probe.loss(), ‖probe.gradient()‖)`` of a probe built at the same
+    weights. Unlike the probe it copies nothing per call: the data go to the
+    device once, at construction, and each call reads the model's weights as
+    they are, so it suits a check once per epoch (``SaddlePointDetector``).
+    It holds the model only weakly.
+
+    Args:
+        model, x, y, loss, batch_size, sample_weight, bn_mode: as for ``HessianProbe``.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasnotes.curvature.gate import GradientNorm
+        >>> m = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+        >>> m.set_weights([np.array([[2.0]], "float32")])
+        >>> gate = GradientNorm(m, np.ones((4, 1)), np.zeros((4, 1)), loss="mse")
+        >>> gate()                               # L = w², |dL/dw| = 2|w|
+        (4.0, 4.0)
+        >>> m.set_weights([np.array([[0.5]], "float32")])
+        >>> gate()
+        (0.25, 1.0)
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        x: Any,
+        y: Any,
+        *,
+        loss: Any = None,
+        batch_size: int | None = None,
+        sample_weight: Any = None,
+        bn_mode: str = "inference",
+    ) -> None:
+        self._engine, self._batches, self.num_samples = prepared(
+            model, x, y, loss, batch_size, sample_weight, bn_mode
+        )
+        self._model = weakref.ref(model)
+
+    @property
+    def model(self) -> keras.Model | None:
+        """The model the gate reads (None once it no longer exists)."""
+        return self._model()
+
+    def __call__(self) -> tuple[float, float]:
+        """``(L(θ), ‖∇L(θ)‖₂)`` at the model's weights now; NaN or Inf are returned as they are."""
+        model = self._model()
+        if model is None:
+            raise RuntimeError("the model this GradientNorm was built for no longer exists")
+        # Read, not copied: nothing changes the weights while the gradient runs.
+        trainable = [ops.convert_to_tensor(v.value) for v in model.trainable_variables]
+        non_trainable = [ops.convert_to_tensor(v.value) for v in model.non_trainable_variables]
+        total, grad = 0.0, None
+        for x, y, sw, w in self._batches:
+            value, grads = self._engine.value_and_grad(trainable, non_trainable, x, y, sw, w)
+            total += float(ops.convert_to_numpy(value))
+            flat = to_flat(grads)
+            grad = flat if grad is None else grad + flat
+        return total, gradient_norm(grad)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def make_split_objective(
 def compiled_ggn(engine: Any) -> Callable:
     """The backend's compiled GGN product for the engine's (model, loss, bn_mode), cached on it."""
     if getattr(engine, "ggn", None) is None:
-        from kerasnotes.curvature import backends
+        from kerasnotes import backends
 
         model = engine.model_ref()
         if model is None:

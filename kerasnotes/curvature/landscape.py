@@ -115,7 +115,7 @@ def check_arguments(
 def compiled_loss(engine: Any) -> tuple[Any, Any]:
     """``(loss, batched_loss or None)`` compiled from the engine's objective, cached on it."""
     if getattr(engine, "loss_only", None) is None:
-        from kerasnotes.curvature import backends
+        from kerasnotes import backends
 
         backend = backends.active()
         batched = getattr(backend, "batched_loss_function", None)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from kerasnotes import _validation
+from kerasnotes import _compat, _validation
 from kerasnotes.curvature.lanczos import lanczos
 from kerasnotes.curvature.trace import hutchpp
 
@@ -35,7 +35,7 @@ def variable_groups(model: Any, per_variable: bool) -> list[tuple[str, list[int]
     if per_variable:
         return [(getattr(v, "path", v.name), [i]) for i, v in enumerate(variables)]
     owner: dict[int, str] = {}
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    for layer in _compat.flatten_layers(model, include_self=True, recursive=True):
         for variable in getattr(layer, "_trainable_variables", []):
             owner[id(variable)] = layer.name  # inner layers come later and win
     groups: dict[str, list[int]] = {}

@@ -26,10 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
-try:  # Keras's own reader of the mask a tensor carries (an attribute on TF, a table on JAX)
-    from keras.src.backend.common.masking import get_keras_mask as _get_keras_mask
-except ImportError:  # pragma: no cover - a Keras without it: masks are read as absent
-    _get_keras_mask = None
+from kerasnotes import _compat
 
 BN_MODES = ("inference", "batch")
 _REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none")
@@ -57,7 +54,7 @@ def batch_statistics(model: keras.Model) -> Iterator[None]:
     """
     patched = []
     try:
-        for layer in model._flatten_layers(include_self=False, recursive=True):
+        for layer in _compat.flatten_layers(model, include_self=False, recursive=True):
             if is_batch_normalization(layer) and "call" not in layer.__dict__:
                 original = layer.call
 
@@ -297,7 +294,8 @@ class ProbeLoss:
 
 
 def _mask_of(tensor: Any) -> Any:
-    return _get_keras_mask(tensor) if _get_keras_mask is not None else None
+    # Keras's own reader of the mask a tensor carries (an attribute on TF, a table on JAX).
+    return _compat.get_keras_mask(tensor)
 
 
 def _denominator(

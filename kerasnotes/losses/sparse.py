@@ -13,10 +13,10 @@ from keras import ops
 
 # Keras keeps the "this element does not count" mask of a tensor in a private
 # attribute that `keras.losses.Loss.__call__` reads before reducing; setting it
-# is the only way for `ignore_class` to be averaged exactly as Keras does.
-from keras.src.backend.common.masking import set_keras_mask
-
+# is the only way for `ignore_class` to be averaged exactly as Keras does
+# (kerasnotes._compat holds the private import).
 from .. import _validation
+from .._compat import set_keras_mask
 from ._checks import (
     _check_ignore_class,
     _check_sparse_labels,

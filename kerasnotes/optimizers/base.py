@@ -14,11 +14,10 @@ import keras
 import numpy as np
 from keras import ops
 
-# Backend-neutral Keras internals: whether ``variable.value`` is the stored tensor.
-from keras.src.backend.common.stateless_scope import in_stateless_scope
-from keras.src.backend.common.variables import get_autocast_scope
-
 from kerasnotes import _validation
+
+# Private Keras API (whether ``variable.value`` is the stored tensor) lives in _compat.
+from kerasnotes._compat import get_autocast_scope, in_stateless_scope
 
 
 def _check_learning_rate(value: Any) -> Any:
@@ -128,6 +127,8 @@ class NotesOptimizer(keras.optimizers.Optimizer):
         except RuntimeError:
             self.assign(variable, value + step)
 
+    # Overrides private Keras API (kerasnotes._compat.BACKEND_UPDATE_STEP, checked
+    # there): the hook Optimizer.apply calls for the update itself.
     def _backend_update_step(
         self, grads: list[Any], trainable_variables: list[keras.Variable], learning_rate: Any
     ) -> None:

@@ -70,10 +70,10 @@ def _distributed_role() -> tuple[bool, bool]:
     """``(has_chief, is_chief)`` of this process in keras-tuner's chief/worker mode.
 
     Read from ``KERASTUNER_TUNER_ID`` and ``KERASTUNER_ORACLE_*`` by keras-tuner's
-    own helpers, which it exports only under ``keras_tuner.src`` (its private tree):
-    the one use of that tree here, kept in this function so it has one place to change.
+    own helpers, which it exports only under ``keras_tuner.src`` (its private tree;
+    ``kerasnotes._compat`` holds that import with every other private name).
     """
-    from keras_tuner.src.distribute import utils as dist_utils
+    from kerasnotes._compat import keras_tuner_distribute as dist_utils
 
     return bool(dist_utils.has_chief_oracle()), bool(dist_utils.is_chief_oracle())
 

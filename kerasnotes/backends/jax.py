@@ -6,14 +6,12 @@ g = ∇L(θ),      Hv = ∇(g · v)  (reverse over reverse)  or  Hv = jvp(∇L, 
 
 Both are ``jax.jit``-compiled: one trace per input shape.
 
-Measured on the 2-core CPU this project targets (MLP 64-256-256-10, 85,002
-parameters, all 1,797 digits, ``benchmarks/bench_hvp.py``, median of interleaved
-repetitions, two runs on a machine shared with other jobs): gradient 67-189 ms;
-HVP reverse-over-reverse 1.92x and 1.94x the gradient, forward-over-reverse
-1.57x and 1.74x, so forward over reverse is the default (``HVP_MODE``); the
-linearized product below (``jax.linearize`` once, then the linear JVP alone)
-1.61x, and ``HessianProbe.hvp`` on one batch 1.42x-1.96x. Peak memory of one
-HVP: at most 1.6x one gradient.
+Forward over reverse is the default (``HVP_MODE``): it skips the second
+reverse pass's stored activations and measured cheaper than reverse over
+reverse. The linearized product below runs ``jax.linearize`` once per probe,
+then only the linear JVP for each vector, so it pays after the first product.
+The measured ratios (HVP / gradient time, peak memory) are in
+``benchmarks/README.md``, produced by ``benchmarks/bench_hvp.py``.
 """
 
 from __future__ import annotations

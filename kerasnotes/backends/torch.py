@@ -4,17 +4,14 @@
 g = ∇L(θ),      Hv = ∇(g · v)  (reverse over reverse, double backprop)
 ```
 
-Measured on the 2-core CPU this project targets (MLP 64-256-256-10, 85,002
-parameters, all 1,797 digits, ``benchmarks/bench_hvp.py``, median of interleaved
-repetitions, two runs on a machine shared with other jobs): gradient 271-283 ms;
-HVP by eager double backprop 2.91x and 2.73x the gradient,
-``torch.func.jvp(torch.func.grad)`` forward over reverse 5.55x and 2.41x; the
-linearized product below (first-order graph built once, one backward pass per
-product) 1.62x, and ``HessianProbe.hvp`` on one batch (which uses it) 1.73x.
-Double backprop stays the default for micro-batched data (``HVP_MODE``): it is
-as fast as ``torch.func`` in the second run, works with every Keras layer, and
-needs no functorch support. ``torch.compile`` has not been measured yet.
-Peak memory of one HVP: 1.9-2.0x one gradient.
+The linearized product below builds the first-order graph once per probe and
+runs one backward pass per product, so it pays after the first product.
+Double backprop stays the default for micro-batched data (``HVP_MODE``): it
+measured no slower than ``torch.func.jvp(torch.func.grad)`` (forward over
+reverse), works with every Keras layer, and needs no functorch support.
+``torch.compile`` has not been measured yet. The measured ratios (HVP /
+gradient time, peak memory) are in ``benchmarks/README.md``, produced by
+``benchmarks/bench_hvp.py``.
 """
 
 from __future__ import annotations

@@ -17,12 +17,14 @@ HVP's 22 matrix products.
 The split is made once per input signature: one trace of the product, a
 walk over its ops, and two GraphDefs (the primal nodes; the tangent nodes
 with each residual read from a placeholder), each imported into a
-``tf.function``. On that MLP the first product then takes 0.34 s against
-0.22 s unsplit (two graphs to trace and optimise instead of one) and every
-later one 14 ms against 20 ms, so the split pays from about the twentieth
-product on; a Lanczos run takes 50 to 100. ``tf.compat.v1.wrap_function(...).prune`` would do
-the same cut, but copies the graph op by op in Python (0.1 s more) and its
-functions run without the graph optimiser (slower than the unsplit HVP).
+``tf.function``. The first product then costs more than the unsplit one
+(two graphs to trace and optimise instead of one) and every later one less
+(the primal part is not re-run), so the split pays after the first few
+dozen products at most; a Lanczos run takes 50 to 100. Measured times are in
+``benchmarks/README.md`` (``benchmarks/bench_hvp.py``).
+``tf.compat.v1.wrap_function(...).prune`` would do the same cut, but copies
+the graph op by op in Python and its functions run without the graph
+optimiser (slower than the unsplit HVP).
 
 A graph this cannot split safely falls back to the unsplit compiled HVP
 (``SplitHvp.linearized`` is then False): extra inputs captured from outside

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasnotes.curvature import backends
+from kerasnotes import backends
 
 BACKEND = keras.backend.backend()
 
@@ -19,7 +19,7 @@ def _grappler_disabled() -> bool:
 
 def test_active_is_the_module_of_the_running_backend():
     module = backends.active()
-    assert module.__name__ == f"kerasnotes.curvature.backends.{BACKEND}"
+    assert module.__name__ == f"kerasnotes.backends.{BACKEND}"
     for name in ("gradient_function", "hvp_function", "short_lived_graphs"):
         assert callable(getattr(module, name)), name
 

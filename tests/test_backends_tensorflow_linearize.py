@@ -24,8 +24,8 @@ def _tf():
 
 
 def _modules():
-    from kerasnotes.curvature.backends import tensorflow as backend
-    from kerasnotes.curvature.backends import tensorflow_linearize
+    from kerasnotes.backends import tensorflow as backend
+    from kerasnotes.backends import tensorflow_linearize
 
     return backend, tensorflow_linearize
 

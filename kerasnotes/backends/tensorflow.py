@@ -9,22 +9,17 @@ shape (a probe has at most two: full micro-batches and the remainder). Shapes
 are never relaxed (no ``reduce_retracing``): the loss aligns labels with outputs
 by their static ranks, as ``model.compile`` does, and a relaxed trace loses
 them. The objective has no tensor-dependent Python control flow, so AutoGraph's
-source conversion is skipped: the first gradient in a fresh process after a
-``fit`` took 41-55 ms without it against 114-392 ms with it (digits MLP
-64-128-64-10, 1,438 samples, ``SaddlePointDetector``'s first gate). Keras
-itself does not convert layers' ``call`` (a Python ``if`` on a tensor fails in
+source conversion is skipped: converting the source costs time on every
+first trace (e.g. ``SaddlePointDetector``'s first gate after a ``fit``) and
+buys nothing here. Keras itself does not convert layers' ``call`` (a Python ``if`` on a tensor fails in
 ``fit`` too), so a model that trains with ``fit`` does not need it.
 
-Measured on the 2-core CPU this project targets (MLP 64-256-256-10, 85,002
-parameters, all 1,797 digits, ``benchmarks/bench_hvp.py``, median of interleaved
-repetitions, runs on a machine shared with other jobs): gradient 7-11 ms;
-HVP reverse-over-reverse 1.83-2.03x the gradient, forward-over-reverse
-(``tf.autodiff.ForwardAccumulator``) 1.88-2.30x. Reverse over reverse is the
-default (``HVP_MODE``). ``linearized_hvp``, the reverse-over-reverse graph
-split so that the forward and first backward pass run once per probe, costs
-1.60-1.63x in the same runs, and ``HessianProbe.hvp`` on one batch (which
-uses it, float64 conversions included) 1.53-1.67x.
-Peak memory of one HVP: 1.2-1.7x one gradient.
+Reverse over reverse is the default (``HVP_MODE``): on TensorFlow
+forward over reverse (``tf.autodiff.ForwardAccumulator``) measured no cheaper.
+``linearized_hvp`` splits the reverse-over-reverse graph so that the forward
+and first backward pass run once per probe, not once per product.
+The measured ratios (HVP / gradient time, peak memory) are in
+``benchmarks/README.md``, produced by ``benchmarks/bench_hvp.py``.
 """
 
 from __future__ import annotations
@@ -34,7 +29,7 @@ from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 
-from kerasnotes.curvature.backends import tensorflow_linearize
+from kerasnotes.backends import tensorflow_linearize
 
 HVP_MODES = ("reverse_over_reverse", "forward_over_reverse")
 HVP_MODE = "reverse_over_reverse"
@@ -193,9 +188,9 @@ def short_lived_graphs() -> Iterator[None]:
     Grappler rewrites every new function graph on its first call (constant
     folding, op fusion, layout, ...). That pays off for a model trained long;
     the tour traces one small model per configuration and runs it for a few
-    hundred steps, where the rewriting costs more than it saves: the default
-    tour's claims took 68.6 s without it against 88.7 s with it (TensorFlow,
-    2-core CPU). The numbers do not change: Grappler only rewrites how a
+    hundred steps, where the rewriting costs more than it saves (the tour's
+    time with and without it is in ``benchmarks/README.md``). The numbers do
+    not change: Grappler only rewrites how a
     graph computes, not what. The previous setting comes back on exit, also
     when the block raises; functions first run inside the block stay
     unoptimised.

@@ -1,0 +1,303 @@
+"""What a probe computes with: compiled functions of (model, loss, bn_mode) and the data.
+
+```
+L(θ) = Σ_b (Σ_k w_bk L_bk(θ) + r_b R(θ))   (micro-batches b, loss terms k, regularisation R;
+                                          w, r from ``objective.batch_weights``)
+```
+
+``prepared(...)`` checks a probe's arguments, builds (or reuses) the compiled
+gradient and Hessian-vector product of the model's objective, and puts the
+data on the device once, in micro-batches whose weights make the sum of the
+micro-batch losses exactly the full-data loss ``model.evaluate`` reports.
+``HessianProbe`` and ``GradientNorm`` share it, so they share one compiled
+gradient per (model, loss, bn_mode).
+
+Example:
+    >>> import keras, numpy as np
+    >>> m = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    >>> engine, batches, n = prepared(m, np.ones((5, 1)), np.zeros((5, 1)), "mse", 2, None,
+    ...                               "inference")
+    >>> n, len(batches)                      # micro-batches of 2, 2 and 1 rows
+    (5, 3)
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasnotes import backends
+from kerasnotes.curvature.objective import (
+    BN_MODES,
+    ProbeLoss,
+    batch_weights,
+    compiled_loss,
+    make_objective,
+)
+
+
+class _Engine:
+    """Compiled gradient and HVP functions of one (model, loss, bn_mode)."""
+
+    def __init__(self, model: keras.Model, loss_fn: ProbeLoss, bn_mode: str) -> None:
+        self.loss = loss_fn
+        backend = backends.active()
+        objective = make_objective(model, loss_fn, bn_mode)
+        self.value_and_grad = backend.gradient_function(objective)
+        self.hvp = backend.hvp_function(objective)
+        # Backends that can keep the first-order computation between HVPs offer
+        # prepare(...) -> apply(v); used when all data fits in one batch.
+        linearized = getattr(backend, "linearized_hvp", None)
+        self.prepare_hvp = linearized(objective) if linearized is not None else None
+        # What the lazily compiled loss-only (landscape.py) and GGN (ggn.py)
+        # functions are built from; the model only weakly, as in the objective.
+        self.objective = objective
+        self.model_ref = weakref.ref(model)
+        self.bn_mode = bn_mode
+        self._group_stats = None
+
+    @property
+    def group_stats(self) -> Any:
+        """The compiled per-group gradient statistics (``kerasnotes.curvature.gate``), built once."""
+        if self._group_stats is None:
+            self._group_stats = backends.active().group_gradient_function(self.objective)
+        return self._group_stats
+
+
+# Compiled functions per model, then per (loss, bn_mode). Weak keys: the cache
+# never keeps a model alive, and the functions reference the model only weakly.
+_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for a loss spec (lists and dicts of losses), for the cache key."""
+    if isinstance(value, dict):
+        return ("dict", tuple((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_frozen(v) for v in value))
+    return value
+
+
+def _engine_for(model: keras.Model, loss: Any, bn_mode: str, build: Any) -> _Engine:
+    """The cached engine of (model, loss spec, bn_mode); ``build()`` makes its ProbeLoss."""
+    try:
+        if loss is None:
+            spec, weights = compiled_loss(model)
+            key = ("compiled", _frozen(spec), _frozen(weights), bn_mode)
+        else:
+            key = (_frozen(loss), bn_mode)
+        hash(key)
+    except TypeError:  # an unhashable loss callable: compile afresh, uncached
+        return _Engine(model, build(), bn_mode)
+    per_model = _ENGINES.setdefault(model, {})
+    if key not in per_model:
+        per_model[key] = _Engine(model, build(), bn_mode)
+    return per_model[key]
+
+
+def _forward(model: keras.Model, x: Any) -> Any:
+    """``model(x)`` in inference mode, the outputs carrying their Keras masks."""
+    if getattr(model, "_call_has_training_arg", True):
+        return model(x, training=False)
+    return model(x)
+
+
+def _output_names(model: keras.Model, y_pred: Any, count: int) -> list[str] | None:
+    if isinstance(y_pred, dict):
+        return sorted(y_pred)  # keras.tree.flatten's order
+    names = getattr(model, "output_names", None)
+    return list(names) if names and len(names) == count else None
+
+
+def _labels_per_term(y: Any, probe_loss: ProbeLoss) -> tuple:
+    """One label array per loss term, from y as ``model.evaluate`` takes it (list or dict)."""
+    terms = probe_loss.terms
+    if isinstance(y, dict):
+        missing = [t.name for t in terms if t.name not in y]
+        if missing:
+            raise ValueError(
+                f"y is a dict without labels for the outputs {missing} that have a loss; "
+                f"keys: {sorted(y, key=str)}"
+            )
+        return tuple(y[t.name] for t in terms)
+    if isinstance(y, (list, tuple)):
+        if len(y) == probe_loss.num_outputs:
+            return tuple(y[t.output] for t in terms)
+        if len(y) == len(terms):
+            return tuple(y[t.label] for t in terms)
+        raise ValueError(
+            f"y holds {len(y)} label arrays for a model with {probe_loss.num_outputs} outputs "
+            f"({len(terms)} with a loss); give one per output"
+        )
+    raise ValueError(
+        f"the model has {probe_loss.num_outputs} outputs, so y must be a list or dict of "
+        f"label arrays, one per output; got y of type {type(y).__name__}"
+    )
+
+
+def _as_numpy_tree(data: Any, name: str) -> Any:
+    def convert(leaf: Any) -> np.ndarray:
+        array = np.asarray(leaf)
+        if array.dtype == np.float64 and keras.backend.floatx() != "float64":
+            array = array.astype(keras.backend.floatx())
+        if array.ndim == 0:
+            raise ValueError(f"{name} must hold arrays with a sample axis; got a scalar {leaf!r}")
+        return array
+
+    try:
+        return keras.tree.map_structure(convert, data)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, ValueError) and str(error).startswith(name):
+            raise
+        raise TypeError(
+            f"{name} must be an array or a nested structure of arrays: {error}"
+        ) from None
+
+
+def _num_samples(data: Any, name: str) -> int:
+    lengths = {leaf.shape[0] for leaf in keras.tree.flatten(data)}
+    if len(lengths) != 1:
+        raise ValueError(
+            f"the arrays in {name} disagree on the number of samples: {sorted(lengths)}"
+        )
+    return lengths.pop()
+
+
+def prepared(
+    model: Any,
+    x: Any,
+    y: Any,
+    loss: Any,
+    batch_size: Any,
+    sample_weight: Any,
+    bn_mode: str,
+) -> tuple[_Engine, list[tuple], int]:
+    """Check the arguments and put the data on the device once, in micro-batches.
+
+    Returns the compiled engine, ``[(x_b, y_b, sample_weight_b, [w_b, r_b])]`` and N.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model; got model={model!r}")
+    if not model.built:
+        raise ValueError(
+            f"model {model.name!r} is not built (built=False); call it on data or give it "
+            "an Input before probing its Hessian."
+        )
+    if not model.trainable_variables:
+        raise ValueError(
+            f"model {model.name!r} has no trainable weights (trainable_variables=[]); "
+            "there is no Hessian to probe."
+        )
+    if bn_mode not in BN_MODES:
+        raise ValueError(f"bn_mode must be one of {BN_MODES}; got bn_mode={bn_mode!r}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+    ):
+        raise TypeError(f"batch_size must be a positive int or None; got {batch_size!r}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int or None; got {batch_size!r}")
+    x = _as_numpy_tree(x, "x")
+    if _num_samples(x, "x") == 0:
+        raise ValueError("x and y are empty (0 samples); the loss needs at least one sample")
+    # The outputs' structure (how many, their names) decides how losses and labels pair up.
+    first = _forward(model, keras.tree.map_structure(lambda a: ops.convert_to_tensor(a[:1]), x))
+    flat = keras.tree.flatten(first)
+    single = not keras.tree.is_nested(first)
+
+    def build() -> ProbeLoss:
+        spec, loss_weights = compiled_loss(model) if loss is None else (loss, None)
+        return ProbeLoss(
+            spec,
+            loss_weights,
+            num_outputs=len(flat),
+            output_names=_output_names(model, first, len(flat)),
+            single=single,
+        )
+
+    engine = _engine_for(model, loss, bn_mode, build)
+    probe_loss = engine.loss
+    if not single:
+        y = _labels_per_term(y, probe_loss)
+    y = _as_numpy_tree(y, "y")
+    num_x, num_y = _num_samples(x, "x"), _num_samples(y, "y")
+    if num_x != num_y:
+        raise ValueError(
+            f"x and y must have the same number of samples; got {num_x} in x and {num_y} in y"
+        )
+    if num_x == 0:
+        raise ValueError("x and y are empty (0 samples); the loss needs at least one sample")
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (num_x,):
+            raise ValueError(
+                f"sample_weight must have shape ({num_x},), one weight per sample; "
+                f"got shape {sample_weight.shape}"
+            )
+        if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
+            raise ValueError("sample_weight must be finite and non-negative")
+        if not np.any(sample_weight):
+            raise ValueError(
+                "sample_weight is zero for every sample, so the weighted loss is 0/0; "
+                "give at least one sample a positive weight"
+            )
+
+    weight_dtype = model.trainable_variables[0].dtype
+    size = batch_size or num_x
+    bounds = [(start, min(start + size, num_x)) for start in range(0, num_x, size)]
+    batches = []
+    for start, stop in bounds:
+        sw = None if sample_weight is None else sample_weight[start:stop].astype("float32")
+        batches.append(
+            (
+                keras.tree.map_structure(
+                    lambda a, s=start, e=stop: ops.convert_to_tensor(a[s:e]), x
+                ),
+                keras.tree.map_structure(
+                    lambda a, s=start, e=stop: ops.convert_to_tensor(a[s:e]), y
+                ),
+                None if sw is None else ops.convert_to_tensor(sw),
+            )
+        )
+    reductions = [t.reduction for t in probe_loss.terms]
+    if len(batches) == 1:
+        # One batch is the full data: Keras's own reduction, every weight 1.
+        weights = [np.ones(len(reductions) + 1)]
+    else:
+        weights = _micro_batch_weights(model, probe_loss, batches, bounds)
+    batches = [
+        (*batch, ops.convert_to_tensor(w.astype(weight_dtype)))
+        for batch, w in zip(batches, weights, strict=True)
+    ]
+    return engine, batches, num_x
+
+
+def _micro_batch_weights(
+    model: keras.Model, probe_loss: ProbeLoss, batches: list, bounds: list
+) -> list[np.ndarray]:
+    """First pass over the micro-batches: each one's denominators, then ``batch_weights``."""
+    reductions = [t.reduction for t in probe_loss.terms]
+    sizes = [stop - start for start, stop in bounds]
+    if all(r == "sum" for r in reductions):
+        denominators = np.ones((len(batches), len(reductions)))
+    else:
+        denominators = np.stack(
+            [
+                probe_loss.denominators(y, _forward(model, x), sw, n)
+                for (x, y, sw), n in zip(batches, sizes, strict=True)
+            ]
+        )
+    empty = [
+        t.name
+        for t, total, r in zip(probe_loss.terms, denominators.sum(axis=0), reductions, strict=True)
+        if r != "sum" and not total > 0
+    ]
+    if empty:
+        raise ValueError(
+            f"the loss of output(s) {empty} has nothing to average over: every position is "
+            "masked (or ignore_class) or weighted zero"
+        )
+    return batch_weights(denominators, reductions, sizes)
