@@ -250,7 +250,7 @@ def test_a_rerun_replaces_its_event_files_and_keeps_everything_else(tmp_path):
     again = base.ClaimFiles(tmp_path, "C8").run_dir("mse")
     assert again == run_dir
     assert [p.name for p in run_dir.iterdir()] == ["notes.txt"]
-    with pytest.raises(TypeError, match="logdir"):
+    with pytest.raises(TypeError, match="log_dir"):
         base.ClaimFiles("", "C8")
     with pytest.raises(ValueError, match="sizes must have an entry"):
         base.pick_size({"quick": 1}, "quick")
