@@ -7,7 +7,17 @@ the user's clone; CI checks that ``git status --porcelain --ignored`` is unchang
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import pickle
+import shutil
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: xdist workers may then train a claim each
+    fcntl = None
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -50,3 +60,123 @@ def _fixed_seed():
 @pytest.fixture
 def backend() -> str:
     return BACKEND
+
+
+# ---------------------------------------------------------------------------------------
+# Each claim trains once per backend in the suite: its quick mode (seed 0) runs the first
+# time a test asks for it, into a folder of this pytest run; every later test (the
+# examples, the docstrings, the tour) gets a copy of those files and of the result.
+# With pytest-xdist the workers share the folder and take turns through a file lock, so
+# the claim trains once per run, not once per worker.
+
+
+def _shared_folder(tmp_path_factory) -> Path:
+    base = tmp_path_factory.getbasetemp()
+    # xdist: popen-gw0, popen-gw1 ... under the run's pytest-N folder, which they share
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / f"quick_claims_{BACKEND}"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    with open(path, "a+") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class QuickClaims:
+    """The quick-mode result of every claim (seed 0), trained once and then replayed.
+
+    ``result(claim)`` is the result of the one training; ``replay(claim, log_dir)`` copies
+    its runs and plot into ``<log_dir>/<claim>`` and returns the result with its paths
+    there, as a fresh ``run("quick", log_dir)`` would.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._loaded: dict[str, tuple] = {}
+
+    def _trained(self, claim: str) -> tuple:
+        if claim not in self._loaded:
+            saved = self.folder / f"{claim}.pickle"
+            with _locked(self.folder / f"{claim}.lock"):
+                if not saved.exists():
+                    from kerasnotes import experiments
+
+                    module = experiments.load(claim)
+                    run = getattr(module, "_trained_run", module.run)  # not a replay
+                    shown: list[str] = []
+                    keras.utils.set_random_seed(1234)
+                    result = run(
+                        mode="quick", log_dir=self.folder / "runs", seed=0, progress=shown.append
+                    )
+                    keras.backend.clear_session()
+                    saved.write_bytes(pickle.dumps((result, shown)))
+            self._loaded[claim] = pickle.loads(saved.read_bytes())
+        return self._loaded[claim]
+
+    def result(self, claim: str):
+        """The claim's quick-mode result (seed 0); its files are in this run's folder."""
+        return self._trained(claim)[0]
+
+    def replay(self, claim: str, log_dir, progress=None):
+        """The result and files of the one training, as a ``run("quick", log_dir)`` gives them."""
+        result, shown = self._trained(claim)
+        source = self.folder / "runs" / claim
+        target = Path(log_dir) / claim
+        shutil.copytree(source, target, dirs_exist_ok=True)
+        for name in shown:
+            if progress is not None:
+                progress(name)
+
+        def moved(path):
+            return None if path is None else target / Path(path).relative_to(source)
+
+        return dataclasses.replace(
+            result, plot=moved(result.plot), runs=[moved(run) for run in result.runs]
+        )
+
+
+@pytest.fixture(scope="session")
+def quick_claims(tmp_path_factory) -> QuickClaims:
+    return QuickClaims(_shared_folder(tmp_path_factory))
+
+
+@pytest.fixture
+def replay_quick_claims(quick_claims, monkeypatch) -> QuickClaims:
+    """Every claim module's ``run`` replays the one training for ``mode="quick", seed=0``.
+
+    Other modes and seeds train for real. The replay takes ``log_dir`` and the
+    deprecated ``logdir`` alike, as the claims' ``run`` does.
+    """
+    from kerasnotes import experiments
+
+    for claim in experiments.registered():
+        module = experiments.load(claim)
+        trained = getattr(module, "_trained_run", module.run)
+
+        def run(
+            mode="default",
+            log_dir="runs",
+            seed=0,
+            progress=None,
+            *,
+            logdir=None,
+            _c=claim,
+            _t=trained,
+        ):
+            where = log_dir if logdir is None else logdir
+            if mode == "quick" and seed == 0:
+                return quick_claims.replay(_c, where, progress)
+            return _t(mode=mode, log_dir=where, seed=seed, progress=progress)
+
+        monkeypatch.setattr(module, "_trained_run", trained, raising=False)
+        monkeypatch.setattr(module, "run", run)
+    return quick_claims

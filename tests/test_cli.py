@@ -43,6 +43,7 @@ def _probe(*argv: str) -> tuple[int, list[str], str, str]:
 
 
 @pytest.mark.backend_independent
+@pytest.mark.e2e
 def test_version_prints_the_distribution_version_without_a_framework():
     status, heavy, out, _ = _probe("--version")
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
@@ -61,6 +62,7 @@ def test_version_prints_the_distribution_version_without_a_framework():
         (["explain", "--help"], ["(default: en)"]),
     ],
 )
+@pytest.mark.e2e
 def test_help_shows_every_default_without_a_framework(argv, expected):
     status, heavy, out, _ = _probe(*argv)
     assert (status, heavy) == (0, [])
@@ -69,6 +71,7 @@ def test_help_shows_every_default_without_a_framework(argv, expected):
 
 
 @pytest.mark.backend_independent
+@pytest.mark.e2e
 def test_argument_errors_are_reported_before_a_framework_loads(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("kept")
@@ -98,6 +101,7 @@ def test_explain_suggests_topics_in_plain_words(capsys):
     assert "name=" not in err and "'sadle'" not in err  # no Python repr
 
 
+@pytest.mark.e2e
 def test_tour_prints_no_tensorflow_startup_lines(tmp_path):
     # The user has not chosen a TensorFlow log level (conftest sets one for the tests).
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
@@ -115,6 +119,7 @@ def test_tour_prints_no_tensorflow_startup_lines(tmp_path):
     assert "1 claim in" in done.stdout
 
 
+@pytest.mark.e2e
 def test_import_quietly_passes_other_stderr_lines_on(tmp_path):
     # Only the known start-up lines are dropped; whatever else the import writes stays.
     package = tmp_path / "noisy_package_for_test"

@@ -50,9 +50,11 @@ def _framework_of(name: str) -> str | None:
 
 
 MODULES = _module_names()
-#: Modules whose examples train whole claims in quick mode. test_experiments.py and
-#: test_tour.py run those claims on every backend; the printed results are checked
-#: here once, under TensorFlow, which keeps the JAX and torch passes of CI short.
+#: Modules whose examples train whole claims in quick mode. Their examples run with
+#: every claim's quick mode replayed from the session's one training of it (conftest's
+#: ``replay_quick_claims``), so a docstring does not train a claim again; the printed
+#: results are checked once, under TensorFlow, which keeps the JAX and torch passes of
+#: CI short (test_experiments*.py check the claims on every backend).
 WHOLE_CLAIMS = re.compile(r"kerasnotes\.(tour|experiments|experiments\.c\d+_\w+)$")
 
 
@@ -76,12 +78,20 @@ def test_every_module_is_collected():
     assert "kerasnotes.experiments.c10_small_batch_norm" in claims and len(claims) == 13
 
 
-@pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples_run(name, tmp_path, monkeypatch):
-    if WHOLE_CLAIMS.match(name) and keras.backend.backend() != "tensorflow":
-        pytest.skip(
-            "trains whole claims: checked under TensorFlow, the claims run on every backend"
-        )
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.e2e) if WHOLE_CLAIMS.match(name) else name
+        for name in MODULES
+    ],
+)
+def test_docstring_examples_run(name, tmp_path, monkeypatch, request):
+    if WHOLE_CLAIMS.match(name):
+        if keras.backend.backend() != "tensorflow":
+            pytest.skip(
+                "trains whole claims: checked under TensorFlow, the claims run on every backend"
+            )
+        request.getfixturevalue("replay_quick_claims")
     monkeypatch.chdir(tmp_path)
     keras.backend.clear_session()
     module = importlib.import_module(name)

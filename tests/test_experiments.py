@@ -13,6 +13,7 @@ import importlib.util
 import io
 import math
 import struct
+import warnings
 from pathlib import Path
 
 import keras
@@ -21,6 +22,7 @@ import pytest
 
 from kerasnotes import experiments
 from kerasnotes.experiments import base, measures
+from kerasnotes.experiments import claim as claim_base
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CLAIM_EXAMPLES = {
@@ -80,10 +82,13 @@ def _scalars(run_dir: Path) -> dict[str, list[float]]:
     return found
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("claim", sorted(CLAIM_EXAMPLES))
 def test_example_runs_end_to_end_with_finite_figures_and_files(
-    claim, tmp_path, monkeypatch, capsys
+    claim, tmp_path, monkeypatch, capsys, replay_quick_claims
 ):
+    # The claim trains once in this session (conftest's quick_claims); the example's
+    # run gets that training's result and files, copied under tmp_path.
     example = _load_example(CLAIM_EXAMPLES[claim])
     experiment = getattr(example, CLAIM_EXAMPLES[claim])
     results = []
@@ -250,7 +255,7 @@ def test_a_rerun_replaces_its_event_files_and_keeps_everything_else(tmp_path):
     again = base.ClaimFiles(tmp_path, "C8").run_dir("mse")
     assert again == run_dir
     assert [p.name for p in run_dir.iterdir()] == ["notes.txt"]
-    with pytest.raises(TypeError, match="logdir"):
+    with pytest.raises(TypeError, match="log_dir"):
         base.ClaimFiles("", "C8")
     with pytest.raises(ValueError, match="sizes must have an entry"):
         base.pick_size({"quick": 1}, "quick")
@@ -369,3 +374,99 @@ def test_fit_run_traces_the_training_step_once(tmp_path):
         metrics=("accuracy",),
     )
     assert len(traces) == 1
+
+
+class _Toy(claim_base.Claim):
+    """Two configurations that record what they were given: the base's loop, seen from inside."""
+
+    claim, title = "C99", "a toy claim"
+    sizes = {"quick": 2, "default": 3, "full": 4}
+    several_seeds = True
+
+    def data(self, context, seed):
+        return 10 * seed
+
+    def configs(self, context, data):
+        return {"double": 2, "triple": 3}
+
+    def train(self, context, trial):
+        if trial.run_dir is not None:
+            (trial.run_dir / "trained").write_text(str(trial.seed))
+        return trial.config * context.sizes + trial.data, trial.logged
+
+    def judge(self, context, results):
+        numbers = {
+            f"{name}_{k}": float(v)
+            for name, runs in results.items()
+            for k, (v, _) in enumerate(runs)
+        }
+        logged = {name: [flag for _, flag in runs] for name, runs in results.items()}
+        reproduced, verdict = context.smoke_test(True, "C99: reproduced (criterion: none)")
+        return claim_base.Judgement(str(logged), verdict, reproduced, None, numbers)
+
+
+@pytest.mark.backend_independent
+def test_claim_base_runs_every_seed_logs_the_first_and_assembles_the_result(tmp_path):
+    shown = []
+    result = _Toy().run("default", tmp_path, seed=5, progress=shown.append)
+    # seeds 5, 6, 7 (measures.SEEDS["default"] == 3), each config on each, in order
+    assert shown == [f"{name} (seed {s})" for s in (5, 6, 7) for name in ("double", "triple")]
+    assert result.numbers == {
+        "double_0": 56.0, "double_1": 66.0, "double_2": 76.0,
+        "triple_0": 59.0, "triple_1": 69.0, "triple_2": 79.0,
+    }  # fmt: skip
+    # one TensorBoard run per configuration: the first seed's
+    assert result.figure == str({"double": [True, False, False], "triple": [True, False, False]})
+    assert result.runs == [tmp_path / "C99" / "double", tmp_path / "C99" / "triple"]
+    assert [(run / "trained").read_text() for run in result.runs] == ["5", "5"]
+    assert (result.claim, result.title, result.reproduced) == ("C99", "a toy claim", True)
+    assert result.status == "reproduced" and not result.smoke_test and result.seconds > 0
+
+    quick = _Toy().run("quick", tmp_path / "quick", progress=shown.append)
+    assert shown[-2:] == ["double", "triple"]  # one seed: no "(seed 0)"
+    assert quick.numbers == {"double_0": 4.0, "triple_0": 6.0}
+    assert quick.smoke_test and quick.reproduced is None
+    assert quick.verdict.startswith("C99: undecided (smoke test)")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        _Toy().run("fast", tmp_path)
+
+
+@pytest.mark.backend_independent
+def test_logdir_still_works_with_a_deprecation_warning(tmp_path):
+    with pytest.warns(DeprecationWarning, match="log_dir"):
+        result = _Toy().run("quick", logdir=tmp_path / "old")
+    assert result.runs[0].parent == tmp_path / "old" / "C99"
+    with pytest.raises(TypeError, match="log_dir"):
+        _Toy().run("quick", log_dir=tmp_path / "a", logdir=tmp_path / "b")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new spelling warns nothing
+        assert (
+            _Toy().run("quick", log_dir=tmp_path / "new").runs[0].parent == tmp_path / "new" / "C99"
+        )
+
+
+def test_experiments_run_takes_log_dir_and_still_logdir_with_a_warning(
+    tmp_path, replay_quick_claims
+):
+    result = experiments.run("C8", "quick", log_dir=tmp_path / "new")
+    assert result.plot == tmp_path / "new" / "C8" / "c8_cross_entropy.png"
+    with pytest.warns(DeprecationWarning, match="logdir= is deprecated"):
+        old = experiments.run("C8", "quick", logdir=tmp_path / "old")
+    assert old.plot == tmp_path / "old" / "C8" / "c8_cross_entropy.png" and old.plot.exists()
+    assert (old.figure, old.verdict) == (result.figure, result.verdict)
+    with pytest.raises(TypeError, match="log_dir"):
+        experiments.run("C8", "quick", log_dir=tmp_path / "a", logdir=tmp_path / "b")
+
+
+@pytest.mark.backend_independent
+def test_every_claim_module_runs_on_the_claim_base():
+    import inspect
+
+    for claim in experiments.registered():
+        module = experiments.load(claim)
+        assert isinstance(module.run.__self__, claim_base.Claim), claim
+        assert module.run.__self__.claim == module.CLAIM == claim
+        assert module.run.__self__.sizes is module.SIZES
+        parameters = inspect.signature(module.run).parameters
+        assert list(parameters)[:4] == ["mode", "log_dir", "seed", "progress"]
+        assert parameters["logdir"].kind is inspect.Parameter.KEYWORD_ONLY

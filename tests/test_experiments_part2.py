@@ -59,10 +59,13 @@ def _scalars(run_dir: Path) -> dict[str, list[float]]:
     return found
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("claim", sorted(CLAIM_EXAMPLES, key=lambda c: int(c[1:])))
 def test_example_runs_end_to_end_with_finite_figures_and_files(
-    claim, tmp_path, monkeypatch, capsys
+    claim, tmp_path, monkeypatch, capsys, replay_quick_claims
 ):
+    # The claim trains once in this session (conftest's quick_claims); the example's
+    # run gets that training's result and files, copied under tmp_path.
     example = _load_example(CLAIM_EXAMPLES[claim])
     experiment = getattr(example, CLAIM_EXAMPLES[claim])
     results = []

@@ -17,6 +17,7 @@ def _scalar_tags(run_dir) -> list[str]:
     return accumulator.Tags()["tensors"]
 
 
+@pytest.mark.e2e
 def test_quick_search_writes_a_run_per_trial_and_reports_the_best(tmp_path):
     seen = []
     result = search.run("quick", tmp_path, seed=0, progress=seen.append)
@@ -46,6 +47,7 @@ def test_quick_search_writes_a_run_per_trial_and_reports_the_best(tmp_path):
     assert len(list((tmp_path / "search").glob("events.out.tfevents.*"))) == 1
 
 
+@pytest.mark.e2e
 def test_tour_only_search_prints_its_row_and_summary(tmp_path, capsys):
     assert cli.main(["tour", "--quick", "--only", "search", "--logdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out

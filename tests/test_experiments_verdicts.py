@@ -63,9 +63,10 @@ def test_smoke_test_status_and_verdict():
     assert "reproduced" not in text.replace("undecided", "")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("module", [c0_features, c8_cross_entropy])
-def test_quick_mode_is_a_smoke_test(module, tmp_path):
-    result = module.run("quick", tmp_path)
+def test_quick_mode_is_a_smoke_test(module, quick_claims):
+    result = quick_claims.result(module.CLAIM)  # trained once in the session
     assert result.reproduced is None
     assert result.status == "undecided (smoke test)"
     assert result.numbers["seeds"] == 1.0

@@ -30,7 +30,7 @@ import pytest
 
 from kerasnotes import notes, summary
 
-pytestmark = pytest.mark.backend_independent
+pytestmark = [pytest.mark.backend_independent, pytest.mark.browser]
 
 CHROMIUM = "/usr/bin/chromium"
 sync_api = pytest.importorskip(

@@ -12,7 +12,11 @@ from kerasnotes import cli, experiments, tour
 from kerasnotes.experiments.base import ClaimFiles, ClaimResult
 
 
-def test_tour_quick_only_one_claim_prints_the_table_and_the_tensorboard_command(tmp_path, capsys):
+@pytest.mark.e2e
+def test_tour_quick_only_one_claim_prints_the_table_and_the_tensorboard_command(
+    tmp_path, capsys, replay_quick_claims
+):
+    # C8 trains once in the session (conftest's quick_claims); the tour gets its files.
     logdir = tmp_path / "runs"
     assert cli.main(["tour", "--quick", "--only", "c8", "--logdir", str(logdir)]) == 0
     out = capsys.readouterr().out
@@ -205,6 +209,7 @@ def test_a_ctrl_c_swallowed_where_it_landed_still_stops_the_tour(tmp_path, monke
     assert signal.getsignal(signal.SIGINT) is previous_handler  # the tour's handler is gone
 
 
+@pytest.mark.e2e
 def test_sigint_to_a_running_tour_exits_130_without_a_traceback(tmp_path):
     import os
     import signal

@@ -1,13 +1,14 @@
 """The notes' claims as experiments: one module per claim, and the registry the tour runs.
 
 Every claim module has ``CLAIM`` (its id), ``TITLE``, ``SIZES`` (per mode in
-:data:`~kerasnotes.experiments.base.MODES`) and ``run(mode, logdir, seed,
-progress) -> ClaimResult``. To add a claim, write its module and add one line
-to :data:`REGISTRY`.
+:data:`~kerasnotes.experiments.base.MODES`) and ``run(mode, log_dir, seed,
+progress) -> ClaimResult``, the ``run`` of its subclass of
+:class:`~kerasnotes.experiments.claim.Claim`. To add a claim, write its module
+and add one line to :data:`REGISTRY`.
 
 ```
-REGISTRY: claim id -> module;  run(claim, mode, logdir) -> ClaimResult
-files:    <logdir>/<claim>/<config>/  (TensorBoard runs),  <logdir>/<claim>/<name>.png
+REGISTRY: claim id -> module;  run(claim, mode, log_dir) -> ClaimResult
+files:    <log_dir>/<claim>/<config>/  (TensorBoard runs),  <log_dir>/<claim>/<name>.png
 ```
 
 Example:
@@ -110,25 +111,30 @@ def load(claim: str) -> ModuleType:
 def run(
     claim: str,
     mode: str = "default",
-    logdir: str | os.PathLike = "runs",
+    log_dir: str | os.PathLike = "runs",
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    *,
+    logdir: str | os.PathLike | None = None,
 ) -> ClaimResult:
     """Run one claim's experiment and return its result.
 
     Args:
         claim: a key of :data:`REGISTRY`.
         mode: one of :data:`MODES`.
-        logdir: where its runs and plot go (under ``<logdir>/<claim>``).
+        log_dir: where its runs and plot go (under ``<log_dir>/<claim>``), as the
+            ``log_dir`` of ``keras.callbacks.TensorBoard``.
         seed: seed of its data split and initial weights.
         progress: called with each configuration's name as it starts.
+        logdir: deprecated spelling of ``log_dir`` (a ``DeprecationWarning``).
 
     Example:
         >>> import tempfile
         >>> run("C8", "quick", tempfile.mkdtemp()).claim
         'C8'
     """
-    from kerasnotes.experiments.base import check_mode
+    from kerasnotes.experiments.base import check_mode, resolve_log_dir
 
+    log_dir = resolve_log_dir(log_dir, logdir)
     check_mode(mode)
-    return load(claim).run(mode=mode, logdir=logdir, seed=seed, progress=progress)
+    return load(claim).run(mode=mode, log_dir=log_dir, seed=seed, progress=progress)

@@ -2,8 +2,8 @@
 
 A claim module (``c8_cross_entropy.py`` ...) declares its sizes per mode, runs
 its configurations from fixed seeds, writes one TensorBoard run per
-configuration under ``<logdir>/<claim>/<config>`` and one PNG plot under
-``<logdir>/<claim>/``, and returns a :class:`ClaimResult` whose figure and
+configuration under ``<log_dir>/<claim>/<config>`` and one PNG plot under
+``<log_dir>/<claim>/``, and returns a :class:`ClaimResult` whose figure and
 verdict are computed from those runs.
 
 Example:
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -63,6 +64,40 @@ def pick_size(sizes: Mapping[str, T], mode: str) -> T:
     if missing:
         raise ValueError(f"sizes must have an entry for every mode; missing {missing}")
     return sizes[mode]
+
+
+def resolve_log_dir(
+    log_dir: str | os.PathLike, logdir: str | os.PathLike | None, default: str = "runs"
+) -> str | os.PathLike:
+    """The log directory of an experiment, from ``log_dir`` or the deprecated ``logdir``.
+
+    ``log_dir`` is the spelling of ``keras.callbacks.TensorBoard``; ``logdir=`` still
+    works for now, with a ``DeprecationWarning``.
+
+    Args:
+        log_dir: the log directory as passed (``default`` when not given).
+        logdir: the deprecated spelling (None when not given).
+        default: ``log_dir``'s default, to tell a passed value from an absent one.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     resolve_log_dir("runs", logdir="old_runs")
+        'old_runs'
+    """
+    if logdir is None:
+        return log_dir
+    if log_dir != default:
+        raise TypeError(
+            f"pass the log directory once, as log_dir; got log_dir={log_dir!r} and logdir={logdir!r}"
+        )
+    warnings.warn(
+        "logdir= is deprecated; pass log_dir= (the spelling of keras.callbacks.TensorBoard)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return logdir
 
 
 @dataclasses.dataclass
@@ -128,12 +163,12 @@ class ClaimFiles:
     """The folder of one claim under the log directory: its runs and its plot.
 
     ```
-    <logdir>/<claim>/<config>/events.out.tfevents...   one TensorBoard run per configuration
-    <logdir>/<claim>/<name>.png                        the claim's plot
+    <log_dir>/<claim>/<config>/events.out.tfevents...   one TensorBoard run per configuration
+    <log_dir>/<claim>/<name>.png                        the claim's plot
     ```
 
     Args:
-        logdir: the tour's log directory (created if missing).
+        log_dir: the tour's log directory (created if missing).
         claim: the claim's id, e.g. "C8".
 
     Example:
@@ -143,10 +178,10 @@ class ClaimFiles:
         'batch_32'
     """
 
-    def __init__(self, logdir: str | os.PathLike, claim: str) -> None:
-        if not isinstance(logdir, (str, os.PathLike)) or not os.fspath(logdir):
-            raise TypeError(f"logdir must be a non-empty path; got logdir={logdir!r}")
-        self.root = Path(logdir) / claim
+    def __init__(self, log_dir: str | os.PathLike, claim: str) -> None:
+        if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
+            raise TypeError(f"log_dir must be a non-empty path; got log_dir={log_dir!r}")
+        self.root = Path(log_dir) / claim
         self.root.mkdir(parents=True, exist_ok=True)
         self.runs: list[Path] = []
 

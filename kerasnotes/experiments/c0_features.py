@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
-from collections.abc import Callable
 
 import keras
 import numpy as np
 
 from kerasnotes import losses, optimizers
 from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments.base import ClaimFiles
+from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
 from kerasnotes.experiments.training import WHOLE_BATCHES, digits_split, fit_run, mlp
 
 CLAIM = "C0"
@@ -64,110 +63,107 @@ SIZES = {
 LEARNING_RATE = 0.003
 
 
-def run(
-    mode: str = "default",
-    logdir: str | os.PathLike = "runs",
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> ClaimResult:
+class LearnedFeatures(Claim):
     """Train logistic regression and an MLP on raw digit pixels; compare accuracy and weights.
 
-    Args:
-        mode: "quick", "default" or "full" (see ``SIZES``).
-        logdir: runs go to ``<logdir>/C0/<model>``, the plot to ``<logdir>/C0/``.
-        seed: seed of the data split and the initial weights.
-        progress: called with each configuration's name as it starts.
+    Runs go to ``<log_dir>/C0/<model>``, the plot to ``<log_dir>/C0/``; ``seed`` seeds the
+    data split and the initial weights.
     """
-    sizes = pick_size(SIZES, mode)
-    start = time.perf_counter()
-    files = ClaimFiles(logdir, CLAIM)
-    configs = {"logistic_regression": (), "mlp": sizes.hidden}
-    seeds = measures.seeds(mode, seed)
-    # per seed: final validation accuracy of each model; the first seed's curves and weights
-    final: dict[str, list[float]] = {name: [] for name in configs}
-    accuracy: dict[str, list[float]] = {}
-    first_layer: dict[str, np.ndarray] = {}
-    for run_seed in seeds:
-        train, validation = digits_split(sizes.train_samples, run_seed)
-        logged = run_seed == seeds[0]  # one TensorBoard run per model: the first seed's
-        for name, hidden in configs.items():
-            if progress is not None:
-                progress(name if len(seeds) == 1 else f"{name} (seed {run_seed})")
-            run_dir = files.run_dir(name) if logged else None
-            result = fit_run(
-                mlp(64, hidden, 10, run_seed),
-                optimizers.Adam(learning_rate=LEARNING_RATE),
-                losses.SparseCategoricalCrossentropy(from_logits=True),
-                train,
-                epochs=sizes.epochs,
-                batch_size=sizes.batch_size,
-                log_dir=run_dir,
-                validation=validation,
-                metrics=("accuracy",),
-                log_updates=False,
-            )
-            final[name].append(result.history["val_accuracy"][-1])
-            if logged:
-                accuracy[name] = result.history["val_accuracy"]
-                # Column j of the first kernel is what unit j looks for in the 8×8 image.
-                kernel = keras.ops.convert_to_numpy(result.model.layers[0].kernel)
-                first_layer[name] = kernel.T.reshape(-1, 8, 8)
-                _image_summary(run_dir, first_layer[name], sizes.epochs)
 
-    logistic = float(np.mean(final["logistic_regression"]))
-    deep = float(np.mean(final["mlp"]))
-    gaps = [d - lr for d, lr in zip(final["mlp"], final["logistic_regression"], strict=True)]
-    decision = measures.decide(gaps, smoke_test=mode == "quick")
-    reproduced = decision.reproduced
-    at_chance = not measures.above_chance(min(final["mlp"]), 10)
-    if at_chance and reproduced:
-        reproduced = None
-    if reproduced:
-        outcome = "reproduced: the model that learns its features is better beyond the spread"
-    elif reproduced is False:
-        outcome = "not reproduced: logistic regression is better beyond the spread"
-    elif at_chance:
-        outcome = (
-            f"undecided: the MLP's {min(final['mlp']):.1%} is below "
-            f"{measures.CHANCE_FACTOR:g}× chance (10%)"
+    claim, title, sizes = CLAIM, TITLE, SIZES
+    several_seeds = True
+
+    def data(self, context: Context, seed: int) -> tuple:
+        return digits_split(context.sizes.train_samples, seed)
+
+    def configs(self, context: Context, data: tuple) -> dict[str, tuple[int, ...]]:
+        return {"logistic_regression": (), "mlp": context.sizes.hidden}
+
+    def train(self, context: Context, trial: Trial) -> tuple[list[float], np.ndarray | None]:
+        """The validation accuracy per epoch; the first-layer weights of the logged seed."""
+        sizes = context.sizes
+        train, validation = trial.data
+        result = fit_run(
+            mlp(64, trial.config, 10, trial.seed),
+            optimizers.Adam(learning_rate=LEARNING_RATE),
+            losses.SparseCategoricalCrossentropy(from_logits=True),
+            train,
+            epochs=sizes.epochs,
+            batch_size=sizes.batch_size,
+            log_dir=trial.run_dir,
+            validation=validation,
+            metrics=("accuracy",),
+            log_updates=False,
         )
-    else:
-        outcome = f"undecided: {decision.reason}"
-    if mode == "quick":
-        outcome = f"undecided (smoke test): {measures.count(sizes.epochs, 'epoch')} cannot decide"
-    widths = "-".join(str(w) for w in (64, *sizes.hidden, 10))
-    verdict = (
-        f"C0: validation accuracy after {measures.count(sizes.epochs, 'epoch')}: MLP {widths} "
-        f"{_per_seed(final['mlp'])}, logistic regression on raw pixels "
-        f"{_per_seed(final['logistic_regression'])}; the MLP's gain "
-        f"{decision.describe(' points', scale=100, digits=1)} ({outcome}; criterion: gain > "
-        f"{measures.MARGIN_STDERRS:g} standard errors on every seed, MLP ≥ "
-        f"{measures.CHANCE_FACTOR:g}× chance; its first-layer features are in the plot and "
-        "TensorBoard's Images tab)"
-    )
-    plot = _plot(files, accuracy, first_layer, measures.status_text(reproduced, mode == "quick"))
-    return ClaimResult(
-        claim=CLAIM,
-        title=TITLE,
-        figure=f"val acc: MLP {deep:.1%}, logistic {logistic:.1%} "
-        f"(gain {100 * decision.mean:+.1f}"
-        + ("" if len(seeds) == 1 else f" ± {100 * decision.stderr:.1f}")
-        + f" pts, {measures.count(len(seeds), 'seed')})",
-        verdict=verdict,
-        reproduced=reproduced,
-        plot=plot,
-        runs=files.runs,
-        seconds=time.perf_counter() - start,
-        numbers={
-            "val_accuracy_logistic_regression": logistic,
-            "val_accuracy_mlp": deep,
-            "gain_mean": decision.mean,
-            "gain_stderr": decision.stderr,
-            "seeds": float(len(seeds)),
-            "first_layer_units_mlp": float(len(first_layer["mlp"])),
-        },
-        smoke_test=mode == "quick",
-    )
+        weights = None
+        if trial.logged:
+            # Column j of the first kernel is what unit j looks for in the 8×8 image.
+            kernel = keras.ops.convert_to_numpy(result.model.layers[0].kernel)
+            weights = kernel.T.reshape(-1, 8, 8)
+            _image_summary(trial.run_dir, weights, sizes.epochs)
+        return result.history["val_accuracy"], weights
+
+    def judge(self, context: Context, results: dict[str, list[tuple]]) -> Judgement:
+        sizes, seeds = context.sizes, context.seeds
+        # per seed: final validation accuracy of each model; the first seed's curves and weights
+        final = {name: [curve[-1] for curve, _ in runs] for name, runs in results.items()}
+        accuracy = {name: runs[0][0] for name, runs in results.items()}
+        first_layer = {name: runs[0][1] for name, runs in results.items()}
+        logistic = float(np.mean(final["logistic_regression"]))
+        deep = float(np.mean(final["mlp"]))
+        gaps = [d - lr for d, lr in zip(final["mlp"], final["logistic_regression"], strict=True)]
+        decision = measures.decide(gaps, smoke_test=context.quick)
+        reproduced = decision.reproduced
+        at_chance = not measures.above_chance(min(final["mlp"]), 10)
+        if at_chance and reproduced:
+            reproduced = None
+        if reproduced:
+            outcome = "reproduced: the model that learns its features is better beyond the spread"
+        elif reproduced is False:
+            outcome = "not reproduced: logistic regression is better beyond the spread"
+        elif at_chance:
+            outcome = (
+                f"undecided: the MLP's {min(final['mlp']):.1%} is below "
+                f"{measures.CHANCE_FACTOR:g}× chance (10%)"
+            )
+        else:
+            outcome = f"undecided: {decision.reason}"
+        if context.quick:
+            outcome = (
+                f"undecided (smoke test): {measures.count(sizes.epochs, 'epoch')} cannot decide"
+            )
+        widths = "-".join(str(w) for w in (64, *sizes.hidden, 10))
+        verdict = (
+            f"C0: validation accuracy after {measures.count(sizes.epochs, 'epoch')}: MLP "
+            f"{widths} {_per_seed(final['mlp'])}, logistic regression on raw pixels "
+            f"{_per_seed(final['logistic_regression'])}; the MLP's gain "
+            f"{decision.describe(' points', scale=100, digits=1)} ({outcome}; criterion: gain > "
+            f"{measures.MARGIN_STDERRS:g} standard errors on every seed, MLP ≥ "
+            f"{measures.CHANCE_FACTOR:g}× chance; its first-layer features are in the plot and "
+            "TensorBoard's Images tab)"
+        )
+        plot = _plot(context.files, accuracy, first_layer, context.status(reproduced))
+        return Judgement(
+            figure=f"val acc: MLP {deep:.1%}, logistic {logistic:.1%} "
+            f"(gain {100 * decision.mean:+.1f}"
+            + ("" if len(seeds) == 1 else f" ± {100 * decision.stderr:.1f}")
+            + f" pts, {measures.count(len(seeds), 'seed')})",
+            verdict=verdict,
+            reproduced=reproduced,
+            plot=plot,
+            numbers={
+                "val_accuracy_logistic_regression": logistic,
+                "val_accuracy_mlp": deep,
+                "gain_mean": decision.mean,
+                "gain_stderr": decision.stderr,
+                "seeds": float(len(seeds)),
+                "first_layer_units_mlp": float(len(first_layer["mlp"])),
+            },
+        )
+
+
+#: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``
+run = LearnedFeatures().run
 
 
 def _per_seed(values: list[float]) -> str:

@@ -25,9 +25,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +32,8 @@ import keras
 import numpy as np
 
 from kerasnotes import layers, losses, optimizers
-from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments import plotting
+from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
 from kerasnotes.experiments.training import digits_split, fit_run
 
 CLAIM = "C10"
@@ -121,118 +118,125 @@ def _composition_diff(model: keras.Model, x: np.ndarray) -> float:
     return float(np.max(np.abs(outputs[0] - outputs[1])))
 
 
-def run(
-    mode: str = "default",
-    logdir: str | os.PathLike = "runs",
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> ClaimResult:
+class SmallBatchNorms(Claim):
     """Train BN, LN and GN nets with batches of 2–4 and compare accuracy and batch dependence.
 
-    Args:
-        mode: "quick", "default" or "full" (see ``SIZES``).
-        logdir: runs go to ``<logdir>/C10/<norm>_bs<k>``, the plot to ``<logdir>/C10/``.
-        seed: seed of the data split and the initial weights.
-        progress: called with each configuration's name as it starts.
+    Runs go to ``<log_dir>/C10/<norm>_bs<k>``, the plot to ``<log_dir>/C10/``; ``seed`` seeds
+    the data split and the initial weights.
     """
-    sizes = pick_size(SIZES, mode)
-    start = time.perf_counter()
-    files = ClaimFiles(logdir, CLAIM)
-    train, validation = digits_split(sizes.train_samples, seed)
-    loss = losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    accuracy: dict[tuple[str, int], float] = {}
-    val_loss: dict[tuple[str, int], float] = {}
-    curves: dict[tuple[str, int], list[float]] = {}
-    composition: dict[str, float] = {}
-    for norm in NORMS:
-        for batch in sizes.batch_sizes:
-            name = f"{norm}_bs{batch}"
-            if progress is not None:
-                progress(name)
-            model = normalized_mlp(norm, seed)
-            result = fit_run(
-                model,
-                optimizers.SGD(learning_rate=LEARNING_RATE),
-                loss,
-                train,
-                epochs=sizes.epochs,
-                batch_size=batch,
-                log_dir=files.run_dir(name),
-                validation=validation,
-                metrics=("accuracy",),
-                log_updates=False,
+    claim, title, sizes = CLAIM, TITLE, SIZES
+
+    def data(self, context: Context, seed: int) -> tuple:
+        return digits_split(context.sizes.train_samples, seed)
+
+    def configs(self, context: Context, data: tuple) -> dict[str, tuple[str, int]]:
+        return {
+            f"{norm}_bs{batch}": (norm, batch)
+            for norm in NORMS
+            for batch in context.sizes.batch_sizes
+        }
+
+    def train(self, context: Context, trial: Trial) -> dict:
+        train, validation = trial.data
+        norm, batch = trial.config
+        model = normalized_mlp(norm, trial.seed)
+        result = fit_run(
+            model,
+            optimizers.SGD(learning_rate=LEARNING_RATE),
+            losses.SparseCategoricalCrossentropy(from_logits=True),
+            train,
+            epochs=context.sizes.epochs,
+            batch_size=batch,
+            log_dir=trial.run_dir,
+            validation=validation,
+            metrics=("accuracy",),
+            log_updates=False,
+        )
+        return {
+            "curve": result.history["val_accuracy"],
+            "val_loss": result.history["val_loss"][-1],
+            # how much a sample's output depends on its batch, at the smallest batch size
+            "composition": _composition_diff(model, validation[0])
+            if batch == context.sizes.batch_sizes[0]
+            else None,
+        }
+
+    def judge(self, context: Context, results: dict[str, list[dict]]) -> Judgement:
+        sizes = context.sizes
+        configs = self.configs(context, None)
+        runs = {configs[name]: run for name, (run,) in results.items()}
+        curves = {key: run["curve"] for key, run in runs.items()}
+        accuracy = {key: curve[-1] for key, curve in curves.items()}
+        val_loss = {key: run["val_loss"] for key, run in runs.items()}
+        composition = {
+            norm: run["composition"]
+            for (norm, _), run in runs.items()
+            if run["composition"] is not None
+        }
+
+        smallest = sizes.batch_sizes[0]
+        independent = (
+            composition["layer_norm"] <= INDEPENDENCE_TOLERANCE
+            and composition["group_norm"] <= INDEPENDENCE_TOLERANCE
+            and composition["batch_norm"] > INDEPENDENCE_TOLERANCE
+        )
+        works = (
+            min(accuracy[("layer_norm", smallest)], accuracy[("group_norm", smallest)])
+            >= (accuracy[("batch_norm", smallest)])
+        )
+        reproduced = independent and works
+        if reproduced:
+            outcome = "reproduced"
+        else:
+            outcome = "not reproduced: " + (
+                "a per-sample norm depends on the batch"
+                if not independent
+                else "BN is more accurate at the smallest batch"
             )
-            accuracy[(norm, batch)] = result.history["val_accuracy"][-1]
-            val_loss[(norm, batch)] = result.history["val_loss"][-1]
-            curves[(norm, batch)] = result.history["val_accuracy"]
-            if batch == sizes.batch_sizes[0]:
-                composition[norm] = _composition_diff(model, validation[0])
 
-    smallest = sizes.batch_sizes[0]
-    independent = (
-        composition["layer_norm"] <= INDEPENDENCE_TOLERANCE
-        and composition["group_norm"] <= INDEPENDENCE_TOLERANCE
-        and composition["batch_norm"] > INDEPENDENCE_TOLERANCE
-    )
-    works = (
-        min(accuracy[("layer_norm", smallest)], accuracy[("group_norm", smallest)])
-        >= (accuracy[("batch_norm", smallest)])
-    )
-    reproduced = independent and works
-    if reproduced:
-        outcome = "reproduced"
-    else:
-        outcome = "not reproduced: " + (
-            "a per-sample norm depends on the batch"
-            if not independent
-            else "BN is more accurate at the smallest batch"
+        def accuracies(norm: str) -> str:
+            return "/".join(f"{accuracy[(norm, b)]:.3f}" for b in sizes.batch_sizes)
+
+        batches = "/".join(str(b) for b in sizes.batch_sizes)
+        verdict = (
+            f"C10: validation accuracy after {sizes.epochs} epochs with batch sizes {batches}: "
+            f"BN {accuracies('batch_norm')}, LN {accuracies('layer_norm')}, "
+            f"GN {accuracies('group_norm')}; a sample's output in two different batches of 4 "
+            f"(training mode) differs by {composition['batch_norm']:.1e} with BN, "
+            f"{composition['layer_norm']:.1e} with LN, {composition['group_norm']:.1e} with GN "
+            f"(criterion: LN and GN differ by ≤ {INDEPENDENCE_TOLERANCE:g}, BN by more, and at "
+            f"batch size {smallest} LN and GN are at least as accurate as BN; {outcome})"
         )
 
-    def accuracies(norm: str) -> str:
-        return "/".join(f"{accuracy[(norm, b)]:.3f}" for b in sizes.batch_sizes)
+        reproduced, verdict = context.smoke_test(reproduced, verdict)
+        plot = _plot(
+            curves,
+            sizes.batch_sizes,
+            context.files.plot_path("c10_small_batch_norm"),
+            context.status(reproduced),
+        )
+        numbers: dict[str, float] = {}
+        for (norm, batch), value in accuracy.items():
+            numbers[f"val_accuracy_{norm}_bs{batch}"] = float(value)
+            numbers[f"val_loss_{norm}_bs{batch}"] = float(val_loss[(norm, batch)])
+        for norm, value in composition.items():
+            numbers[f"batch_dependence_{norm}"] = value
+        return Judgement(
+            figure=(
+                f"val acc at bs {smallest}: BN {accuracy[('batch_norm', smallest)]:.2f}, "
+                f"LN {accuracy[('layer_norm', smallest)]:.2f}, "
+                f"GN {accuracy[('group_norm', smallest)]:.2f}"
+            ),
+            verdict=verdict,
+            reproduced=reproduced,
+            plot=plot,
+            numbers=numbers,
+        )
 
-    batches = "/".join(str(b) for b in sizes.batch_sizes)
-    verdict = (
-        f"C10: validation accuracy after {sizes.epochs} epochs with batch sizes {batches}: "
-        f"BN {accuracies('batch_norm')}, LN {accuracies('layer_norm')}, "
-        f"GN {accuracies('group_norm')}; a sample's output in two different batches of 4 "
-        f"(training mode) differs by {composition['batch_norm']:.1e} with BN, "
-        f"{composition['layer_norm']:.1e} with LN, {composition['group_norm']:.1e} with GN "
-        f"(criterion: LN and GN differ by ≤ {INDEPENDENCE_TOLERANCE:g}, BN by more, and at batch "
-        f"size {smallest} LN and GN are at least as accurate as BN; {outcome})"
-    )
 
-    if mode == "quick":  # a smoke test: the runs are too short for a noisy claim
-        reproduced, verdict = None, measures.smoke_test_verdict(verdict)
-    plot = _plot(
-        curves,
-        sizes.batch_sizes,
-        files.plot_path("c10_small_batch_norm"),
-        measures.status_text(reproduced, mode == "quick"),
-    )
-    numbers: dict[str, float] = {}
-    for (norm, batch), value in accuracy.items():
-        numbers[f"val_accuracy_{norm}_bs{batch}"] = float(value)
-        numbers[f"val_loss_{norm}_bs{batch}"] = float(val_loss[(norm, batch)])
-    for norm, value in composition.items():
-        numbers[f"batch_dependence_{norm}"] = value
-    return ClaimResult(
-        claim=CLAIM,
-        title=TITLE,
-        figure=(
-            f"val acc at bs {smallest}: BN {accuracy[('batch_norm', smallest)]:.2f}, "
-            f"LN {accuracy[('layer_norm', smallest)]:.2f}, "
-            f"GN {accuracy[('group_norm', smallest)]:.2f}"
-        ),
-        verdict=verdict,
-        reproduced=reproduced,
-        plot=plot,
-        runs=files.runs,
-        seconds=time.perf_counter() - start,
-        numbers=numbers,
-        smoke_test=mode == "quick",
-    )
+#: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``
+run = SmallBatchNorms().run
 
 
 def _plot(

@@ -24,9 +24,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -35,8 +32,8 @@ import numpy as np
 from kerasnotes import losses, optimizers, summary
 from kerasnotes.callbacks import SaddlePointDetector
 from kerasnotes.curvature import HessianProbe
-from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments import plotting
+from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
 from kerasnotes.experiments.training import BatchLoss, RunRecorder, digits_split, mlp
 
 CLAIM = "C1"
@@ -111,64 +108,69 @@ class _StopWhenStalled(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def run(
-    mode: str = "default",
-    logdir: str | os.PathLike = "runs",
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> ClaimResult:
+class SaddleStalls(Claim):
     """Train small nets until the gradient is small and classify each stall by its Hessian.
 
-    Args:
-        mode: "quick", "default" or "full" (see ``SIZES``).
-        logdir: runs go to ``<logdir>/C1/<net>``, the plot to ``<logdir>/C1/``.
-        seed: seed of the data split and of the first network's weights.
-        progress: called with each configuration's name as it starts.
+    Runs go to ``<log_dir>/C1/<net>``, the plot to ``<log_dir>/C1/``; ``seed`` seeds the
+    data split and the first network's weights.
     """
-    sizes = pick_size(SIZES, mode)
-    start = time.perf_counter()
-    files = ClaimFiles(logdir, CLAIM)
-    (x, y), _ = digits_split(sizes.train_samples, seed)
-    x = pooled(x, sizes.pool)
-    loss = losses.SparseCategoricalCrossentropy(from_logits=True)
-    repeats = sizes.check_every  # one epoch = `check_every` full-batch steps
-    tiled = (np.tile(x, (repeats, 1)), np.tile(y, repeats))
-    epochs = -(-sizes.max_steps // repeats)
 
-    # One model, compiled once: each net is a fresh seeded initialisation of it, so no
-    # configuration pays for tracing the training step or the Hessian again. Plain
-    # full-batch gradient descent keeps no optimizer state between nets.
-    model = mlp(x.shape[1], sizes.hidden, 10, seed)
-    model.compile(
-        optimizer=optimizers.SGD(learning_rate=LEARNING_RATE),
-        loss=loss,
-        metrics=[BatchLoss(loss)],
-        jit_compile=False if keras.backend.backend() == "tensorflow" else "auto",
-    )
-    stalls: list[dict] = []
-    for index in range(sizes.nets):
-        net_seed = seed + index
-        name = "net_" + "x".join(str(width) for width in sizes.hidden) + f"_seed{net_seed}"
-        if progress is not None:
-            progress(name)
-        model.set_weights(mlp(x.shape[1], sizes.hidden, 10, net_seed).get_weights())
-        run_dir = files.run_dir(name)
+    claim, title, sizes = CLAIM, TITLE, SIZES
+
+    def data(self, context: Context, seed: int) -> dict:
+        """The pooled digits, repeated into epochs of ``check_every`` steps, and the model.
+
+        One model, compiled once: each net is a fresh seeded initialisation of it, so no
+        configuration pays for tracing the training step or the Hessian again. Plain
+        full-batch gradient descent keeps no optimizer state between nets.
+        """
+        sizes = context.sizes
+        (x, y), _ = digits_split(sizes.train_samples, seed)
+        x = pooled(x, sizes.pool)
+        loss = losses.SparseCategoricalCrossentropy(from_logits=True)
+        repeats = sizes.check_every  # one epoch = `check_every` full-batch steps
+        model = mlp(x.shape[1], sizes.hidden, 10, seed)
+        model.compile(
+            optimizer=optimizers.SGD(learning_rate=LEARNING_RATE),
+            loss=loss,
+            metrics=[BatchLoss(loss)],
+            jit_compile=False if keras.backend.backend() == "tensorflow" else "auto",
+        )
+        return {
+            "x": x,
+            "y": y,
+            "loss": loss,
+            "repeats": repeats,
+            "tiled": (np.tile(x, (repeats, 1)), np.tile(y, repeats)),
+            "epochs": -(-sizes.max_steps // repeats),
+            "model": model,
+        }
+
+    def configs(self, context: Context, data: dict) -> dict[str, int]:
+        hidden = "x".join(str(width) for width in context.sizes.hidden)
+        seeds = [context.seed + index for index in range(context.sizes.nets)]
+        return {f"net_{hidden}_seed{net_seed}": net_seed for net_seed in seeds}
+
+    def train(self, context: Context, trial: Trial) -> dict:
+        data, model = trial.data, trial.data["model"]
+        x, y, loss = data["x"], data["y"], data["loss"]
+        model.set_weights(mlp(x.shape[1], context.sizes.hidden, 10, trial.config).get_weights())
         detector = SaddlePointDetector(
             (x, y),
             num_samples=len(x),
-            grad_tol=sizes.grad_tol,
+            grad_tol=context.sizes.grad_tol,
             curvature_tol=CURVATURE_TOL,
             # the spectral density of every full analysis: data for the Spectrum view
             density=True,
-            log_dir=run_dir,
+            log_dir=trial.run_dir,
             verbose=0,
         )
-        writer = summary.Writer(run_dir)
+        writer = summary.Writer(trial.run_dir)
         try:
             recorder = RunRecorder(writer, log_updates=False)
             model.fit(
-                *tiled,
-                epochs=epochs,
+                *data["tiled"],
+                epochs=data["epochs"],
                 batch_size=len(x),
                 shuffle=False,
                 callbacks=[recorder, detector, _StopWhenStalled(detector)],
@@ -188,80 +190,78 @@ def run(
             )
             kind, ratio = point.kind, point.minimum_ratio
             lam_min, lam_max = point.lambda_min, point.lambda_max
-        stalls.append(
-            {
-                "name": name,
-                "stalled": stalled,
-                "kind": kind,
-                "minimum_ratio": float(ratio),
-                "lambda_min": float(lam_min),
-                "lambda_max": float(lam_max),
-                "grad_norm": float(last["grad_norm"]),
-                "steps": len(recorder.history["loss"]) * repeats,
-                "loss": recorder.history["loss"][-1],
-                "grad_curve": [entry["grad_norm"] for entry in detector.history],
-            }
+        return {
+            "name": trial.name,
+            "stalled": stalled,
+            "kind": kind,
+            "minimum_ratio": float(ratio),
+            "lambda_min": float(lam_min),
+            "lambda_max": float(lam_max),
+            "grad_norm": float(last["grad_norm"]),
+            "steps": len(recorder.history["loss"]) * data["repeats"],
+            "loss": recorder.history["loss"][-1],
+            "grad_curve": [entry["grad_norm"] for entry in detector.history],
+        }
+
+    def judge(self, context: Context, results: dict[str, list[dict]]) -> Judgement:
+        sizes = context.sizes
+        stalls = [stall for (stall,) in results.values()]
+        counted = [s for s in stalls if s["stalled"]]
+        saddles = [s for s in counted if s["kind"] == "saddle"]
+        minima = [s for s in counted if s["kind"] == "local_minimum"]
+        flats = [s for s in counted if s["kind"] not in ("saddle", "local_minimum")]
+        ratios = [s["minimum_ratio"] for s in counted]
+        share = len(saddles) / len(counted) if counted else float("nan")
+        tol = sizes.grad_tol
+        if not counted:
+            reproduced = None
+            outcome = f"undecided: no net reached ‖∇L‖ ≤ {tol:g} within {sizes.max_steps} steps"
+        else:
+            reproduced = len(saddles) > len(counted) / 2
+            outcome = (
+                "reproduced: mostly saddles" if reproduced else "not reproduced: not mostly saddles"
+            )
+        ratio_text = (
+            f"minimum ratios {min(ratios):.2f}–{max(ratios):.2f}" if ratios else "no ratios"
+        )
+        relative = [abs(s["lambda_min"]) / s["lambda_max"] for s in saddles if s["lambda_max"] > 0]
+        depth_text = (
+            f"; the saddles' |λmin|/λmax is at most {max(relative):.1e}" if relative else ""
+        )
+        verdict = (
+            f"C1: of {sizes.nets} nets trained until ‖∇L‖ ≤ {tol:g} (budget {sizes.max_steps} "
+            f"steps), {len(counted)} stalled: {len(saddles)} saddles, {len(minima)} local minima, "
+            f"{len(flats)} other; {ratio_text} (lecture: at most about 0.5–0.6){depth_text} "
+            f"(criterion: more than half of the stalls are saddles; {outcome})"
         )
 
-    counted = [s for s in stalls if s["stalled"]]
-    saddles = [s for s in counted if s["kind"] == "saddle"]
-    minima = [s for s in counted if s["kind"] == "local_minimum"]
-    flats = [s for s in counted if s["kind"] not in ("saddle", "local_minimum")]
-    ratios = [s["minimum_ratio"] for s in counted]
-    share = len(saddles) / len(counted) if counted else float("nan")
-    tol = sizes.grad_tol
-    if not counted:
-        reproduced = None
-        outcome = f"undecided: no net reached ‖∇L‖ ≤ {tol:g} within {sizes.max_steps} steps"
-    else:
-        reproduced = len(saddles) > len(counted) / 2
-        outcome = (
-            "reproduced: mostly saddles" if reproduced else "not reproduced: not mostly saddles"
+        reproduced, verdict = context.smoke_test(reproduced, verdict)
+        plot = _plot(stalls, tol, context.files.plot_path("c1_saddles"), context.status(reproduced))
+        numbers: dict[str, float] = {
+            "stalls": float(len(counted)),
+            "saddles": float(len(saddles)),
+            "local_minima": float(len(minima)),
+            "saddle_share": float(share),
+            "max_minimum_ratio": float(max(ratios)) if ratios else float("nan"),
+            "min_minimum_ratio": float(min(ratios)) if ratios else float("nan"),
+        }
+        for s in stalls:
+            numbers[f"minimum_ratio_{s['name']}"] = s["minimum_ratio"]
+            numbers[f"grad_norm_{s['name']}"] = s["grad_norm"]
+        return Judgement(
+            figure=(
+                f"{len(saddles)}/{len(counted)} stalls are saddles; "
+                + (f"min. ratio ≤ {max(ratios):.2f}" if ratios else "no stall reached")
+            ),
+            verdict=verdict,
+            reproduced=reproduced,
+            plot=plot,
+            numbers=numbers,
         )
-    ratio_text = f"minimum ratios {min(ratios):.2f}–{max(ratios):.2f}" if ratios else "no ratios"
-    relative = [abs(s["lambda_min"]) / s["lambda_max"] for s in saddles if s["lambda_max"] > 0]
-    depth_text = f"; the saddles' |λmin|/λmax is at most {max(relative):.1e}" if relative else ""
-    verdict = (
-        f"C1: of {sizes.nets} nets trained until ‖∇L‖ ≤ {tol:g} (budget {sizes.max_steps} "
-        f"steps), {len(counted)} stalled: {len(saddles)} saddles, {len(minima)} local minima, "
-        f"{len(flats)} other; {ratio_text} (lecture: at most about 0.5–0.6){depth_text} "
-        f"(criterion: more than half of the stalls are saddles; {outcome})"
-    )
 
-    if mode == "quick":  # a smoke test: the runs are too short for a noisy claim
-        reproduced, verdict = None, measures.smoke_test_verdict(verdict)
-    plot = _plot(
-        stalls,
-        tol,
-        files.plot_path("c1_saddles"),
-        measures.status_text(reproduced, mode == "quick"),
-    )
-    numbers: dict[str, float] = {
-        "stalls": float(len(counted)),
-        "saddles": float(len(saddles)),
-        "local_minima": float(len(minima)),
-        "saddle_share": float(share),
-        "max_minimum_ratio": float(max(ratios)) if ratios else float("nan"),
-        "min_minimum_ratio": float(min(ratios)) if ratios else float("nan"),
-    }
-    for s in stalls:
-        numbers[f"minimum_ratio_{s['name']}"] = s["minimum_ratio"]
-        numbers[f"grad_norm_{s['name']}"] = s["grad_norm"]
-    return ClaimResult(
-        claim=CLAIM,
-        title=TITLE,
-        figure=(
-            f"{len(saddles)}/{len(counted)} stalls are saddles; "
-            + (f"min. ratio ≤ {max(ratios):.2f}" if ratios else "no stall reached")
-        ),
-        verdict=verdict,
-        reproduced=reproduced,
-        plot=plot,
-        runs=files.runs,
-        seconds=time.perf_counter() - start,
-        numbers=numbers,
-        smoke_test=mode == "quick",
-    )
+
+#: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``
+run = SaddleStalls().run
 
 
 def _plot(stalls: list[dict], tol: float, path: Path, status: str) -> Path:

@@ -32,9 +32,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -44,7 +41,7 @@ from kerasnotes import datasets, optimizers, summary
 from kerasnotes.callbacks import SaddlePointDetector
 from kerasnotes.curvature import HessianProbe
 from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments.claim import Claim, Context, Judgement
 from kerasnotes.experiments.training import fit_run
 
 CLAIM = "C2"
@@ -164,118 +161,133 @@ def _race_eigenvector(landscape: datasets.Landscape, steps: int, run_dir: Path) 
     return np.concatenate([[saddle_loss], after])
 
 
-def run(
-    mode: str = "default",
-    logdir: str | os.PathLike = "runs",
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> ClaimResult:
+class SaddleEscape(Claim):
     """Classify both saddles, then count the steps GD, momentum, SGD and the eigenvector step take.
 
-    Args:
-        mode: "quick", "default" or "full" (see ``SIZES``).
-        logdir: runs go to ``<logdir>/C2/<landscape>_<method>``, the plot to ``<logdir>/C2/``.
-        seed: seed of the linear network's data, the push and the gradient noise.
-        progress: called with each configuration's name as it starts.
+    Runs go to ``<log_dir>/C2/<landscape>_<method>``, the plot to ``<log_dir>/C2/``;
+    ``seed`` seeds the linear network's data, the push and the gradient noise. The races
+    are deterministic given the seed, so quick mode decides too (no smoke test).
     """
-    sizes = pick_size(SIZES, mode)
-    start = time.perf_counter()
-    files = ClaimFiles(logdir, CLAIM)
-    rng = np.random.default_rng(seed)
-    numbers: dict[str, float] = {}
-    curves: dict[str, dict[str, np.ndarray]] = {}
-    steps_to: dict[str, dict[str, int | None]] = {}
 
-    for name in ("product", "linear2"):
-        model, x, y, loss = _landscape(name, sizes, seed)
-        point = HessianProbe(model, x, y, loss=loss).analyze()
-        numbers[f"{name}_grad_norm"] = point.grad_norm
-        numbers[f"{name}_lambda_min"] = point.lambda_min
-        numbers[f"{name}_lambda_max"] = point.lambda_max
-        numbers[f"{name}_is_saddle"] = float(point.kind == "saddle")
-        saddle_loss = _loss(model, x, y, loss)
-        target = ESCAPE_FRACTION * saddle_loss
-        push = rng.standard_normal(sum(int(np.prod(v.shape)) for v in model.trainable_variables))
-        push *= PUSH / np.linalg.norm(push)
-        curves[name], steps_to[name] = {}, {}
-        for method in METHODS:
-            config = f"{name}_{method}"
-            if progress is not None:
-                progress(config)
-            landscape = _landscape(name, sizes, seed)
-            run_dir = files.run_dir(config)
-            if method == "gd":
-                curve = _race_fit(
-                    landscape, push, optimizers.SGD(LEARNING_RATE), sizes.steps, run_dir
-                )
-            elif method == "momentum":
-                curve = _race_fit(
-                    landscape,
-                    push,
-                    optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM),
-                    sizes.steps,
-                    run_dir,
-                )
-            elif method == "sgd_noise":
-                curve = _race_noise(landscape, sizes.steps, rng, run_dir)
-            else:
-                curve = _race_eigenvector(landscape, sizes.steps, run_dir)
-            curves[name][method] = curve
-            reached = measures.first_reaching(curve, target)
-            steps_to[name][method] = None if reached is None else reached - 1
-            numbers[f"steps_{config}"] = float("nan") if reached is None else float(reached - 1)
-            if method != "sgd_noise":  # the noisy run stops once it has escaped
-                numbers[f"final_loss_{config}"] = float(curve[-1])
+    claim, title, sizes = CLAIM, TITLE, SIZES
+    quick_is_smoke_test = False
 
-    deep = _landscape("linear3", sizes, seed, depth=3)
-    flat_point = HessianProbe(deep.model, deep.x, deep.y, loss=deep.loss).analyze()
-    numbers["linear3_grad_norm"] = flat_point.grad_norm
-    numbers["linear3_max_abs_eigenvalue"] = max(
-        abs(flat_point.lambda_min), abs(flat_point.lambda_max)
-    )
+    def experiment(self, context: Context) -> dict:
+        """Both saddles' curvature and every method's loss curve from each (one rng throughout)."""
+        sizes, seed = context.sizes, context.seed
+        rng = np.random.default_rng(seed)
+        numbers: dict[str, float] = {}
+        curves: dict[str, dict[str, np.ndarray]] = {}
+        kinds: dict[str, str] = {}
+        saddle_losses: dict[str, float] = {}
+        for name in ("product", "linear2"):
+            model, x, y, loss = _landscape(name, sizes, seed)
+            point = HessianProbe(model, x, y, loss=loss).analyze()
+            kinds[name] = point.kind
+            numbers[f"{name}_grad_norm"] = point.grad_norm
+            numbers[f"{name}_lambda_min"] = point.lambda_min
+            numbers[f"{name}_lambda_max"] = point.lambda_max
+            numbers[f"{name}_is_saddle"] = float(point.kind == "saddle")
+            saddle_losses[name] = _loss(model, x, y, loss)
+            push = rng.standard_normal(
+                sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+            )
+            push *= PUSH / np.linalg.norm(push)
+            curves[name] = {}
+            for method in METHODS:
+                config = f"{name}_{method}"
+                context.announce(config)
+                landscape = _landscape(name, sizes, seed)
+                run_dir = context.files.run_dir(config)
+                if method == "gd":
+                    curve = _race_fit(
+                        landscape, push, optimizers.SGD(LEARNING_RATE), sizes.steps, run_dir
+                    )
+                elif method == "momentum":
+                    curve = _race_fit(
+                        landscape,
+                        push,
+                        optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM),
+                        sizes.steps,
+                        run_dir,
+                    )
+                elif method == "sgd_noise":
+                    curve = _race_noise(landscape, sizes.steps, rng, run_dir)
+                else:
+                    curve = _race_eigenvector(landscape, sizes.steps, run_dir)
+                curves[name][method] = curve
 
-    budget = sizes.steps
-    # The claim is about the eigenvector step, momentum and SGD noise; GD is the baseline.
-    claimed = ("eigenvector", "momentum", "sgd_noise")
-    escaped = all(steps_to[name][method] is not None for name in steps_to for method in claimed)
-    saddles = all(numbers[f"{name}_is_saddle"] == 1.0 for name in steps_to)
-    reproduced = saddles and escaped
+        deep = _landscape("linear3", sizes, seed, depth=3)
+        flat_point = HessianProbe(deep.model, deep.x, deep.y, loss=deep.loss).analyze()
+        kinds["linear3"] = flat_point.kind
+        numbers["linear3_grad_norm"] = flat_point.grad_norm
+        numbers["linear3_max_abs_eigenvalue"] = max(
+            abs(flat_point.lambda_min), abs(flat_point.lambda_max)
+        )
+        return {
+            "numbers": numbers,
+            "curves": curves,
+            "kinds": kinds,
+            "saddle_losses": saddle_losses,
+        }
 
-    def row(name: str) -> str:
-        return ", ".join(f"{method} {_steps(steps_to[name][method], budget)}" for method in METHODS)
+    def judge(self, context: Context, results: dict) -> Judgement:
+        curves, kinds = results["curves"], results["kinds"]
+        numbers: dict[str, float] = dict(results["numbers"])
+        steps_to: dict[str, dict[str, int | None]] = {}
+        for name, by_method in curves.items():
+            target = ESCAPE_FRACTION * results["saddle_losses"][name]
+            steps_to[name] = {}
+            for method, curve in by_method.items():
+                config = f"{name}_{method}"
+                reached = measures.first_reaching(curve, target)
+                steps_to[name][method] = None if reached is None else reached - 1
+                numbers[f"steps_{config}"] = float("nan") if reached is None else float(reached - 1)
+                if method != "sgd_noise":  # the noisy run stops once it has escaped
+                    numbers[f"final_loss_{config}"] = float(curve[-1])
 
-    verdict = (
-        f"C2: steps to halve the loss from the saddle (λmin = {numbers['product_lambda_min']:.2f}, "
-        f"λmax = {numbers['product_lambda_max']:.2f}) of (1 − w1w2)²: {row('product')}; "
-        f"from the zero init of a 2-layer linear net ({point.kind}): {row('linear2')}; "
-        f"after {budget} steps the linear net's loss is {numbers['final_loss_linear2_gd']:.3f} "
-        f"(GD), {numbers['final_loss_linear2_momentum']:.3f} (momentum), "
-        f"{numbers['final_loss_linear2_eigenvector']:.3f} (eigenvector step, then GD); "
-        f"3-layer linear net at zero: {flat_point.kind} (max |λ| = "
-        f"{numbers['linear3_max_abs_eigenvalue']:.1e}); GD and momentum start {PUSH:g} away "
-        f"(at the saddle itself ‖∇L‖ = {numbers['product_grad_norm']:.0e}, GD never moves) "
-        f"(criterion: both are saddles by their Hessian and the eigenvector step, momentum and "
-        f"SGD noise each escape within {budget} steps, GD being the baseline; "
-        + ("reproduced)" if reproduced else "not reproduced)")
-    )
+        budget = context.sizes.steps
+        # The claim is about the eigenvector step, momentum and SGD noise; GD is the baseline.
+        claimed = ("eigenvector", "momentum", "sgd_noise")
+        escaped = all(steps_to[name][method] is not None for name in steps_to for method in claimed)
+        saddles = all(numbers[f"{name}_is_saddle"] == 1.0 for name in steps_to)
+        reproduced = saddles and escaped
 
-    plot = _plot(curves, files.plot_path("c2_escape"), measures.status_text(reproduced))
-    product = steps_to["product"]
-    figure = "(1−w1w2)² steps: " + ", ".join(
-        f"{method.replace('_noise', '')} {'>' + str(budget) if product[method] is None else product[method]}"
-        for method in METHODS
-    )
-    return ClaimResult(
-        claim=CLAIM,
-        title=TITLE,
-        figure=figure,
-        verdict=verdict,
-        reproduced=reproduced,
-        plot=plot,
-        runs=files.runs,
-        seconds=time.perf_counter() - start,
-        numbers={key: float(value) for key, value in numbers.items()},
-    )
+        def row(name: str) -> str:
+            return ", ".join(
+                f"{method} {_steps(steps_to[name][method], budget)}" for method in METHODS
+            )
+
+        verdict = (
+            f"C2: steps to halve the loss from the saddle (λmin = "
+            f"{numbers['product_lambda_min']:.2f}, λmax = {numbers['product_lambda_max']:.2f}) "
+            f"of (1 − w1w2)²: {row('product')}; from the zero init of a 2-layer linear net "
+            f"({kinds['linear2']}): {row('linear2')}; after {budget} steps the linear net's loss "
+            f"is {numbers['final_loss_linear2_gd']:.3f} (GD), "
+            f"{numbers['final_loss_linear2_momentum']:.3f} (momentum), "
+            f"{numbers['final_loss_linear2_eigenvector']:.3f} (eigenvector step, then GD); "
+            f"3-layer linear net at zero: {kinds['linear3']} (max |λ| = "
+            f"{numbers['linear3_max_abs_eigenvalue']:.1e}); GD and momentum start {PUSH:g} away "
+            f"(at the saddle itself ‖∇L‖ = {numbers['product_grad_norm']:.0e}, GD never moves) "
+            f"(criterion: both are saddles by their Hessian and the eigenvector step, momentum "
+            f"and SGD noise each escape within {budget} steps, GD being the baseline; "
+            + ("reproduced)" if reproduced else "not reproduced)")
+        )
+
+        plot = _plot(curves, context.files.plot_path("c2_escape"), measures.status_text(reproduced))
+        product = steps_to["product"]
+        figure = "(1−w1w2)² steps: " + ", ".join(
+            f"{method.replace('_noise', '')} "
+            f"{'>' + str(budget) if product[method] is None else product[method]}"
+            for method in METHODS
+        )
+        return Judgement(
+            figure, verdict, reproduced, plot, {key: float(value) for key, value in numbers.items()}
+        )
+
+
+#: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``
+run = SaddleEscape().run
 
 
 def _steps(count: int | None, budget: int) -> str:

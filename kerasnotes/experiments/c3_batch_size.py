@@ -34,14 +34,14 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Callable
 
 import keras
 import numpy as np
 
 from kerasnotes import losses, optimizers
 from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments.base import ClaimFiles
+from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
 from kerasnotes.experiments.training import Run, digits_split, fit_run, mlp
 
 CLAIM = "C3"
@@ -75,132 +75,134 @@ BATCH_SIZES = (1, 32, 256, None)  # None: the whole training set
 MAX_EPOCH_ROWS = 65536  # rows of repeated data held at once
 
 
-def run(
-    mode: str = "default",
-    logdir: str | os.PathLike = "runs",
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> ClaimResult:
+class BatchSizes(Claim):
     """Train the same MLP with batch sizes 1, 32, 256 and full; compare cost, speed and noise.
 
-    Args:
-        mode: "quick", "default" or "full" (see ``SIZES``).
-        logdir: runs go to ``<logdir>/C3/batch_<B>``, the plot to ``<logdir>/C3/``.
-        seed: seed of the data split and the initial weights.
-        progress: called with each configuration's name as it starts.
+    Runs go to ``<log_dir>/C3/batch_<B>``, the plot to ``<log_dir>/C3/``; ``seed`` seeds the
+    data split and the initial weights.
     """
-    sizes = pick_size(SIZES, mode)
-    start = time.perf_counter()
-    files = ClaimFiles(logdir, CLAIM)
-    (x, y), validation = digits_split(sizes.train_samples, seed)
-    n = len(x)
-    rows: dict[str, dict[str, float]] = {}
-    curves: dict[str, np.ndarray] = {}
-    for requested in BATCH_SIZES:
-        batch = n if requested is None or requested > n else requested
-        name = "batch_full" if requested is None else f"batch_{requested}"
-        if progress is not None:
-            progress(name)
+
+    claim, title, sizes = CLAIM, TITLE, SIZES
+
+    def data(self, context: Context, seed: int) -> tuple:
+        return digits_split(context.sizes.train_samples, seed)
+
+    def configs(self, context: Context, data: tuple) -> dict[str, int]:
+        n = len(data[0][0])
+        return {
+            "batch_full" if requested is None else f"batch_{requested}": (
+                n if requested is None or requested > n else requested
+            )
+            for requested in BATCH_SIZES
+        }
+
+    def train(self, context: Context, trial: Trial) -> tuple[dict[str, float], np.ndarray]:
+        """The run's measures (see ``_measure``) and its loss per update."""
+        sizes = context.sizes
+        (x, y), validation = trial.data
+        n, batch = len(x), trial.config
         updates_per_pass = math.ceil(n / batch)
         per_epoch, epochs = _epochs_of_whole_batches(sizes.updates, batch)
         rows_needed = per_epoch * batch
         repeats = math.ceil(rows_needed / n)
         clock = CpuClock()
         result = fit_run(
-            mlp(64, HIDDEN, 10, seed),
+            mlp(64, HIDDEN, 10, trial.seed),
             optimizers.SGD(learning_rate=LEARNING_RATE),
             losses.SparseCategoricalCrossentropy(from_logits=True),
             (np.tile(x, (repeats, 1))[:rows_needed], np.tile(y, repeats)[:rows_needed]),
             epochs=epochs,
             batch_size=batch,
-            log_dir=files.run_dir(name),
+            log_dir=trial.run_dir,
             validation=validation,
             metrics=("accuracy",),
             shuffle=batch < n,
             callbacks=[clock],
         )
-        rows[name], curves[name] = _measure(
-            result, updates_per_pass, sizes.target_loss, clock.median()
-        )
-        rows[name]["batch_size"] = float(batch)
-        rows[name]["passes_to_target"] = rows[name]["updates_to_target"] * batch / n
+        row, curve = _measure(result, updates_per_pass, sizes.target_loss, clock.median())
+        row["batch_size"] = float(batch)
+        row["passes_to_target"] = row["updates_to_target"] * batch / n
+        return row, curve
 
-    noise = [rows[name]["noise"] for name in rows]
-    names = list(rows)
-    smoother = all(a > b for a, b in itertools.pairwise(noise))
-    # Decided on counts that do not depend on the machine's load: updates and passes over
-    # the data until the target. The mini-batch that reaches it in the fewest passes must
-    # also need fewer updates than B=1 (noisy SGD) and fewer passes than the full batch
-    # (one update per pass). Wall and CPU time are shown, not judged.
-    passes = {k: rows[k]["updates_to_target"] * rows[k]["batch_size"] / n for k in names}
-    minis = [k for k in ("batch_32", "batch_256") if np.isfinite(passes[k])]
-    best = min(minis, key=lambda k: passes[k]) if minis else None
-    if best is None:
-        reproduced = None
-        outcome = "undecided: no mini-batch reached the target"
-    else:
-        fewer_updates = not rows["batch_1"]["updates_to_target"] <= rows[best]["updates_to_target"]
-        fewer_passes = not passes["batch_full"] <= passes[best]
-        reproduced = smoother and fewer_updates and fewer_passes
-        outcome = _status(reproduced) + (
-            ""
-            if reproduced
-            else f": noise falls {smoother}, fewer updates than B=1 "
-            f"{fewer_updates}, fewer passes than full {fewer_passes}"
+    def judge(self, context: Context, results: dict[str, list[tuple]]) -> Judgement:
+        sizes = context.sizes
+        rows = {name: row for name, ((row, _),) in results.items()}
+        curves = {name: curve for name, ((_, curve),) in results.items()}
+        n = round(rows["batch_full"]["batch_size"])  # the full batch: every training row
+        noise = [rows[name]["noise"] for name in rows]
+        names = list(rows)
+        smoother = all(a > b for a, b in itertools.pairwise(noise))
+        # Decided on counts that do not depend on the machine's load: updates and passes over
+        # the data until the target. The mini-batch that reaches it in the fewest passes must
+        # also need fewer updates than B=1 (noisy SGD) and fewer passes than the full batch
+        # (one update per pass). Wall and CPU time are shown, not judged.
+        passes = {k: rows[k]["updates_to_target"] * rows[k]["batch_size"] / n for k in names}
+        minis = [k for k in ("batch_32", "batch_256") if np.isfinite(passes[k])]
+        best = min(minis, key=lambda k: passes[k]) if minis else None
+        if best is None:
+            reproduced = None
+            outcome = "undecided: no mini-batch reached the target"
+        else:
+            fewer_updates = (
+                not rows["batch_1"]["updates_to_target"] <= rows[best]["updates_to_target"]
+            )
+            fewer_passes = not passes["batch_full"] <= passes[best]
+            reproduced = smoother and fewer_updates and fewer_passes
+            outcome = _status(reproduced) + (
+                ""
+                if reproduced
+                else f": noise falls {smoother}, fewer updates than B=1 "
+                f"{fewer_updates}, fewer passes than full {fewer_passes}"
+            )
+        reach = "; ".join(
+            f"B={_label(k)[6:]}: "
+            + (
+                f"{rows[k]['updates_to_target']:.0f} updates = {passes[k]:.1f} passes"
+                if np.isfinite(passes[k])
+                else f"not within {sizes.updates} updates"
+            )
+            for k in names
         )
-    reach = "; ".join(
-        f"B={_label(k)[6:]}: "
-        + (
-            f"{rows[k]['updates_to_target']:.0f} updates = {passes[k]:.1f} passes"
-            if np.isfinite(passes[k])
-            else f"not within {sizes.updates} updates"
+        timing = ", ".join(
+            f"B={_label(k)[6:]} {1000 * rows[k]['seconds_per_update']:.2f}/"
+            f"{1000 * rows[k]['cpu_seconds_per_update']:.2f} ms"
+            for k in names
         )
-        for k in names
-    )
-    timing = ", ".join(
-        f"B={_label(k)[6:]} {1000 * rows[k]['seconds_per_update']:.2f}/"
-        f"{1000 * rows[k]['cpu_seconds_per_update']:.2f} ms"
-        for k in names
-    )
-    verdict = (
-        f"C3: with {sizes.updates} updates each on {n} rows, the loss noise falls with batch "
-        f"size ({' > '.join(f'{v:.3f}' for v in noise)}: {'yes' if smoother else 'no'}); to "
-        f"training loss {sizes.target_loss}: {reach} (criterion: noise falls with B, and a "
-        f"mini-batch needs fewer updates than B=1 and fewer passes than the full batch; "
-        f"{outcome}); information, not judged (depends on the machine's load): wall/CPU time "
-        f"per update {timing}"
-    )
-    figure_text = ", ".join(
-        f"B={_label(k)[6:]}: "
-        + (
-            f"{row['updates_to_target']:.0f} upd"
-            if np.isfinite(row["updates_to_target"])
-            else f">{sizes.updates} upd"
+        verdict = (
+            f"C3: with {sizes.updates} updates each on {n} rows, the loss noise falls with batch "
+            f"size ({' > '.join(f'{v:.3f}' for v in noise)}: {'yes' if smoother else 'no'}); to "
+            f"training loss {sizes.target_loss}: {reach} (criterion: noise falls with B, and a "
+            f"mini-batch needs fewer updates than B=1 and fewer passes than the full batch; "
+            f"{outcome}); information, not judged (depends on the machine's load): wall/CPU "
+            f"time per update {timing}"
         )
-        for k, row in rows.items()
-    )
-    if mode == "quick":  # a smoke test: the runs are too short for a noisy claim
-        reproduced, verdict = None, measures.smoke_test_verdict(verdict)
-    plot = _plot(
-        files,
-        curves,
-        rows,
-        sizes.target_loss,
-        _status(reproduced) + (" (smoke test)" if mode == "quick" else ""),
-    )
-    numbers = {f"{key}_{name}": value for name, row in rows.items() for key, value in row.items()}
-    return ClaimResult(
-        claim=CLAIM,
-        title=TITLE,
-        figure=f"to loss {sizes.target_loss}: {figure_text}",
-        verdict=verdict,
-        reproduced=reproduced,
-        plot=plot,
-        runs=files.runs,
-        seconds=time.perf_counter() - start,
-        numbers=numbers,
-        smoke_test=mode == "quick",
-    )
+        figure_text = ", ".join(
+            f"B={_label(k)[6:]}: "
+            + (
+                f"{row['updates_to_target']:.0f} upd"
+                if np.isfinite(row["updates_to_target"])
+                else f">{sizes.updates} upd"
+            )
+            for k, row in rows.items()
+        )
+        reproduced, verdict = context.smoke_test(reproduced, verdict)
+        plot = _plot(
+            context.files,
+            curves,
+            rows,
+            sizes.target_loss,
+            _status(reproduced) + (" (smoke test)" if context.quick else ""),
+        )
+        numbers = {
+            f"{key}_{name}": value for name, row in rows.items() for key, value in row.items()
+        }
+        return Judgement(
+            f"to loss {sizes.target_loss}: {figure_text}", verdict, reproduced, plot, numbers
+        )
+
+
+#: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``
+run = BatchSizes().run
 
 
 def _epochs_of_whole_batches(updates: int, batch: int) -> tuple[int, int]:

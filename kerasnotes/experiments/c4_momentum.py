@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
-from collections.abc import Callable
 
 import numpy as np
 
 from kerasnotes import datasets, losses, optimizers
 from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments.base import ClaimFiles
+from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
 from kerasnotes.experiments.training import WHOLE_BATCHES, digits_split, fit_run, mlp
 
 CLAIM = "C4"
@@ -72,121 +71,107 @@ MOMENTUM = 0.9
 HIDDEN = (32,)
 
 
-def run(
-    mode: str = "default",
-    logdir: str | os.PathLike = "runs",
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> ClaimResult:
+class MomentumRace(Claim):
     """Race plain descent against momentum on the quadratic and on digits.
 
-    Args:
-        mode: "quick", "default" or "full" (see ``SIZES``).
-        logdir: runs go to ``<logdir>/C4/<landscape>_<optimizer>``, the plot to ``<logdir>/C4/``.
-        seed: seed of the data split and the initial weights.
-        progress: called with each configuration's name as it starts.
+    Runs go to ``<log_dir>/C4/<landscape>_<optimizer>``, the plot to ``<log_dir>/C4/``;
+    ``seed`` seeds the data split and the initial weights.
     """
-    sizes = pick_size(SIZES, mode)
-    start = time.perf_counter()
-    files = ClaimFiles(logdir, CLAIM)
-    quadratic = _quadratic(files, sizes, progress)
-    digits = _digits(files, sizes, seed, progress)
 
-    numbers: dict[str, float] = {}
-    sentences = []
-    figures = []
-    outcomes = []
-    for landscape, (curves, updates_per_point, label) in {
-        "quadratic": quadratic,
-        "digits": digits,
-    }.items():
-        race = _race(curves, updates_per_point)
-        outcomes.append(race["momentum_faster"])
-        numbers.update({f"{landscape}_{key}": value for key, value in race["numbers"].items()})
-        sentences.append(f"{label}: {race['sentence']}")
-        figures.append(f"{landscape} {race['short']}")
-    ema = measures.first_reaching(quadratic[0]["momentum_ema"], numbers["quadratic_target"])
-    numbers["quadratic_updates_momentum_ema"] = float("nan") if ema is None else float(ema)
-    budget = len(quadratic[0]["sgd"])
-    reproduced = all(outcomes)
-    verdict = (
-        "C4: updates momentum (β=0.9, same α) needs to reach the loss plain descent ends with: "
-        + "; ".join(sentences)
-        + f" ({'reproduced' if reproduced else 'not reproduced'}: momentum faster on "
-        + ("both" if reproduced else "only one" if any(outcomes) else "neither")
-        + "). The notes' averaging form (F2) with the same α needs "
-        + f"{measures.within(ema, budget, 'updates').removeprefix('in ')} on the quadratic: "
-        "its steady step is α·∇L, so its gain needs a larger α."
-    )
-    if mode == "quick":  # a smoke test: the runs are too short for a noisy claim
-        reproduced, verdict = None, measures.smoke_test_verdict(verdict)
-    plot = _plot(files, quadratic, digits, measures.status_text(reproduced, mode == "quick"))
-    return ClaimResult(
-        claim=CLAIM,
-        title=TITLE,
-        figure="; ".join(figures),
-        verdict=verdict,
-        reproduced=reproduced,
-        plot=plot,
-        runs=files.runs,
-        seconds=time.perf_counter() - start,
-        numbers=numbers,
-        smoke_test=mode == "quick",
-    )
+    claim, title, sizes = CLAIM, TITLE, SIZES
 
+    def data(self, context: Context, seed: int) -> tuple:
+        return digits_split(context.sizes.train_samples, seed)
 
-def _quadratic(
-    files: ClaimFiles, sizes: Sizes, progress: Callable[[str], None] | None
-) -> tuple[dict[str, np.ndarray], int, str]:
-    settings = {
-        "sgd": {},
-        "momentum": {"momentum": MOMENTUM},
-        "momentum_ema": {"momentum": MOMENTUM, "momentum_form": "ema"},
-    }
-    curves = {}
-    for name, extra in settings.items():
-        if progress is not None:
-            progress(f"quadratic_{name}")
-        model, x, y, loss = datasets.ill_conditioned_quadratic(CONDITION_NUMBER, DIMENSION)
-        updates = sizes.quadratic_updates
+    def configs(self, context: Context, data: tuple) -> dict[str, tuple[str, dict]]:
+        return {
+            "quadratic_sgd": ("quadratic", {}),
+            "quadratic_momentum": ("quadratic", {"momentum": MOMENTUM}),
+            "quadratic_momentum_ema": (
+                "quadratic",
+                {"momentum": MOMENTUM, "momentum_form": "ema"},
+            ),
+            "digits_sgd": ("digits", {"momentum": 0.0}),
+            "digits_momentum": ("digits", {"momentum": MOMENTUM}),
+        }
+
+    def train(self, context: Context, trial: Trial) -> tuple[np.ndarray, int]:
+        """The training loss curve and the updates behind each of its points."""
+        landscape, extra = trial.config
+        if landscape == "quadratic":
+            model, x, y, loss = datasets.ill_conditioned_quadratic(CONDITION_NUMBER, DIMENSION)
+            updates = context.sizes.quadratic_updates
+            result = fit_run(
+                model,
+                optimizers.SGD(learning_rate=QUADRATIC_LEARNING_RATE, **extra),
+                loss,
+                # the rows repeated: one epoch of `updates` identical full-batch steps
+                (np.tile(x, (updates, 1)), np.tile(y, (updates, 1))),
+                epochs=1,
+                batch_size=len(x),
+                log_dir=trial.run_dir,
+                shuffle=False,
+            )
+            return result.update_losses, 1
+        train, _ = trial.data
         result = fit_run(
-            model,
-            optimizers.SGD(learning_rate=QUADRATIC_LEARNING_RATE, **extra),
-            loss,
-            # the rows repeated: one epoch of `updates` identical full-batch steps
-            (np.tile(x, (updates, 1)), np.tile(y, (updates, 1))),
-            epochs=1,
-            batch_size=len(x),
-            log_dir=files.run_dir(f"quadratic_{name}"),
-            shuffle=False,
-        )
-        curves[name] = result.update_losses
-    label = f"quadratic (κ={CONDITION_NUMBER:g}, {DIMENSION} weights, α=1/κ)"
-    return curves, 1, label
-
-
-def _digits(
-    files: ClaimFiles, sizes: Sizes, seed: int, progress: Callable[[str], None] | None
-) -> tuple[dict[str, np.ndarray], int, str]:
-    train, _ = digits_split(sizes.train_samples, seed)
-    curves = {}
-    updates_per_epoch = 1
-    for name, momentum in {"sgd": 0.0, "momentum": MOMENTUM}.items():
-        if progress is not None:
-            progress(f"digits_{name}")
-        result = fit_run(
-            mlp(64, HIDDEN, 10, seed),
-            optimizers.SGD(learning_rate=DIGITS_LEARNING_RATE, momentum=momentum),
+            mlp(64, HIDDEN, 10, trial.seed),
+            optimizers.SGD(learning_rate=DIGITS_LEARNING_RATE, **extra),
             losses.SparseCategoricalCrossentropy(from_logits=True),
             train,
-            epochs=sizes.epochs,
-            batch_size=sizes.batch_size,
-            log_dir=files.run_dir(f"digits_{name}"),
+            epochs=context.sizes.epochs,
+            batch_size=context.sizes.batch_size,
+            log_dir=trial.run_dir,
         )
-        curves[name] = np.asarray(result.history["loss"])
-        updates_per_epoch = result.updates_per_epoch
-    label = f"digits MLP (α={DIGITS_LEARNING_RATE:g}, epoch-mean training loss)"
-    return curves, updates_per_epoch, label
+        return np.asarray(result.history["loss"]), result.updates_per_epoch
+
+    def judge(self, context: Context, results: dict[str, list[tuple]]) -> Judgement:
+        # per landscape: (optimizer -> curve, updates per point, label)
+        landscapes = {}
+        for landscape, label in (
+            ("quadratic", f"quadratic (κ={CONDITION_NUMBER:g}, {DIMENSION} weights, α=1/κ)"),
+            ("digits", f"digits MLP (α={DIGITS_LEARNING_RATE:g}, epoch-mean training loss)"),
+        ):
+            runs = {
+                name.removeprefix(f"{landscape}_"): run
+                for name, (run,) in results.items()
+                if name.startswith(f"{landscape}_")
+            }
+            curves = {name: curve for name, (curve, _) in runs.items()}
+            landscapes[landscape] = (curves, runs["sgd"][1], label)
+        quadratic, digits = landscapes["quadratic"], landscapes["digits"]
+
+        numbers: dict[str, float] = {}
+        sentences = []
+        figures = []
+        outcomes = []
+        for landscape, (curves, updates_per_point, label) in landscapes.items():
+            race = _race(curves, updates_per_point)
+            outcomes.append(race["momentum_faster"])
+            numbers.update({f"{landscape}_{key}": value for key, value in race["numbers"].items()})
+            sentences.append(f"{label}: {race['sentence']}")
+            figures.append(f"{landscape} {race['short']}")
+        ema = measures.first_reaching(quadratic[0]["momentum_ema"], numbers["quadratic_target"])
+        numbers["quadratic_updates_momentum_ema"] = float("nan") if ema is None else float(ema)
+        budget = len(quadratic[0]["sgd"])
+        reproduced = all(outcomes)
+        verdict = (
+            "C4: updates momentum (β=0.9, same α) needs to reach the loss plain descent ends "
+            "with: "
+            + "; ".join(sentences)
+            + f" ({'reproduced' if reproduced else 'not reproduced'}: momentum faster on "
+            + ("both" if reproduced else "only one" if any(outcomes) else "neither")
+            + "). The notes' averaging form (F2) with the same α needs "
+            + f"{measures.within(ema, budget, 'updates').removeprefix('in ')} on the quadratic: "
+            "its steady step is α·∇L, so its gain needs a larger α."
+        )
+        reproduced, verdict = context.smoke_test(reproduced, verdict)
+        plot = _plot(context.files, quadratic, digits, context.status(reproduced))
+        return Judgement("; ".join(figures), verdict, reproduced, plot, numbers)
+
+
+#: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``
+run = MomentumRace().run
 
 
 def _race(curves: dict[str, np.ndarray], updates_per_point: int) -> dict:

@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
-from collections.abc import Callable
 
 import keras
 import numpy as np
 
 from kerasnotes import losses, optimizers, summary
 from kerasnotes.callbacks import OptimizerInspector
-from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments import plotting
+from kerasnotes.experiments.base import ClaimFiles
+from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
 from kerasnotes.experiments.training import WHOLE_BATCHES, digits_split, fit_run, mlp
 
 CLAIM = "C5"
@@ -118,87 +117,88 @@ class EffectiveLearningRate(keras.callbacks.Callback):
                 self.writer.scalar(TAG_EFFECTIVE_LR, mean, step=self._updates)
 
 
-def run(
-    mode: str = "default",
-    logdir: str | os.PathLike = "runs",
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> ClaimResult:
+class AdaptiveRates(Claim):
     """Train with Adagrad, RMSprop and Adam; follow each one's effective learning rate and loss.
 
-    Args:
-        mode: "quick", "default" or "full" (see ``SIZES``).
-        logdir: runs go to ``<logdir>/C5/<optimizer>``, the plot to ``<logdir>/C5/``.
-        seed: seed of the data split and the initial weights.
-        progress: called with each configuration's name as it starts.
+    Runs go to ``<log_dir>/C5/<optimizer>``, the plot to ``<log_dir>/C5/``; ``seed`` seeds
+    the data split and the initial weights.
     """
-    sizes = pick_size(SIZES, mode)
-    start = time.perf_counter()
-    files = ClaimFiles(logdir, CLAIM)
-    (x, y), _ = digits_split(sizes.train_samples, seed)
-    # Pixels that are blank in every training image give their weights no gradient, so those
-    # weights keep the initial step α/√ε forever and would dominate any mean over parameters.
-    varying = np.std(x, axis=0) > 0
-    train = (x[:, varying], y)
-    rates: dict[str, np.ndarray] = {}
-    curves: dict[str, np.ndarray] = {}
-    numbers: dict[str, float] = {}
-    for name, make in OPTIMIZERS.items():
-        if progress is not None:
-            progress(name)
-        run_dir = files.run_dir(name)
+
+    claim, title, sizes = CLAIM, TITLE, SIZES
+
+    def data(self, context: Context, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        (x, y), _ = digits_split(context.sizes.train_samples, seed)
+        # Pixels that are blank in every training image give their weights no gradient, so
+        # those weights keep the initial step α/√ε forever and would dominate any mean
+        # over parameters.
+        varying = np.std(x, axis=0) > 0
+        return x[:, varying], y
+
+    def configs(self, context: Context, data: tuple) -> dict:
+        return OPTIMIZERS
+
+    def train(self, context: Context, trial: Trial) -> tuple[np.ndarray, np.ndarray]:
+        """The tracker's readings and the epoch losses."""
+        sizes = context.sizes
         # The Writer is shared with fit_run's recorder through for_logdir; fit_run closes it.
-        tracker = EffectiveLearningRate(sizes.inspect_every, summary.Writer.for_logdir(run_dir))
+        tracker = EffectiveLearningRate(
+            sizes.inspect_every, summary.Writer.for_logdir(trial.run_dir)
+        )
         result = fit_run(
-            mlp(int(varying.sum()), HIDDEN, 10, seed),
-            make(),
+            mlp(trial.data[0].shape[1], HIDDEN, 10, trial.seed),
+            trial.config(),
             losses.SparseCategoricalCrossentropy(from_logits=True),
-            train,
+            trial.data,
             epochs=sizes.epochs,
             batch_size=sizes.batch_size,
-            log_dir=run_dir,
+            log_dir=trial.run_dir,
             # the inspector's per-element rates and update ratios: the Optimizer view's data
-            callbacks=[tracker, OptimizerInspector(run_dir)],
+            callbacks=[tracker, OptimizerInspector(trial.run_dir)],
             log_updates=False,
         )
-        rates[name] = np.asarray(tracker.readings)
-        curves[name] = np.asarray(result.history["loss"])
-        numbers[f"lr_first_{name}"] = float(rates[name][0, 1])
-        numbers[f"lr_last_{name}"] = float(rates[name][-1, 1])
-        numbers[f"lr_decay_factor_{name}"] = float(rates[name][0, 1] / rates[name][-1, 1])
-        numbers[f"median_lr_decay_factor_{name}"] = float(rates[name][0, 2] / rates[name][-1, 2])
-        numbers[f"final_loss_{name}"] = float(curves[name][-1])
+        return np.asarray(tracker.readings), np.asarray(result.history["loss"])
 
-    decays = {name: numbers[f"lr_decay_factor_{name}"] for name in OPTIMIZERS}
-    finals = {name: numbers[f"final_loss_{name}"] for name in OPTIMIZERS}
-    decays_most = decays["adagrad"] > max(decays["rmsprop"], decays["adam"])
-    stalls = finals["adagrad"] > max(finals["rmsprop"], finals["adam"])
-    reproduced = decays_most and stalls
-    verdict = (
-        f"C5: with the same α={LEARNING_RATE:g}, Adagrad's mean effective learning rate fell "
-        f"{decays['adagrad']:.0f}× over training (RMSprop {_factor(decays['rmsprop'])}, "
-        f"Adam {_factor(decays['adam'])}) and it ended with the "
-        f"{'highest' if stalls else 'not the highest'} training loss "
-        f"(Adagrad {finals['adagrad']:.3f}, RMSprop {finals['rmsprop']:.3f}, "
-        f"Adam {finals['adam']:.3f}; {'reproduced' if reproduced else 'not reproduced'}: "
-        "Adagrad's step decays until it stalls, RMSprop and Adam keep moving)"
-    )
-    if mode == "quick":  # a smoke test: the runs are too short for a noisy claim
-        reproduced, verdict = None, measures.smoke_test_verdict(verdict)
-    plot = _plot(files, rates, curves, sizes, measures.status_text(reproduced, mode == "quick"))
-    return ClaimResult(
-        claim=CLAIM,
-        title=TITLE,
-        figure=f"lr fell {decays['adagrad']:.0f}× (Adagrad) vs {_factor(decays['rmsprop'])} "
-        f"(RMSprop); final loss {finals['adagrad']:.3f} vs {finals['rmsprop']:.3f}",
-        verdict=verdict,
-        reproduced=reproduced,
-        plot=plot,
-        runs=files.runs,
-        seconds=time.perf_counter() - start,
-        numbers=numbers,
-        smoke_test=mode == "quick",
-    )
+    def judge(self, context: Context, results: dict[str, list[tuple]]) -> Judgement:
+        rates = {name: readings for name, ((readings, _),) in results.items()}
+        curves = {name: curve for name, ((_, curve),) in results.items()}
+        numbers: dict[str, float] = {}
+        for name in results:
+            numbers[f"lr_first_{name}"] = float(rates[name][0, 1])
+            numbers[f"lr_last_{name}"] = float(rates[name][-1, 1])
+            numbers[f"lr_decay_factor_{name}"] = float(rates[name][0, 1] / rates[name][-1, 1])
+            numbers[f"median_lr_decay_factor_{name}"] = float(
+                rates[name][0, 2] / rates[name][-1, 2]
+            )
+            numbers[f"final_loss_{name}"] = float(curves[name][-1])
+
+        decays = {name: numbers[f"lr_decay_factor_{name}"] for name in OPTIMIZERS}
+        finals = {name: numbers[f"final_loss_{name}"] for name in OPTIMIZERS}
+        decays_most = decays["adagrad"] > max(decays["rmsprop"], decays["adam"])
+        stalls = finals["adagrad"] > max(finals["rmsprop"], finals["adam"])
+        reproduced = decays_most and stalls
+        verdict = (
+            f"C5: with the same α={LEARNING_RATE:g}, Adagrad's mean effective learning rate fell "
+            f"{decays['adagrad']:.0f}× over training (RMSprop {_factor(decays['rmsprop'])}, "
+            f"Adam {_factor(decays['adam'])}) and it ended with the "
+            f"{'highest' if stalls else 'not the highest'} training loss "
+            f"(Adagrad {finals['adagrad']:.3f}, RMSprop {finals['rmsprop']:.3f}, "
+            f"Adam {finals['adam']:.3f}; {'reproduced' if reproduced else 'not reproduced'}: "
+            "Adagrad's step decays until it stalls, RMSprop and Adam keep moving)"
+        )
+        reproduced, verdict = context.smoke_test(reproduced, verdict)
+        plot = _plot(context.files, rates, curves, context.sizes, context.status(reproduced))
+        return Judgement(
+            figure=f"lr fell {decays['adagrad']:.0f}× (Adagrad) vs {_factor(decays['rmsprop'])} "
+            f"(RMSprop); final loss {finals['adagrad']:.3f} vs {finals['rmsprop']:.3f}",
+            verdict=verdict,
+            reproduced=reproduced,
+            plot=plot,
+            numbers=numbers,
+        )
+
+
+#: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``
+run = AdaptiveRates().run
 
 
 def _factor(decay: float) -> str:

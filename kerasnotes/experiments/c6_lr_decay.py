@@ -25,8 +25,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import time
-from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -34,7 +32,8 @@ import numpy as np
 from kerasnotes import losses, optimizers, schedules, summary
 from kerasnotes.callbacks import OptimizerInspector
 from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments.base import ClaimFiles
+from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
 from kerasnotes.experiments.training import (
     WHOLE_BATCHES,
     digits_split,
@@ -108,123 +107,122 @@ def _learning_rates(epochs: int, steps_per_epoch: int) -> dict[str, object]:
     }
 
 
-def run(
-    mode: str = "default",
-    logdir: str | os.PathLike = "runs",
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> ClaimResult:
+class DecayingRates(Claim):
     """Train with a constant, an exponentially decaying and a step-decaying learning rate.
 
-    Args:
-        mode: "quick", "default" or "full" (see ``SIZES``).
-        logdir: runs go to ``<logdir>/C6/<schedule>``, the plot to ``<logdir>/C6/``.
-        seed: seed of the data split and the initial weights.
-        progress: called with each configuration's name as it starts.
+    Runs go to ``<log_dir>/C6/<schedule>``, the plot to ``<log_dir>/C6/``; ``seed`` seeds
+    the data split and the initial weights.
     """
-    sizes = pick_size(SIZES, mode)
-    start = time.perf_counter()
-    files = ClaimFiles(logdir, CLAIM)
-    seeds = measures.seeds(mode, seed)
-    curves: dict[str, np.ndarray] = {}
-    rates: dict[str, list[float]] = {}
-    per_seed: dict[str, list[float]] = {}
-    accuracy: dict[str, list[float]] = {}
-    for run_seed in seeds:
-        train, validation = digits_split(sizes.train_samples, run_seed)
-        steps_per_epoch = math.ceil(len(train[0]) / sizes.batch_size)
-        logged = run_seed == seeds[0]  # one TensorBoard run per schedule: the first seed's
-        for name, learning_rate in _learning_rates(sizes.epochs, steps_per_epoch).items():
-            if progress is not None:
-                progress(name if len(seeds) == 1 else f"{name} (seed {run_seed})")
-            run_dir = files.run_dir(name) if logged else None
-            callbacks: list[keras.callbacks.Callback] = []
-            if logged:
-                # Shared with fit_run's recorder through for_logdir; fit_run closes it. The
-                # inspector fills the kerasnotes tab's Optimizer view (rate per element).
-                rate_log = LearningRateLog(summary.Writer.for_logdir(run_dir))
-                callbacks = [rate_log, OptimizerInspector(run_dir)]
-            result = fit_run(
-                mlp(64, HIDDEN, 10, run_seed),
-                optimizers.SGD(learning_rate=learning_rate),
-                losses.SparseCategoricalCrossentropy(from_logits=True),
-                train,
-                epochs=sizes.epochs,
-                batch_size=sizes.batch_size,
-                log_dir=run_dir,
-                validation=validation,
-                metrics=("accuracy",),
-                callbacks=callbacks,
-                log_updates=False,
-            )
-            per_seed.setdefault(name, []).append(inference_loss(result.model, *train))
-            accuracy.setdefault(name, []).append(result.history["val_accuracy"][-1])
-            if logged:
-                curves[name] = np.asarray(result.history["loss"])
-                rates[name] = rate_log.rates
 
-    # Effect of a decay on one seed: how many times lower its final training loss is.
-    decisions = {
-        name: measures.decide(
-            [math.log(c / d) for c, d in zip(per_seed["constant"], per_seed[name], strict=True)],
-            smoke_test=mode == "quick",
+    claim, title, sizes = CLAIM, TITLE, SIZES
+    several_seeds = True
+
+    def data(self, context: Context, seed: int) -> tuple:
+        return digits_split(context.sizes.train_samples, seed)
+
+    def configs(self, context: Context, data: tuple) -> dict[str, object]:
+        steps_per_epoch = math.ceil(len(data[0][0]) / context.sizes.batch_size)
+        return _learning_rates(context.sizes.epochs, steps_per_epoch)
+
+    def train(self, context: Context, trial: Trial) -> dict:
+        train, validation = trial.data
+        callbacks: list[keras.callbacks.Callback] = []
+        if trial.logged:
+            # Shared with fit_run's recorder through for_logdir; fit_run closes it. The
+            # inspector fills the kerasnotes tab's Optimizer view (rate per element).
+            rate_log = LearningRateLog(summary.Writer.for_logdir(trial.run_dir))
+            callbacks = [rate_log, OptimizerInspector(trial.run_dir)]
+        result = fit_run(
+            mlp(64, HIDDEN, 10, trial.seed),
+            optimizers.SGD(learning_rate=trial.config),
+            losses.SparseCategoricalCrossentropy(from_logits=True),
+            train,
+            epochs=context.sizes.epochs,
+            batch_size=context.sizes.batch_size,
+            log_dir=trial.run_dir,
+            validation=validation,
+            metrics=("accuracy",),
+            callbacks=callbacks,
+            log_updates=False,
         )
-        for name in ("exponential", "step")
-    }
-    outcomes = [d.reproduced for d in decisions.values()]
-    if False in outcomes:
-        reproduced: bool | None = False
-    elif all(outcomes):
-        reproduced = True
-    else:
-        reproduced = None
-    loss = {name: float(np.mean(values)) for name, values in per_seed.items()}
-    status = measures.status_text(reproduced, mode == "quick")
-    effects = "; ".join(
-        f"{name} decay: log(constant/decayed) {d.describe(digits=2)}"
-        for name, d in decisions.items()
-    )
-    why = plot_note = ""
-    if reproduced is False:
-        # Decay pays off once a constant rate hovers at its noise floor; a constant-rate run
-        # still descending at the end shows the budget ended before that point.
-        still = curves["constant"][-1] / curves["constant"][-2] - 1.0
-        why = (
-            f"; why: the constant rate is still descending (its epoch loss changed "
-            f"{still:+.0%} in the last epoch), so lowering the rate only slows it"
+        return {
+            "train_loss": inference_loss(result.model, *train),
+            "val_accuracy": result.history["val_accuracy"][-1],
+            # the logged seed's curves, for the plot
+            "curve": np.asarray(result.history["loss"]) if trial.logged else None,
+            "rates": rate_log.rates if trial.logged else None,
+        }
+
+    def judge(self, context: Context, results: dict[str, list[dict]]) -> Judgement:
+        sizes, seeds = context.sizes, context.seeds
+        per_seed = {name: [r["train_loss"] for r in runs] for name, runs in results.items()}
+        accuracy = {name: [r["val_accuracy"] for r in runs] for name, runs in results.items()}
+        curves = {name: runs[0]["curve"] for name, runs in results.items()}
+        rates = {name: runs[0]["rates"] for name, runs in results.items()}
+        # Effect of a decay on one seed: how many times lower its final training loss is.
+        decisions = {
+            name: measures.decide(
+                [
+                    math.log(c / d)
+                    for c, d in zip(per_seed["constant"], per_seed[name], strict=True)
+                ],
+                smoke_test=context.quick,
+            )
+            for name in ("exponential", "step")
+        }
+        outcomes = [d.reproduced for d in decisions.values()]
+        if False in outcomes:
+            reproduced: bool | None = False
+        elif all(outcomes):
+            reproduced = True
+        else:
+            reproduced = None
+        loss = {name: float(np.mean(values)) for name, values in per_seed.items()}
+        status = context.status(reproduced)
+        effects = "; ".join(
+            f"{name} decay: log(constant/decayed) {d.describe(digits=2)}"
+            for name, d in decisions.items()
         )
-        plot_note = f"\nthe constant rate still descends ({still:+.0%} in the last epoch)"
-    verdict = (
-        f"C6: training loss after {measures.count(sizes.epochs, 'epoch')} of SGD from "
-        f"α₀={INITIAL_LEARNING_RATE:g} (mean over {measures.count(len(seeds), 'seed')}): "
-        f"constant {loss['constant']:.4f}, exponential decay {loss['exponential']:.4f}, "
-        f"step decay {loss['step']:.4f}; {effects} (validation accuracy "
-        f"{np.mean(accuracy['constant']):.1%} / {np.mean(accuracy['exponential']):.1%} / "
-        f"{np.mean(accuracy['step']):.1%}; {status}; criterion: both decays end lower by more "
-        f"than {measures.MARGIN_STDERRS:g} standard errors, on every seed{why})"
-    )
-    numbers: dict[str, float] = {"seeds": float(len(seeds))}
-    for name in per_seed:
-        numbers[f"final_train_loss_{name}"] = loss[name]
-        numbers[f"final_val_accuracy_{name}"] = float(np.mean(accuracy[name]))
-        numbers[f"final_learning_rate_{name}"] = rates[name][-1]
-    for name, decision in decisions.items():
-        numbers[f"log_gain_{name}_mean"] = decision.mean
-        numbers[f"log_gain_{name}_stderr"] = decision.stderr
-    plot = _plot(files, curves, rates, status + plot_note)
-    return ClaimResult(
-        claim=CLAIM,
-        title=TITLE,
-        figure=f"final loss: const {loss['constant']:.3f}, exp {loss['exponential']:.3f}, "
-        f"step {loss['step']:.3f} ({measures.count(len(seeds), 'seed')})",
-        verdict=verdict,
-        reproduced=reproduced,
-        plot=plot,
-        runs=files.runs,
-        seconds=time.perf_counter() - start,
-        numbers=numbers,
-        smoke_test=mode == "quick",
-    )
+        why = plot_note = ""
+        if reproduced is False:
+            # Decay pays off once a constant rate hovers at its noise floor; a constant-rate
+            # run still descending at the end shows the budget ended before that point.
+            still = curves["constant"][-1] / curves["constant"][-2] - 1.0
+            why = (
+                f"; why: the constant rate is still descending (its epoch loss changed "
+                f"{still:+.0%} in the last epoch), so lowering the rate only slows it"
+            )
+            plot_note = f"\nthe constant rate still descends ({still:+.0%} in the last epoch)"
+        verdict = (
+            f"C6: training loss after {measures.count(sizes.epochs, 'epoch')} of SGD from "
+            f"α₀={INITIAL_LEARNING_RATE:g} (mean over {measures.count(len(seeds), 'seed')}): "
+            f"constant {loss['constant']:.4f}, exponential decay {loss['exponential']:.4f}, "
+            f"step decay {loss['step']:.4f}; {effects} (validation accuracy "
+            f"{np.mean(accuracy['constant']):.1%} / {np.mean(accuracy['exponential']):.1%} / "
+            f"{np.mean(accuracy['step']):.1%}; {status}; criterion: both decays end lower by "
+            f"more than {measures.MARGIN_STDERRS:g} standard errors, on every seed{why})"
+        )
+        numbers: dict[str, float] = {"seeds": float(len(seeds))}
+        for name in per_seed:
+            numbers[f"final_train_loss_{name}"] = loss[name]
+            numbers[f"final_val_accuracy_{name}"] = float(np.mean(accuracy[name]))
+            numbers[f"final_learning_rate_{name}"] = rates[name][-1]
+        for name, decision in decisions.items():
+            numbers[f"log_gain_{name}_mean"] = decision.mean
+            numbers[f"log_gain_{name}_stderr"] = decision.stderr
+        plot = _plot(context.files, curves, rates, status + plot_note)
+        return Judgement(
+            figure=f"final loss: const {loss['constant']:.3f}, exp {loss['exponential']:.3f}, "
+            f"step {loss['step']:.3f} ({measures.count(len(seeds), 'seed')})",
+            verdict=verdict,
+            reproduced=reproduced,
+            plot=plot,
+            numbers=numbers,
+        )
+
+
+#: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``
+run = DecayingRates().run
 
 
 def _plot(

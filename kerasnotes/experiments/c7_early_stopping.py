@@ -23,9 +23,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +31,7 @@ import numpy as np
 from kerasnotes import losses, optimizers
 from kerasnotes.callbacks import EarlyStopping, OptimizerInspector
 from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
 from kerasnotes.experiments.training import digits_split, fit_run, inference_loss, mlp
 
 CLAIM = "C7"
@@ -99,152 +96,145 @@ def describe_stop(stopper: Any, epochs_run: int) -> str:
     return f"runs all {epochs_run} epochs and restores epoch {restored}"
 
 
-def run(
-    mode: str = "default",
-    logdir: str | os.PathLike = "runs",
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> ClaimResult:
+class EarlyStoppingClaim(Claim):
     """Train on a small slice of digits with and without early stopping and compare val loss.
 
-    Args:
-        mode: "quick", "default" or "full" (see ``SIZES``).
-        logdir: runs go to ``<logdir>/C7/<config>``, the plot to ``<logdir>/C7/``.
-        seed: seed of the data split and the initial weights.
-        progress: called with each configuration's name as it starts.
+    Runs go to ``<log_dir>/C7/<config>``, the plot to ``<log_dir>/C7/``; ``seed`` seeds the
+    data split and the initial weights.
     """
-    sizes = pick_size(SIZES, mode)
-    start = time.perf_counter()
-    files = ClaimFiles(logdir, CLAIM)
-    loss = losses.SparseCategoricalCrossentropy(from_logits=True)
-    seeds = measures.seeds(mode, seed)
 
-    curves: dict[str, list[float]] = {}
-    train_curves: dict[str, list[float]] = {}
-    final: dict[str, list[float]] = {"no_early_stopping": [], "early_stopping": []}
-    rises: list[float] = []
-    restored_epochs: list[int] = []
-    ran_epochs: list[int] = []
-    best_epochs: list[int] = []
-    for run_seed in seeds:
-        train, validation = digits_split(sizes.train_samples, run_seed)
-        logged = run_seed == seeds[0]  # one TensorBoard run per configuration: the first seed's
-        for name in ("no_early_stopping", "early_stopping"):
-            if progress is not None:
-                progress(name if len(seeds) == 1 else f"{name} (seed {run_seed})")
-            run_dir = files.run_dir(name) if logged else None
-            callbacks: list = []
-            if name == "early_stopping":
-                # Its log_dir puts the monitored value, best epoch and stop in the run,
-                # where the kerasnotes tab's Optimizer view marks them.
-                stopper = EarlyStopping(
-                    monitor="val_loss",
-                    patience=sizes.patience,
-                    restore_best_weights=True,
-                    log_dir=run_dir,
-                )
-                callbacks.append(stopper)
-            if logged:
-                callbacks.append(OptimizerInspector(run_dir))  # the Optimizer view's rates
-            model = mlp(64, sizes.hidden, 10, run_seed)
-            result = fit_run(
-                model,
-                optimizers.Adam(learning_rate=LEARNING_RATE),
-                loss,
-                train,
-                epochs=sizes.epochs,
-                batch_size=BATCH_SIZE,
-                log_dir=run_dir,
-                validation=validation,
-                callbacks=callbacks,
-                log_updates=False,
+    claim, title, sizes = CLAIM, TITLE, SIZES
+    several_seeds = True
+
+    def data(self, context: Context, seed: int) -> tuple:
+        return digits_split(context.sizes.train_samples, seed)
+
+    def configs(self, context: Context, data: tuple) -> dict[str, bool]:
+        return {"no_early_stopping": False, "early_stopping": True}
+
+    def train(self, context: Context, trial: Trial) -> dict:
+        sizes = context.sizes
+        train, validation = trial.data
+        callbacks: list = []
+        stopper = None
+        if trial.config:
+            # Its log_dir puts the monitored value, best epoch and stop in the run,
+            # where the kerasnotes tab's Optimizer view marks them.
+            stopper = EarlyStopping(
+                monitor="val_loss",
+                patience=sizes.patience,
+                restore_best_weights=True,
+                log_dir=trial.run_dir,
             )
-            if logged:
-                curves[name] = result.history["val_loss"]
-                train_curves[name] = result.history["loss"]
-            # the weights the run ends with (for early stopping: the restored best epoch's)
-            final[name].append(inference_loss(model, *validation))
-            plain = result.history["val_loss"]
-            if name == "no_early_stopping":
-                rises.append(plain[-1] / min(plain) - 1.0)
-                best_epochs.append(int(np.argmin(plain)) + 1)
-            else:
-                restored_epochs.append(stopper.best_epoch + 1)  # EarlyStopping counts from 0
-                ran_epochs.append(len(plain))
-
-    gains = [
-        a - b for a, b in zip(final["no_early_stopping"], final["early_stopping"], strict=True)
-    ]
-    decision = measures.decide(gains, smoke_test=mode == "quick")
-    # The plain runs overfit when their rise above the best epoch is beyond the seed spread.
-    overfit = measures.decide(rises, smoke_test=mode == "quick")
-    overfits = overfit.reproduced is True
-    reproduced = decision.reproduced
-    if mode == "quick":
-        outcome = f"undecided (smoke test): {measures.count(sizes.epochs, 'epoch')} cannot decide"
-    elif not overfits:
-        reproduced = None
-        outcome = (
-            f"undecided: the plain runs' rise above their best, "
-            f"{overfit.describe(scale=100, unit=' %', digits=1)}, is not clear overfitting"
+            callbacks.append(stopper)
+        if trial.logged:
+            callbacks.append(OptimizerInspector(trial.run_dir))  # the Optimizer view's rates
+        model = mlp(64, sizes.hidden, 10, trial.seed)
+        result = fit_run(
+            model,
+            optimizers.Adam(learning_rate=LEARNING_RATE),
+            losses.SparseCategoricalCrossentropy(from_logits=True),
+            train,
+            epochs=sizes.epochs,
+            batch_size=BATCH_SIZE,
+            log_dir=trial.run_dir,
+            validation=validation,
+            callbacks=callbacks,
+            log_updates=False,
         )
-    elif reproduced:
-        outcome = "reproduced: early stopping ends lower on every seed, beyond the spread"
-    elif reproduced is False:
-        outcome = "not reproduced: early stopping ends higher"
-    else:
-        outcome = f"undecided: {decision.reason}"
-    mean_plain = float(np.mean(final["no_early_stopping"]))
-    mean_stopped = float(np.mean(final["early_stopping"]))
-    verdict = (
-        f"C7: on {sizes.train_samples} digits over {measures.count(len(seeds), 'seed')}, "
-        f"validation loss is lowest at epoch {_join(best_epochs)} and ends "
-        f"{_join([f'{r:+.0%}' for r in rises])} above that after {sizes.epochs} epochs "
-        f"(mean {mean_plain:.3f}); early stopping (patience {sizes.patience}) stops at "
-        f"epoch {_join(ran_epochs)} and restores epoch {_join(restored_epochs)}, ending at "
-        f"{mean_stopped:.3f}; gain {decision.describe(digits=3)} (criterion: the plain runs "
-        f"overfit, ending above their best by more than {measures.MARGIN_STDERRS:g} standard "
-        f"errors, and early stopping ends lower by more than {measures.MARGIN_STDERRS:g} "
-        f"standard errors; {outcome})"
-    )
+        return {
+            "val_loss": result.history["val_loss"],
+            "loss": result.history["loss"],
+            # the weights the run ends with (for early stopping: the restored best epoch's)
+            "final": inference_loss(model, *validation),
+            "restored": None if stopper is None else stopper.best_epoch + 1,  # counts from 0
+        }
 
-    plot = _plot(
-        curves,
-        train_curves,
-        restored_epochs[0],
-        files.plot_path("c7_early_stopping"),
-        measures.status_text(reproduced, mode == "quick"),
-    )
-    return ClaimResult(
-        claim=CLAIM,
-        title=TITLE,
-        figure=(
-            f"final val loss: {mean_plain:.3f} without, {mean_stopped:.3f} with "
-            f"(gain {decision.mean:+.3f}"
-            + ("" if len(seeds) == 1 else f" ± {decision.stderr:.3f}")
-            + f", {measures.count(len(seeds), 'seed')})"
-        ),
-        verdict=verdict,
-        reproduced=reproduced,
-        plot=plot,
-        runs=files.runs,
-        seconds=time.perf_counter() - start,
-        numbers={
-            "final_val_loss_no_early_stopping": mean_plain,
-            "final_val_loss_early_stopping": mean_stopped,
-            "best_val_loss": float(min(curves["no_early_stopping"])),
-            "best_val_loss_early_stopping": float(min(curves["early_stopping"])),
-            "best_epoch": float(best_epochs[0]),
-            "restored_epoch": float(restored_epochs[0]),
-            "epochs_run_early_stopping": float(ran_epochs[0]),
-            "val_loss_gain": decision.mean,
-            "val_loss_gain_stderr": decision.stderr,
-            "overfit_rise": overfit.mean,
-            "overfit_rise_stderr": overfit.stderr,
-            "seeds": float(len(seeds)),
-        },
-        smoke_test=mode == "quick",
-    )
+    def judge(self, context: Context, results: dict[str, list[dict]]) -> Judgement:
+        sizes, seeds = context.sizes, context.seeds
+        plain_runs, stopped_runs = results["no_early_stopping"], results["early_stopping"]
+        curves = {name: runs[0]["val_loss"] for name, runs in results.items()}
+        train_curves = {name: runs[0]["loss"] for name, runs in results.items()}
+        final = {name: [r["final"] for r in runs] for name, runs in results.items()}
+        rises = [r["val_loss"][-1] / min(r["val_loss"]) - 1.0 for r in plain_runs]
+        best_epochs = [int(np.argmin(r["val_loss"])) + 1 for r in plain_runs]
+        restored_epochs = [r["restored"] for r in stopped_runs]
+        ran_epochs = [len(r["val_loss"]) for r in stopped_runs]
+
+        gains = [
+            a - b for a, b in zip(final["no_early_stopping"], final["early_stopping"], strict=True)
+        ]
+        decision = measures.decide(gains, smoke_test=context.quick)
+        # The plain runs overfit when their rise above the best epoch is beyond the seed spread.
+        overfit = measures.decide(rises, smoke_test=context.quick)
+        overfits = overfit.reproduced is True
+        reproduced = decision.reproduced
+        if context.quick:
+            outcome = (
+                f"undecided (smoke test): {measures.count(sizes.epochs, 'epoch')} cannot decide"
+            )
+        elif not overfits:
+            reproduced = None
+            outcome = (
+                f"undecided: the plain runs' rise above their best, "
+                f"{overfit.describe(scale=100, unit=' %', digits=1)}, is not clear overfitting"
+            )
+        elif reproduced:
+            outcome = "reproduced: early stopping ends lower on every seed, beyond the spread"
+        elif reproduced is False:
+            outcome = "not reproduced: early stopping ends higher"
+        else:
+            outcome = f"undecided: {decision.reason}"
+        mean_plain = float(np.mean(final["no_early_stopping"]))
+        mean_stopped = float(np.mean(final["early_stopping"]))
+        verdict = (
+            f"C7: on {sizes.train_samples} digits over {measures.count(len(seeds), 'seed')}, "
+            f"validation loss is lowest at epoch {_join(best_epochs)} and ends "
+            f"{_join([f'{r:+.0%}' for r in rises])} above that after {sizes.epochs} epochs "
+            f"(mean {mean_plain:.3f}); early stopping (patience {sizes.patience}) stops at "
+            f"epoch {_join(ran_epochs)} and restores epoch {_join(restored_epochs)}, ending at "
+            f"{mean_stopped:.3f}; gain {decision.describe(digits=3)} (criterion: the plain runs "
+            f"overfit, ending above their best by more than {measures.MARGIN_STDERRS:g} standard "
+            f"errors, and early stopping ends lower by more than {measures.MARGIN_STDERRS:g} "
+            f"standard errors; {outcome})"
+        )
+
+        plot = _plot(
+            curves,
+            train_curves,
+            restored_epochs[0],
+            context.files.plot_path("c7_early_stopping"),
+            context.status(reproduced),
+        )
+        return Judgement(
+            figure=(
+                f"final val loss: {mean_plain:.3f} without, {mean_stopped:.3f} with "
+                f"(gain {decision.mean:+.3f}"
+                + ("" if len(seeds) == 1 else f" ± {decision.stderr:.3f}")
+                + f", {measures.count(len(seeds), 'seed')})"
+            ),
+            verdict=verdict,
+            reproduced=reproduced,
+            plot=plot,
+            numbers={
+                "final_val_loss_no_early_stopping": mean_plain,
+                "final_val_loss_early_stopping": mean_stopped,
+                "best_val_loss": float(min(curves["no_early_stopping"])),
+                "best_val_loss_early_stopping": float(min(curves["early_stopping"])),
+                "best_epoch": float(best_epochs[0]),
+                "restored_epoch": float(restored_epochs[0]),
+                "epochs_run_early_stopping": float(ran_epochs[0]),
+                "val_loss_gain": decision.mean,
+                "val_loss_gain_stderr": decision.stderr,
+                "overfit_rise": overfit.mean,
+                "overfit_rise_stderr": overfit.stderr,
+                "seeds": float(len(seeds)),
+            },
+        )
+
+
+#: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``
+run = EarlyStoppingClaim().run
 
 
 def _join(values: list) -> str:

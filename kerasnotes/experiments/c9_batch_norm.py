@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +34,7 @@ import numpy as np
 
 from kerasnotes import layers, losses, optimizers
 from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
 from kerasnotes.experiments.training import WHOLE_BATCHES, digits_split, fit_run
 
 CLAIM = "C9"
@@ -103,143 +100,148 @@ def deep_mlp(depth: int, width: int, batch_norm: bool, seed: int) -> keras.Seque
     return keras.Sequential(stack)
 
 
-def run(
-    mode: str = "default",
-    logdir: str | os.PathLike = "runs",
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> ClaimResult:
+class BatchNormRates(Claim):
     """Train the deep MLP with and without BN per learning rate; check BN's inference.
 
-    Args:
-        mode: "quick", "default" or "full" (see ``SIZES``).
-        logdir: runs go to ``<logdir>/C9/<config>``, the plot to ``<logdir>/C9/``.
-        seed: seed of the data split and the initial weights.
-        progress: called with each configuration's name as it starts.
+    Runs go to ``<log_dir>/C9/<config>``, the plot to ``<log_dir>/C9/``; ``seed`` seeds the
+    data split and the initial weights.
     """
-    sizes = pick_size(SIZES, mode)
-    start = time.perf_counter()
-    files = ClaimFiles(logdir, CLAIM)
-    train, validation = digits_split(sizes.train_samples, seed)
-    loss = losses.SparseCategoricalCrossentropy(from_logits=True)
-    target = sizes.target_accuracy
 
-    accuracy: dict[tuple[bool, float], list[float]] = {}
-    reach: dict[tuple[bool, float], int | None] = {}
-    final_loss: dict[tuple[bool, float], float] = {}
-    bn_model = None
-    for batch_norm in (False, True):
-        for rate in sizes.learning_rates:
-            name = f"{'bn' if batch_norm else 'plain'}_lr{rate:g}"
-            if progress is not None:
-                progress(name)
-            model = deep_mlp(sizes.depth, sizes.width, batch_norm, seed)
-            result = fit_run(
-                model,
-                optimizers.SGD(learning_rate=rate),
-                loss,
-                train,
-                epochs=sizes.epochs,
-                batch_size=BATCH_SIZE,
-                log_dir=files.run_dir(name),
-                validation=validation,
-                metrics=("accuracy",),
-                log_updates=False,
+    claim, title, sizes = CLAIM, TITLE, SIZES
+
+    def data(self, context: Context, seed: int) -> tuple:
+        return digits_split(context.sizes.train_samples, seed)
+
+    def configs(self, context: Context, data: tuple) -> dict[str, tuple[bool, float]]:
+        return {
+            f"{'bn' if batch_norm else 'plain'}_lr{rate:g}": (batch_norm, rate)
+            for batch_norm in (False, True)
+            for rate in context.sizes.learning_rates
+        }
+
+    def train(self, context: Context, trial: Trial) -> dict:
+        sizes = context.sizes
+        train, validation = trial.data
+        batch_norm, rate = trial.config
+        model = deep_mlp(sizes.depth, sizes.width, batch_norm, trial.seed)
+        result = fit_run(
+            model,
+            optimizers.SGD(learning_rate=rate),
+            losses.SparseCategoricalCrossentropy(from_logits=True),
+            train,
+            epochs=sizes.epochs,
+            batch_size=BATCH_SIZE,
+            log_dir=trial.run_dir,
+            validation=validation,
+            metrics=("accuracy",),
+            log_updates=False,
+        )
+        return {
+            "accuracy": result.history["val_accuracy"],
+            "final_loss": result.history["loss"][-1],
+            "model": model,
+        }
+
+    def judge(self, context: Context, results: dict[str, list[dict]]) -> Judgement:
+        sizes = context.sizes
+        target = sizes.target_accuracy
+        configs = self.configs(context, None)
+        runs = {configs[name]: run for name, (run,) in results.items()}
+        accuracy = {key: run["accuracy"] for key, run in runs.items()}
+        reach = {
+            key: measures.first_reaching(curve, target, above=True)
+            for key, curve in accuracy.items()
+        }
+        final_loss = {key: run["final_loss"] for key, run in runs.items()}
+        # the last (largest learning rate) BN model is checked
+        bn_model = runs[(True, sizes.learning_rates[-1])]["model"]
+        validation = self.data(context, context.seed)[1]  # the same split: seeded, no state
+
+        # F11 at test time: moving averages, so a sample alone = the sample inside the batch.
+        full = keras.ops.convert_to_numpy(
+            bn_model.predict(validation[0], batch_size=len(validation[0]), verbose=0)
+        )
+        alone = np.concatenate(
+            [
+                keras.ops.convert_to_numpy(bn_model(validation[0][i : i + 1], training=False))
+                for i in range(min(len(validation[0]), 64))
+            ]
+        )
+        inference_diff = float(np.max(np.abs(full[: len(alone)] - alone)))
+        scale = float(np.max(np.abs(full[: len(alone)])))
+
+        def best(batch_norm: bool) -> int | None:
+            counts = [reach[(batch_norm, r)] for r in sizes.learning_rates]
+            counts = [c for c in counts if c is not None]
+            return min(counts) if counts else None
+
+        def largest(batch_norm: bool) -> float | None:
+            ok = [r for r in sizes.learning_rates if reach[(batch_norm, r)] is not None]
+            return max(ok) if ok else None
+
+        budget = sizes.epochs
+        best_plain, best_bn = best(False), best(True)
+        top_plain, top_bn = largest(False), largest(True)
+        if best_bn is None and best_plain is None:
+            reproduced, outcome = None, "undecided: neither reached the target"
+        else:
+            faster = best_bn is not None and (best_plain is None or best_bn < best_plain)
+            larger = top_bn is not None and (top_plain is None or top_bn >= top_plain)
+            reproduced = faster and larger
+            outcome = (
+                "reproduced"
+                if reproduced
+                else f"not reproduced: {'faster' if faster else 'not faster'}, "
+                f"{'larger rate ok' if larger else 'no larger rate'}"
             )
-            key = (batch_norm, rate)
-            accuracy[key] = result.history["val_accuracy"]
-            reach[key] = measures.first_reaching(accuracy[key], target, above=True)
-            final_loss[key] = result.history["loss"][-1]
-            if batch_norm:
-                bn_model = model  # the last (largest learning rate) BN model is checked below
+        matches = inference_diff <= MATCH_TOLERANCE * max(scale, 1.0)
 
-    # F11 at test time: moving averages, so a sample alone = the sample inside the batch.
-    full = keras.ops.convert_to_numpy(
-        bn_model.predict(validation[0], batch_size=len(validation[0]), verbose=0)
-    )
-    alone = np.concatenate(
-        [
-            keras.ops.convert_to_numpy(bn_model(validation[0][i : i + 1], training=False))
-            for i in range(min(len(validation[0]), 64))
-        ]
-    )
-    inference_diff = float(np.max(np.abs(full[: len(alone)] - alone)))
-    scale = float(np.max(np.abs(full[: len(alone)])))
+        def per_rate(batch_norm: bool) -> str:
+            return ", ".join(
+                f"lr {r:g}: {measures.describe_count(reach[(batch_norm, r)], budget, 'epochs')}"
+                for r in sizes.learning_rates
+            )
 
-    def best(batch_norm: bool) -> int | None:
-        counts = [reach[(batch_norm, r)] for r in sizes.learning_rates]
-        counts = [c for c in counts if c is not None]
-        return min(counts) if counts else None
-
-    def largest(batch_norm: bool) -> float | None:
-        ok = [r for r in sizes.learning_rates if reach[(batch_norm, r)] is not None]
-        return max(ok) if ok else None
-
-    budget = sizes.epochs
-    best_plain, best_bn = best(False), best(True)
-    top_plain, top_bn = largest(False), largest(True)
-    if best_bn is None and best_plain is None:
-        reproduced, outcome = None, "undecided: neither reached the target"
-    else:
-        faster = best_bn is not None and (best_plain is None or best_bn < best_plain)
-        larger = top_bn is not None and (top_plain is None or top_bn >= top_plain)
-        reproduced = faster and larger
-        outcome = (
-            "reproduced"
-            if reproduced
-            else f"not reproduced: {'faster' if faster else 'not faster'}, "
-            f"{'larger rate ok' if larger else 'no larger rate'}"
-        )
-    matches = inference_diff <= MATCH_TOLERANCE * max(scale, 1.0)
-
-    def per_rate(batch_norm: bool) -> str:
-        return ", ".join(
-            f"lr {r:g}: {measures.describe_count(reach[(batch_norm, r)], budget, 'epochs')}"
-            for r in sizes.learning_rates
+        verdict = (
+            f"C9: epochs to {target:.0%} validation accuracy for a {sizes.depth}-layer MLP, "
+            f"plain: {per_rate(False)}; with BN: {per_rate(True)} (criterion: BN reaches it in "
+            f"fewer epochs at its best rate and at a rate at least as large as the plain net's "
+            f"largest; {outcome}); batch-size-1 inference matches full-batch inference: max "
+            f"|diff| = {inference_diff:.1e} ({'matches' if matches else 'does not match'} within "
+            f"{MATCH_TOLERANCE:g}·max|f|)"
         )
 
-    verdict = (
-        f"C9: epochs to {target:.0%} validation accuracy for a {sizes.depth}-layer MLP, "
-        f"plain: {per_rate(False)}; with BN: {per_rate(True)} (criterion: BN reaches it in "
-        f"fewer epochs at its best rate and at a rate at least as large as the plain net's "
-        f"largest; {outcome}); batch-size-1 inference matches full-batch inference: max |diff| = "
-        f"{inference_diff:.1e} ({'matches' if matches else 'does not match'} within "
-        f"{MATCH_TOLERANCE:g}·max|f|)"
-    )
+        reproduced, verdict = context.smoke_test(reproduced, verdict)
+        plot = _plot(
+            accuracy,
+            sizes.learning_rates,
+            target,
+            context.files.plot_path("c9_batch_norm"),
+            context.status(reproduced),
+        )
+        numbers: dict[str, float] = {
+            "inference_max_abs_diff": inference_diff,
+            "epochs_best_plain": float("nan") if best_plain is None else float(best_plain),
+            "epochs_best_bn": float("nan") if best_bn is None else float(best_bn),
+        }
+        for (batch_norm, rate), count in reach.items():
+            tag = f"{'bn' if batch_norm else 'plain'}_lr{rate:g}"
+            numbers[f"epochs_{tag}"] = float("nan") if count is None else float(count)
+            numbers[f"final_loss_{tag}"] = float(final_loss[(batch_norm, rate)])
+        return Judgement(
+            figure=(
+                f"best epochs to {target:.0%}: plain {_short(best_plain, budget)}, "
+                f"BN {_short(best_bn, budget)}; BS-1 diff {inference_diff:.0e}"
+            ),
+            verdict=verdict,
+            reproduced=reproduced,
+            plot=plot,
+            numbers=numbers,
+        )
 
-    if mode == "quick":  # a smoke test: the runs are too short for a noisy claim
-        reproduced, verdict = None, measures.smoke_test_verdict(verdict)
-    plot = _plot(
-        accuracy,
-        sizes.learning_rates,
-        target,
-        files.plot_path("c9_batch_norm"),
-        measures.status_text(reproduced, mode == "quick"),
-    )
-    numbers: dict[str, float] = {
-        "inference_max_abs_diff": inference_diff,
-        "epochs_best_plain": float("nan") if best_plain is None else float(best_plain),
-        "epochs_best_bn": float("nan") if best_bn is None else float(best_bn),
-    }
-    for (batch_norm, rate), count in reach.items():
-        tag = f"{'bn' if batch_norm else 'plain'}_lr{rate:g}"
-        numbers[f"epochs_{tag}"] = float("nan") if count is None else float(count)
-        numbers[f"final_loss_{tag}"] = float(final_loss[(batch_norm, rate)])
-    return ClaimResult(
-        claim=CLAIM,
-        title=TITLE,
-        figure=(
-            f"best epochs to {target:.0%}: plain {_short(best_plain, budget)}, "
-            f"BN {_short(best_bn, budget)}; BS-1 diff {inference_diff:.0e}"
-        ),
-        verdict=verdict,
-        reproduced=reproduced,
-        plot=plot,
-        runs=files.runs,
-        seconds=time.perf_counter() - start,
-        numbers=numbers,
-        smoke_test=mode == "quick",
-    )
+
+#: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``
+run = BatchNormRates().run
 
 
 def _short(count: int | None, budget: int) -> str:

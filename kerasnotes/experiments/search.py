@@ -10,7 +10,7 @@ hyperparameters for the HParams dashboard; the plot ranks the trials.
 ```
 maximise  val_accuracy(best epoch)  over  NotesHyperModel's space     (keras-tuner's objective)
 quick: random, 3 trials × 2 epochs on 600 samples;  default: random, 5 × 6;  full: Bayesian, 15 × 15
-files: <logdir>/search/trial_<id>/execution0 (runs),  <logdir>/search/search_trials.png
+files: <log_dir>/search/trial_<id>/execution0 (runs),  <log_dir>/search/search_trials.png
 ```
 
 Example:
@@ -24,10 +24,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,7 +34,7 @@ import keras
 import numpy as np
 
 from kerasnotes.experiments import plotting
-from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size
+from kerasnotes.experiments.claim import Claim, Context, Judgement
 
 #: The step's id in the tour (``kerasnotes tour --only search``).
 STEP = "search"
@@ -115,86 +113,86 @@ def describe(values: dict[str, Any]) -> str:
     )
 
 
-def run(
-    mode: str = "default",
-    logdir: str | os.PathLike = "runs",
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> ClaimResult:
+class Search(Claim):
     """Search ``NotesHyperModel`` on the digits and report the best trial.
 
-    Args:
-        mode: "quick", "default" or "full" (see ``SIZES``).
-        logdir: trial runs go to ``<logdir>/search/trial_<id>/``, the plot to ``<logdir>/search/``.
-        seed: seed of the data split, the tuner and the weights.
-        progress: called with "trial k/n" as each trial starts.
+    Trial runs go to ``<log_dir>/search/trial_<id>/``, the plot to ``<log_dir>/search/``;
+    ``seed`` seeds the data split, the tuner and the weights; ``progress`` is called with
+    "trial k/n" as each trial starts.
     """
-    from kerasnotes.tuning import search_digits
 
-    sizes = pick_size(SIZES, mode)
-    start = time.perf_counter()
-    files = ClaimFiles(logdir, STEP)
-    _clear_old_runs(files.root)
-    # keras-tuner's own project (oracle state, checkpoints) is scratch: only the
-    # TensorBoard runs and the plot belong in the log directory.
-    project = tempfile.mkdtemp(prefix="kerasnotes-tour-search-")
-    try:
-        found = search_digits(
-            max_trials=sizes.trials,
-            epochs=sizes.epochs,
-            logdir=files.root,
-            tuner=sizes.tuner,
-            directory=project,
-            subset=sizes.subset,
-            seed=seed,
-            callbacks=[_TrialProgress(_announcer(progress, sizes.trials))],
-        )
-    finally:
-        shutil.rmtree(project, ignore_errors=True)
+    claim, title, sizes = STEP, TITLE, SIZES
+    quick_is_smoke_test = False
+    status_label = "searched"
 
-    scored = {
-        trial_id: trial
-        for trial_id, trial in found.trials.items()
-        if trial["score"] is not None and np.isfinite(trial["score"])
-    }
-    scores = [trial["score"] for trial in scored.values()]
-    runs = sorted(path for path in files.root.glob("trial_*/execution*") if path.is_dir())
-    files.runs.extend(runs)
-    best = found.best_hyperparameters
-    samples = "all 1,437" if sizes.subset is None else f"{sizes.subset}"
-    if scores:
-        figure = (
-            f"best val acc {found.val_accuracy:.3f} of {len(scores)} trials "
-            f"({best.get('optimizer', '?')}, {best.get('normalization', '?')} norm)"
+    def experiment(self, context: Context) -> Any:
+        """keras-tuner's search, its trials' runs added to the step's runs."""
+        from kerasnotes.tuning import search_digits
+
+        sizes, files = context.sizes, context.files
+        _clear_old_runs(files.root)
+        # keras-tuner's own project (oracle state, checkpoints) is scratch: only the
+        # TensorBoard runs and the plot belong in the log directory.
+        project = tempfile.mkdtemp(prefix="kerasnotes-tour-search-")
+        try:
+            found = search_digits(
+                max_trials=sizes.trials,
+                epochs=sizes.epochs,
+                logdir=files.root,
+                tuner=sizes.tuner,
+                directory=project,
+                subset=sizes.subset,
+                seed=context.seed,
+                callbacks=[_TrialProgress(_announcer(context.progress, sizes.trials))],
+            )
+        finally:
+            shutil.rmtree(project, ignore_errors=True)
+        runs = sorted(path for path in files.root.glob("trial_*/execution*") if path.is_dir())
+        files.runs.extend(runs)
+        return found
+
+    def judge(self, context: Context, found: Any) -> Judgement:
+        sizes = context.sizes
+        scored = {
+            trial_id: trial
+            for trial_id, trial in found.trials.items()
+            if trial["score"] is not None and np.isfinite(trial["score"])
+        }
+        scores = [trial["score"] for trial in scored.values()]
+        best = found.best_hyperparameters
+        samples = "all 1,437" if sizes.subset is None else f"{sizes.subset}"
+        if scores:
+            figure = (
+                f"best val acc {found.val_accuracy:.3f} of {len(scores)} trials "
+                f"({best.get('optimizer', '?')}, {best.get('normalization', '?')} norm)"
+            )
+            verdict = (
+                f"search: a {sizes.tuner} search of {sizes.trials} trials × {sizes.epochs} epochs "
+                f"over NotesHyperModel's space on {samples} training digits reached validation "
+                f"accuracy {found.val_accuracy:.4f} (trials ranged {min(scores):.4f}–"
+                f"{max(scores):.4f}) with {describe(best)} (criterion: keras-tuner's objective, "
+                "the best epoch's validation accuracy)"
+            )
+        else:
+            figure = "no trial completed"
+            verdict = f"search: none of the {sizes.trials} trials produced a validation accuracy"
+        plot = _plot(scored, context.files.plot_path("search_trials"), sizes)
+        return Judgement(
+            figure=figure,
+            verdict=verdict,
+            reproduced=None,
+            plot=plot,
+            numbers={
+                "best_val_accuracy": float(found.val_accuracy),
+                "worst_val_accuracy": float(min(scores)) if scores else float("nan"),
+                "trials": float(len(found.trials)),
+                "completed": float(len(scores)),
+            },
         )
-        verdict = (
-            f"search: a {sizes.tuner} search of {sizes.trials} trials × {sizes.epochs} epochs "
-            f"over NotesHyperModel's space on {samples} training digits reached validation "
-            f"accuracy {found.val_accuracy:.4f} (trials ranged {min(scores):.4f}–"
-            f"{max(scores):.4f}) with {describe(best)} (criterion: keras-tuner's objective, "
-            "the best epoch's validation accuracy)"
-        )
-    else:
-        figure = "no trial completed"
-        verdict = f"search: none of the {sizes.trials} trials produced a validation accuracy"
-    plot = _plot(scored, files.plot_path("search_trials"), sizes)
-    return ClaimResult(
-        claim=STEP,
-        title=TITLE,
-        figure=figure,
-        verdict=verdict,
-        reproduced=None,
-        plot=plot,
-        runs=files.runs,
-        seconds=time.perf_counter() - start,
-        numbers={
-            "best_val_accuracy": float(found.val_accuracy),
-            "worst_val_accuracy": float(min(scores)) if scores else float("nan"),
-            "trials": float(len(found.trials)),
-            "completed": float(len(scores)),
-        },
-        status_label="searched",
-    )
+
+
+#: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``
+run = Search().run
 
 
 def _plot(trials: dict[str, dict[str, Any]], path: Path, sizes: Sizes) -> Path:
