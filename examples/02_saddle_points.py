@@ -51,7 +51,8 @@ print(f"escape direction u = {np.round(point.escape_direction, 4)} (expected ±[
 # by (1 + 2α) per step, so plain gradient descent does escape, but only after
 # log(1e6)/log(1 + 2α) steps; heavy-ball momentum (F2k) compounds those steps. The
 # eigenvector step jumps straight along u: F13's θ ← θ + ηu with η = √2 lands on the
-# valley w₁w₂ = 1 in one move. Starting exactly at 0, gradient descent never moves.
+# valley w₁w₂ = 1 in one move. Starting exactly at 0, gradient descent never moves:
+# any perturbation, such as the noise of SGD's mini-batches, is what lets it start.
 
 
 # %%

@@ -59,11 +59,13 @@ def _cells(text: str) -> list[tuple[str, list[str]]]:
     return cells
 
 
+@pytest.mark.backend_independent
 def test_the_folder_holds_exactly_the_tutorials():
     assert sorted(path.name for path in EXAMPLES.glob("*.py")) == list(TUTORIALS)
     assert [int(name[:2]) for name in TUTORIALS] == list(range(1, len(TUTORIALS) + 1))
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("name", TUTORIALS)
 def test_tutorial_is_a_jupytext_percent_notebook_under_the_length_limit(name):
     text = (EXAMPLES / name).read_text(encoding="utf-8")
@@ -93,6 +95,7 @@ def _imports(tree: ast.AST) -> list[tuple[str, list[str]]]:
     return found
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("name", TUTORIALS)
 def test_tutorial_imports_only_keras_numpy_sklearn_matplotlib_and_public_kerasnotes(name):
     tree = ast.parse((EXAMPLES / name).read_text(encoding="utf-8"))
