@@ -89,8 +89,9 @@ for name, optimizer in (
 # ## C6: decay the learning rate
 #
 # SGD at α₀ = 0.1, three ways: constant; exponential α₀e^{−γt} (F6) and step
-# α₀·0.5^⌊t/every⌋ (F7), both ending about ten times lower (t in epochs). `LearningRateDecay(schedule, per="epoch")` sets the rate
-# at the start of every epoch and logs it (the learning-rate curve in TensorBoard).
+# α₀·0.5^⌊t/every⌋ (F7), both ending about ten times lower (t in epochs).
+# `LearningRateDecay(schedule, per="epoch")` sets the rate at the start of every epoch
+# and logs it (the learning-rate curve in TensorBoard).
 # A decay "helps" when its final training loss is lower than the constant rate's by more
 # than twice the standard error of the difference over seeds ("hurts" the other way).
 # In a short run (`--quick`) a decay can only cost progress; the claim is about long
@@ -114,13 +115,10 @@ for seed in SEEDS:
 for name in schedules:
     gain = np.subtract(final["constant"], final[name])
     stderr = gain.std(ddof=1) / np.sqrt(len(gain))
-    verdict = (
-        "helps"
-        if gain.mean() > 2 * stderr
-        else "hurts"
-        if gain.mean() < -2 * stderr
-        else "undecided"
-    )
+    verdict = "undecided"
+    if abs(gain.mean()) > 2 * stderr:
+        verdict = "helps" if gain.mean() > 0 else "hurts"
     print(f"{name:>11} decay: final loss {np.mean(final[name]):.4f} vs constant "
-          f"{np.mean(final['constant']):.4f}, gain {gain.mean():+.4f} ± {stderr:.4f}: {verdict}")  # fmt: skip
+          f"{np.mean(final['constant']):.4f}, gain {gain.mean():+.4f} ± {stderr:.4f} (SE): "
+          f"{verdict}")  # fmt: skip
 print(f"TensorBoard runs: {OUT}")
