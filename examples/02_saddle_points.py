@@ -56,19 +56,28 @@ print(f"escape direction u = {np.round(point.escape_direction, 4)} (expected ±[
 
 
 # %%
+class LossAfterEachUpdate(keras.callbacks.Callback):
+    """Records L = (1 - w1·w2)² from the two weights after every update."""
+
+    def __init__(self):
+        super().__init__()
+        self.losses = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Through self.model: on JAX it first copies the training state back into the
+        # model's variables (a closure over `model` would read stale ones there).
+        w1, w2 = (keras.ops.convert_to_numpy(w).item() for w in self.model.weights)
+        self.losses.append((1 - w1 * w2) ** 2)
+
+
 def steps_to_escape(optimizer, start):
     model, x, y, loss = kn.datasets.product_saddle(*start)
-    trace = []  # L = (1 - w1·w2)² after update 1, 2, ...
-    record = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda batch, logs: trace.append(
-            (1 - np.prod([keras.ops.convert_to_numpy(w) for w in model.weights])) ** 2
-        )
-    )
     model.compile(optimizer, loss)
+    record = LossAfterEachUpdate()
     # The one sample repeated STEPS times: one `fit`, one full-batch update per row.
     model.fit(np.tile(x, (STEPS, 1)), np.tile(y, (STEPS, 1)), batch_size=1, shuffle=False,
               verbose=0, callbacks=[record])  # fmt: skip
-    below = np.flatnonzero(np.array(trace) < 0.5)
+    below = np.flatnonzero(np.array(record.losses) < 0.5)
     return int(below[0]) + 1 if below.size else None  # None: still stuck after STEPS steps
 
 

@@ -88,21 +88,28 @@ for batch_size in BATCHES:
 ALPHA, BETA, KAPPA, UPDATES = 0.019, 0.9, 100.0, 400
 
 
+class BowlLossAfterEachUpdate(keras.callbacks.Callback):
+    """Records L = ½ wᵀAw from the weights after every update."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.a, self.losses = a, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Through self.model: on JAX it first copies the training state back into the
+        # model's variables (a closure over `model` would read stale ones there).
+        w = keras.ops.convert_to_numpy(self.model.weights[0]).ravel()
+        self.losses.append(0.5 * w @ self.a @ w)
+
+
 def losses_on_the_bowl(optimizer):
     """L = ½ wᵀAw after each of UPDATES full-batch updates of `optimizer`."""
     model, x, y, loss = kn.datasets.ill_conditioned_quadratic(KAPPA, start=[1.0, 1.0])
-    a = 2 * x.T.astype("float64") @ x / len(x)  # the bowl's A (see the loader's docstring)
-    trace = []
-
-    def record(batch, logs):
-        w = keras.ops.convert_to_numpy(model.weights[0]).ravel()
-        trace.append(0.5 * w @ a @ w)
-
+    record = BowlLossAfterEachUpdate(2 * x.T.astype("float64") @ x / len(x))  # A: see the loader
     model.compile(optimizer, loss)
     repeated = (np.tile(x, (UPDATES, 1)), np.tile(y, (UPDATES, 1)))
-    callback = keras.callbacks.LambdaCallback(on_train_batch_end=record)
-    model.fit(*repeated, batch_size=len(x), shuffle=False, verbose=0, callbacks=[callback])
-    return np.array(trace)
+    model.fit(*repeated, batch_size=len(x), shuffle=False, verbose=0, callbacks=[record])
+    return np.array(record.losses)
 
 
 for name, optimizer in (
