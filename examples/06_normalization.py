@@ -23,9 +23,10 @@ import kerasnotes as kn
 from kerasnotes.curvature import HessianProbe
 
 QUICK = "--quick" in sys.argv or os.environ.get("KERASNOTES_EXAMPLES_QUICK") == "1"
-EPOCHS, RATES = (2, (0.05, 1.0)) if QUICK else (15, (0.05, 0.3, 1.0))
+EPOCHS, RATES, SAMPLES = (2, (0.05, 1.0), 400) if QUICK else (15, (0.05, 0.3, 1.0), None)
 
 (x_train, y_train), (x_val, y_val) = kn.datasets.load_digits()
+x_train, y_train = x_train[:SAMPLES], y_train[:SAMPLES]  # all 1,438 unless quick
 
 
 def mlp(norm=None, depth=4, seed=0):
