@@ -1,8 +1,9 @@
 """keras-tuner's chief/worker mode running a kerasnotes search: one chief, two workers, 127.0.0.1.
 
-Each process is ``examples/tuner_search.py`` (the documented way to scale a
-search), started with keras-tuner's ``KERASTUNER_TUNER_ID`` /
-``KERASTUNER_ORACLE_IP`` / ``KERASTUNER_ORACLE_PORT`` variables. The test checks
+Each process is ``tests/_tuner_search_process.py`` (``search_digits``, as
+``examples/07_tuner_search.py`` runs it to scale a search), started with
+keras-tuner's ``KERASTUNER_TUNER_ID`` / ``KERASTUNER_ORACLE_IP`` /
+``KERASTUNER_ORACLE_PORT`` variables. The test checks
 that every trial completes, that each trial a worker ran is in the chief's
 oracle with the score the worker measured, and that the workers' TensorBoard
 runs cover every trial. Processes are always killed, whatever happens.
@@ -24,7 +25,7 @@ import pytest
 
 BACKEND = keras.backend.backend()
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tuner_search.py"
+EXAMPLE = Path(__file__).resolve().parent / "_tuner_search_process.py"
 MAX_TRIALS = 4
 DEADLINE_SECONDS = 420  # three backend imports on a busy 2-core machine, then 4 short trials
 

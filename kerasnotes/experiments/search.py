@@ -4,7 +4,7 @@ Not a claim of the notes but what a practitioner does with them: a
 ``NotesHyperModel`` search (optimizer and its β/ρ/momentum, learning rate,
 decay, batch size, normalization, depth, width) with
 ``kerasnotes.tuning.search_digits``, the small version of
-``examples/tuner_search.py``. Every trial is a TensorBoard run with its
+``examples/07_tuner_search.py``. Every trial is a TensorBoard run with its
 hyperparameters for the HParams dashboard; the plot ranks the trials.
 
 ```

@@ -22,7 +22,7 @@ choices and hyperparameter declarations), ``search`` (``search_digits``,
 The same search scales past one machine with keras-tuner's chief/worker mode:
 start one process with ``KERASTUNER_TUNER_ID=chief`` and any number with
 ``KERASTUNER_TUNER_ID=tuner<i>``, all with ``KERASTUNER_ORACLE_IP`` and
-``KERASTUNER_ORACLE_PORT`` pointing at the chief (see ``examples/tuner_search.py``).
+``KERASTUNER_ORACLE_PORT`` pointing at the chief (see ``examples/07_tuner_search.py``).
 
 Example:
     >>> import keras_tuner as kt

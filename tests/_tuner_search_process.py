@@ -1,27 +1,16 @@
-"""Search the notes' optimizers, decays, batch sizes and normalizations on the digits.
+"""One process of a keras-tuner search of the digits: the driver of tests/test_tuning_distributed.py.
 
-Runs a keras-tuner search of ``kerasnotes.tuning.NotesHyperModel`` on
-scikit-learn's bundled digits (1,437 training and 360 validation images) and
-prints the best configuration with its validation accuracy. Each trial logs to
-its own TensorBoard run; ``kerasnotes board --logdir <logdir>`` (or
-``tensorboard --logdir <logdir>``) shows them in the HParams dashboard.
+It calls ``kerasnotes.tuning.search_digits`` with the command line's settings
+and writes what this process saw to ``--results-json``, so the test can check
+a chief and its workers against each other. Users run
+``examples/07_tuner_search.py`` (the same ``search_digits`` call, settings from
+environment variables) for single-machine and chief/worker searches::
 
-One machine::
+    python tests/_tuner_search_process.py --tuner random --max-trials 4 --epochs 1 \
+        --directory DIR --logdir RUNS --results-json ROLE.json
 
-    python examples/tuner_search.py                 # Bayesian search, a few minutes on 2 cores
-    python examples/tuner_search.py --quick         # 3 short trials, a smoke test
-    python examples/tuner_search.py --tuner hyperband --logdir runs/tuning
-
-Beyond one machine (keras-tuner's chief/worker mode): start the same command
-once with ``KERASTUNER_TUNER_ID=chief`` (it serves the oracle and returns when
-every trial is done) and once per worker with ``KERASTUNER_TUNER_ID=tuner0``,
-``tuner1``, ...; every process gets ``KERASTUNER_ORACLE_IP`` and
-``KERASTUNER_ORACLE_PORT`` of the chief and the same ``--directory``::
-
-    export KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000
-    KERASTUNER_TUNER_ID=chief  python examples/tuner_search.py --directory /shared/tuner &
-    KERASTUNER_TUNER_ID=tuner0 python examples/tuner_search.py --directory /shared/tuner &
-    KERASTUNER_TUNER_ID=tuner1 python examples/tuner_search.py --directory /shared/tuner
+Under keras-tuner's ``KERASTUNER_TUNER_ID`` / ``KERASTUNER_ORACLE_IP`` /
+``KERASTUNER_ORACLE_PORT`` variables the process is the chief or a worker.
 """
 
 from __future__ import annotations
