@@ -19,14 +19,19 @@ pytestmark = pytest.mark.backend_independent
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_FOLDERS = ("kerasnotes", "callbacks", "tensorboard_plugins")
 
-#: Files another part of the "house" refactor (issue #16) is rewriting right now;
-#: they move to the shared wording when that rewrite lands. Remove a path here
+#: Files not yet switched to the shared wording (issue #16): the claim modules and
+#: the curvature engine (probe.py and the modules split from it), the backends and
+#: SaddlePointDetector were being rewritten while the rest moved. Remove a path here
 #: (or the whole entry, for a folder) once its file has been switched.
 EXEMPT = frozenset(
     {
         "kerasnotes/experiments",
         "kerasnotes/curvature/probe.py",
-        "kerasnotes/curvature/backends",
+        "kerasnotes/curvature/analysis.py",
+        "kerasnotes/curvature/engine.py",
+        "kerasnotes/curvature/flat.py",
+        "kerasnotes/curvature/spectrum.py",
+        "kerasnotes/backends",
         "callbacks/saddle.py",
     }
 )
