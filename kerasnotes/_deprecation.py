@@ -38,7 +38,8 @@ def renamed_log_dir(log_dir: Any, logdir: Any, *, default: Any, caller: str) -> 
     """
     if logdir is None:
         return log_dir
-    if os.fspath(log_dir) != os.fspath(default):
+    given = log_dir is not None if default is None else os.fspath(log_dir) != os.fspath(default)
+    if given:
         raise TypeError(
             f"{caller}(): Argument `logdir` is the deprecated spelling of `log_dir`, so "
             f"they cannot both be given; pass only log_dir. Received: log_dir={log_dir!r}, logdir={logdir!r}"

@@ -600,3 +600,25 @@ def test_a_rerun_of_an_interrupted_trial_starts_a_clean_run(tmp_path):
     assert not any(
         "tfevents" in name for _, _, names in os.walk(run / "interrupted") for name in names
     )
+
+
+def test_search_digits_takes_log_dir_and_still_the_deprecated_logdir(monkeypatch, tmp_path):
+    from kerasnotes.tuning import search as search_module
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def hypermodel(*args, **kwargs):  # stops the search where it hands the folder on
+        seen.append(kwargs["log_dir"])
+        raise Stop
+
+    monkeypatch.setattr(search_module, "NotesHyperModel", hypermodel)
+    with pytest.raises(Stop):
+        tuning.search_digits(1, 1, tmp_path / "a", tuner="random")
+    with pytest.warns(DeprecationWarning, match="log_dir"), pytest.raises(Stop):
+        tuning.search_digits(1, 1, logdir=tmp_path / "b", tuner="random")
+    with pytest.raises(TypeError, match="logdir"):
+        tuning.search_digits(1, 1, tmp_path / "a", logdir=tmp_path / "b", tuner="random")
+    assert seen == [str(tmp_path / "a"), str(tmp_path / "b")]

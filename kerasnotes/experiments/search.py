@@ -138,7 +138,7 @@ class Search(Claim):
             found = search_digits(
                 max_trials=sizes.trials,
                 epochs=sizes.epochs,
-                logdir=files.root,
+                log_dir=files.root,
                 tuner=sizes.tuner,
                 directory=project,
                 subset=sizes.subset,

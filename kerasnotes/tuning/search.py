@@ -26,6 +26,7 @@ import keras_tuner
 import numpy as np
 
 from kerasnotes import _validation
+from kerasnotes._deprecation import renamed_log_dir
 from kerasnotes.summary.hparams import loggable
 from kerasnotes.tuning.hypermodel import NotesHyperModel
 
@@ -81,9 +82,10 @@ def _distributed_role() -> tuple[bool, bool]:
 def search_digits(
     max_trials: int = 12,
     epochs: int = 12,
-    logdir: str | os.PathLike | None = None,
+    log_dir: str | os.PathLike | None = None,
     quick: bool = False,
     *,
+    logdir: str | os.PathLike | None = None,
     tuner: str = "bayesian",
     directory: str | os.PathLike | None = None,
     project_name: str = "digits",
@@ -109,7 +111,10 @@ def search_digits(
     Args:
         max_trials: trials to run (Hyperband: its budget comes from ``epochs``).
         epochs: epochs per trial (Hyperband: ``max_epochs``).
-        logdir: TensorBoard root for the trials' runs, or None.
+        log_dir: TensorBoard root for the trials' runs, or None (as
+            ``keras.callbacks.TensorBoard``'s ``log_dir``).
+        logdir: the deprecated spelling of ``log_dir``, still accepted for one
+            release with a ``DeprecationWarning``.
         quick: a smoke-test budget: 3 trials of 2 epochs on 600 training samples.
         tuner: ``"random"``, ``"bayesian"`` or ``"hyperband"``.
         directory: keras-tuner's project root; a new temporary directory when None.
@@ -144,7 +149,8 @@ def search_digits(
     (x_train, y_train), (x_val, y_val) = datasets.load_digits(validation_fraction=0.2, seed=seed)
     if subset is not None:
         x_train, y_train = x_train[:subset], y_train[:subset]
-    hypermodel_kwargs.setdefault("log_dir", None if logdir is None else os.fspath(logdir))
+    log_dir = renamed_log_dir(log_dir, logdir, default=None, caller="search_digits")
+    hypermodel_kwargs.setdefault("log_dir", None if log_dir is None else os.fspath(log_dir))
     hypermodel = NotesHyperModel(x_train.shape[1:], 10, **hypermodel_kwargs)
     directory = (
         tempfile.mkdtemp(prefix="kerasnotes-tuner-") if directory is None else os.fspath(directory)
