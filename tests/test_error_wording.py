@@ -26,11 +26,6 @@ PACKAGE_FOLDERS = ("kerasnotes", "callbacks", "tensorboard_plugins")
 EXEMPT = frozenset(
     {
         "kerasnotes/experiments",
-        "kerasnotes/curvature/probe.py",
-        "kerasnotes/curvature/analysis.py",
-        "kerasnotes/curvature/engine.py",
-        "kerasnotes/curvature/flat.py",
-        "kerasnotes/curvature/spectrum.py",
         "kerasnotes/backends",
         "callbacks/saddle.py",
     }
