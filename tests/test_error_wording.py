@@ -27,7 +27,6 @@ EXEMPT = frozenset(
     {
         "kerasnotes/experiments",
         "kerasnotes/backends",
-        "callbacks/saddle.py",
     }
 )
 
