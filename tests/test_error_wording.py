@@ -26,7 +26,6 @@ PACKAGE_FOLDERS = ("kerasnotes", "callbacks", "tensorboard_plugins")
 EXEMPT = frozenset(
     {
         "kerasnotes/experiments",
-        "kerasnotes/backends",
     }
 )
 
