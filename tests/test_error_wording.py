@@ -23,11 +23,7 @@ PACKAGE_FOLDERS = ("kerasnotes", "callbacks", "tensorboard_plugins")
 #: the curvature engine (probe.py and the modules split from it), the backends and
 #: SaddlePointDetector were being rewritten while the rest moved. Remove a path here
 #: (or the whole entry, for a folder) once its file has been switched.
-EXEMPT = frozenset(
-    {
-        "kerasnotes/experiments",
-    }
-)
+EXEMPT = frozenset({})
 
 _CHECKED_ERRORS = {"ValueError", "TypeError", "BadRequest"}
 # "got" as a word, or the pre-#16 optimizer form "...; received lr=0.1." (lower case).
