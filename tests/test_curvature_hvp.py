@@ -331,6 +331,11 @@ def test_bad_input_is_rejected_with_the_argument_named():
         HessianProbe(model, x, y, loss="mse", batch_size=0)
     with pytest.raises(ValueError, match="sample_weight"):
         HessianProbe(model, x, y, loss="mse", sample_weight=np.ones(3))
+    # A scalar x keeps its own message (a ValueError, not the generic TypeError of _as_numpy_tree).
+    with pytest.raises(ValueError, match=r"^Argument `x` must be arrays with a sample axis"):
+        HessianProbe(model, np.float32(1.0), y, loss="mse")
+    with pytest.raises(TypeError, match=r"`batch_size` must be None or an integer >= 1"):
+        HessianProbe(model, x, y, loss="mse", batch_size=2.0)
     # reduction=None is averaged as evaluate's loss tracker does: the mean of all values.
     unreduced = HessianProbe(model, x, y, loss=keras.losses.MeanSquaredError(reduction=None))
     assert unreduced.loss() == pytest.approx(HessianProbe(model, x, y, loss="mse").loss())
