@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import summary
+from kerasnotes import _validation, summary
 from kerasnotes.curvature import flat
 
 from ._common import (
@@ -31,19 +31,18 @@ _NAN = float("nan")
 
 
 def _check_number(name: str, value: Any, *, positive: bool = False) -> float:
+    expected = f"a finite number {'> 0' if positive else '>= 0'}"
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{name} must be a number; got {name}={value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        allowed = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be finite and {allowed}; got {name}={value!r}")
-    return value
+        raise TypeError(_validation.message(name, value, expected))
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        raise ValueError(_validation.message(name, value, expected))
+    return number
 
 
 def _check_int(name: str, value: Any, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise ValueError(f"{name} must be an int >= {least}; got {name}={value!r}")
-    return int(value)
+    # ValueError for a non-integer too, as this check always raised (callers may catch it).
+    return _validation.integer(name, value, minimum=least, wrong_type=ValueError)
 
 
 def _check_loss(loss: Any) -> Any:
@@ -54,8 +53,9 @@ def _check_loss(loss: Any) -> Any:
 
     if not (isinstance(loss, (str, keras.losses.Loss)) or callable(loss)):
         raise TypeError(
-            "loss must be None, a keras.losses.Loss, a loss name or a callable(y_true, y_pred); "
-            f"got loss={loss!r}"
+            _validation.message(
+                "loss", loss, "None, a keras.losses.Loss, a loss name or a callable(y_true, y_pred)"
+            )
         )
     resolve_loss(loss, None)  # an unknown name or a non-scalar reduction fails here
     return loss
@@ -65,7 +65,7 @@ def _check_bn_mode(bn_mode: Any) -> str:
     from kerasnotes.curvature.objective import BN_MODES
 
     if bn_mode not in BN_MODES:
-        raise ValueError(f"bn_mode must be one of {BN_MODES}; got bn_mode={bn_mode!r}")
+        raise ValueError(_validation.message("bn_mode", bn_mode, f"one of {BN_MODES}"))
     return bn_mode
 
 
@@ -73,8 +73,8 @@ def _fixed_sample(data: Any, num_samples: int, seed: int) -> tuple[Any, Any]:
     """Copy ``num_samples`` rows of ``(x, y)`` chosen once by ``seed`` (all rows if fewer)."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(
-            "data must be a pair (x, y) of arrays (Keras callbacks never see the training "
-            f"data, so pass it here); got data of type {type(data).__name__}"
+            "Argument `data` must be a pair (x, y) of arrays (Keras callbacks never see the "
+            f"training data, so pass it here). Received: data of type {type(data).__name__}"
         )
     try:
         leaves = [np.asarray(a) for a in keras.tree.flatten(data)]
@@ -83,8 +83,8 @@ def _fixed_sample(data: Any, num_samples: int, seed: int) -> tuple[Any, Any]:
     lengths = {a.shape[0] if a.ndim else None for a in leaves}
     if len(lengths) != 1 or None in lengths or 0 in lengths:
         raise ValueError(
-            "data=(x, y) must hold non-empty arrays with one common number of samples; "
-            f"got sample counts {sorted(str(n) for n in lengths)}"
+            "Argument `data` must be (x, y) of non-empty arrays with one common number of "
+            f"samples. Received: data with sample counts {sorted(str(n) for n in lengths)}"
         )
     total = lengths.pop()
     if total <= num_samples:
@@ -233,8 +233,11 @@ class SaddlePointDetector(LoggingCallback):
         )
         if self.gate_samples is not None and 0 < self.gate_samples < 16:
             raise ValueError(
-                "gate_samples must be None, 0 or at least 16 (one row for each of the gate's "
-                f"16 groups); got gate_samples={gate_samples!r}"
+                _validation.message(
+                    "gate_samples",
+                    gate_samples,
+                    "None, 0 or at least 16 (one row for each of the gate's 16 groups)",
+                )
             )
         super().__init__(check_log_dir(log_dir))
         self.x, self.y = _fixed_sample(data, self.num_samples, self.seed)

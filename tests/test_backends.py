@@ -63,3 +63,13 @@ def test_grappler_is_off_inside_and_restored_after_even_on_error():
         assert _grappler_disabled()
     finally:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
+
+
+def test_an_unknown_hvp_mode_is_named_in_keras_wording():
+    module = backends.active()
+    with pytest.raises(
+        ValueError,
+        match=r"^Argument `mode` must be one of \('reverse_over_reverse', "
+        r"'forward_over_reverse'\)\. Received: mode='bad'$",
+    ):
+        module.hvp_function(lambda *args: 0.0, mode="bad")

@@ -357,7 +357,7 @@ def test_config_round_trip_and_deep_copy():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"data": np.ones((3, 1))}, TypeError, "data must be a pair"),
+        ({"data": np.ones((3, 1))}, TypeError, "`data` must be a pair"),
         ({"data": (np.ones((3, 1)), np.ones((4, 1)))}, ValueError, "common number of samples"),
         ({"every": 0}, ValueError, "every=0"),
         ({"num_samples": 0}, ValueError, "num_samples=0"),

@@ -229,7 +229,7 @@ def test_arguments_are_checked(kwargs, error, text):
 
 def test_data_must_be_a_pair():
     x, _, _ = _regression()
-    with pytest.raises(TypeError, match="data must be a pair"):
+    with pytest.raises(TypeError, match="`data` must be a pair"):
         SharpnessMonitor(x)
 
 

@@ -81,7 +81,10 @@ def test_read_and_assign_weights_copy_and_restore():
 def test_assign_weights_refuses_a_wrong_count_before_writing_anything():
     model = _model()
     before = to_flat(model.trainable_variables)
-    with pytest.raises(ValueError, match="arrays must hold one array per variable: got 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"`arrays` must hold one array per variable \(4\)\. Received: arrays with 1 ",
+    ):
         assign_weights(model.trainable_variables, [np.zeros((3, 4), "float32")])
     np.testing.assert_array_equal(to_flat(model.trainable_variables), before)
 
@@ -89,12 +92,15 @@ def test_assign_weights_refuses_a_wrong_count_before_writing_anything():
 def test_check_names_the_argument_and_the_expected_shape():
     layout = FlatLayout([(2, 2)], ["float32"])
     np.testing.assert_array_equal(layout.check([1, 2, 3, 4]), [1.0, 2.0, 3.0, 4.0])
-    with pytest.raises(ValueError, match=r"v0 must be a flat vector of shape \(4,\).*\(2, 2\)"):
+    with pytest.raises(ValueError, match=r"`v0` must be a flat vector of shape \(4,\).*\(2, 2\)"):
         layout.check(np.zeros((2, 2)), "v0")
 
 
 def test_layout_refuses_mismatched_shapes_and_dtypes():
-    with pytest.raises(ValueError, match="one entry per variable; got 2 shapes and 1 dtypes"):
+    with pytest.raises(
+        ValueError,
+        match=r"`dtypes` must have one entry per variable, as `shapes` \(2\)\. Received: dtypes with 1 ",
+    ):
         FlatLayout([(1,), (2,)], ["float32"])
 
 

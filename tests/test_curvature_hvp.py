@@ -202,7 +202,7 @@ def test_gradient_norm_gate_equals_the_probe_and_follows_the_weights():
         assert gate._engine is probe._engine  # one compiled gradient for both
         model.fit(x, y, epochs=1, batch_size=64, verbose=0)  # the gate reads the new weights
     assert gate()[1] != norm
-    with pytest.raises(ValueError, match="same number of samples"):
+    with pytest.raises(ValueError, match="`y` must have as many samples as x"):
         GradientNorm(model, x, y[:3])
 
 
@@ -311,7 +311,7 @@ def test_repeated_probes_share_compiled_functions_without_keeping_the_model_aliv
 def test_bad_input_is_rejected_with_the_argument_named():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     x, y = np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
-    with pytest.raises(ValueError, match="same number of samples"):
+    with pytest.raises(ValueError, match="`y` must have as many samples as x"):
         HessianProbe(model, x, y[:3], loss="mse")
     with pytest.raises(ValueError, match="empty"):
         HessianProbe(model, x[:0], y[:0], loss="mse")
@@ -323,7 +323,7 @@ def test_bad_input_is_rejected_with_the_argument_named():
         HessianProbe(frozen, x, y, loss="mse")
     with pytest.raises(ValueError, match="no compiled loss"):
         HessianProbe(model, x, y)
-    with pytest.raises(TypeError, match="model must be a keras.Model"):
+    with pytest.raises(TypeError, match="`model` must be a keras.Model"):
         HessianProbe("model", x, y, loss="mse")
     with pytest.raises(ValueError, match="bn_mode"):
         HessianProbe(model, x, y, loss="mse", bn_mode="train")
@@ -331,6 +331,11 @@ def test_bad_input_is_rejected_with_the_argument_named():
         HessianProbe(model, x, y, loss="mse", batch_size=0)
     with pytest.raises(ValueError, match="sample_weight"):
         HessianProbe(model, x, y, loss="mse", sample_weight=np.ones(3))
+    # A scalar x keeps its own message (a ValueError, not the generic TypeError of _as_numpy_tree).
+    with pytest.raises(ValueError, match=r"^Argument `x` must be arrays with a sample axis"):
+        HessianProbe(model, np.float32(1.0), y, loss="mse")
+    with pytest.raises(TypeError, match=r"`batch_size` must be None or an integer >= 1"):
+        HessianProbe(model, x, y, loss="mse", batch_size=2.0)
     # reduction=None is averaged as evaluate's loss tracker does: the mean of all values.
     unreduced = HessianProbe(model, x, y, loss=keras.losses.MeanSquaredError(reduction=None))
     assert unreduced.loss() == pytest.approx(HessianProbe(model, x, y, loss="mse").loss())

@@ -372,5 +372,5 @@ def test_operator_is_validated():
         probe.eigenvalues(operator="fisher")
     with pytest.raises(ValueError, match="operator='fisher'"):
         probe.spectral_density(operator="fisher")
-    with pytest.raises(ValueError, match="v must be a flat vector"):
+    with pytest.raises(ValueError, match="`v` must be a flat vector"):
         probe.ggn_vp(np.ones(3))

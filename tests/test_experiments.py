@@ -177,7 +177,7 @@ def test_batch_loss_round_trips_through_config_and_keras_file(tmp_path):
     again = BatchLoss.from_config(metric.get_config())
     assert again.name == "b" and type(again.loss) is type(metric.loss)
     assert again.loss.get_config() == metric.loss.get_config()
-    with pytest.raises(TypeError, match="loss must be"):
+    with pytest.raises(TypeError, match="`loss` must be"):
         BatchLoss(loss=3)
 
     model = mlp(4, (3,), 2, seed=0)
@@ -218,7 +218,7 @@ def test_registry_parses_and_rejects_claim_ids(monkeypatch):
         experiments.parse_claims(None)
     for claim, module in experiments.REGISTRY.items():
         assert module.endswith(CLAIM_EXAMPLES.get(claim, module.rsplit(".", 1)[-1]))
-    with pytest.raises(ValueError, match="mode must be one of quick, default, full"):
+    with pytest.raises(ValueError, match="`mode` must be one of quick, default, full"):
         experiments.run("C8", mode="fast")
 
 
@@ -411,7 +411,7 @@ def test_claim_base_runs_every_seed_logs_the_first_and_assembles_the_result(tmp_
     assert quick.numbers == {"double_0": 4.0, "triple_0": 6.0}
     assert quick.smoke_test and quick.reproduced is None
     assert quick.verdict.startswith("C99: undecided (smoke test)")
-    with pytest.raises(ValueError, match="mode must be one of"):
+    with pytest.raises(ValueError, match="`mode` must be one of"):
         _Toy().run("fast", tmp_path)
 
 

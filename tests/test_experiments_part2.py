@@ -146,7 +146,7 @@ def test_pooled_digits_average_blocks_like_numpy():
     )
     np.testing.assert_allclose(pooled(x, 4), expected, rtol=1e-6)
     np.testing.assert_allclose(pooled(x, 8), x, rtol=1e-6)
-    with pytest.raises(ValueError, match="side must be"):
+    with pytest.raises(ValueError, match="`side` must be"):
         pooled(x, 3)
 
 

@@ -87,7 +87,7 @@ def test_a_failing_claim_is_reported_and_the_others_are_kept(tmp_path, monkeypat
 
 @pytest.mark.backend_independent
 def test_run_tour_rejects_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="mode must be one of"):
+    with pytest.raises(ValueError, match="`mode` must be one of"):
         tour.run_tour(["C8"], mode="slow", log_dir=tmp_path)
     with pytest.raises(ValueError, match="registered ids"):
         tour.run_tour(["C42"], mode="quick", log_dir=tmp_path)

@@ -22,6 +22,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from kerasnotes import _validation
+
 HVP_MODES = ("reverse_over_reverse", "forward_over_reverse")
 HVP_MODE = "forward_over_reverse"
 
@@ -77,7 +79,7 @@ def hvp_function(objective: Callable, mode: str = HVP_MODE) -> Callable:
 
         return jax.jit(jax.grad(projected_grad))
 
-    raise ValueError(f"mode must be one of {HVP_MODES}; got mode={mode!r}")
+    raise ValueError(_validation.message("mode", mode, f"one of {HVP_MODES}"))
 
 
 def linearized_hvp(objective: Callable) -> Callable:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 
+from kerasnotes import _validation
 from kerasnotes.backends import tensorflow_linearize
 
 HVP_MODES = ("reverse_over_reverse", "forward_over_reverse")
@@ -132,7 +133,7 @@ def hvp_function(objective: Callable, mode: str = HVP_MODE) -> Callable:
 
         return _compiled(hvp)
 
-    raise ValueError(f"mode must be one of {HVP_MODES}; got mode={mode!r}")
+    raise ValueError(_validation.message("mode", mode, f"one of {HVP_MODES}"))
 
 
 def linearized_hvp(objective: Callable) -> Callable:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from kerasnotes import _validation
 from kerasnotes.curvature import classify
 from kerasnotes.curvature.density import Quadrature, broadened_density, slq
 from kerasnotes.curvature.flat import gradient_norm
@@ -42,7 +43,7 @@ def _check_tolerance(name: str, value: Any) -> None:
     if isinstance(value, bool) or not (
         isinstance(value, (int, float, np.floating, np.integer)) and value >= 0
     ):
-        raise ValueError(f"{name} must be a non-negative number; got {name}={value!r}")
+        raise ValueError(_validation.message(name, value, "a number >= 0"))
 
 
 class AnalysisMethods:
@@ -129,10 +130,10 @@ class AnalysisMethods:
             ("grid_size", grid_size, 2),
         ):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-                raise ValueError(f"{name} must be an int >= {least}; got {name}={value!r}")
+                raise ValueError(_validation.message(name, value, f"an integer >= {least}"))
         _check_tolerance("curvature_tol", curvature_tol)
         if sigma is not None and not sigma > 0:
-            raise ValueError(f"sigma must be positive or None; got sigma={sigma!r}")
+            raise ValueError(_validation.message("sigma", sigma, "None or a number > 0"))
         quadrature = self._quadrature(num_runs, num_steps, seed, self._checked_operator(operator))
         grid, density, sigma = broadened_density(quadrature, grid_size, sigma)
         tau = classify.threshold(quadrature.nodes.min(), quadrature.nodes.max(), curvature_tol)

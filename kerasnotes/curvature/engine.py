@@ -30,7 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasnotes import backends
+from kerasnotes import _validation, backends
 from kerasnotes.curvature.objective import (
     BN_MODES,
     ProbeLoss,
@@ -134,8 +134,8 @@ def _labels_per_term(y: Any, probe_loss: ProbeLoss) -> tuple:
             f"({len(terms)} with a loss); give one per output"
         )
     raise ValueError(
-        f"the model has {probe_loss.num_outputs} outputs, so y must be a list or dict of "
-        f"label arrays, one per output; got y of type {type(y).__name__}"
+        f"Argument `y` must be a list or dict of label arrays, one per output (the model has "
+        f"{probe_loss.num_outputs} outputs). Received: y of type {type(y).__name__}"
     )
 
 
@@ -145,13 +145,15 @@ def _as_numpy_tree(data: Any, name: str) -> Any:
         if array.dtype == np.float64 and keras.backend.floatx() != "float64":
             array = array.astype(keras.backend.floatx())
         if array.ndim == 0:
-            raise ValueError(f"{name} must hold arrays with a sample axis; got a scalar {leaf!r}")
+            raise ValueError(
+                _validation.message(name, leaf, "arrays with a sample axis, not a scalar")
+            )
         return array
 
     try:
         return keras.tree.map_structure(convert, data)
     except (TypeError, ValueError) as error:
-        if isinstance(error, ValueError) and str(error).startswith(name):
+        if isinstance(error, ValueError) and str(error).startswith(f"Argument `{name}`"):
             raise
         raise TypeError(
             f"{name} must be an array or a nested structure of arrays: {error}"
@@ -181,7 +183,7 @@ def prepared(
     Returns the compiled engine, ``[(x_b, y_b, sample_weight_b, [w_b, r_b])]`` and N.
     """
     if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model; got model={model!r}")
+        raise TypeError(_validation.message("model", model, "a keras.Model"))
     if not model.built:
         raise ValueError(
             f"model {model.name!r} is not built (built=False); call it on data or give it "
@@ -193,13 +195,13 @@ def prepared(
             "there is no Hessian to probe."
         )
     if bn_mode not in BN_MODES:
-        raise ValueError(f"bn_mode must be one of {BN_MODES}; got bn_mode={bn_mode!r}")
+        raise ValueError(_validation.message("bn_mode", bn_mode, f"one of {BN_MODES}"))
     if batch_size is not None and (
         isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
     ):
-        raise TypeError(f"batch_size must be a positive int or None; got {batch_size!r}")
+        raise TypeError(_validation.message("batch_size", batch_size, "None or an integer >= 1"))
     if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int or None; got {batch_size!r}")
+        raise ValueError(_validation.message("batch_size", batch_size, "None or an integer >= 1"))
     x = _as_numpy_tree(x, "x")
     if _num_samples(x, "x") == 0:
         raise ValueError("x and y are empty (0 samples); the loss needs at least one sample")
@@ -226,7 +228,8 @@ def prepared(
     num_x, num_y = _num_samples(x, "x"), _num_samples(y, "y")
     if num_x != num_y:
         raise ValueError(
-            f"x and y must have the same number of samples; got {num_x} in x and {num_y} in y"
+            f"Argument `y` must have as many samples as x ({num_x}). "
+            f"Received: y with {num_y} samples"
         )
     if num_x == 0:
         raise ValueError("x and y are empty (0 samples); the loss needs at least one sample")
@@ -234,8 +237,8 @@ def prepared(
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
         if sample_weight.shape != (num_x,):
             raise ValueError(
-                f"sample_weight must have shape ({num_x},), one weight per sample; "
-                f"got shape {sample_weight.shape}"
+                f"Argument `sample_weight` must have shape ({num_x},), one weight per sample. "
+                f"Received: sample_weight with shape {sample_weight.shape}"
             )
         if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
             raise ValueError("sample_weight must be finite and non-negative")

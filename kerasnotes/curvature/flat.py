@@ -90,8 +90,8 @@ def assign_weights(variables: Sequence[Any], arrays: Sequence[np.ndarray]) -> No
     """
     if len(variables) != len(arrays):
         raise ValueError(
-            f"arrays must hold one array per variable: got {len(arrays)} arrays for "
-            f"{len(variables)} variables"
+            f"Argument `arrays` must hold one array per variable ({len(variables)}). "
+            f"Received: arrays with {len(arrays)} arrays"
         )
     for variable, array in zip(variables, arrays, strict=True):
         variable.assign(array)
@@ -121,8 +121,8 @@ class FlatLayout:
     def __init__(self, shapes: Sequence[Sequence[int]], dtypes: Sequence[str]) -> None:
         if len(shapes) != len(dtypes):
             raise ValueError(
-                f"shapes and dtypes must have one entry per variable; got {len(shapes)} "
-                f"shapes and {len(dtypes)} dtypes"
+                f"Argument `dtypes` must have one entry per variable, as `shapes` "
+                f"({len(shapes)}). Received: dtypes with {len(dtypes)} entries"
             )
         self.shapes = [tuple(int(d) for d in s) for s in shapes]
         self.dtypes = list(dtypes)
@@ -145,8 +145,8 @@ class FlatLayout:
         v = np.asarray(v, dtype=np.float64)
         if v.shape != (self.size,):
             raise ValueError(
-                f"{name} must be a flat vector of shape ({self.size},) over "
-                f"model.trainable_variables; got shape {v.shape}"
+                f"Argument `{name}` must be a flat vector of shape ({self.size},) over "
+                f"model.trainable_variables. Received: {name} with shape {v.shape}"
             )
         return v
 

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasnotes import _validation
 from kerasnotes.curvature import ggn as ggn_module
 from kerasnotes.curvature import landscape as landscape_module
 from kerasnotes.curvature import layers as layers_module
@@ -300,7 +301,7 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
     @staticmethod
     def _checked_operator(operator: Any) -> str:
         if not isinstance(operator, str) or operator not in OPERATORS:
-            raise ValueError(f"operator must be one of {OPERATORS}; got operator={operator!r}")
+            raise ValueError(_validation.message("operator", operator, f"one of {OPERATORS}"))
         return operator
 
     def _operator(self, operator: Any) -> Any:

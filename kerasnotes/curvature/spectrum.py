@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from kerasnotes import _validation
 from kerasnotes.curvature.lanczos import BlockRun, Tridiagonal, block_lanczos, lanczos
 from kerasnotes.curvature.results import EigenResult, TraceResult
 from kerasnotes.curvature.trace import hutchpp
@@ -95,9 +96,9 @@ class SpectrumMethods:
         n = self.num_parameters
         matvec = self._operator(operator)
         if which not in WHICH:
-            raise ValueError(f"which must be one of {WHICH}; got which={which!r}")
+            raise ValueError(_validation.message("which", which, f"one of {WHICH}"))
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive int; got k={k!r}")
+            raise ValueError(_validation.message("k", k, "an integer >= 1"))
         if k >= n or (which == "both" and 2 * k > n):
             raise ValueError(
                 f"k={k} is too large for a model with num_parameters={n}: need k < "
@@ -105,11 +106,11 @@ class SpectrumMethods:
                 "use dense_hessian() for the full spectrum"
             )
         if not tol > 0:
-            raise ValueError(f"tol must be positive; got tol={tol!r}")
+            raise ValueError(_validation.message("tol", tol, "a number > 0"))
         if max_iter is None:
             max_iter = min(n, DEFAULT_MAX_ITER)
         if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)):
-            raise TypeError(f"max_iter must be an int or None; got max_iter={max_iter!r}")
+            raise TypeError(_validation.message("max_iter", max_iter, "None or an integer"))
         if max_iter < (2 * k if which == "both" else k):
             raise ValueError(f"max_iter={max_iter} is smaller than the number of wanted pairs")
         rng = np.random.default_rng(seed)
@@ -189,9 +190,9 @@ class SpectrumMethods:
             5.0
         """
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
-            raise TypeError(f"num_samples must be an int; got num_samples={num_samples!r}")
+            raise TypeError(_validation.message("num_samples", num_samples, "an integer >= 3"))
         if num_samples < 3:
-            raise ValueError(f"num_samples must be at least 3; got num_samples={num_samples}")
+            raise ValueError(_validation.message("num_samples", num_samples, "an integer >= 3"))
         estimate, stderr, used = hutchpp(
             self.hvp, self.num_parameters, num_samples, np.random.default_rng(seed)
         )

@@ -24,6 +24,7 @@ import os
 from collections.abc import Callable
 from types import ModuleType
 
+from kerasnotes import _validation
 from kerasnotes.experiments.base import MODES, ClaimResult
 
 __all__ = ["CLAIM_IDS", "MODES", "REGISTRY", "ClaimResult", "load", "parse_claims", "run"]
@@ -78,7 +79,7 @@ def parse_claims(text: str) -> list[str]:
         ['C0', 'C5']
     """
     if not isinstance(text, str):
-        raise TypeError(f"claims must be a string like 'C1,C5'; got {text!r}")
+        raise TypeError(_validation.message("claims", text, "a string like 'C1,C5'"))
     asked = [part.strip().upper() for part in text.split(",") if part.strip()]
     if not asked:
         raise ValueError(f"no claim ids in {text!r}; choose from {', '.join(registered())}")
@@ -104,7 +105,7 @@ def load(claim: str) -> ModuleType:
         claim: a key of :data:`REGISTRY`, e.g. "C8".
     """
     if claim not in REGISTRY:
-        raise ValueError(f"claim must be one of {', '.join(registered())}; got claim={claim!r}")
+        raise ValueError(_validation.message("claim", claim, f"one of {', '.join(registered())}"))
     return importlib.import_module(REGISTRY[claim])
 
 

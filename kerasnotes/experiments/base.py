@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kerasnotes import _validation
+
 #: The three sizes of every experiment: a smoke test for the test suite, the
 #: README's ``kerasnotes tour`` (the whole tour in about two minutes on two
 #: cores), and a larger run faithful to the claim (minutes).
@@ -44,7 +46,7 @@ def check_mode(mode: Any) -> str:
         'quick'
     """
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}; got mode={mode!r}")
+        raise ValueError(_validation.message("mode", mode, f"one of {', '.join(MODES)}"))
     return mode
 
 
@@ -90,7 +92,9 @@ def resolve_log_dir(
         return log_dir
     if log_dir != default:
         raise TypeError(
-            f"pass the log directory once, as log_dir; got log_dir={log_dir!r} and logdir={logdir!r}"
+            _validation.message(
+                "logdir", logdir, f"None when log_dir is given (log_dir={log_dir!r}); pass it once"
+            )
         )
     warnings.warn(
         "logdir= is deprecated; pass log_dir= (the spelling of keras.callbacks.TensorBoard)",
@@ -180,7 +184,7 @@ class ClaimFiles:
 
     def __init__(self, log_dir: str | os.PathLike, claim: str) -> None:
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
-            raise TypeError(f"log_dir must be a non-empty path; got log_dir={log_dir!r}")
+            raise TypeError(_validation.message("log_dir", log_dir, "a non-empty path"))
         self.root = Path(log_dir) / claim
         self.root.mkdir(parents=True, exist_ok=True)
         self.runs: list[Path] = []

@@ -31,7 +31,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import layers, losses, optimizers
+from kerasnotes import _validation, layers, losses, optimizers
 from kerasnotes.experiments import plotting
 from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
 from kerasnotes.experiments.training import digits_split, fit_run
@@ -90,7 +90,7 @@ def normalized_mlp(norm: str, seed: int, depth: int = 2) -> keras.Sequential:
         3594
     """
     if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}; got norm={norm!r}")
+        raise ValueError(_validation.message("norm", norm, f"one of {NORMS}"))
     keras.utils.set_random_seed(seed)
     stack: list[Any] = [keras.Input(shape=(64,))]
     for _ in range(depth):

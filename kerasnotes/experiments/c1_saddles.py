@@ -29,7 +29,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasnotes import losses, optimizers, summary
+from kerasnotes import _validation, losses, optimizers, summary
 from kerasnotes.callbacks import SaddlePointDetector
 from kerasnotes.curvature import HessianProbe
 from kerasnotes.experiments import plotting
@@ -90,7 +90,7 @@ def pooled(x: np.ndarray, side: int) -> np.ndarray:
         (1, 16)
     """
     if side not in (1, 2, 4, 8):
-        raise ValueError(f"side must be 1, 2, 4 or 8; got side={side!r}")
+        raise ValueError(_validation.message("side", side, "1, 2, 4 or 8"))
     k = 8 // side
     blocks = np.asarray(x, dtype=np.float32).reshape(-1, side, k, side, k)
     return blocks.mean(axis=(2, 4)).reshape(len(x), side * side)

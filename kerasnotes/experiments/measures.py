@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kerasnotes import _validation
+
 
 def first_reaching(values: Sequence[float], target: float, above: bool = False) -> int | None:
     """1-based position of the first value at or below ``target`` (at or above if ``above``).
@@ -124,7 +126,7 @@ def seeds(mode: str, seed: int = 0) -> list[int]:
         ([10, 11, 12], [0])
     """
     if mode not in SEEDS:
-        raise ValueError(f"mode must be one of {', '.join(SEEDS)}; got mode={mode!r}")
+        raise ValueError(_validation.message("mode", mode, f"one of {', '.join(SEEDS)}"))
     return [seed + k for k in range(SEEDS[mode])]
 
 
@@ -201,10 +203,12 @@ def decide(
         'the seeds disagree in sign'
     """
     if not isinstance(k, (int, float)) or not k > 0:
-        raise ValueError(f"k must be a positive number of standard errors; got k={k!r}")
+        raise ValueError(_validation.message("k", k, "a positive number of standard errors"))
     values = tuple(float(v) for v in effects)
     if not values:
-        raise ValueError("effects must hold one number per seed; got effects=[]")
+        raise ValueError(
+            _validation.message("effects", list(values), "one number per seed, at least one")
+        )
     array = np.asarray(values)
     finite = array[np.isfinite(array)]
     mean = float(np.mean(finite)) if finite.size else float("nan")
@@ -245,7 +249,7 @@ def above_chance(accuracy: float, num_classes: int, factor: float = CHANCE_FACTO
         (False, True)
     """
     if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer ≥ 2; got num_classes={num_classes!r}")
+        raise ValueError(_validation.message("num_classes", num_classes, "an integer >= 2"))
     return bool(np.isfinite(accuracy) and accuracy >= factor / num_classes)
 
 

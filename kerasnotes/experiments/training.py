@@ -29,7 +29,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import datasets, summary
+from kerasnotes import _validation, datasets, summary
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -139,7 +139,7 @@ class BatchLoss(keras.metrics.Metric):
     def __init__(self, loss: Any, name: str = "batch_loss", dtype: Any = None) -> None:
         super().__init__(name=name, dtype=dtype)
         if not callable(loss):
-            raise TypeError(f"loss must be a loss object or function; got loss={loss!r}")
+            raise TypeError(_validation.message("loss", loss, "a loss object or function"))
         self.loss = loss
         self.value = self.add_variable(shape=(), initializer="zeros", name="value")
 
