@@ -186,7 +186,9 @@ def chapter_markdown(chapter: str, lang: str, figures: dict[str, str] | None = N
     figures = figures or {}
     head = notes.lookup(chapter)
     if head.kind != "chapter":
-        raise ValueError(f"chapter must be a chapter id such as 'ch2'; got chapter={chapter!r}")
+        raise ValueError(
+            f"Argument `chapter` must be a chapter id such as 'ch2'. Received: chapter={chapter!r}"
+        )
     members = [t for t in notes.topics() if t.chapter == chapter and t.kind != "chapter"]
     parts = [_topic_markdown(head, lang, 1, None)]
     for kind, title in (("formula", "formulas"), ("claim", "claims")):
