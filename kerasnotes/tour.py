@@ -42,6 +42,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
 import signal
@@ -72,18 +73,34 @@ class _InterruptLatch:
 
     Python's default SIGINT handler raises KeyboardInterrupt in whatever code runs
     when the signal arrives; inside a garbage-collector callback (JAX registers
-    one) or a ``__del__`` the exception is printed as "ignored" and training goes
-    on. The latch raises it the same way and also records it; :meth:`check`, called
-    between the tour's configurations and steps, raises it again there.
+    one) or a ``__del__`` the exception is printed as "Exception ignored" with a
+    traceback, and training goes on. The latch records every Ctrl-C; it raises
+    KeyboardInterrupt at once unless the signal landed in such code, where raising
+    would only print that traceback. :meth:`check`, called between the tour's
+    configurations and steps, raises it there.
     """
 
     def __init__(self):
         self.pressed = False
         self._previous = None
 
+    @staticmethod
+    def _swallowed_at(frame) -> bool:
+        """Whether an exception raised in ``frame`` would be printed and dropped."""
+        callbacks = {
+            getattr(getattr(callback, "__func__", callback), "__code__", None)
+            for callback in gc.callbacks
+        }
+        while frame is not None:
+            if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+                return True
+            frame = frame.f_back
+        return False
+
     def _handle(self, signum, frame):
         self.pressed = True
-        raise KeyboardInterrupt
+        if not self._swallowed_at(frame):
+            raise KeyboardInterrupt
 
     def check(self) -> None:
         if self.pressed:

@@ -209,6 +209,48 @@ def test_a_ctrl_c_swallowed_where_it_landed_still_stops_the_tour(tmp_path, monke
     assert signal.getsignal(signal.SIGINT) is previous_handler  # the tour's handler is gone
 
 
+def test_a_ctrl_c_in_a_gc_callback_stops_the_tour_without_an_ignored_traceback(
+    tmp_path, monkeypatch
+):
+    # CI's second sighting: SIGINT landed in JAX's gc callback; the tour stopped
+    # with 130 but Python printed "Exception ignored ... KeyboardInterrupt".
+    import gc
+    import io
+    import os
+    import signal
+    import time
+
+    from rich.console import Console
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    reached = []
+
+    def interrupted_while_collecting(phase, info):
+        if phase == "start" and not reached:
+            reached.append("in the gc callback")
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)  # the handler runs here, inside the callback
+
+    def collects(mode, log_dir, seed, progress):
+        progress("first configuration")
+        gc.callbacks.append(interrupted_while_collecting)
+        try:
+            gc.collect()
+        finally:
+            gc.callbacks.remove(interrupted_while_collecting)
+        reached.append("after the collection")
+        progress("second configuration")
+        reached.append("second configuration")
+
+    monkeypatch.setitem(experiments.REGISTRY, "C1", _fake_claim("fake_c1_gc", collects))
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))
+    with pytest.raises(tour.TourInterrupted):
+        tour.run_tour(["C1"], mode="quick", log_dir=tmp_path, console=Console(file=io.StringIO()))
+    assert reached == ["in the gc callback", "after the collection"]
+    assert unraisable == []  # nothing printed as "Exception ignored"
+
+
 @pytest.mark.e2e
 def test_sigint_to_a_running_tour_exits_130_without_a_traceback(tmp_path):
     import os
