@@ -65,6 +65,24 @@ def test_grappler_is_off_inside_and_restored_after_even_on_error():
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})
 
 
+@pytest.mark.skipif(BACKEND != "torch", reason="intra-op threads are set on torch only")
+def test_torch_trains_on_one_thread_inside_and_gets_its_threads_back_even_on_error():
+    import torch
+
+    settings = backends.active().short_lived_graphs
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with settings():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError, match="inside"), settings():
+            raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+
+
 def test_an_unknown_hvp_mode_is_named_in_keras_wording():
     module = backends.active()
     with pytest.raises(

@@ -17,7 +17,7 @@ gradient time, peak memory) are in ``benchmarks/README.md``, produced by
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import keras
 import torch
@@ -220,9 +220,23 @@ def ggn_function(forward: Callable, output_loss: Callable) -> Callable:
     return ggn
 
 
-def short_lived_graphs() -> contextlib.AbstractContextManager[None]:
-    """Settings for many short training runs (the tour): none on this backend.
+@contextlib.contextmanager
+def short_lived_graphs() -> Iterator[None]:
+    """Run torch on one intra-op thread inside the block (the tour's small models).
 
-    torch runs eagerly; there is no graph optimiser to switch off.
+    torch runs eagerly, so there is no graph optimiser to switch off; what costs
+    the tour's many small trainings is torch splitting each small operation over
+    its intra-op threads: the digits MLP's matrix products take microseconds,
+    less than the threads take to meet, and on a busy machine a waiting thread
+    spins on a core another process needs (the tour's time with one thread and
+    with torch's default is in ``benchmarks/README.md``). Like any change of
+    thread count it may change the last bits of a float32 sum, never a
+    verdict, which is decided with a margin over the seed spread. The previous
+    thread count comes back on exit, also when the block raises.
     """
-    return contextlib.nullcontext()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
