@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -242,6 +243,10 @@ def _run_tour(args: argparse.Namespace) -> int:
         )
         return 2
     import_quietly("keras")
+    if importlib.util.find_spec("tensorflow") is not None:
+        # keras.utils.set_random_seed loads TensorFlow on every backend when it is
+        # installed (to seed it too): load it here, without its start-up lines.
+        import_quietly("tensorflow")
     from kerasnotes import tour
 
     mode = "quick" if args.quick else "full" if args.full else "default"
