@@ -101,6 +101,10 @@ def _check_component_figures(claim: str, numbers: dict[str, float]) -> None:
         ratios = [v for k, v in numbers.items() if k.startswith("minimum_ratio_")]
         assert ratios and all(0.0 <= r <= 1.0 for r in ratios)
         assert numbers["saddles"] + numbers["local_minima"] <= numbers["stalls"]
+        if numbers["stalls"]:
+            # F19: softmax cross-entropy's Gauss–Newton part is PSD (λmin ≥ 0 up to round-off)
+            assert numbers["ggn_lambda_min"] >= -1e-5
+            assert numbers["ggn_lambda_min"] >= numbers["hessian_lambda_min"]
     if claim == "C2":
         # (1 − w1w2)² at 0: ∇L = 0, H = [[0, −2], [−2, 0]]; 3-layer linear net at 0: H = 0
         assert numbers["product_grad_norm"] == pytest.approx(0.0, abs=1e-7)

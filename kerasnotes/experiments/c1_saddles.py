@@ -10,6 +10,7 @@ digits are pooled from 8×8 to 4×4 pixels in default and quick mode.
 stall:          ‖∇L(θ)‖ ≤ grad_tol after some full-batch step (checked every `check_every`)
 kind (F13):     λmin < −τ < τ < λmax: saddle;  λmin ≥ −τ: local minimum;  τ = 1e-4·max|λ|
 minimum ratio:  #{λ > τ} / #{λ}          (F14; the lecture found at most about 0.5–0.6)
+Gauss–Newton:   λmin of G = JᵀH_ℓJ at each stall (F19): ≥ 0 up to round-off, where the Hessian's is < 0
 figure:         share of stalls that are saddles, and the largest minimum ratio
 ```
 
@@ -190,9 +191,17 @@ class SaddleStalls(Claim):
             )
             kind, ratio = point.kind, point.minimum_ratio
             lam_min, lam_max = point.lambda_min, point.lambda_max
+        # F19: the Gauss–Newton part JᵀH_ℓJ of the same Hessian, PSD for softmax
+        # cross-entropy, so all of the stall's negative curvature is the residual's.
+        ggn_min = (
+            HessianProbe(model, x, y, loss=loss)
+            .eigenvalues(k=1, which="smallest", operator="ggn")
+            .values[0]
+        )
         return {
             "name": trial.name,
             "stalled": stalled,
+            "ggn_lambda_min": float(ggn_min),
             "kind": kind,
             "minimum_ratio": float(ratio),
             "lambda_min": float(lam_min),
@@ -228,10 +237,18 @@ class SaddleStalls(Claim):
         depth_text = (
             f"; the saddles' |λmin|/λmax is at most {max(relative):.1e}" if relative else ""
         )
+        ggn_mins = [s["ggn_lambda_min"] for s in counted]
+        ggn_text = (
+            f"; the Gauss–Newton part's λmin is {min(ggn_mins):.1e} at the lowest (Hessian's: "
+            f"{min(s['lambda_min'] for s in counted):.1e}): the negative curvature is the "
+            "residual term's (F19)"
+            if ggn_mins
+            else ""
+        )
         verdict = (
             f"C1: of {sizes.nets} nets trained until ‖∇L‖ ≤ {tol:g} (budget {sizes.max_steps} "
             f"steps), {len(counted)} stalled: {len(saddles)} saddles, {len(minima)} local minima, "
-            f"{len(flats)} other; {ratio_text} (lecture: at most about 0.5–0.6){depth_text} "
+            f"{len(flats)} other; {ratio_text} (lecture: at most about 0.5–0.6){depth_text}{ggn_text} "
             f"(criterion: more than half of the stalls are saddles; {outcome})"
         )
 
@@ -245,6 +262,9 @@ class SaddleStalls(Claim):
             "max_minimum_ratio": float(max(ratios)) if ratios else float("nan"),
             "min_minimum_ratio": float(min(ratios)) if ratios else float("nan"),
         }
+        if counted:
+            numbers["ggn_lambda_min"] = float(min(ggn_mins))
+            numbers["hessian_lambda_min"] = float(min(s["lambda_min"] for s in counted))
         for s in stalls:
             numbers[f"minimum_ratio_{s['name']}"] = s["minimum_ratio"]
             numbers[f"grad_norm_{s['name']}"] = s["grad_norm"]
