@@ -38,6 +38,7 @@ from kerasnotes.curvature.objective import (
     compiled_loss,
     make_objective,
 )
+from kerasnotes.curvature.placement import batch_tensor
 
 
 class _Engine:
@@ -257,12 +258,12 @@ def prepared(
         batches.append(
             (
                 keras.tree.map_structure(
-                    lambda a, s=start, e=stop: ops.convert_to_tensor(a[s:e]), x
+                    lambda a, s=start, e=stop: batch_tensor(a[s:e]), x
                 ),
                 keras.tree.map_structure(
-                    lambda a, s=start, e=stop: ops.convert_to_tensor(a[s:e]), y
+                    lambda a, s=start, e=stop: batch_tensor(a[s:e]), y
                 ),
-                None if sw is None else ops.convert_to_tensor(sw),
+                None if sw is None else batch_tensor(sw),
             )
         )
     reductions = [t.reduction for t in probe_loss.terms]
