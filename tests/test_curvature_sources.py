@@ -203,6 +203,9 @@ def test_a_generator_is_read_once_and_must_fit_in_the_cache():
         kn.curvature.HessianProbe(model, generator, cache_bytes=100, verbose=0)
     probe = kn.curvature.HessianProbe(model, (b for b in _batches(x, y)), verbose=0)
     assert probe._batches.stream.cached == 3
+    iterator = iter(_batches(x, y))
+    assert kn.curvature.HessianProbe(model, iterator, steps=2, verbose=0).num_samples == 32
+    np.testing.assert_array_equal(next(iterator)[0], x[32:])  # steps read no batch more
 
 
 # ------------------------------------------------------------- reshuffling

@@ -256,9 +256,8 @@ class Stream:
             items = self.data.as_numpy_iterator()
         else:
             items = self.data
-        for index, item in enumerate(items):
-            if self.steps is not None and index >= self.steps:
-                break
+        # islice stops after `steps` batches without reading one more (an iterator would lose it).
+        for item in itertools.islice(items, self.steps):
             x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(item)
             yield keras.tree.map_structure(to_numpy, (x, y, sample_weight))
 
