@@ -332,3 +332,27 @@ def test_is_source_and_default_cache():
     assert sources.is_source(_batches(x, y)) and not sources.is_source([x, y])
     assert not sources.is_source((x, y)) and not sources.is_source(x)
     assert 0 < sources.default_cache_bytes() <= sources.CACHE_LIMIT
+
+
+def test_two_outputs_with_dict_labels_and_batch_statistics():
+    x, y, _ = _data()
+    inputs = keras.Input((3,))
+    hidden = keras.layers.BatchNormalization()(keras.layers.Dense(4)(inputs))
+    model = keras.Model(
+        inputs,
+        {
+            "a": keras.layers.Dense(3, name="a")(hidden),
+            "b": keras.layers.Dense(1, name="b")(hidden),
+        },
+    )
+    loss = {"a": keras.losses.SparseCategoricalCrossentropy(from_logits=True), "b": "mse"}
+    labels = {"a": y, "b": x[:, :1]}
+    reference = kn.curvature.HessianProbe(
+        model, x, labels, loss=loss, batch_size=BATCH, bn_mode="batch"
+    )
+    batches = [
+        (x[s : s + BATCH], {"a": y[s : s + BATCH], "b": x[s : s + BATCH, :1]})
+        for s in range(0, ROWS, BATCH)
+    ]
+    probe = kn.curvature.HessianProbe(model, batches, loss=loss, bn_mode="batch", verbose=0)
+    _assert_same(probe, reference, np.random.default_rng(5).normal(size=probe.num_parameters))
