@@ -18,6 +18,52 @@ def check_log_dir(log_dir: Any, *, required: bool = False) -> str | None:
     return _validation.path("log_dir", log_dir, optional=not required)
 
 
+def fixed_sample(data: Any, num_samples: int, seed: int) -> tuple[Any, Any]:
+    """Copy ``num_samples`` rows of ``(x, y)`` chosen once by ``seed`` (all rows if fewer)."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(
+            "Argument `data` must be a pair (x, y) of arrays or a data source (Keras callbacks "
+            "never see the training data, so pass it here). Received: data of type "
+            f"{type(data).__name__}"
+        )
+    try:
+        leaves = [np.asarray(a) for a in keras.tree.flatten(data)]
+    except Exception as error:
+        raise TypeError(f"data must hold arrays: {error}") from None
+    lengths = {a.shape[0] if a.ndim else None for a in leaves}
+    if len(lengths) != 1 or None in lengths or 0 in lengths:
+        raise ValueError(
+            "Argument `data` must be (x, y) of non-empty arrays with one common number of "
+            f"samples. Received: data with sample counts {sorted(str(n) for n in lengths)}"
+        )
+    total = lengths.pop()
+    if total <= num_samples:
+        rows = np.arange(total)
+    else:
+        rows = np.sort(np.random.default_rng(seed).choice(total, num_samples, replace=False))
+    x, y = data
+    pick = lambda a: np.array(np.asarray(a)[rows], copy=True)  # noqa: E731
+    return keras.tree.map_structure(pick, x), keras.tree.map_structure(pick, y)
+
+
+def probe_data(data: Any, num_samples: int, seed: int, gate_samples: Any = None) -> tuple:
+    """``(x, y)`` a probing callback keeps: a fixed sample of arrays, or ``(source, None)``.
+
+    A pair ``(x, y)`` is array data (``fixed_sample``); anything else that
+    ``kerasnotes.curvature.sources.is_source`` accepts is kept as it is and
+    streamed on every probe (no subsample gate: it draws rows of arrays).
+    """
+    from kerasnotes.curvature import sources
+
+    if isinstance(data, (tuple, list)) and len(data) == 2 or not sources.is_source(data):
+        return fixed_sample(data, num_samples, seed)
+    if gate_samples:
+        raise ValueError(
+            _validation.message("gate_samples", gate_samples, "None or 0 when data is a source")
+        )
+    return data, None
+
+
 def sample_to_config(x: Any, y: Any) -> list:
     """A callback's fixed data sample ``(x, y)`` as nested lists, for ``get_config``."""
 
@@ -83,6 +129,8 @@ class LoggingCallback(keras.callbacks.Callback):
 
     #: Attributes a deep copy resets to None instead of copying.
     _not_copied: tuple[str, ...] = ("_model", "_writer")
+    #: Attributes a deep copy shares with the original (a data source is read, never copied).
+    _shared: tuple[str, ...] = ()
 
     def __init__(self, log_dir: str | os.PathLike | None = None, **kwargs: Any) -> None:
         # Cooperative: a subclass that also derives from a Keras callback (EarlyStopping)
@@ -114,6 +162,8 @@ class LoggingCallback(keras.callbacks.Callback):
         for key, value in self.__dict__.items():
             if key in self._not_copied:
                 clone.__dict__[key] = None
+            elif key in self._shared:
+                clone.__dict__[key] = value
             else:
                 clone.__dict__[key] = copy.deepcopy(value, memo)
         return clone

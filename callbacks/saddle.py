@@ -19,9 +19,11 @@ from ._common import (
     check_log_dir,
     loss_from_config,
     loss_to_config,
+    probe_data,
     sample_from_config,
     sample_to_config,
 )
+from ._common import fixed_sample as _fixed_sample  # noqa: F401 - sharpness.py imports it here
 
 #: Grid points of the spectral density written to TensorBoard.
 DENSITY_GRID_SIZE = 400
@@ -67,33 +69,6 @@ def _check_bn_mode(bn_mode: Any) -> str:
     if bn_mode not in BN_MODES:
         raise ValueError(_validation.message("bn_mode", bn_mode, f"one of {BN_MODES}"))
     return bn_mode
-
-
-def _fixed_sample(data: Any, num_samples: int, seed: int) -> tuple[Any, Any]:
-    """Copy ``num_samples`` rows of ``(x, y)`` chosen once by ``seed`` (all rows if fewer)."""
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(
-            "Argument `data` must be a pair (x, y) of arrays (Keras callbacks never see the "
-            f"training data, so pass it here). Received: data of type {type(data).__name__}"
-        )
-    try:
-        leaves = [np.asarray(a) for a in keras.tree.flatten(data)]
-    except Exception as error:
-        raise TypeError(f"data must hold arrays: {error}") from None
-    lengths = {a.shape[0] if a.ndim else None for a in leaves}
-    if len(lengths) != 1 or None in lengths or 0 in lengths:
-        raise ValueError(
-            "Argument `data` must be (x, y) of non-empty arrays with one common number of "
-            f"samples. Received: data with sample counts {sorted(str(n) for n in lengths)}"
-        )
-    total = lengths.pop()
-    if total <= num_samples:
-        rows = np.arange(total)
-    else:
-        rows = np.sort(np.random.default_rng(seed).choice(total, num_samples, replace=False))
-    x, y = data
-    pick = lambda a: np.array(np.asarray(a)[rows], copy=True)  # noqa: E731
-    return keras.tree.map_structure(pick, x), keras.tree.map_structure(pick, y)
 
 
 @keras.saving.register_keras_serializable(package="kerasnotes")
@@ -154,7 +129,11 @@ class SaddlePointDetector(LoggingCallback):
     Keras has no built-in counterpart.
 
     Args:
-        data: ``(x, y)`` to probe on (Keras callbacks never see the training data).
+        data: ``(x, y)`` arrays to probe on (Keras callbacks never see the training
+            data), or a data source as ``HessianProbe(x, y=None)`` takes it
+            (``tf.data.Dataset``, ``PyDataset``, ``DataLoader``, iterable of batches;
+            not a 2-element list or tuple, read as ``(x, y)``): streamed on every
+            probe, ``steps`` batches at most, ``num_samples`` and ``gate_samples`` unused.
         every: probe every this many epochs.
         num_samples: size of the fixed sample drawn once from ``data``.
         grad_tol: gradient-norm threshold of a critical point.
@@ -178,6 +157,7 @@ class SaddlePointDetector(LoggingCallback):
             below 0.3%); 0 (the default) or None computes the full-sample
             gradient every epoch, which on samples of a few thousand rows is
             as cheap (see ``kerasnotes.curvature.gate.DEFAULT_SAMPLES``).
+        steps: use the first ``steps`` batches of ``data`` only (None: all), as in ``evaluate``.
 
     Example:
         >>> import keras
@@ -194,6 +174,8 @@ class SaddlePointDetector(LoggingCallback):
 
     #: The gate holds device tensors and the model: a deep copy builds its own.
     _not_copied = (*LoggingCallback._not_copied, "_gate")
+    #: The sample is never written (clones can share it); a data source cannot be copied.
+    _shared = ("x",)
 
     def __init__(
         self,
@@ -214,6 +196,7 @@ class SaddlePointDetector(LoggingCallback):
         loss: Any = None,
         bn_mode: str = "inference",
         gate_samples: int | None = None,
+        steps: int | None = None,
     ) -> None:
         self.every = _check_int("every", every, 1)
         self.num_samples = _check_int("num_samples", num_samples, 1)
@@ -239,8 +222,9 @@ class SaddlePointDetector(LoggingCallback):
                     "None, 0 or at least 16 (one row for each of the gate's 16 groups)",
                 )
             )
+        self.steps = None if steps is None else _check_int("steps", steps, 1)
         super().__init__(check_log_dir(log_dir))
-        self.x, self.y = _fixed_sample(data, self.num_samples, self.seed)
+        self.x, self.y = probe_data(data, self.num_samples, self.seed, self.gate_samples)
         self.always_probe = bool(always_probe)
         self.density = bool(density)
         self.escape = bool(escape)
@@ -259,6 +243,8 @@ class SaddlePointDetector(LoggingCallback):
             loss=self.loss,
             batch_size=self.batch_size,
             bn_mode=self.bn_mode,
+            steps=self.steps,
+            verbose=0,
         )
 
     def _gate_for(self, model: keras.Model):
@@ -282,6 +268,7 @@ class SaddlePointDetector(LoggingCallback):
                 loss=self.loss,
                 batch_size=self.batch_size,
                 bn_mode=self.bn_mode,
+                steps=self.steps,
             )
         return self._gate
 
@@ -475,9 +462,9 @@ class SaddlePointDetector(LoggingCallback):
             print(line + f", {entry['num_hvp']} HVPs, {entry['seconds']:.2f}s)")
 
     def get_config(self) -> dict[str, Any]:
-        """The constructor arguments; ``data`` is the fixed sample, as nested lists."""
+        """The constructor arguments; ``data`` is the fixed sample as nested lists (None: a source)."""
         return {
-            "data": sample_to_config(self.x, self.y),
+            "data": None if self.y is None else sample_to_config(self.x, self.y),
             "every": self.every,
             "num_samples": self.num_samples,
             "grad_tol": self.grad_tol,
@@ -493,12 +480,17 @@ class SaddlePointDetector(LoggingCallback):
             "loss": loss_to_config(self.loss),
             "bn_mode": self.bn_mode,
             "gate_samples": self.gate_samples,
+            "steps": self.steps,
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SaddlePointDetector:
         """Rebuild from ``get_config()`` (the sample is taken as the data, unchanged)."""
         config = dict(config)
-        data = sample_from_config(config.pop("data"))
+        data = config.pop("data")
+        if data is None:  # a source: from_config({**config, "data": source})
+            raise ValueError(_validation.message("data", data, "(x, y) or a data source"))
+        if isinstance(data, list):  # the sample as get_config writes it
+            data = sample_from_config(data)
         config["loss"] = loss_from_config(config.get("loss"))
         return cls(data, **config)

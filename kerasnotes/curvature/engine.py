@@ -31,6 +31,7 @@ import numpy as np
 from keras import ops
 
 from kerasnotes import _validation, backends
+from kerasnotes.curvature import sources
 from kerasnotes.curvature.objective import (
     BN_MODES,
     ProbeLoss,
@@ -170,19 +171,7 @@ def _num_samples(data: Any, name: str) -> int:
     return lengths.pop()
 
 
-def prepared(
-    model: Any,
-    x: Any,
-    y: Any,
-    loss: Any,
-    batch_size: Any,
-    sample_weight: Any,
-    bn_mode: str,
-) -> tuple[_Engine, list[tuple], int]:
-    """Check the arguments and put the data on the device once, in micro-batches.
-
-    Returns the compiled engine, ``[(x_b, y_b, sample_weight_b, [w_b, r_b])]`` and N.
-    """
+def _check_model(model: Any, bn_mode: str, batch_size: Any) -> None:
     if not isinstance(model, keras.Model):
         raise TypeError(_validation.message("model", model, "a keras.Model"))
     if not model.built:
@@ -203,9 +192,10 @@ def prepared(
         raise TypeError(_validation.message("batch_size", batch_size, "None or an integer >= 1"))
     if batch_size is not None and batch_size < 1:
         raise ValueError(_validation.message("batch_size", batch_size, "None or an integer >= 1"))
-    x = _as_numpy_tree(x, "x")
-    if _num_samples(x, "x") == 0:
-        raise ValueError("x and y are empty (0 samples); the loss needs at least one sample")
+
+
+def _engine_for_inputs(model: keras.Model, x: Any, loss: Any, bn_mode: str) -> tuple[_Engine, bool]:
+    """The cached engine, built from the outputs' structure on one row of ``x``; and ``single``."""
     # The outputs' structure (how many, their names) decides how losses and labels pair up.
     first = _forward(model, keras.tree.map_structure(lambda a: ops.convert_to_tensor(a[:1]), x))
     flat = keras.tree.flatten(first)
@@ -221,7 +211,65 @@ def prepared(
             single=single,
         )
 
-    engine = _engine_for(model, loss, bn_mode, build)
+    return _engine_for(model, loss, bn_mode, build), single
+
+
+def _checked_sample_weight(sample_weight: Any, num: int) -> np.ndarray:
+    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    if sample_weight.shape != (num,):
+        raise ValueError(
+            f"Argument `sample_weight` must have shape ({num},), one weight per sample. "
+            f"Received: sample_weight with shape {sample_weight.shape}"
+        )
+    if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
+        raise ValueError("sample_weight must be finite and non-negative")
+    return sample_weight
+
+
+def prepared(
+    model: Any,
+    x: Any,
+    y: Any,
+    loss: Any,
+    batch_size: Any,
+    sample_weight: Any,
+    bn_mode: str,
+    *,
+    steps: Any = None,
+    cache_bytes: Any = None,
+    verbose: Any = "auto",
+) -> tuple[_Engine, sources.Batches, int]:
+    """Check the arguments and put the data on the device once, in micro-batches.
+
+    Returns the compiled engine, the batches ``(x_b, y_b, sample_weight_b, [w_b, r_b])``
+    (``sources.ArrayBatches`` for arrays, ``sources.StreamBatches`` for a data
+    source with ``y=None``) and N.
+    """
+    _check_model(model, bn_mode, batch_size)
+    steps = sources.check_steps(steps)
+    if y is None and sources.is_source(x):
+        return _prepared_stream(
+            model, x, loss, batch_size, sample_weight, bn_mode, steps, cache_bytes, verbose
+        )
+    if sources.is_source(x):
+        raise ValueError(
+            _validation.message("y", sources.shown(y), "None when x is a data source (it yields y)")
+        )
+    if y is None:
+        raise ValueError(
+            _validation.message(
+                "y",
+                None,
+                "the targets when x holds arrays (y=None is for a tf.data.Dataset, PyDataset, "
+                "DataLoader or iterable of (x, y) batches)",
+            )
+        )
+    verbose = sources.check_verbose(verbose, streamed=False)
+    sources.check_cache_bytes(cache_bytes)
+    x = _as_numpy_tree(x, "x")
+    if _num_samples(x, "x") == 0:
+        raise ValueError("x and y are empty (0 samples); the loss needs at least one sample")
+    engine, single = _engine_for_inputs(model, x, loss, bn_mode)
     probe_loss = engine.loss
     if not single:
         y = _labels_per_term(y, probe_loss)
@@ -235,23 +283,16 @@ def prepared(
     if num_x == 0:
         raise ValueError("x and y are empty (0 samples); the loss needs at least one sample")
     if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        if sample_weight.shape != (num_x,):
-            raise ValueError(
-                f"Argument `sample_weight` must have shape ({num_x},), one weight per sample. "
-                f"Received: sample_weight with shape {sample_weight.shape}"
-            )
-        if not np.all(np.isfinite(sample_weight)) or np.any(sample_weight < 0):
-            raise ValueError("sample_weight must be finite and non-negative")
+        sample_weight = _checked_sample_weight(sample_weight, num_x)
         if not np.any(sample_weight):
             raise ValueError(
                 "sample_weight is zero for every sample, so the weighted loss is 0/0; "
                 "give at least one sample a positive weight"
             )
 
-    weight_dtype = model.trainable_variables[0].dtype
     size = batch_size or num_x
-    bounds = [(start, min(start + size, num_x)) for start in range(0, num_x, size)]
+    # steps: the first micro-batches only, as evaluate(x, y, batch_size=..., steps=...).
+    bounds = [(start, min(start + size, num_x)) for start in range(0, num_x, size)][:steps]
     batches = []
     for start, stop in bounds:
         sw = None if sample_weight is None else sample_weight[start:stop].astype("float32")
@@ -266,34 +307,131 @@ def prepared(
                 None if sw is None else batch_tensor(sw),
             )
         )
-    reductions = [t.reduction for t in probe_loss.terms]
-    if len(batches) == 1:
-        # One batch is the full data: Keras's own reduction, every weight 1.
-        weights = [np.ones(len(reductions) + 1)]
-    else:
-        weights = _micro_batch_weights(model, probe_loss, batches, bounds)
+    sizes = [stop - start for start, stop in bounds]
+    weights = _batch_weights(model, probe_loss, batches, sizes)
+    dtype = model.trainable_variables[0].dtype
     batches = [
-        (*batch, ops.convert_to_tensor(w.astype(weight_dtype)))
+        (*batch, ops.convert_to_tensor(w.astype(dtype)))
         for batch, w in zip(batches, weights, strict=True)
     ]
-    return engine, batches, num_x
+    return engine, sources.ArrayBatches(batches, verbose), sum(sizes)
 
 
-def _micro_batch_weights(
-    model: keras.Model, probe_loss: ProbeLoss, batches: list, bounds: list
+def _prepared_stream(
+    model: keras.Model,
+    data: Any,
+    loss: Any,
+    batch_size: Any,
+    sample_weight: Any,
+    bn_mode: str,
+    steps: int | None,
+    cache_bytes: Any,
+    verbose: Any,
+) -> tuple[_Engine, sources.Batches, int]:
+    """``prepared`` for a data source: one pass for the weights, the batches streamed after."""
+    for name, value, why in (
+        ("batch_size", batch_size, "its batches are the micro-batches"),
+        ("sample_weight", sample_weight, "it yields (x, y, sample_weight) batches"),
+    ):
+        if value is not None:
+            raise ValueError(
+                _validation.message(name, value, f"None when x is a data source ({why})")
+            )
+    verbose = sources.check_verbose(verbose, streamed=True)
+    state: dict[str, Any] = {}
+
+    def convert(raw: tuple) -> tuple:
+        # The probe's checks and dtypes, on every batch read (numpy in, numpy out).
+        x, y, sw = raw
+        x = _as_numpy_tree(x, "x")
+        if "engine" not in state:
+            state["engine"], state["single"] = _engine_for_inputs(model, x, loss, bn_mode)
+            state["weighted"] = sw is not None
+        if y is None:
+            raise ValueError(
+                _validation.message(
+                    "x", sources.shown(data), "a source of (x, y) or (x, y, sample_weight) batches"
+                )
+            )
+        if not state["single"]:
+            y = _labels_per_term(y, state["engine"].loss)
+        y = _as_numpy_tree(y, "y")
+        num_x, num_y = _num_samples(x, "x"), _num_samples(y, "y")
+        if num_x != num_y or num_x == 0:
+            raise ValueError(
+                f"Argument `x` must yield batches with as many labels as inputs, at least one. "
+                f"Received: a batch of {num_x} inputs and {num_y} labels"
+            )
+        if (sw is not None) != state["weighted"]:
+            raise ValueError(
+                _validation.message(
+                    "x",
+                    sources.shown(data),
+                    "a source whose batches all have sample weights or none",
+                )
+            )
+        if sw is not None:
+            sw = _checked_sample_weight(sw, num_x).astype("float32")
+        return x, y, sw
+
+    stream = sources.Stream(data, steps=steps, cache_bytes=cache_bytes, convert=convert)
+    probe_loss = None
+    sizes, denominators, positive = [], [], False
+    for x, y, sw in stream:  # the first pass: each batch's size and denominators
+        probe_loss = state["engine"].loss
+        sizes.append(_num_samples(x, "x"))
+        positive = positive or sw is None or bool(np.any(sw))
+        on_device = _on_device(x, y, sw)
+        denominators.append(_denominators(model, probe_loss, on_device, sizes[-1]))
+    if not positive:
+        raise ValueError(
+            "sample_weight is zero for every sample, so the weighted loss is 0/0; "
+            "give at least one sample a positive weight"
+        )
+    weights = _weights_of(probe_loss, denominators, sizes)
+    dtype = model.trainable_variables[0].dtype
+    weights = [ops.convert_to_tensor(w.astype(dtype)) for w in weights]
+    return state["engine"], sources.StreamBatches(stream, weights, verbose), sum(sizes)
+
+
+def _on_device(x: Any, y: Any, sw: Any) -> tuple:
+    return (
+        keras.tree.map_structure(batch_tensor, x),
+        keras.tree.map_structure(batch_tensor, y),
+        None if sw is None else batch_tensor(sw),
+    )
+
+
+def _denominators(model: keras.Model, probe_loss: ProbeLoss, batch: tuple, size: int) -> Any:
+    """``D_bk`` of one device batch (None when every reduction is "sum": no forward pass)."""
+    if all(t.reduction == "sum" for t in probe_loss.terms):
+        return None
+    x, y, sw = batch
+    return probe_loss.denominators(y, _forward(model, x), sw, size)
+
+
+def _batch_weights(
+    model: keras.Model, probe_loss: ProbeLoss, batches: list, sizes: list
 ) -> list[np.ndarray]:
     """First pass over the micro-batches: each one's denominators, then ``batch_weights``."""
+    if len(batches) == 1:
+        return _weights_of(probe_loss, [None], sizes)
+    return _weights_of(
+        probe_loss,
+        [_denominators(model, probe_loss, b, n) for b, n in zip(batches, sizes, strict=True)],
+        sizes,
+    )
+
+
+def _weights_of(probe_loss: ProbeLoss, denominators: list, sizes: list) -> list[np.ndarray]:
+    """``[w_b1..w_bK, r_b]`` per batch from the denominators (``objective.batch_weights``)."""
     reductions = [t.reduction for t in probe_loss.terms]
-    sizes = [stop - start for start, stop in bounds]
-    if all(r == "sum" for r in reductions):
-        denominators = np.ones((len(batches), len(reductions)))
-    else:
-        denominators = np.stack(
-            [
-                probe_loss.denominators(y, _forward(model, x), sw, n)
-                for (x, y, sw), n in zip(batches, sizes, strict=True)
-            ]
-        )
+    if len(sizes) == 1:
+        # One batch is the full data: Keras's own reduction, every weight 1.
+        return [np.ones(len(reductions) + 1)]
+    if denominators[0] is None:
+        denominators = np.ones((len(sizes), len(reductions)))
+    denominators = np.stack(denominators)
     empty = [
         t.name
         for t, total, r in zip(probe_loss.terms, denominators.sum(axis=0), reductions, strict=True)

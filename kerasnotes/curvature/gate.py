@@ -18,6 +18,7 @@ import numpy as np
 from keras import ops
 
 from kerasnotes import _validation
+from kerasnotes.curvature import sources
 from kerasnotes.curvature.engine import _as_numpy_tree, _num_samples, prepared
 from kerasnotes.curvature.flat import gradient_norm, to_flat
 
@@ -50,7 +51,9 @@ class GradientNorm:
     It holds the model only weakly.
 
     Args:
-        model, x, y, loss, batch_size, sample_weight, bn_mode: as for ``HessianProbe``.
+        model, x, y, loss, batch_size, sample_weight, bn_mode, steps, cache_bytes: as for
+            ``HessianProbe`` (a data source with ``y=None`` is streamed on every call).
+        verbose: as for ``HessianProbe``, but 0 by default: a gate runs once per epoch.
 
     Example:
         >>> import keras, numpy as np
@@ -69,15 +72,27 @@ class GradientNorm:
         self,
         model: keras.Model,
         x: Any,
-        y: Any,
+        y: Any = None,
         *,
         loss: Any = None,
         batch_size: int | None = None,
         sample_weight: Any = None,
         bn_mode: str = "inference",
+        steps: int | None = None,
+        cache_bytes: int | None = None,
+        verbose: Any = 0,
     ) -> None:
         self._engine, self._batches, self.num_samples = prepared(
-            model, x, y, loss, batch_size, sample_weight, bn_mode
+            model,
+            x,
+            y,
+            loss,
+            batch_size,
+            sample_weight,
+            bn_mode,
+            steps=steps,
+            cache_bytes=cache_bytes,
+            verbose=verbose,
         )
         self._model = weakref.ref(model)
 
@@ -95,7 +110,7 @@ class GradientNorm:
         trainable = [ops.convert_to_tensor(v.value) for v in model.trainable_variables]
         non_trainable = [ops.convert_to_tensor(v.value) for v in model.non_trainable_variables]
         total, grad = 0.0, None
-        for x, y, sw, w in self._batches:
+        for x, y, sw, w in self._batches.passing("gradient"):
             value, grads = self._engine.value_and_grad(trainable, non_trainable, x, y, sw, w)
             total += float(ops.convert_to_numpy(value))
             flat = to_flat(grads)
@@ -166,8 +181,9 @@ class SubsampleGate:
       opens the Hessian analysis is exact.
 
     Args:
-        model, x, y, loss, batch_size, bn_mode: as for ``HessianProbe``
-            (``batch_size`` is the micro-batch of stage 2).
+        model, x, y, loss, batch_size, bn_mode, steps, cache_bytes: as for
+            ``HessianProbe`` (``batch_size`` is the micro-batch of stage 2; a data
+            source with ``y=None`` needs ``samples=0``).
         grad_tol: the gradient-norm threshold of a critical point.
         samples: m, rows of stage 1 (rounded down to a multiple of ``groups``);
             0 (the default, see ``DEFAULT_SAMPLES``) turns stage 1 off.
@@ -195,7 +211,7 @@ class SubsampleGate:
         self,
         model: keras.Model,
         x: Any,
-        y: Any,
+        y: Any = None,
         *,
         grad_tol: float,
         samples: int = DEFAULT_SAMPLES,
@@ -205,6 +221,8 @@ class SubsampleGate:
         loss: Any = None,
         batch_size: int | None = None,
         bn_mode: str = "inference",
+        steps: int | None = None,
+        cache_bytes: int | None = None,
     ) -> None:
         self.grad_tol = _validation.non_negative_number("grad_tol", grad_tol)
         self.groups = _check_int("groups", groups, 4)
@@ -218,7 +236,23 @@ class SubsampleGate:
                 )
             )
         self.z = _validation.non_negative_number("z", z)
-        self._exact = GradientNorm(model, x, y, loss=loss, batch_size=batch_size, bn_mode=bn_mode)
+        streamed = y is None and sources.is_source(x)
+        if streamed and self.samples:
+            raise ValueError(
+                _validation.message(
+                    "samples", samples, "0 when x is a data source (stage 1 draws rows of arrays)"
+                )
+            )
+        self._exact = GradientNorm(
+            model,
+            x,
+            y,
+            loss=loss,
+            batch_size=batch_size,
+            bn_mode=bn_mode,
+            steps=steps,
+            cache_bytes=cache_bytes,
+        )
         self.num_samples = self._exact.num_samples
         self._model = weakref.ref(model)
         per_group = self.samples // self.groups

@@ -88,6 +88,22 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
     statistics, as in ``fit``; the moving-statistics updates they make are
     discarded.
 
+    Data sources (``y=None``): ``x`` may be anything ``model.evaluate`` reads
+    batch by batch: a batched ``tf.data.Dataset``, a ``keras.utils.PyDataset``,
+    a torch ``DataLoader`` or a finite iterable of ``(x, y)`` or
+    ``(x, y, sample_weight)`` batches (``kerasnotes.curvature.sources``). Its
+    batches are the micro-batches, with the same weights as arrays split the
+    same way, so the numbers equal those of the equivalent arrays. The data is
+    streamed: every pass (one gradient, one product) reads the batches one at a
+    time, puts one on the device, and sums the results in float64; the last
+    batches that fit in ``cache_bytes`` stay on the host after the first pass,
+    the others are read again and checked against the first pass's checksums.
+    A source that gives different batches when read again (shuffling, random
+    augmentation) is a ValueError when the probe is built. Progress is a
+    ``keras.utils.Progbar`` per pass over the batches, named by the product it
+    computes ("hvp 12"). Ctrl-C stops a probe between or inside passes; the
+    model is never touched and the probe stays usable.
+
     When the data is a single batch, every backend keeps the first-order
     computation between products (``jax.linearize``, a retained torch autograd
     graph, TensorFlow's HVP graph split at its dependence on v), so each HVP
@@ -105,8 +121,10 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
 
     Args:
         model: a built ``keras.Model`` with trainable weights.
-        x: inputs, an array or a structure of arrays the model accepts.
-        y: targets with the same number of samples (a list or dict for several outputs).
+        x: inputs, an array or a structure of arrays the model accepts; or, with
+            ``y=None``, a data source (above).
+        y: targets with the same number of samples (a list or dict for several
+            outputs); None when ``x`` is a data source.
         loss: a ``keras.losses.Loss``, a loss name, or ``callable(y_true, y_pred)``
             returning per-sample values or their mean, or (several outputs) a list or
             dict of them; ``None`` uses the model's compiled loss and loss_weights.
@@ -114,6 +132,15 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
         batch_size: micro-batch size; ``None`` processes all samples at once.
         sample_weight: per-sample weights, shape ``(N,)``, non-negative.
         bn_mode: ``"inference"`` (moving statistics, the default) or ``"batch"``.
+        steps: use only the first ``steps`` batches (of a source, or of
+            ``batch_size`` rows), as in ``evaluate``; None: all. Required for a
+            source that repeats forever.
+        cache_bytes: host memory for a source's batches between passes; None is
+            ``sources.default_cache_bytes()`` (1/8 of the machine's memory, at most
+            4 GiB), 0 reads every batch again on every pass. A one-shot iterator
+            (a generator) must fit.
+        verbose: ``"auto"`` (1 for a data source, 0 for arrays), 0 (silent),
+            1 (a progress bar per pass) or 2 (one line per pass), as in ``evaluate``.
 
     Example:
         >>> import keras, numpy as np
@@ -130,16 +157,28 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
         self,
         model: keras.Model,
         x: Any,
-        y: Any,
+        y: Any = None,
         *,
         loss: Any = None,
         batch_size: int | None = None,
         sample_weight: Any = None,
         bn_mode: str = "inference",
+        steps: int | None = None,
+        cache_bytes: int | None = None,
+        verbose: Any = "auto",
     ) -> None:
         self._model = model
         self._engine, self._batches, self.num_samples = prepared(
-            model, x, y, loss, batch_size, sample_weight, bn_mode
+            model,
+            x,
+            y,
+            loss,
+            batch_size,
+            sample_weight,
+            bn_mode,
+            steps=steps,
+            cache_bytes=cache_bytes,
+            verbose=verbose,
         )
         self.bn_mode = bn_mode
         variables = model.trainable_variables
@@ -183,7 +222,7 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
     def _evaluate(self) -> tuple[float, np.ndarray]:
         if self._loss_and_grad is None:
             total, grad = 0.0, np.zeros(self.num_parameters)
-            for x, y, sw, w in self._batches:
+            for x, y, sw, w in self._batches.passing("gradient"):
                 value, grads = self._engine.value_and_grad(
                     self._trainable, self._non_trainable, x, y, sw, w
                 )
@@ -244,12 +283,12 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
         if len(self._batches) == 1 and self._engine.prepare_hvp is not None:
             if self._prepared_hvp is None:
                 self._prepared_hvp = self._engine.prepare_hvp(
-                    self._trainable, self._non_trainable, *self._batches[0]
+                    self._trainable, self._non_trainable, *next(iter(self._batches))
                 )
             self._num_hvp += 1
             return self._to_flat(self._prepared_hvp(vectors))
         out = np.zeros(self.num_parameters)
-        for x, y, sw, w in self._batches:
+        for x, y, sw, w in self._batches.passing(f"hvp {self._num_hvp + 1}"):
             out += self._to_flat(
                 self._engine.hvp(self._trainable, self._non_trainable, x, y, sw, w, vectors)
             )
@@ -346,7 +385,7 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
         vectors = self._to_tensors(self._check_vector(v))
         product = ggn_module.compiled_ggn(self._engine)
         out = np.zeros(self.num_parameters)
-        for x, y, sw, w in self._batches:
+        for x, y, sw, w in self._batches.passing(f"ggn {self._num_hvp + 1}"):
             out += self._to_flat(
                 product(self._trainable, self._non_trainable, x, y, sw, w, vectors)
             )
