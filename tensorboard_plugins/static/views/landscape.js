@@ -274,6 +274,7 @@ function heatMap(host, s) {
         `${p.epoch === 0 ? "before training" : `after epoch ${p.epoch}`}: a = ${fmtSigned(p.a, 3)}, b = ${fmtSigned(p.b, 3)}, off the plane ${fmt(p.off_plane, 3)}`;
     }
   }
+  colorBar(host, scale);
   const current = svg(
     "circle",
     {
@@ -292,6 +293,26 @@ function heatMap(host, s) {
   svg("title", {}, current).textContent =
     `the weights at epoch ${s.epoch}: L = ${fmt(s.center_loss, 4)}`;
   return root;
+}
+
+// What the colours mean: the ramp from the lowest to the highest loss on the plane.
+function colorBar(host, scale) {
+  const stops = RAMP.map((_, k) => rampColor(k / (RAMP.length - 1))).join(", ");
+  const bar = html("div", {
+    class: "kn-colorbar",
+    id: "kn-landscape-colorbar",
+    "data-scale": scale.log ? "log" : "linear",
+    "data-low": scale.lo,
+    "data-high": scale.hi,
+  });
+  html("span", {}, bar, `L = ${fmt(scale.lo, 3)}`);
+  html(
+    "span",
+    { class: "kn-colorbar-ramp", style: `background: linear-gradient(to right, ${stops})` },
+    bar,
+  );
+  html("span", {}, bar, `${fmt(scale.hi, 3)}${scale.log ? " (log scale)" : ""}`);
+  host.appendChild(bar);
 }
 
 function axisNames(s) {
