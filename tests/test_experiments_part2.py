@@ -111,6 +111,11 @@ def _check_component_figures(claim: str, numbers: dict[str, float]) -> None:
         assert numbers["linear3_max_abs_eigenvalue"] == pytest.approx(0.0, abs=1e-7)
         # one escape step of η = √(2L/|λ|) along u lands on w1w2 = 1
         assert numbers["steps_product_eigenvector"] == 1.0
+        # the surface on the plane of u_min, u_max is (1 − (a² − b²)/2)²: curvatures ∓2 + h²/2
+        h = numbers["product_surface_step"]
+        assert numbers["product_surface_curvature_min"] == pytest.approx(-2 + h**2 / 2, abs=1e-3)
+        assert numbers["product_surface_curvature_max"] == pytest.approx(2 + h**2 / 2, abs=1e-3)
+        assert numbers["product_surface_max_error"] < 1e-5
     if claim == "C7":
         assert numbers["restored_epoch"] <= numbers["epochs_run_early_stopping"]
         # restore_best_weights: the run ends with its best epoch's validation loss
@@ -123,6 +128,28 @@ def _check_component_figures(claim: str, numbers: dict[str, float]) -> None:
         assert numbers["batch_dependence_layer_norm"] < 1e-5
         assert numbers["batch_dependence_group_norm"] < 1e-5
         assert numbers["batch_dependence_batch_norm"] > 1e-3
+
+
+def test_c2_surface_of_the_product_saddle_is_the_closed_form():
+    from kerasnotes import datasets
+    from kerasnotes.experiments import c2_escape
+
+    model, x, y, loss = datasets.product_saddle()
+    numbers: dict[str, float] = {}
+    surface = c2_escape._surface(model, x, y, loss, numbers)
+    t = surface.a
+    c = len(t) // 2
+    # Along u_min = [1, 1]/√2: L(t) = (1 − t²/2)²; along u_max: (1 + t²/2)².
+    np.testing.assert_allclose(surface.loss[:, c], (1 - t**2 / 2) ** 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(surface.loss[c, :], (1 + t**2 / 2) ** 2, rtol=1e-5, atol=1e-6)
+    h = numbers["product_surface_step"]
+    assert h == pytest.approx(2 * c2_escape.SURFACE_SPAN / (c2_escape.SURFACE_NUM - 1))
+    # The second difference of 1 ∓ t² + t⁴/4 is ∓2 + h²/2 exactly (float32 loss: 1e-3).
+    assert numbers["product_surface_curvature_min"] == pytest.approx(-2 + h**2 / 2, abs=1e-3)
+    assert numbers["product_surface_curvature_max"] == pytest.approx(2 + h**2 / 2, abs=1e-3)
+    assert numbers["product_surface_lambda_min"] == pytest.approx(-2.0, abs=1e-5)
+    assert numbers["product_surface_lambda_max"] == pytest.approx(2.0, abs=1e-5)
+    assert numbers["product_surface_max_error"] < 1e-5
 
 
 @pytest.mark.backend_independent
