@@ -51,6 +51,24 @@ def _scalars(run_dir: Path) -> dict[str, list[float]]:
     return found
 
 
+def _tensors(run_dir: Path, tag: str) -> list[np.ndarray]:
+    """Every value of one tensor tag in a run's event files, as ``_scalars`` reads them."""
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.util import tensor_util
+
+    found = []
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        data, offset = path.read_bytes(), 0
+        while offset < len(data):
+            (length,) = struct.unpack("<Q", data[offset : offset + 8])
+            event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
+            offset += 12 + length + 4
+            found += [
+                tensor_util.make_ndarray(v.tensor) for v in event.summary.value if v.tag == tag
+            ]
+    return found
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("claim", sorted(CLAIM_EXAMPLES, key=lambda c: int(c[1:])))
 def test_example_runs_end_to_end_with_finite_figures_and_files(
@@ -86,6 +104,13 @@ def test_example_runs_end_to_end_with_finite_figures_and_files(
         assert scalars.get(tag), (run_dir, sorted(scalars))
         assert all(math.isfinite(v) for v in scalars[tag]), run_dir
     _check_component_figures(claim, result.numbers)
+    if claim == "C2":  # the saddle's plane, for the kerasnotes tab's Landscape view
+        from kerasnotes import summary
+
+        (plane,) = _tensors(tmp_path / "C2" / "product_eigenvector", summary.TAG_LANDSCAPE_SURFACE)
+        a = np.linspace(-1.5, 1.5, plane.shape[0])
+        aa, bb = np.meshgrid(a, a, indexing="ij")
+        np.testing.assert_allclose(plane, (1 - (aa**2 - bb**2) / 2) ** 2, rtol=1e-5, atol=1e-6)
     if claim == "C7":  # the stopper's own TensorBoard data, for the kerasnotes tab
         from kerasnotes import summary
 

@@ -49,7 +49,7 @@ import keras
 import numpy as np
 
 from kerasnotes import datasets, optimizers, summary
-from kerasnotes.callbacks import SaddlePointDetector
+from kerasnotes.callbacks import LandscapeLogger, SaddlePointDetector
 from kerasnotes.curvature import HessianProbe
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.claim import Claim, Context, Judgement
@@ -89,7 +89,9 @@ ESCAPE_FRACTION = 0.5
 METHODS = ("gd", "momentum", "sgd_noise", "eigenvector")
 #: the product saddle's surface: the grid covers [−span, span]² with num points a side
 SURFACE_SPAN = 1.5
-SURFACE_NUM = 41
+SURFACE_NUM = 31
+#: grid points a side of the plane logged to TensorBoard from each eigenvector run
+SURFACE_NUM_LOGGED = 21
 
 
 def _landscape(name: str, sizes: Sizes, seed: int, depth: int = 2) -> datasets.Landscape:
@@ -163,12 +165,22 @@ def _race_noise(
 
 
 def _race_eigenvector(landscape: datasets.Landscape, steps: int, run_dir: Path) -> np.ndarray:
-    """One SaddlePointDetector escape step from the saddle, then plain GD."""
+    """One SaddlePointDetector escape step from the saddle, then plain GD.
+
+    The run also gets the saddle's plane (``LandscapeLogger``, F16) for the tab's Landscape view.
+    """
     model, x, y, loss = landscape
     saddle_loss = _loss(model, x, y, loss)
     model.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss=loss)
     detector = SaddlePointDetector((x, y), num_samples=len(x), escape=True, verbose=0)
-    model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0, callbacks=[detector])
+    # The saddle's plane for the kerasnotes tab's Landscape view: logged at the end of
+    # the epoch, before the detector (next in the list) steps out along u_min.
+    logger = LandscapeLogger(
+        (x, y), at=1, span=SURFACE_SPAN, num=SURFACE_NUM_LOGGED, num_samples=len(x), log_dir=run_dir
+    )
+    model.fit(
+        x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0, callbacks=[logger, detector]
+    )
     after = _race_fit(
         landscape, _flat(model), optimizers.SGD(learning_rate=LEARNING_RATE), steps - 1, run_dir
     )
