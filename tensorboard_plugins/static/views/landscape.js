@@ -429,8 +429,14 @@ export async function show(host, { run, state }) {
       stat(name, value, `curvature-${k}`, fmtSigned(value, 4));
     });
     const off = s.trajectory.map((p) => p.off_plane).filter(finite);
-    if (off.length)
-      stat("max distance off the plane", Math.max(...off), "off-plane", fmt(Math.max(...off), 3));
+    if (off.length) {
+      // Rounding leaves ~1e-17 where the path lies in the plane (two weights): say 0.
+      const most = Math.max(...off);
+      const steps = s.trajectory.map((p) => Math.hypot(p.a ?? 0, p.b ?? 0));
+      const scale = Math.max(1e-300, ...steps);
+      const text = most <= 1e-9 * scale ? "0 (in the plane)" : fmt(most, 3);
+      stat("max distance off the plane", most, "off-plane", text);
+    }
     key.replaceChildren();
     legend(key, [
       { key: "loss", label: "L along the slice", color: "#343a40" },
