@@ -123,7 +123,8 @@ class LandscapeLogger(LoggingCallback):
     Args:
         data: ``(x, y)`` to evaluate on (Keras callbacks never see the training data).
         at: ``"end"`` (after the last epoch, at train end), an epoch number as
-            Keras prints it (1 is the first epoch) or a list of them.
+            Keras prints it (1 is the first epoch) or a list of them; an epoch
+            the fit never reaches (early stopping, fewer epochs) logs nothing.
         directions: ``"extreme"`` or ``"random"``.
         trajectory: record the weights each epoch and log their projection.
         span: the grid covers ``[−span, span]`` along each direction, > 0.

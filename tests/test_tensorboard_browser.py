@@ -667,6 +667,16 @@ def write_landscape_runs(logdir: str) -> dict:
         loggers[name] = callbacks.LandscapeLogger((x, y), at=at, span=1.5, num=21, log_dir=run_dir)
         model.fit(x, y, epochs=max(at), batch_size=1, verbose=0, callbacks=[loggers[name]])
         summary.Writer.for_logdir(run_dir).close()
+    # Random directions and no path: the curvature is dᵀHd/‖d‖², there is no eigenvalue.
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    run_dir = os.path.join(logdir, "random")
+    loggers["random"] = callbacks.LandscapeLogger(
+        (x, x.sum(1, keepdims=True)), directions="random", trajectory=False, num=11, log_dir=run_dir
+    )
+    model.fit(x, x.sum(1, keepdims=True), epochs=2, verbose=0, callbacks=[loggers["random"]])
+    summary.Writer.for_logdir(run_dir).close()
     return loggers
 
 
@@ -717,6 +727,18 @@ def _check_landscape_descent(frame, logged):
         assert dots.count() == len(path)
 
 
+def _check_landscape_random(frame, logged):
+    ((_, rows),) = logged[summary.TAG_LANDSCAPE_DIRECTIONS]
+    assert np.isnan(rows[:, 0]).all()  # random directions have no eigenvalue
+    for k in (0, 1):
+        stat = frame.locator(f"#kn-landscape-stats [data-role='curvature-{k}']")
+        assert float(stat.get_attribute("data-value")) == rows[k, 1]  # dᵀHd/‖d‖², as logged
+    assert "d₁" in frame.locator("[data-slice='0'] h3").inner_text()
+    assert frame.locator("svg[data-chart='landscape-surface'] .kn-path-point").count() == 0
+    assert frame.locator("#kn-landscape-stats [data-role='off-plane']").count() == 0
+    assert frame.locator("#kn-landscape-step").is_disabled()  # one landscape: nothing to pick
+
+
 def test_landscape_view_draws_the_saddle_and_the_path(tmp_path):
     logdir = str(tmp_path / "logs")
     write_landscape_runs(logdir)
@@ -736,6 +758,7 @@ def test_landscape_view_draws_the_saddle_and_the_path(tmp_path):
                 for run, check in (
                     ("saddle", _check_landscape_saddle),
                     ("descent", _check_landscape_descent),
+                    ("random", _check_landscape_random),
                 ):
                     frame.select_option("#kn-run", run)
                     frame.wait_for_selector(
