@@ -756,3 +756,5 @@ def test_landscape_route_returns_the_logged_plane_slices_and_path(tmp_path):
     assert "landscape" in get_json(client, f"{PREFIX}/landscape?run=full", 404)["error"]
     assert "run" in get_json(client, f"{PREFIX}/landscape", 400)["error"]
     assert "step" in get_json(client, f"{PREFIX}/landscape?run=plane&step=x", 400)["error"]
+    notes = get_json(client, f"{PREFIX}/notes?topic=landscape&lang=zh")["entries"]
+    assert [entry["id"] for entry in notes] == ["F16"]
