@@ -36,6 +36,7 @@ from kerasnotes.tensorboard_plugins.records import (
     decode_critical_point,
     decode_density,
     decode_early_stopping,
+    decode_landscape,
     decode_spectral_masses,
     decode_text,
     scalar_series,
@@ -67,6 +68,15 @@ MAX_EVENTS = 2000
 MAX_DENSITIES = 100_000
 #: Grid points of one density sent to the browser.
 MAX_GRID = 1000
+#: Landscapes considered per run (LandscapeLogger logs a few, at chosen epochs).
+MAX_LANDSCAPES = 1000
+#: The four tensors of one landscape, written together at one step.
+LANDSCAPE_TAGS = (
+    layout.TAG_LANDSCAPE_SURFACE,
+    layout.TAG_LANDSCAPE_DIRECTIONS,
+    layout.TAG_LANDSCAPE_TRAJECTORY,
+    layout.TAG_LANDSCAPE_INFO,
+)
 
 
 class NotFound(LookupError):
@@ -167,6 +177,7 @@ class RunReader:
                     "sharpness": layout.TAG_SHARPNESS in s_tags,
                     "critical_points": layout.TAG_CRITICAL_POINT in t_tags,
                     "spectrum": layout.TAG_SPECTRAL_DENSITY in t_tags,
+                    "landscape": layout.TAG_LANDSCAPE_SURFACE in t_tags,
                     "optimizer": variables,
                     "learning_rate": layout.TAG_LEARNING_RATE in s_tags,
                     "early_stopping": layout.TAG_EARLY_STOPPING_MONITOR in s_tags
@@ -339,6 +350,50 @@ class RunReader:
                 if event is not None:
                     return event["lambda_min"], event["lambda_max"]
         return None, None
+
+    def landscape(self, run: str, step: int | None) -> dict[str, Any]:
+        """LandscapeLogger's plane at ``step`` (default: the last), its path and all steps (F16).
+
+        ```
+        loss[i][j] = L(θ + a_i d₁ + b_j d₂),   trajectory: the weights projected on the plane
+        ```
+        """
+        _, tensors = self._require_run(run)
+        if layout.TAG_LANDSCAPE_SURFACE not in tensors:
+            raise NotFound(f"run {run!r} logged no {layout.TAG_LANDSCAPE_SURFACE!r}")
+        by_tag: dict[str, dict[int, Any]] = {}
+        for tag in LANDSCAPE_TAGS:
+            by_tag[tag] = {}
+            if tag in tensors:  # a re-logged step keeps its last value
+                for datum in self._read_tensors(run, tag, MAX_LANDSCAPES):
+                    by_tag[tag][int(datum.step)] = datum.numpy
+        decoded: dict[int, dict[str, Any]] = {}
+        skipped = 0
+        for s in sorted(by_tag[layout.TAG_LANDSCAPE_SURFACE]):
+            parts = [by_tag[tag].get(s) for tag in LANDSCAPE_TAGS]
+            one = None
+            if parts[0] is not None and parts[1] is not None and parts[3] is not None:
+                one = decode_landscape(*parts)
+            if one is None:
+                skipped += 1
+            else:
+                decoded[s] = one
+        steps = sorted(decoded)
+        if not steps:
+            raise NotFound(f"run {run!r} has no readable landscape ({skipped} skipped)")
+        if step is None:
+            step = steps[-1]
+        if step not in decoded:
+            raise NotFound(f"run {run!r} has no landscape at step {step}; steps: {steps}")
+        return {
+            "run": run,
+            "steps": steps,
+            "epochs": [as_keras_epoch(s) for s in steps],
+            "step": step,
+            "epoch": as_keras_epoch(step),
+            **decoded[step],
+            "skipped": skipped,
+        }
 
     def optimizer(self, run: str) -> dict[str, Any]:
         """Mean effective learning rate and update ratio per variable over epochs."""

@@ -7,6 +7,7 @@ topics of the notes:
 ```
 curvature -> F13 (critical points), F14 (minimum ratio)
 spectrum  -> F13, F14 (the eigenvalue density behind them)
+landscape -> F16 (the loss along the directions that matter)
 optimizer -> F3 Adagrad, F4 RMSprop, F5 Adam, F6/F7 learning-rate decay, F15 early stopping
 ```
 """
@@ -22,6 +23,7 @@ LANGUAGES = ("en", "zh")
 VIEW_TOPICS: dict[str, tuple[str, ...]] = {
     "curvature": ("F13", "F14"),
     "spectrum": ("F13", "F14"),
+    "landscape": ("F16",),
     "optimizer": ("F3", "F4", "F5", "F6", "F7", "F15"),
 }
 
@@ -30,7 +32,7 @@ def notes(topic: str, lang: str = "en") -> dict[str, Any]:
     """The note entries for a view of the tab, or for one topic of the notes.
 
     Args:
-        topic: a view (``"curvature"``, ``"spectrum"``, ``"optimizer"``) or any
+        topic: a view (``"curvature"``, ``"spectrum"``, ``"landscape"``, ``"optimizer"``) or any
             topic ``kerasnotes.notes.lookup`` knows (e.g. ``"F13"``).
         lang: ``"en"`` or ``"zh"``.
 

@@ -7,6 +7,7 @@ Routes (under ``/data/plugin/kerasnotes``), all JSON unless noted:
 /curvature?run=R              grad norm, λmin, λmax, minimum ratio + critical-point events
 /sharpness?run=R              SharpnessMonitor: sharpness, stability threshold, HVPs per epoch
 /spectrum?run=R[&step=S]      spectral density at step S (default: last) + all steps
+/landscape?run=R[&step=S]     LandscapeLogger's plane, its slices and path at step S (default: last)
 /optimizer?run=R              effective learning rate and update ratio per variable
 /schedule?run=R               learning rate, early-stopping monitor and event
 /notes?topic=T[&lang=en|zh]   note text for a view (curvature, spectrum, optimizer) or a topic
@@ -134,7 +135,7 @@ class KerasNotesPlugin(base_plugin.TBPlugin):
         >>> from tensorboard.plugins import base_plugin
         >>> plugin = KerasNotesPlugin(base_plugin.TBContext(data_provider=None))
         >>> sorted(plugin.get_plugin_apps())[:2]
-        ['/curvature', '/notes']
+        ['/curvature', '/landscape']
     """
 
     plugin_name = PLUGIN_NAME
@@ -150,6 +151,9 @@ class KerasNotesPlugin(base_plugin.TBPlugin):
             "/curvature": _json_route(lambda r: self._reader(r).curvature(_run_arg(r))),
             "/sharpness": _json_route(lambda r: self._reader(r).sharpness(_run_arg(r))),
             "/spectrum": _json_route(lambda r: self._reader(r).spectrum(_run_arg(r), _step_arg(r))),
+            "/landscape": _json_route(
+                lambda r: self._reader(r).landscape(_run_arg(r), _step_arg(r))
+            ),
             "/optimizer": _json_route(lambda r: self._reader(r).optimizer(_run_arg(r))),
             "/schedule": _json_route(lambda r: self._reader(r).schedule(_run_arg(r))),
             "/notes": _json_route(

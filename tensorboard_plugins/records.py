@@ -10,6 +10,11 @@ kerasnotes/spectral_density   (2, G) [grid; Gaussian-smoothed density on the gri
 kerasnotes/spectral_masses    (10,) [negative, zero, positive fraction, their stderrs,
                                      threshold τ, sigma, num_runs, num_steps]
 kerasnotes/early_stopping/event (3,) [best_epoch, best_value, stopped_epoch]
+kerasnotes/landscape/surface  (num, num) loss[i, j] at a_i, b_j = linspace(−span, span, num)
+kerasnotes/landscape/directions (2, 4)  per direction [eigenvalue, curvature, slope, norm]
+kerasnotes/landscape/trajectory (T, 4)  per recorded epoch [step, a, b, off_plane]
+kerasnotes/landscape/info     (7,)  [span, num, center_loss, directions_code, num_hvp,
+                                     num_parameters, seconds]
 ```
 
 NaN and infinities become ``None`` (JSON has no NaN), and series are columnar
@@ -239,3 +244,92 @@ def decode_spectral_masses(datum: tb_provider.TensorDatum) -> dict[str, Any] | N
         if masses[name] is not None:
             masses[name] = int(masses[name])
     return masses
+
+
+def _numeric(array: Any, shape: tuple[int | None, ...]) -> np.ndarray | None:
+    """``array`` as float64 when it is numeric with ``shape`` (None: any length), else None."""
+    values = np.asarray(array)
+    if values.ndim != len(shape) or not np.issubdtype(values.dtype, np.number):
+        return None
+    if any(want is not None and got != want for got, want in zip(values.shape, shape, strict=True)):
+        return None
+    return values.astype(np.float64)
+
+
+def decode_landscape(
+    surface: Any, directions: Any, trajectory: Any | None, info: Any
+) -> dict[str, Any] | None:
+    """One logged landscape (the four ``kerasnotes/landscape/*`` tensors of a step), or None.
+
+    ```
+    a = b = linspace(−span, span, num),  loss[i][j] = L(θ + a_i d₁ + b_j d₂)  (None: not finite)
+    axes[k] = {eigenvalue, curvature, slope, norm} of d_k; model along d_k:
+              L(θ) + slope·norm·t + ½·curvature·norm²·t²   (½λt² for a unit eigenvector)
+    trajectory = [{step, epoch, a, b, off_plane}]   epoch = step + 1 (0: before training)
+    ```
+
+    ``trajectory`` may be None (logged with ``trajectory=False``); any other
+    part missing or malformed makes the whole landscape None (skipped).
+
+    Example:
+        >>> info = np.array([1.0, 3, 1.0, 0, 12, 2, 0.05])
+        >>> surface = np.array([[1.0, 4.0, 1.0], [0.25, 1.0, 0.25], [1.0, 4.0, 1.0]])
+        >>> axes = np.array([[-2.0, -2.0, 0.0, 1.0], [2.0, 2.0, 0.0, 1.0]])
+        >>> out = decode_landscape(surface, axes, np.array([[-1.0, 0.5, 0.0, 0.0]]), info)
+        >>> out["a"], out["directions"], out["axes"][0]["eigenvalue"], out["trajectory"][0]["epoch"]
+        ([-1.0, 0.0, 1.0], 'extreme', -2.0, 0)
+    """
+    fields = _numeric(info, (len(layout.LANDSCAPE_INFO_FIELDS),))
+    if fields is None:
+        return None
+    values = dict(zip(layout.LANDSCAPE_INFO_FIELDS, fields.tolist(), strict=True))
+    span, num = values["span"], values["num"]
+    if not (math.isfinite(span) and span > 0 and float(num).is_integer() and num >= 2):
+        return None
+    num = int(num)
+    loss = _numeric(surface, (num, num))
+    rows = _numeric(directions, (2, len(layout.LANDSCAPE_DIRECTION_FIELDS)))
+    if loss is None or rows is None:
+        return None
+    path: list[dict[str, Any]] = []
+    if trajectory is not None:
+        points = _numeric(trajectory, (None, len(layout.LANDSCAPE_TRAJECTORY_FIELDS)))
+        if points is None:
+            return None
+        for step, a, b, off in points.tolist():
+            if not math.isfinite(step):
+                return None
+            path.append(
+                {
+                    "step": int(step),
+                    "epoch": as_keras_epoch(int(step)),
+                    "a": finite_or_none(a),
+                    "b": finite_or_none(b),
+                    "off_plane": finite_or_none(off),
+                }
+            )
+    names = {code: name for name, code in layout.LANDSCAPE_DIRECTION_CODES.items()}
+    code = values["directions_code"]
+    axis = np.linspace(-span, span, num).tolist()
+    return {
+        "a": axis,
+        "b": list(axis),
+        "loss": [[finite_or_none(v) for v in row] for row in loss.tolist()],
+        "center_loss": finite_or_none(values["center_loss"]),
+        "directions": names.get(int(code)) if float(code).is_integer() else None,
+        "axes": [
+            {
+                name: finite_or_none(v)
+                for name, v in zip(layout.LANDSCAPE_DIRECTION_FIELDS, row, strict=True)
+            }
+            for row in rows.tolist()
+        ],
+        "trajectory": path,
+        "span": span,
+        "num": num,
+        "num_hvp": int(values["num_hvp"]) if math.isfinite(values["num_hvp"]) else None,
+        "num_parameters": int(values["num_parameters"])
+        if math.isfinite(values["num_parameters"])
+        else None,
+        "seconds": finite_or_none(values["seconds"]),
+    }

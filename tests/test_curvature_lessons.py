@@ -49,6 +49,7 @@ def test_product_saddle_line_along_u_is_the_closed_form():
     np.testing.assert_allclose(s.loss, (1 - s.a**2 / 2) ** 2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(s.directions[:, 0], u)
     assert s.center_loss == pytest.approx(1.0) and s.num_hvp == 0
+    assert s.eigenvalues is None  # only "extreme" directions carry their eigenvalues
     # F16: L(a u) ≈ L₀ + ½ λ a² near the saddle, λ = −2 along u.
     h = s.a[1] - s.a[0]
     curvature = (s.loss[19] - 2 * s.loss[20] + s.loss[21]) / h**2
@@ -77,6 +78,8 @@ def test_extreme_directions_of_the_saddle_are_its_eigenvectors():
     a, b = np.meshgrid(s.a, s.b, indexing="ij")
     np.testing.assert_allclose(s.loss, (1 - (a**2 - b**2) / 2) ** 2, rtol=1e-5, atol=1e-6)
     assert s.num_hvp > 0
+    # The eigenvalue of each direction, for the quadratic model ½λa² of a viewer.
+    np.testing.assert_allclose(s.eigenvalues, [-2.0, 2.0], atol=1e-5)
     h = s.a[1] - s.a[0]
     along_min = (s.loss[9, 10] - 2 * s.loss[10, 10] + s.loss[11, 10]) / h**2
     along_max = (s.loss[10, 9] - 2 * s.loss[10, 10] + s.loss[10, 11]) / h**2

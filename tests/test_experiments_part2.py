@@ -51,6 +51,24 @@ def _scalars(run_dir: Path) -> dict[str, list[float]]:
     return found
 
 
+def _tensors(run_dir: Path, tag: str) -> list[np.ndarray]:
+    """Every value of one tensor tag in a run's event files, as ``_scalars`` reads them."""
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.util import tensor_util
+
+    found = []
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        data, offset = path.read_bytes(), 0
+        while offset < len(data):
+            (length,) = struct.unpack("<Q", data[offset : offset + 8])
+            event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
+            offset += 12 + length + 4
+            found += [
+                tensor_util.make_ndarray(v.tensor) for v in event.summary.value if v.tag == tag
+            ]
+    return found
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("claim", sorted(CLAIM_EXAMPLES, key=lambda c: int(c[1:])))
 def test_example_runs_end_to_end_with_finite_figures_and_files(
@@ -86,6 +104,13 @@ def test_example_runs_end_to_end_with_finite_figures_and_files(
         assert scalars.get(tag), (run_dir, sorted(scalars))
         assert all(math.isfinite(v) for v in scalars[tag]), run_dir
     _check_component_figures(claim, result.numbers)
+    if claim == "C2":  # the saddle's plane, for the kerasnotes tab's Landscape view
+        from kerasnotes import summary
+
+        (plane,) = _tensors(tmp_path / "C2" / "product_eigenvector", summary.TAG_LANDSCAPE_SURFACE)
+        a = np.linspace(-1.5, 1.5, plane.shape[0])
+        aa, bb = np.meshgrid(a, a, indexing="ij")
+        np.testing.assert_allclose(plane, (1 - (aa**2 - bb**2) / 2) ** 2, rtol=1e-5, atol=1e-6)
     if claim == "C7":  # the stopper's own TensorBoard data, for the kerasnotes tab
         from kerasnotes import summary
 
@@ -115,6 +140,11 @@ def _check_component_figures(claim: str, numbers: dict[str, float]) -> None:
         assert numbers["linear3_max_abs_eigenvalue"] == pytest.approx(0.0, abs=1e-7)
         # one escape step of η = √(2L/|λ|) along u lands on w1w2 = 1
         assert numbers["steps_product_eigenvector"] == 1.0
+        # the surface on the plane of u_min, u_max is (1 − (a² − b²)/2)²: curvatures ∓2 + h²/2
+        h = numbers["product_surface_step"]
+        assert numbers["product_surface_curvature_min"] == pytest.approx(-2 + h**2 / 2, abs=1e-3)
+        assert numbers["product_surface_curvature_max"] == pytest.approx(2 + h**2 / 2, abs=1e-3)
+        assert numbers["product_surface_max_error"] < 1e-5
     if claim == "C7":
         assert numbers["restored_epoch"] <= numbers["epochs_run_early_stopping"]
         # restore_best_weights: the run ends with its best epoch's validation loss
@@ -127,6 +157,28 @@ def _check_component_figures(claim: str, numbers: dict[str, float]) -> None:
         assert numbers["batch_dependence_layer_norm"] < 1e-5
         assert numbers["batch_dependence_group_norm"] < 1e-5
         assert numbers["batch_dependence_batch_norm"] > 1e-3
+
+
+def test_c2_surface_of_the_product_saddle_is_the_closed_form():
+    from kerasnotes import datasets
+    from kerasnotes.experiments import c2_escape
+
+    model, x, y, loss = datasets.product_saddle()
+    numbers: dict[str, float] = {}
+    surface = c2_escape._surface(model, x, y, loss, numbers)
+    t = surface.a
+    c = len(t) // 2
+    # Along u_min = [1, 1]/√2: L(t) = (1 − t²/2)²; along u_max: (1 + t²/2)².
+    np.testing.assert_allclose(surface.loss[:, c], (1 - t**2 / 2) ** 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(surface.loss[c, :], (1 + t**2 / 2) ** 2, rtol=1e-5, atol=1e-6)
+    h = numbers["product_surface_step"]
+    assert h == pytest.approx(2 * c2_escape.SURFACE_SPAN / (c2_escape.SURFACE_NUM - 1))
+    # The second difference of 1 ∓ t² + t⁴/4 is ∓2 + h²/2 exactly (float32 loss: 1e-3).
+    assert numbers["product_surface_curvature_min"] == pytest.approx(-2 + h**2 / 2, abs=1e-3)
+    assert numbers["product_surface_curvature_max"] == pytest.approx(2 + h**2 / 2, abs=1e-3)
+    assert numbers["product_surface_lambda_min"] == pytest.approx(-2.0, abs=1e-5)
+    assert numbers["product_surface_lambda_max"] == pytest.approx(2.0, abs=1e-5)
+    assert numbers["product_surface_max_error"] < 1e-5
 
 
 @pytest.mark.backend_independent

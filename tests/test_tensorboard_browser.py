@@ -645,3 +645,136 @@ def test_curvature_view_small_lambda_min_and_closed_gate(tmp_path):
             finally:
                 browser.close()
     assert errors == []
+
+
+# -- the Landscape view: the product saddle's closed-form plane and a real training path ----------
+
+
+def write_landscape_runs(logdir: str) -> dict:
+    """Two LandscapeLogger runs on L = (1 − w₁w₂)²: at the saddle (lr 0) and descending from (0.5, 1)."""
+    import keras
+
+    from kerasnotes import callbacks, datasets
+
+    loggers = {}
+    for name, start, lr, at in (
+        ("saddle", (0.0, 0.0), 0.0, [1]),
+        ("descent", (0.5, 1.0), 0.1, [2, 4]),
+    ):
+        model, x, y, loss = datasets.product_saddle(*start)
+        model.compile(keras.optimizers.SGD(lr), loss)
+        run_dir = os.path.join(logdir, name)
+        loggers[name] = callbacks.LandscapeLogger((x, y), at=at, span=1.5, num=21, log_dir=run_dir)
+        model.fit(x, y, epochs=max(at), batch_size=1, verbose=0, callbacks=[loggers[name]])
+        summary.Writer.for_logdir(run_dir).close()
+    # Random directions and no path: the curvature is dᵀHd/‖d‖², there is no eigenvalue.
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    run_dir = os.path.join(logdir, "random")
+    loggers["random"] = callbacks.LandscapeLogger(
+        (x, x.sum(1, keepdims=True)), directions="random", trajectory=False, num=11, log_dir=run_dir
+    )
+    model.fit(x, x.sum(1, keepdims=True), epochs=2, verbose=0, callbacks=[loggers["random"]])
+    summary.Writer.for_logdir(run_dir).close()
+    return loggers
+
+
+def _check_landscape_saddle(frame, logged):
+    ((step, surface),) = logged[summary.TAG_LANDSCAPE_SURFACE]
+    cells = frame.eval_on_selector_all(
+        "svg[data-chart='landscape-surface'] rect.kn-cell",
+        "nodes => nodes.map(n => [Number(n.dataset.i), Number(n.dataset.j), Number(n.dataset.loss)])",
+    )
+    assert len(cells) == surface.size
+    for i, j, value in cells:
+        assert value == surface[i, j]  # float64 through JSON: exact
+    t = np.linspace(-1.5, 1.5, 21)
+    # The slice along u_min ∝ [1, 1] is (1 − t²/2)²; its quadratic model L(θ) + ½λt² with λ = −2.
+    truth = _points(frame, "landscape-slice-0", "loss")
+    np.testing.assert_allclose([p[0] for p in truth], t, atol=1e-12)
+    np.testing.assert_allclose([p[1] for p in truth], (1 - t**2 / 2) ** 2, rtol=1e-5, atol=1e-6)
+    model = _points(frame, "landscape-slice-0", "model")
+    np.testing.assert_allclose([p[1] for p in model], 1 - t**2, rtol=1e-4, atol=1e-5)
+    along_max = _points(frame, "landscape-slice-1", "model")
+    np.testing.assert_allclose([p[1] for p in along_max], 1 + t**2, rtol=1e-4, atol=1e-5)
+    lam = frame.locator("#kn-landscape-stats [data-role='curvature-0']").get_attribute("data-value")
+    assert float(lam) == pytest.approx(-2.0, abs=1e-5)
+    assert frame.locator("svg[data-chart='landscape-surface'] [data-role='current']").count() == 1
+    assert frame.locator("svg[data-chart='landscape-surface'] path.kn-contour").count() >= 3
+
+
+def _check_landscape_descent(frame, logged):
+    steps = [s for s, _ in logged[summary.TAG_LANDSCAPE_SURFACE]]
+    assert steps == [1, 3]
+    options = frame.eval_on_selector_all(
+        "#kn-landscape-step option", "nodes => nodes.map(n => [n.value, n.textContent])"
+    )
+    assert options == [["1", "2"], ["3", "4"]]  # the epochs as Keras prints them
+    for step in reversed(steps):
+        if step != steps[-1]:
+            frame.select_option("#kn-landscape-step", str(step))
+        frame.wait_for_selector(f"#kn-landscape-stats[data-step='{step}']")
+        (path,) = [v for s, v in logged[summary.TAG_LANDSCAPE_TRAJECTORY] if s == step]
+        drawn = json.loads(
+            frame.locator(
+                "svg[data-chart='landscape-surface'] g[data-series='trajectory']"
+            ).get_attribute("data-points")
+        )
+        assert [row[0] for row in drawn] == [int(r[0]) + 1 for r in path]  # epoch 0: the start
+        np.testing.assert_array_equal([row[1:] for row in drawn], path[:, 1:])
+        dots = frame.locator("svg[data-chart='landscape-surface'] .kn-path-point")
+        assert dots.count() == len(path)
+
+
+def _check_landscape_random(frame, logged):
+    ((_, rows),) = logged[summary.TAG_LANDSCAPE_DIRECTIONS]
+    assert np.isnan(rows[:, 0]).all()  # random directions have no eigenvalue
+    for k in (0, 1):
+        stat = frame.locator(f"#kn-landscape-stats [data-role='curvature-{k}']")
+        assert float(stat.get_attribute("data-value")) == rows[k, 1]  # dᵀHd/‖d‖², as logged
+    assert "d₁" in frame.locator("[data-slice='0'] h3").inner_text()
+    assert frame.locator("svg[data-chart='landscape-surface'] .kn-path-point").count() == 0
+    assert frame.locator("#kn-landscape-stats [data-role='off-plane']").count() == 0
+    assert frame.locator("#kn-landscape-step").is_disabled()  # one landscape: nothing to pick
+
+
+def test_landscape_view_draws_the_saddle_and_the_path(tmp_path):
+    logdir = str(tmp_path / "logs")
+    write_landscape_runs(logdir)
+    errors: list[str] = []
+    with tensorboard_server(logdir, str(tmp_path / "tensorboard.log")) as url:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
+            try:
+                page = browser.new_page(viewport={"width": 1440, "height": 1000})
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(f"{url}/#kerasnotes")
+                frame = _plugin_frame(page)
+                frame.wait_for_selector("#kn-app[data-state='ready']", timeout=30_000)
+                frame.click("#kn-tab-landscape")
+                for run, check in (
+                    ("saddle", _check_landscape_saddle),
+                    ("descent", _check_landscape_descent),
+                    ("random", _check_landscape_random),
+                ):
+                    frame.select_option("#kn-run", run)
+                    frame.wait_for_selector(
+                        f"#kn-app[data-run='{run}'][data-view='landscape'][data-state='ready']"
+                    )
+                    check(frame, read_logdir(os.path.join(logdir, run)))
+                    frame.locator("#kn-view").screenshot(
+                        path=str(tmp_path / f"landscape_{run}.png")
+                    )
+                    if os.environ.get("KERASNOTES_SCREENSHOT_DIR"):  # the docs' pictures
+                        name = "landscape" if run == "descent" else f"landscape_{run}"
+                        page.screenshot(
+                            path=os.path.join(
+                                os.environ["KERASNOTES_SCREENSHOT_DIR"], f"kerasnotes_{name}.png"
+                            )
+                        )
+            finally:
+                browser.close()
+    assert errors == []

@@ -699,3 +699,62 @@ def test_sharpness_route_returns_the_logged_sharpness_and_threshold(tmp_path):
     assert all(s["values"] == [] for s in empty.values())
     assert "nope" in get_json(client, f"{PREFIX}/sharpness?run=nope", status=404)["error"]
     assert "run" in get_json(client, f"{PREFIX}/sharpness", status=400)["error"]
+
+
+def _saddle_plane(num: int, span: float) -> np.ndarray:
+    """(1 − (a² − b²)/2)²: the product saddle on the plane of its eigenvectors u_min, u_max."""
+    a = np.linspace(-span, span, num)
+    aa, bb = np.meshgrid(a, a, indexing="ij")
+    return (1 - (aa**2 - bb**2) / 2) ** 2
+
+
+def test_landscape_route_returns_the_logged_plane_slices_and_path(tmp_path):
+    num, span = 5, 1.0
+    axes = np.array([[-2.0, -2.0, 0.0, 1.0], [2.0, 2.0, 0.0, 1.0]])
+    path = np.array([[-1, 0.6, -0.2, 0.0], [0, 0.3, -0.1, 0.05], [1, 0.0, 0.0, 0.0]])
+    with summary.Writer(str(tmp_path / "plane")) as writer:
+        for step in (1, 3):
+            surface = _saddle_plane(num, span) * (1 + step)
+            surface[0, 0] = np.inf if step == 3 else surface[0, 0]  # not finite: sent as null
+            writer.tensor(summary.TAG_LANDSCAPE_SURFACE, surface, step=step)
+            writer.tensor(summary.TAG_LANDSCAPE_DIRECTIONS, axes, step=step)
+            writer.tensor(summary.TAG_LANDSCAPE_TRAJECTORY, path[: (step + 1) // 2], step=step)
+            info = [span, num, 1.0 + step, 0, 12, 2, 0.25]
+            writer.tensor(summary.TAG_LANDSCAPE_INFO, info, step=step)
+        # A step whose info is malformed is skipped and counted.
+        writer.tensor(summary.TAG_LANDSCAPE_SURFACE, _saddle_plane(num, span), step=4)
+        writer.tensor(summary.TAG_LANDSCAPE_DIRECTIONS, axes, step=4)
+        writer.tensor(summary.TAG_LANDSCAPE_INFO, [span, num, 1.0], step=4)
+    write_full_run(str(tmp_path / "full"))
+    client = make_client(str(tmp_path))
+    runs = {r["run"]: r for r in get_json(client, f"{PREFIX}/runs")["runs"]}
+    assert runs["plane"]["landscape"] and not runs["full"]["landscape"]
+
+    body = get_json(client, f"{PREFIX}/landscape?run=plane")
+    assert body["steps"] == [1, 3] and body["epochs"] == [2, 4]
+    assert body["step"] == 3 and body["epoch"] == 4 and body["skipped"] == 1
+    assert body["a"] == np.linspace(-span, span, num).tolist() == body["b"]
+    expected = _saddle_plane(num, span) * 4
+    assert body["loss"][0][0] is None
+    np.testing.assert_array_equal(np.array(body["loss"], dtype=float)[1:], expected[1:])
+    assert body["center_loss"] == 4.0 and body["directions"] == "extreme"
+    assert [a["eigenvalue"] for a in body["axes"]] == [-2.0, 2.0]
+    assert body["axes"][0] == {"eigenvalue": -2.0, "curvature": -2.0, "slope": 0.0, "norm": 1.0}
+    assert [p["step"] for p in body["trajectory"]] == [-1, 0]
+    assert [p["epoch"] for p in body["trajectory"]] == [0, 1]  # 0: before training
+    assert body["trajectory"][1] == {"step": 0, "epoch": 1, "a": 0.3, "b": -0.1, "off_plane": 0.05}
+    assert body["num_hvp"] == 12 and body["num_parameters"] == 2 and body["seconds"] == 0.25
+
+    first = get_json(client, f"{PREFIX}/landscape?run=plane&step=1")
+    np.testing.assert_array_equal(np.array(first["loss"]), _saddle_plane(num, span) * 2)
+    # The slice through the centre along u_min is (1 − t²/2)², times the step's factor.
+    column = [row[num // 2] for row in first["loss"]]
+    np.testing.assert_allclose(column, 2 * (1 - np.array(first["a"]) ** 2 / 2) ** 2)
+    assert [p["step"] for p in first["trajectory"]] == [-1]
+
+    assert "steps: [1, 3]" in get_json(client, f"{PREFIX}/landscape?run=plane&step=2", 404)["error"]
+    assert "landscape" in get_json(client, f"{PREFIX}/landscape?run=full", 404)["error"]
+    assert "run" in get_json(client, f"{PREFIX}/landscape", 400)["error"]
+    assert "step" in get_json(client, f"{PREFIX}/landscape?run=plane&step=x", 400)["error"]
+    notes = get_json(client, f"{PREFIX}/notes?topic=landscape&lang=zh")["entries"]
+    assert [entry["id"] for entry in notes] == ["F16"]

@@ -174,8 +174,10 @@ def landscape(probe: Any, directions: Any, span: Any, num: Any, normalize: Any, 
     n = probe.num_parameters
     checked = check_arguments(directions, span, num, normalize, n)
     before = probe._counted()
+    eigenvalues = None
     if isinstance(checked, str) and checked == "extreme":
         pair = probe.eigenvalues(k=1, which="both", seed=seed)
+        eigenvalues = np.asarray(pair.values, dtype=np.float64).copy()  # [λmin, λmax]
         matrix = pair.vectors.copy()  # columns u_min, u_max (ascending eigenvalues)
         # A deterministic sign: the largest entry of each eigenvector is positive.
         signs = np.sign(matrix[np.argmax(np.abs(matrix), axis=0), np.arange(2)])
@@ -221,4 +223,5 @@ def landscape(probe: Any, directions: Any, span: Any, num: Any, normalize: Any, 
         directions=matrix,
         center_loss=probe.loss(),
         num_hvp=probe._counted() - before,
+        eigenvalues=eigenvalues,
     )

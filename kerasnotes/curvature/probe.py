@@ -432,7 +432,9 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
             seed: seed of the random directions or of Lanczos' start vector.
 
         Returns:
-            ``Landscape(a, b, loss, directions, center_loss, num_hvp)``.
+            ``Landscape(a, b, loss, directions, center_loss, num_hvp, eigenvalues)``;
+            ``eigenvalues`` is ``[λmin, λmax]`` of the two directions for
+            ``"extreme"`` and ``None`` otherwise.
 
         Example:
             >>> import numpy as np, kerasnotes as kn

@@ -186,6 +186,9 @@ class Landscape:
         center_loss: ``L(θ)``.
         num_hvp: Hessian-vector products spent finding the directions (0 unless
             ``directions="extreme"``).
+        eigenvalues: ``[λmin, λmax]``, the eigenvalue of each direction, when
+            ``directions="extreme"`` (so a viewer can draw the quadratic model
+            ``L(θ) + ½ λ a²`` beside each slice); ``None`` for other directions.
 
     Example:
         >>> s = Landscape(np.array([-1.0, 0.0, 1.0]), None, np.array([1.0, 0.0, 1.0]),
@@ -200,6 +203,7 @@ class Landscape:
     directions: np.ndarray
     center_loss: float
     num_hvp: int = 0
+    eigenvalues: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,16 @@ eigenvector θ ← θ + ηu (SaddlePointDetector,      from the saddle itself, t
 figure: steps until the loss is at most half the saddle's
 ```
 
+The plot also shows the product saddle's surface on the plane of its Hessian's
+eigenvectors (``HessianProbe.landscape``, notes F16), with the curvature along
+each slice measured from the surface:
+
+```
+L(θ + a u_min + b u_max) = (1 − (a² − b²)/2)²,   u_min = [1, 1]/√2, u_max = [1, −1]/√2
+along u_min: L(t) = (1 − t²/2)² = 1 − t² + t⁴/4, curvature L''(0) = −2 = λmin
+curvature from the grid: (L(h) − 2L(0) + L(−h))/h² = −2 + h²/2   (h the grid step)
+```
+
 Example:
     >>> import tempfile
     >>> from kerasnotes.experiments import c2_escape
@@ -33,12 +43,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
 from kerasnotes import datasets, optimizers, summary
-from kerasnotes.callbacks import SaddlePointDetector
+from kerasnotes.callbacks import LandscapeLogger, SaddlePointDetector
 from kerasnotes.curvature import HessianProbe
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.claim import Claim, Context, Judgement
@@ -76,6 +87,11 @@ NOISE = 0.05
 #: escaped: the loss is at most this fraction of the saddle's loss
 ESCAPE_FRACTION = 0.5
 METHODS = ("gd", "momentum", "sgd_noise", "eigenvector")
+#: the product saddle's surface: the grid covers [−span, span]² with num points a side
+SURFACE_SPAN = 1.5
+SURFACE_NUM = 31
+#: grid points a side of the plane logged to TensorBoard from each eigenvector run
+SURFACE_NUM_LOGGED = 21
 
 
 def _landscape(name: str, sizes: Sizes, seed: int, depth: int = 2) -> datasets.Landscape:
@@ -149,12 +165,22 @@ def _race_noise(
 
 
 def _race_eigenvector(landscape: datasets.Landscape, steps: int, run_dir: Path) -> np.ndarray:
-    """One SaddlePointDetector escape step from the saddle, then plain GD."""
+    """One SaddlePointDetector escape step from the saddle, then plain GD.
+
+    The run also gets the saddle's plane (``LandscapeLogger``, F16) for the tab's Landscape view.
+    """
     model, x, y, loss = landscape
     saddle_loss = _loss(model, x, y, loss)
     model.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss=loss)
     detector = SaddlePointDetector((x, y), num_samples=len(x), escape=True, verbose=0)
-    model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0, callbacks=[detector])
+    # The saddle's plane for the kerasnotes tab's Landscape view: logged at the end of
+    # the epoch, before the detector (next in the list) steps out along u_min.
+    logger = LandscapeLogger(
+        (x, y), at=1, span=SURFACE_SPAN, num=SURFACE_NUM_LOGGED, num_samples=len(x), log_dir=run_dir
+    )
+    model.fit(
+        x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0, callbacks=[logger, detector]
+    )
     after = _race_fit(
         landscape, _flat(model), optimizers.SGD(learning_rate=LEARNING_RATE), steps - 1, run_dir
     )
@@ -189,6 +215,8 @@ class SaddleEscape(Claim):
             numbers[f"{name}_lambda_max"] = point.lambda_max
             numbers[f"{name}_is_saddle"] = float(point.kind == "saddle")
             saddle_losses[name] = _loss(model, x, y, loss)
+            if name == "product":
+                surface = _surface(model, x, y, loss, numbers)
             push = rng.standard_normal(
                 sum(int(np.prod(v.shape)) for v in model.trainable_variables)
             )
@@ -229,6 +257,7 @@ class SaddleEscape(Claim):
             "curves": curves,
             "kinds": kinds,
             "saddle_losses": saddle_losses,
+            "surface": surface,
         }
 
     def judge(self, context: Context, results: dict) -> Judgement:
@@ -268,18 +297,34 @@ class SaddleEscape(Claim):
             f"{numbers['final_loss_linear2_eigenvector']:.3f} (eigenvector step, then GD); "
             f"3-layer linear net at zero: {kinds['linear3']} (max |λ| = "
             f"{numbers['linear3_max_abs_eigenvalue']:.1e}); GD and momentum start {PUSH:g} away "
-            f"(at the saddle itself ‖∇L‖ = {numbers['product_grad_norm']:.0e}, GD never moves) "
+            f"(at the saddle itself ‖∇L‖ = {numbers['product_grad_norm']:.0e}, GD never moves); "
+            f"the surface along u_min curves by {numbers['product_surface_curvature_min']:.3f}, "
+            f"along u_max by {numbers['product_surface_curvature_max']:.3f} (λ = "
+            f"{numbers['product_surface_lambda_min']:.2f}, "
+            f"{numbers['product_surface_lambda_max']:.2f}; grid step "
+            f"{numbers['product_surface_step']:g}, within "
+            f"{numbers['product_surface_max_error']:.1e} of (1 − (a² − b²)/2)²) "
             f"(criterion: both are saddles by their Hessian and the eigenvector step, momentum "
             f"and SGD noise each escape within {budget} steps, GD being the baseline; "
             + ("reproduced)" if reproduced else "not reproduced)")
         )
 
-        plot = _plot(curves, context.files.plot_path("c2_escape"), measures.status_text(reproduced))
+        plot = _plot(
+            curves,
+            results["surface"],
+            numbers,
+            context.files.plot_path("c2_escape"),
+            measures.status_text(reproduced),
+        )
         product = steps_to["product"]
         figure = "(1−w1w2)² steps: " + ", ".join(
             f"{method.replace('_noise', '')} "
             f"{'>' + str(budget) if product[method] is None else product[method]}"
             for method in METHODS
+        )
+        figure += (
+            f"; surface curvature u_min {numbers['product_surface_curvature_min']:.2f}, "
+            f"u_max {numbers['product_surface_curvature_max']:.2f}"
         )
         return Judgement(
             figure, verdict, reproduced, plot, {key: float(value) for key, value in numbers.items()}
@@ -294,13 +339,79 @@ def _steps(count: int | None, budget: int) -> str:
     return f"> {budget} steps" if count is None else measures.count(count, "step")
 
 
-def _plot(curves: dict[str, dict[str, np.ndarray]], path: Path, status: str) -> Path:
+def _surface(model: keras.Model, x: np.ndarray, y: np.ndarray, loss, numbers: dict) -> Any:
+    """The product saddle's plane along u_min, u_max and its measured curvatures, into ``numbers``."""
+    surface = HessianProbe(model, x, y, loss=loss).landscape(
+        "extreme", span=SURFACE_SPAN, num=SURFACE_NUM
+    )
+    c = SURFACE_NUM // 2
+    h = float(surface.a[1] - surface.a[0])
+    grid = surface.loss
+    a, b = np.meshgrid(surface.a, surface.b, indexing="ij")
+    numbers["product_surface_curvature_min"] = (
+        grid[c - 1, c] - 2 * grid[c, c] + grid[c + 1, c]
+    ) / h**2
+    numbers["product_surface_curvature_max"] = (
+        grid[c, c - 1] - 2 * grid[c, c] + grid[c, c + 1]
+    ) / h**2
+    numbers["product_surface_lambda_min"] = float(surface.eigenvalues[0])
+    numbers["product_surface_lambda_max"] = float(surface.eigenvalues[1])
+    numbers["product_surface_step"] = h
+    numbers["product_surface_max_error"] = float(
+        np.max(np.abs(grid - (1 - (a**2 - b**2) / 2) ** 2))
+    )
+    return surface
+
+
+def _plot_surface(axes: Any, surface: Any, numbers: dict) -> None:
+    """Heat map and contours of the plane, the saddle marked, u_min and u_max as axes."""
+    a, b, grid = surface.a, surface.b, surface.loss
+    filled = axes.contourf(a, b, grid.T, levels=24, cmap="viridis")
+    axes.contour(a, b, grid.T, levels=[0.25, 0.5, 1.0, 2.0, 4.0], colors="white", linewidths=0.6)
+    axes.figure.colorbar(filled, ax=axes, shrink=0.85, label="loss")
+    axes.plot([0], [0], "o", color="#e03131", label="saddle (0, 0)")
+    axes.set_xlabel(f"a along u_min (λ = {numbers['product_surface_lambda_min']:.2f})")
+    axes.set_ylabel(f"b along u_max (λ = {numbers['product_surface_lambda_max']:.2f})")
+    axes.set_title("(1 − w1·w2)² on the plane of H's eigenvectors", fontsize=9)
+    axes.legend(fontsize=7, loc="upper right")
+
+
+def _plot_slices(axes: Any, surface: Any, numbers: dict) -> None:
+    """Both slices through the saddle beside the quadratic model L(0) + ½λt²."""
+    c = len(surface.a) // 2
+    t = surface.a
+    for k, (name, values, color) in enumerate(
+        (("u_min", surface.loss[:, c], "#1c7ed6"), ("u_max", surface.loss[c, :], "#e8590c"))
+    ):
+        lam = float(surface.eigenvalues[k])
+        curvature = numbers[f"product_surface_curvature_{name[2:]}"]
+        axes.plot(t, values, color=color, label=f"L along {name}: curvature {curvature:.3f}")
+        axes.plot(
+            t,
+            surface.center_loss + 0.5 * lam * t**2,
+            color=color,
+            linestyle="--",
+            linewidth=1,
+            label=f"L(0) + ½λt², λ = {lam:.2f}",
+        )
+    axes.set_ylim(-0.2, 3.0)
+    axes.set_xlabel("t")
+    axes.set_ylabel("loss")
+    axes.set_title("slices through the saddle: (1 − t²/2)² and (1 + t²/2)²", fontsize=9)
+    axes.legend(fontsize=7)
+
+
+def _plot(
+    curves: dict[str, dict[str, np.ndarray]], surface: Any, numbers: dict, path: Path, status: str
+) -> Path:
     titles = {"product": "(1 − w1·w2)² from (0, 0)", "linear2": "2-layer linear net from 0"}
     figure, panels = plotting.new_figure(
-        len(curves),
+        len(curves) + 2,
         f"C2: is a saddle escaped along negative curvature, by momentum and by SGD noise?\n{status}",
     )
-    for axes, (name, by_method) in zip(panels, curves.items(), strict=True):
+    _plot_surface(panels[-2], surface, numbers)
+    _plot_slices(panels[-1], surface, numbers)
+    for axes, (name, by_method) in zip(panels[:-2], curves.items(), strict=True):
         for method, curve in by_method.items():
             axes.plot(range(len(curve)), curve, label=method.replace("_", " "))
         axes.axhline(

@@ -54,6 +54,28 @@ Tensors, plugin ``"kerasnotes"``, data class TENSOR, float64 (read with
 - ``kerasnotes/early_stopping/event``: shape (3,), ``EARLY_STOPPING_FIELDS``
   ``[best_epoch, best_value, stopped_epoch]`` (``stopped_epoch`` = -1 when training
   ran to the end), step = the last epoch; written at train end.
+- ``kerasnotes/landscape/surface``: shape (num, num), the loss on the plane
+  through the weights ``loss[i, j] = L(θ + a_i d₁ + b_j d₂)`` with
+  ``a_i = b_i = −span + 2·span·i/(num − 1)`` (F16), NaN where not finite,
+  step = the epoch whose end weights θ are the plane's centre; LandscapeLogger.
+- ``kerasnotes/landscape/directions``: shape (2, 4), one row per direction
+  ``d₁, d₂``, the fields ``LANDSCAPE_DIRECTION_FIELDS`` ``[eigenvalue,
+  curvature, slope, norm]``: the eigenvalue λ of the direction
+  (``directions="extreme"``: λmin, λmax; NaN for random directions), the
+  curvature ``dᵀHd/‖d‖²``, the slope ``∇Lᵀd/‖d‖`` and ``‖d‖``, so the
+  second-order model along a slice is ``L(θ) + slope·‖d‖·t + ½·curvature·‖d‖²·t²``
+  (``½λt²`` for a unit eigenvector at a critical point); same step.
+- ``kerasnotes/landscape/trajectory``: shape (T, 4), rows
+  ``LANDSCAPE_TRAJECTORY_FIELDS`` ``[step, a, b, off_plane]``: the weights
+  recorded before training (step −1) and at the end of each epoch up to the
+  logged one, projected on the plane by least squares relative to its centre
+  (``θ_e − θ ≈ a d₁ + b d₂``), ``off_plane`` = the distance left
+  ``‖θ_e − θ − a d₁ − b d₂‖``; same step; only with ``trajectory=True``.
+- ``kerasnotes/landscape/info``: shape (7,), ``LANDSCAPE_INFO_FIELDS``
+  ``[span, num, center_loss, directions_code, num_hvp, num_parameters,
+  seconds]``, ``directions_code`` = ``LANDSCAPE_DIRECTION_CODES[directions]``
+  (0 extreme, 1 random); same step. Written last of the four, so a reader
+  that finds it finds the others of that step.
 
 Text, plugin ``"text"``:
 
@@ -79,6 +101,10 @@ __all__ = [
     "EARLY_STOPPING_FIELDS",
     "KIND_CODES",
     "KIND_NAMES",
+    "LANDSCAPE_DIRECTION_CODES",
+    "LANDSCAPE_DIRECTION_FIELDS",
+    "LANDSCAPE_INFO_FIELDS",
+    "LANDSCAPE_TRAJECTORY_FIELDS",
     "PLUGIN_NAME",
     "TAG_CRITICAL_POINT",
     "TAG_EARLY_STOPPING_EVENT",
@@ -86,6 +112,10 @@ __all__ = [
     "TAG_GRAD_NORM",
     "TAG_LAMBDA_MAX",
     "TAG_LAMBDA_MIN",
+    "TAG_LANDSCAPE_DIRECTIONS",
+    "TAG_LANDSCAPE_INFO",
+    "TAG_LANDSCAPE_SURFACE",
+    "TAG_LANDSCAPE_TRAJECTORY",
     "TAG_LEARNING_RATE",
     "TAG_MINIMUM_RATIO",
     "TAG_MINIMUM_RATIO_STDERR",
@@ -134,6 +164,10 @@ TAG_CRITICAL_POINT = "kerasnotes/critical_point"
 TAG_SPECTRAL_DENSITY = "kerasnotes/spectral_density"
 TAG_SPECTRAL_MASSES = "kerasnotes/spectral_masses"
 TAG_EARLY_STOPPING_EVENT = "kerasnotes/early_stopping/event"
+TAG_LANDSCAPE_SURFACE = "kerasnotes/landscape/surface"
+TAG_LANDSCAPE_DIRECTIONS = "kerasnotes/landscape/directions"
+TAG_LANDSCAPE_TRAJECTORY = "kerasnotes/landscape/trajectory"
+TAG_LANDSCAPE_INFO = "kerasnotes/landscape/info"
 
 # Text (plugin "text").
 TAG_RUN_INFO = "kerasnotes/run_info"
@@ -178,6 +212,23 @@ KIND_CODES = {
 KIND_NAMES = {code: kind for kind, code in KIND_CODES.items()}
 #: Order of the values in a ``kerasnotes/early_stopping/event`` tensor.
 EARLY_STOPPING_FIELDS = ("best_epoch", "best_value", "stopped_epoch")
+
+#: Order of the values in each row of a ``kerasnotes/landscape/directions`` tensor.
+LANDSCAPE_DIRECTION_FIELDS = ("eigenvalue", "curvature", "slope", "norm")
+#: Order of the values in each row of a ``kerasnotes/landscape/trajectory`` tensor.
+LANDSCAPE_TRAJECTORY_FIELDS = ("step", "a", "b", "off_plane")
+#: Order of the values in a ``kerasnotes/landscape/info`` tensor.
+LANDSCAPE_INFO_FIELDS = (
+    "span",
+    "num",
+    "center_loss",
+    "directions_code",
+    "num_hvp",
+    "num_parameters",
+    "seconds",
+)
+#: ``LandscapeLogger``'s ``directions`` -> the code stored in ``kerasnotes/landscape/info``.
+LANDSCAPE_DIRECTION_CODES = {"extreme": 0, "random": 1}
 
 #: Scalars of a keras-tuner trial's run (``NotesHyperModel.fit`` with a ``log_dir``): each
 #: epoch's Keras log ``<metric>`` as ``epoch_<metric>`` (step = epoch), as

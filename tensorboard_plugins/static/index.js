@@ -5,11 +5,12 @@
 import { getJson } from "./api.js";
 import { escapeHtml, html } from "./dom.js";
 import * as curvature from "./views/curvature.js";
+import * as landscape from "./views/landscape.js";
 import * as notes from "./views/notes.js";
 import * as optimizer from "./views/optimizer.js";
 import * as spectrum from "./views/spectrum.js";
 
-const VIEWS = { curvature, spectrum, optimizer, notes };
+const VIEWS = { curvature, spectrum, landscape, optimizer, notes };
 
 const state = {
   runs: [],
@@ -17,6 +18,7 @@ const state = {
   view: "curvature",
   lang: "en",
   spectrumStep: undefined,
+  landscapeStep: undefined,
   shown: null, // {redraw} of the view on screen
   generation: 0, // drops answers that arrive after a newer request began
 };
@@ -40,6 +42,7 @@ function available(run, view) {
   if (!run) return view === "notes";
   if (view === "curvature") return run.curvature;
   if (view === "spectrum") return run.spectrum;
+  if (view === "landscape") return run.landscape;
   if (view === "optimizer")
     return run.optimizer.length > 0 || run.learning_rate || run.early_stopping;
   return true;
@@ -92,6 +95,7 @@ function buildShell() {
   select.addEventListener("change", () => {
     state.run = select.value;
     state.spectrumStep = undefined;
+    state.landscapeStep = undefined;
     showView();
   });
   const status = html("span", { class: "kn-status", id: "kn-status", role: "status" }, bar);
@@ -132,7 +136,7 @@ async function showView() {
     ui.main.replaceChildren();
     html("div", { class: "kn-empty-page" }, ui.main).innerHTML =
       "<h2>No kerasnotes data yet</h2><p>Train with a kerasnotes callback that has a <code>log_dir</code> " +
-      "(SaddlePointDetector, OptimizerInspector, LearningRateDecay, EarlyStopping), e.g. " +
+      "(SaddlePointDetector, LandscapeLogger, OptimizerInspector, LearningRateDecay, EarlyStopping), e.g. " +
       "<code>kerasnotes tour --logdir runs</code>, then point TensorBoard at that directory.</p>";
     setStatus("ready", "no runs");
     return;

@@ -8,6 +8,7 @@ export const title = "Notes";
 
 const SECTIONS = [
   { view: "curvature", heading: { en: "Curvature and spectrum", zh: "曲率与特征值谱" } },
+  { view: "landscape", heading: { en: "Loss landscape", zh: "损失地形" } },
   {
     view: "optimizer",
     heading: { en: "Optimizer, learning rate and early stopping", zh: "优化器、学习率与早停" },
