@@ -130,6 +130,10 @@ class GradientNorm(keras.callbacks.Callback):
         if self.writer is not None:
             self.writer.scalar(summary.TAG_GRAD_NORM, norm, step=epoch)
 
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.writer is not None:
+            self.writer.flush()  # the run's shared writer: the last epoch's norm on disk now
+
 
 def efficiency(losses: np.ndarray, norms: np.ndarray, learning_rate: float) -> float:
     """The share of the decrease ``η‖∇L‖²`` per step that the second half of a run achieved.
