@@ -370,7 +370,8 @@ def _plot(files: ClaimFiles, runs: dict[str, dict], sizes: Sizes, status: str) -
         )
     ratio_axes.axhline(1.0, color="black", linestyle="--", linewidth=1, label="threshold")
     ratio_axes.set_xlabel("step")
-    ratio_axes.set_ylabel("sharpness / threshold (GD: λmax·η/2; Adam: preconditioned/38)")
+    # GD: λmax·η/2; Adam: its preconditioned sharpness over (2 + 2β₁)/(1 − β₁) = 38
+    ratio_axes.set_ylabel("sharpness / stability threshold")
     ratio_axes.legend(fontsize=8)
     loss_axes.set_yscale("log")
     loss_axes.set_xlabel("step")

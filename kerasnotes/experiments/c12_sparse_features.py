@@ -282,7 +282,7 @@ class SparseFeatures(Claim):
         status = context.status(reproduced)
         detail = (
             f"rare-feature accuracy: SGD {acc['sgd']:.1%}, Adagrad {acc['adagrad']:.1%}, "
-            f"Adam {acc['adam']:.1%} ({measures.count(len(seeds), 'seed')}); criterion: "
+            f"Adam {acc['adam']:.1%} ({measures.count(len(seeds), 'seed')})\ncriterion: "
             f"adaptive − SGD > {measures.MARGIN_STDERRS:g} s.e. on every seed"
         )
         plot = _plot(
