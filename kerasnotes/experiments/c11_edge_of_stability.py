@@ -152,8 +152,9 @@ def efficiency(losses: np.ndarray, norms: np.ndarray, learning_rate: float) -> f
         learning_rate: η.
 
     Example:
+        >>> # second half: L 2 -> 1 in 2 steps of η = 0.5 with ‖∇L‖ = 1: (2 − 1)/(0.5·2·1)
         >>> float(efficiency(np.array([4.0, 3.0, 2.0, 1.0]), np.array([1.0, 1.0]), 0.5))
-        2.0
+        1.0
     """
     half = len(losses) // 2
     squared = np.mean(np.asarray(norms[len(norms) // 2 :], dtype=np.float64) ** 2)
@@ -164,8 +165,8 @@ def rising_share(losses: np.ndarray) -> float:
     """The share of the second half's steps after which the loss was higher than before.
 
     Example:
-        >>> rising_share(np.array([5.0, 4.0, 3.0, 3.5, 2.0]))
-        0.3333333333333333
+        >>> rising_share(np.array([5.0, 4.0, 3.0, 3.5, 2.0]))  # second half 3 → 3.5 → 2
+        0.5
     """
     tail = np.asarray(losses[len(losses) // 2 :], dtype=np.float64)
     return float(np.mean(np.diff(tail) > 0)) if tail.size > 1 else float("nan")
