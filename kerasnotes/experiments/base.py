@@ -109,7 +109,7 @@ class ClaimResult:
     """The outcome of one claim's experiment, as the tour's table shows it.
 
     Args:
-        claim: the claim's id in the notes, "C0" ... "C10".
+        claim: the claim's id in the notes, "C0" ... "C13".
         title: the claim in a few words.
         figure: the measured headline numbers, short enough for a table cell.
         verdict: one sentence that states the criterion and whether the run met it.

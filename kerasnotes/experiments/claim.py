@@ -151,7 +151,7 @@ class Claim:
     """One claim of the notes as an experiment; subclasses hold only the science.
 
     Class attributes:
-        claim: the claim's id, "C0" ... "C10" (the tour's search step: "search").
+        claim: the claim's id, "C0" ... "C13" (the tour's search step: "search").
         title: the claim in a few words.
         sizes: how much each mode trains, one entry per mode in ``base.MODES``.
         several_seeds: a noisy claim runs ``measures.seeds(mode, seed)``; the others ``[seed]``.
