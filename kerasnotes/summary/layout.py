@@ -51,6 +51,15 @@ Tensors, plugin ``"kerasnotes"``, data class TENSOR, float64 (read with
   num_steps]``, the shares of eigenvalues below −τ, within ±τ and above τ counted
   from the SLQ quadrature (``HessianProbe.spectral_density``), step = epoch;
   written beside every ``spectral_density``.
+- ``kerasnotes/layer_curvature``: shape (L, 6), one row per layer with trainable
+  weights (``HessianProbe.layer_curvature``, F18), the fields
+  ``LAYER_CURVATURE_FIELDS`` ``[num_parameters, lambda_max, trace, trace_stderr,
+  num_hvp, seconds]``: λmax and trace of the layer's diagonal Hessian block, the
+  trace's standard error (0 when exact), the HVPs spent on the block, and the
+  seconds the whole table took (the same in every row), step = epoch;
+  SaddlePointDetector(layer_curvature=True), at every full analysis.
+- ``kerasnotes/layer_curvature/names``: shape (L,), UTF-8 strings (``Writer.strings``),
+  the layer names of the rows of ``kerasnotes/layer_curvature`` at the same step.
 - ``kerasnotes/early_stopping/event``: shape (3,), ``EARLY_STOPPING_FIELDS``
   ``[best_epoch, best_value, stopped_epoch]`` (``stopped_epoch`` = -1 when training
   ran to the end), step = the last epoch; written at train end.
@@ -79,6 +88,7 @@ __all__ = [
     "EARLY_STOPPING_FIELDS",
     "KIND_CODES",
     "KIND_NAMES",
+    "LAYER_CURVATURE_FIELDS",
     "PLUGIN_NAME",
     "TAG_CRITICAL_POINT",
     "TAG_EARLY_STOPPING_EVENT",
@@ -86,6 +96,8 @@ __all__ = [
     "TAG_GRAD_NORM",
     "TAG_LAMBDA_MAX",
     "TAG_LAMBDA_MIN",
+    "TAG_LAYER_CURVATURE",
+    "TAG_LAYER_NAMES",
     "TAG_LEARNING_RATE",
     "TAG_MINIMUM_RATIO",
     "TAG_MINIMUM_RATIO_STDERR",
@@ -134,6 +146,8 @@ TAG_CRITICAL_POINT = "kerasnotes/critical_point"
 TAG_SPECTRAL_DENSITY = "kerasnotes/spectral_density"
 TAG_SPECTRAL_MASSES = "kerasnotes/spectral_masses"
 TAG_EARLY_STOPPING_EVENT = "kerasnotes/early_stopping/event"
+TAG_LAYER_CURVATURE = "kerasnotes/layer_curvature"
+TAG_LAYER_NAMES = "kerasnotes/layer_curvature/names"
 
 # Text (plugin "text").
 TAG_RUN_INFO = "kerasnotes/run_info"
@@ -163,6 +177,15 @@ SPECTRAL_MASSES_FIELDS = (
     "sigma",
     "num_runs",
     "num_steps",
+)
+#: Order of the columns of a ``kerasnotes/layer_curvature`` row (one row per layer).
+LAYER_CURVATURE_FIELDS = (
+    "num_parameters",
+    "lambda_max",
+    "trace",
+    "trace_stderr",
+    "num_hvp",
+    "seconds",
 )
 #: Kind of a critical point -> the code stored in ``kerasnotes/critical_point``.
 #: "error" marks a probe that raised (training went on; the message is in the log).
