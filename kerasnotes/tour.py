@@ -153,8 +153,9 @@ def default_steps(mode: str) -> list[str]:
         mode: "quick", "default" or "full".
 
     Example:
-        >>> default_steps("default")[-2:], SEARCH in default_steps("quick")
-        (['C10', 'search'], False)
+        >>> steps = default_steps("default")
+        >>> steps[0], steps[-1], SEARCH in default_steps("quick")
+        ('C0', 'search', False)
     """
     check_mode(mode)
     return experiments.registered() + ([] if mode == "quick" else [SEARCH])

@@ -75,7 +75,7 @@ def test_every_module_is_collected():
         }[keras.backend.backend()]
     )
     claims = [name for name in MODULES if WHOLE_CLAIMS.match(name)]
-    assert "kerasnotes.experiments.c10_small_batch_norm" in claims and len(claims) == 13
+    assert "kerasnotes.experiments.c10_small_batch_norm" in claims and len(claims) == 14
 
 
 @pytest.mark.parametrize(

@@ -29,8 +29,8 @@ from kerasnotes.experiments.base import MODES, ClaimResult
 
 __all__ = ["CLAIM_IDS", "MODES", "REGISTRY", "ClaimResult", "load", "parse_claims", "run"]
 
-#: Every claim of the notes, C0 ... C10.
-CLAIM_IDS = tuple(f"C{k}" for k in range(11))
+#: Every claim of the notes, C0 ... C13.
+CLAIM_IDS = tuple(f"C{k}" for k in range(14))
 
 #: Claim id -> the module that reproduces it (claims without an experiment yet are absent).
 REGISTRY: dict[str, str] = {
@@ -45,6 +45,7 @@ REGISTRY: dict[str, str] = {
     "C8": "kerasnotes.experiments.c8_cross_entropy",
     "C9": "kerasnotes.experiments.c9_batch_norm",
     "C10": "kerasnotes.experiments.c10_small_batch_norm",
+    "C13": "kerasnotes.experiments.c13_batch_norm_sharpness",
 }
 
 
@@ -87,7 +88,7 @@ def parse_claims(text: str) -> list[str]:
     if unknown:
         raise ValueError(
             f"unknown claim id(s) {', '.join(unknown)} in {text!r}: the notes' claims are "
-            f"C0 ... C10; the tour can run {', '.join(registered())}"
+            f"C0 ... C13; the tour can run {', '.join(registered())}"
         )
     missing = [claim for claim in asked if claim not in REGISTRY]
     if missing:
