@@ -285,8 +285,10 @@ def test_the_kerasnotes_tab_draws_the_logged_data(logged_run, tmp_path):
                 frame = _plugin_frame(page)
                 _ready(frame, "curvature")
                 _check_curvature(frame, logged)
-                _check_layers(frame, logged)
                 screenshot(page, "curvature")
+                _check_layers(frame, logged)
+                frame.locator("#kn-layers").scroll_into_view_if_needed()
+                screenshot(page, "layers")
                 _check_run_info(frame)
 
                 frame.click("#kn-tab-spectrum")
@@ -381,6 +383,8 @@ def _check_layers(frame, logged):
         assert [r[:3] for r in shown] == expected  # float64, exact through the JSON
         assert [r[3] for r in shown] == [str(int(row[0])) for row in rows]
     assert len(names[tables[0][0]]) == 2  # the iris MLP's two Dense layers
+    frame.select_option("#kn-layers-step", str(tables[-1][0]))  # back to the last epoch
+    frame.wait_for_selector(f"#kn-layers-table[data-step='{tables[-1][0]}']")
 
 
 def _check_run_info(frame):
