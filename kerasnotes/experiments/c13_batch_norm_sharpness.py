@@ -258,6 +258,7 @@ class BatchNormSharpness(Claim):
         )
         reproduced, verdict = context.smoke_test(decision.reproduced, verdict)
         plot = _plot(
+            context.seeds,
             lam_plain,
             lam_bn,
             first_plain,
@@ -344,6 +345,7 @@ def _log(
 
 
 def _plot(
+    seed_ids: list[int],
     lam_plain: list[float],
     lam_bn: list[float],
     layers_plain: list | None,
@@ -360,7 +362,7 @@ def _plot(
     left.scatter(seeds + 0.1, lam_bn, color="#1971c2", label="with BN")
     left.axhline(2.0 / rate, color="grey", linestyle="--", linewidth=1, label=f"2/η (η={rate:g})")
     left.set_yscale("log")
-    left.set_xticks(seeds)
+    left.set_xticks(seeds, [str(s) for s in seed_ids])
     left.set_xlabel("seed")
     left.set_ylabel("λmax of the training loss")
     left.set_title("whole Hessian", fontsize=9)
