@@ -308,6 +308,28 @@ def test_layer_curvature_logs_each_layers_block_beside_the_analysis(tmp_path):
     assert "layers" not in plain.history[0]
 
 
+def test_layer_curvature_hvps_count_in_the_probes_total(monkeypatch):
+    # Without the dense Hessian (Lanczos analysis) each small block costs one HVP per
+    # parameter, and the entry's num_hvp is the analysis's plus the table's.
+    from kerasnotes.curvature import analysis
+
+    monkeypatch.setattr(analysis, "DENSE_ANALYZE_LIMIT", 0)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((16, 3)).astype("float32")
+    y = rng.standard_normal((16, 1)).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2, activation="tanh"), keras.layers.Dense(1)]
+    )
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    detector = SaddlePointDetector((x, y), always_probe=True, layer_curvature=True, verbose=0)
+    with warnings.catch_warnings():  # SLQ forced on 11 parameters: its ratio's stderr warns
+        warnings.simplefilter("ignore", UserWarning)
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[detector])
+    (entry,) = detector.history
+    assert [layer.num_hvp for layer in entry["layers"]] == [8, 3]
+    assert entry["num_hvp"] > 11 and entry["kind"] != "error"
+
+
 def _psd_regression(num_features: int = 40, rank: int = 4):
     """Linear least squares on rank-4 inputs: H = 2 XᵀX / N is PSD with 36 (near-)zero eigenvalues."""
     rng = np.random.default_rng(0)
