@@ -23,52 +23,21 @@ from ._common import (
     sample_from_config,
     sample_to_config,
 )
-from ._common import fixed_sample as _fixed_sample  # noqa: F401 - sharpness.py imports it here
+from ._probe_args import (
+    _check_bn_mode,
+    _check_int,
+    _check_loss,
+    _check_number,
+    write_layer_table,
+)
 
 #: Grid points of the spectral density written to TensorBoard.
 DENSITY_GRID_SIZE = 400
 #: Line search of the escape step: eta* times these factors, each with both signs.
 ESCAPE_FACTORS = (2.0, 1.0, 0.5, 0.25, 0.125, 0.0625)
+#: Hutch++ samples of each layer's trace (blocks of at most a third of this are exact).
+LAYER_TRACE_SAMPLES = 100
 _NAN = float("nan")
-
-
-def _check_number(name: str, value: Any, *, positive: bool = False) -> float:
-    expected = f"a finite number {'> 0' if positive else '>= 0'}"
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(_validation.message(name, value, expected))
-    number = float(value)
-    if not math.isfinite(number) or number < 0 or (positive and number == 0):
-        raise ValueError(_validation.message(name, value, expected))
-    return number
-
-
-def _check_int(name: str, value: Any, least: int) -> int:
-    # ValueError for a non-integer too, as this check always raised (callers may catch it).
-    return _validation.integer(name, value, minimum=least, wrong_type=ValueError)
-
-
-def _check_loss(loss: Any) -> Any:
-    """``loss=`` as HessianProbe takes it, checked at construction (None: the compiled loss)."""
-    if loss is None:
-        return None
-    from kerasnotes.curvature.objective import resolve_loss
-
-    if not (isinstance(loss, (str, keras.losses.Loss)) or callable(loss)):
-        raise TypeError(
-            _validation.message(
-                "loss", loss, "None, a keras.losses.Loss, a loss name or a callable(y_true, y_pred)"
-            )
-        )
-    resolve_loss(loss, None)  # an unknown name or a non-scalar reduction fails here
-    return loss
-
-
-def _check_bn_mode(bn_mode: Any) -> str:
-    from kerasnotes.curvature.objective import BN_MODES
-
-    if bn_mode not in BN_MODES:
-        raise ValueError(_validation.message("bn_mode", bn_mode, f"one of {BN_MODES}"))
-    return bn_mode
 
 
 @keras.saving.register_keras_serializable(package="kerasnotes")
@@ -122,7 +91,8 @@ class SaddlePointDetector(LoggingCallback):
     ``log_dir``, to TensorBoard (``kerasnotes/curvature/*`` scalars,
     ``kerasnotes/critical_point`` and, with ``density=True``, the
     ``kerasnotes/spectral_density`` and ``kerasnotes/spectral_masses`` of every
-    full analysis; see
+    full analysis, and with ``layer_curvature=True`` the per-layer table
+    ``kerasnotes/layer_curvature`` with its ``kerasnotes/layer_curvature/names``; see
     ``kerasnotes.summary``). A probe that fails (non-finite loss, bad data, ...)
     is reported with a warning and training continues with the weights untouched.
 
@@ -151,6 +121,11 @@ class SaddlePointDetector(LoggingCallback):
         bn_mode: as ``HessianProbe``'s: "inference" (moving statistics) or
             "batch" (BatchNormalization normalises with the sample's statistics,
             as in training). The gate, the analysis and the escape all use it.
+        layer_curvature: at every full analysis also measure each layer's diagonal
+            Hessian block (``HessianProbe.layer_curvature``, F18: its λmax and
+            trace ± standard error); the history entry gets ``layers``, a list of
+            ``LayerCurvature``, and ``layer_seconds``; its HVPs count in
+            ``num_hvp``, and TensorBoard gets the table per probed epoch.
         gate_samples: rows of the gate's first stage, drawn afresh each epoch
             (``SubsampleGate``: it never misses ``‖g‖ < grad_tol/2`` where all
             rows' gradients agree, e.g. vanish, and elsewhere with probability
@@ -197,6 +172,7 @@ class SaddlePointDetector(LoggingCallback):
         bn_mode: str = "inference",
         gate_samples: int | None = None,
         steps: int | None = None,
+        layer_curvature: bool = False,
     ) -> None:
         self.every = _check_int("every", every, 1)
         self.num_samples = _check_int("num_samples", num_samples, 1)
@@ -227,6 +203,7 @@ class SaddlePointDetector(LoggingCallback):
         self.x, self.y = probe_data(data, self.num_samples, self.seed, self.gate_samples)
         self.always_probe = bool(always_probe)
         self.density = bool(density)
+        self.layer_curvature = _validation.boolean("layer_curvature", layer_curvature)
         self.escape = bool(escape)
         self.verbose = verbose
         self.history: list[dict[str, Any]] = []
@@ -337,7 +314,7 @@ class SaddlePointDetector(LoggingCallback):
             "grad_norm_stderr": _NAN,
         }
         start = time.perf_counter()
-        density = None
+        density = layers = None
         model = self.model  # under JAX this syncs the trainer's state into the variables
         try:
             gate = self._gate_for(model)()
@@ -351,6 +328,7 @@ class SaddlePointDetector(LoggingCallback):
             if gate.critical or self.always_probe:
                 probe = self._probe(model)
                 point = probe.analyze(grad_tol=self.grad_tol, curvature_tol=self.curvature_tol)
+                layers_start = time.perf_counter()
                 entry.update(
                     kind=point.kind,
                     lambda_min=point.lambda_min,
@@ -377,6 +355,12 @@ class SaddlePointDetector(LoggingCallback):
                     )
                     if probe.analysis_runs is None:  # dense path: the quadrature is new
                         entry["num_hvp"] += density.num_hvp
+                if self.layer_curvature:
+                    # Before any escape step: the table describes the point analysed.
+                    layers = probe.layer_curvature(num_samples=LAYER_TRACE_SAMPLES)
+                    entry["layers"] = layers
+                    entry["num_hvp"] += sum(layer.num_hvp for layer in layers)
+                    entry["layer_seconds"] = time.perf_counter() - layers_start
                 if self.escape and point.kind == "saddle":
                     entry.update(self._try_escape(model, probe.loss(), point))
         except Exception as error:  # a probe must never end the user's fit
@@ -388,10 +372,10 @@ class SaddlePointDetector(LoggingCallback):
                 stacklevel=3,
             )
         entry["seconds"] = time.perf_counter() - start
-        self._write(entry, density)
+        self._write(entry, density, layers)
         return entry
 
-    def _write(self, entry: dict[str, Any], density: Any) -> None:
+    def _write(self, entry: dict[str, Any], density: Any, layers: list | None = None) -> None:
         if self._writer is None:
             return
         epoch = entry["epoch"]
@@ -427,6 +411,8 @@ class SaddlePointDetector(LoggingCallback):
                 epoch,
                 description="[" + ", ".join(summary.SPECTRAL_MASSES_FIELDS) + "]",
             )
+        if layers:
+            write_layer_table(self._writer, layers, entry["layer_seconds"], epoch)
         self._writer.flush()
 
     # ---------------------------------------------------------- training hooks
@@ -481,6 +467,7 @@ class SaddlePointDetector(LoggingCallback):
             "bn_mode": self.bn_mode,
             "gate_samples": self.gate_samples,
             "steps": self.steps,
+            "layer_curvature": self.layer_curvature,
         }
 
     @classmethod

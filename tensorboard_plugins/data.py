@@ -37,6 +37,7 @@ from kerasnotes.tensorboard_plugins.records import (
     decode_density,
     decode_early_stopping,
     decode_landscape,
+    decode_layer_table,
     decode_spectral_masses,
     decode_text,
     scalar_series,
@@ -173,11 +174,13 @@ class RunReader:
                     "run": run,
                     "curvature": layout.TAG_GRAD_NORM in s_tags
                     or layout.TAG_CRITICAL_POINT in t_tags
-                    or layout.TAG_SHARPNESS in s_tags,
+                    or layout.TAG_SHARPNESS in s_tags
+                    or layout.TAG_LAYER_CURVATURE in t_tags,
                     "sharpness": layout.TAG_SHARPNESS in s_tags,
                     "critical_points": layout.TAG_CRITICAL_POINT in t_tags,
                     "spectrum": layout.TAG_SPECTRAL_DENSITY in t_tags,
                     "landscape": layout.TAG_LANDSCAPE_SURFACE in t_tags,
+                    "layers": layout.TAG_LAYER_CURVATURE in t_tags,
                     "optimizer": variables,
                     "learning_rate": layout.TAG_LEARNING_RATE in s_tags,
                     "early_stopping": layout.TAG_EARLY_STOPPING_MONITOR in s_tags
@@ -289,6 +292,36 @@ class RunReader:
                 for name, tag in SHARPNESS_SCALARS.items()
             },
         }
+
+    def layers(self, run: str) -> dict[str, Any]:
+        """The per-layer curvature table of every probed epoch (F18), oldest first.
+
+        ```
+        per layer l:  λmax(H_ll), tr(H_ll) ± stderr, its size and HVPs   (H_ll = ∂²L/∂θ_l²)
+        ```
+
+        Tables are empty when the run logged none (SaddlePointDetector without
+        ``layer_curvature=True``); a step whose numbers or names are missing or
+        malformed is skipped and counted.
+        """
+        _, tensors = self._require_run(run)
+        tables: list[dict[str, Any]] = []
+        skipped = 0
+        if layout.TAG_LAYER_CURVATURE in tensors:
+            names = {}
+            if layout.TAG_LAYER_NAMES in tensors:
+                for datum in self._read_tensors(run, layout.TAG_LAYER_NAMES, MAX_EVENTS):
+                    names[int(datum.step)] = datum
+            by_step: dict[int, dict[str, Any]] = {}
+            for datum in self._read_tensors(run, layout.TAG_LAYER_CURVATURE, MAX_EVENTS):
+                label = names.get(int(datum.step))
+                table = None if label is None else decode_layer_table(datum, label)
+                if table is None:
+                    skipped += 1
+                else:
+                    by_step[table["step"]] = table  # a re-logged step keeps its last value
+            tables = [by_step[step] for step in sorted(by_step)]
+        return {"run": run, "tables": tables, "skipped": skipped}
 
     def spectrum(self, run: str, step: int | None) -> dict[str, Any]:
         """The spectral density logged at ``step`` (default: the last one) and all steps."""

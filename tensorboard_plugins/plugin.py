@@ -6,6 +6,7 @@ Routes (under ``/data/plugin/kerasnotes``), all JSON unless noted:
 /runs                         every run with kerasnotes data and what it holds
 /curvature?run=R              grad norm, λmin, λmax, minimum ratio + critical-point events
 /sharpness?run=R              SharpnessMonitor: sharpness, stability threshold, HVPs per epoch
+/layers?run=R                 per-layer curvature tables: λmax, trace ± stderr per layer and epoch
 /spectrum?run=R[&step=S]      spectral density at step S (default: last) + all steps
 /landscape?run=R[&step=S]     LandscapeLogger's plane, its slices and path at step S (default: last)
 /optimizer?run=R              effective learning rate and update ratio per variable
@@ -135,7 +136,7 @@ class KerasNotesPlugin(base_plugin.TBPlugin):
         >>> from tensorboard.plugins import base_plugin
         >>> plugin = KerasNotesPlugin(base_plugin.TBContext(data_provider=None))
         >>> sorted(plugin.get_plugin_apps())[:2]
-        ['/curvature', '/landscape']
+        ['/curvature', '/landscape', '/layers']
     """
 
     plugin_name = PLUGIN_NAME
@@ -150,6 +151,7 @@ class KerasNotesPlugin(base_plugin.TBPlugin):
             "/runs": _json_route(lambda r: {"runs": self._reader(r).runs()}),
             "/curvature": _json_route(lambda r: self._reader(r).curvature(_run_arg(r))),
             "/sharpness": _json_route(lambda r: self._reader(r).sharpness(_run_arg(r))),
+            "/layers": _json_route(lambda r: self._reader(r).layers(_run_arg(r))),
             "/spectrum": _json_route(lambda r: self._reader(r).spectrum(_run_arg(r), _step_arg(r))),
             "/landscape": _json_route(
                 lambda r: self._reader(r).landscape(_run_arg(r), _step_arg(r))

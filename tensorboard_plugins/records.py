@@ -15,6 +15,9 @@ kerasnotes/landscape/directions (2, 4)  per direction [eigenvalue, curvature, sl
 kerasnotes/landscape/trajectory (T, 4)  per recorded epoch [step, a, b, off_plane]
 kerasnotes/landscape/info     (7,)  [span, num, center_loss, directions_code, num_hvp,
                                      num_parameters, seconds]
+kerasnotes/layer_curvature    (L, 6) per layer [num_parameters, lambda_max, trace,
+                                                trace_stderr, num_hvp, seconds]
+kerasnotes/layer_curvature/names (L,) the layers' names (UTF-8 strings), row for row
 ```
 
 NaN and infinities become ``None`` (JSON has no NaN), and series are columnar
@@ -333,3 +336,57 @@ def decode_landscape(
         else None,
         "seconds": finite_or_none(values["seconds"]),
     }
+
+
+def decode_layer_table(
+    values: tb_provider.TensorDatum, names: tb_provider.TensorDatum
+) -> dict[str, Any] | None:
+    """One probe's per-layer curvature table (F18), or ``None`` if malformed.
+
+    ```
+    kerasnotes/layer_curvature (L, 6) + kerasnotes/layer_curvature/names (L,) at one step
+    ->  {"step", "epoch", "seconds", "layers": [{"name", "num_parameters", "lambda_max",
+                                                  "trace", "trace_stderr", "num_hvp"}, ...]}
+    ```
+
+    The rows and the names must agree in number; NaN becomes ``None``.
+
+    Args:
+        values: the ``kerasnotes/layer_curvature`` datum.
+        names: the ``kerasnotes/layer_curvature/names`` datum of the same step.
+
+    Example:
+        >>> from tensorboard.data.provider import TensorDatum
+        >>> rows = np.array([[2080, 3.5, 40.0, 1.5, 130, 0.25], [330, 0.5, 2.0, 0.0, 110, 0.25]])
+        >>> names = np.array([b"dense", b"dense_1"], dtype=object)
+        >>> table = decode_layer_table(
+        ...     TensorDatum(step=4, wall_time=0.0, numpy=rows),
+        ...     TensorDatum(step=4, wall_time=0.0, numpy=names),
+        ... )
+        >>> table["epoch"], table["layers"][0]["name"], table["layers"][1]["lambda_max"]
+        (5, 'dense', 0.5)
+    """
+    rows = np.asarray(values.numpy)
+    labels = np.asarray(names.numpy)
+    width = len(layout.LAYER_CURVATURE_FIELDS)
+    if rows.ndim != 2 or rows.shape[1] != width or not np.issubdtype(rows.dtype, np.number):
+        return None
+    if labels.shape != (rows.shape[0],) or not all(isinstance(n, bytes) for n in labels.tolist()):
+        return None
+    layers = []
+    for name, row in zip(labels.tolist(), rows.astype(np.float64).tolist(), strict=True):
+        fields = dict(zip(layout.LAYER_CURVATURE_FIELDS, row, strict=True))
+        count, hvp = fields["num_parameters"], fields["num_hvp"]
+        layers.append(
+            {
+                "name": name.decode("utf-8", errors="replace"),
+                "num_parameters": int(count) if math.isfinite(count) else None,
+                "lambda_max": finite_or_none(fields["lambda_max"]),
+                "trace": finite_or_none(fields["trace"]),
+                "trace_stderr": finite_or_none(fields["trace_stderr"]),
+                "num_hvp": int(hvp) if math.isfinite(hvp) else None,
+            }
+        )
+    step = int(values.step)
+    seconds = finite_or_none(rows[0, -1]) if rows.shape[0] else None
+    return {"step": step, "epoch": as_keras_epoch(step), "seconds": seconds, "layers": layers}

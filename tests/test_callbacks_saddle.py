@@ -258,6 +258,78 @@ def test_tensorboard_scalars_critical_point_and_density(tmp_path):
     assert logged["num_runs"] == 5 and logged["threshold"] == pytest.approx(2e-4)
 
 
+def test_layer_curvature_logs_each_layers_block_beside_the_analysis(tmp_path):
+    # Two Dense layers (8 + 3 parameters): the blocks are exact, so the table must
+    # equal the diagonal blocks of the dense Hessian at the weights the probe saw.
+    from kerasnotes.curvature import HessianProbe
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 3)).astype("float32")
+    y = (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.1).astype("float32")
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(2, activation="tanh", name="hidden"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    detector = SaddlePointDetector(
+        (x, y), always_probe=True, layer_curvature=True, log_dir=tmp_path, verbose=0
+    )
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[detector])
+    entry = detector.history[-1]
+    hessian = HessianProbe(model, x, y).dense_hessian()
+    blocks = {"hidden": slice(0, 8), "out": slice(8, 11)}
+    assert [layer.name for layer in entry["layers"]] == ["hidden", "out"]
+    for layer in entry["layers"]:
+        block = hessian[blocks[layer.name], blocks[layer.name]]
+        assert layer.num_parameters == block.shape[0]
+        assert layer.lambda_max == pytest.approx(np.linalg.eigvalsh(block)[-1], rel=1e-4)
+        assert layer.trace == pytest.approx(np.trace(block), rel=1e-4)
+        # 11 parameters: analyze() took the dense Hessian, which the blocks reuse (0 HVPs).
+        assert layer.trace_stderr == 0.0 and layer.num_hvp == 0
+    assert entry["layer_seconds"] >= 0
+    tensors = _read(tmp_path, "tensors", summary.PLUGIN_NAME)
+    tables, names = tensors[summary.TAG_LAYER_CURVATURE], tensors[summary.TAG_LAYER_NAMES]
+    assert [t.step for t in tables] == [n.step for n in names] == [0, 1]
+    assert [n.decode() for n in names[-1].numpy.tolist()] == ["hidden", "out"]
+    rows = tables[-1].numpy
+    assert rows.shape == (2, len(summary.LAYER_CURVATURE_FIELDS))
+    fields = summary.LAYER_CURVATURE_FIELDS
+    for row, layer in zip(rows, entry["layers"], strict=True):
+        logged = dict(zip(fields, row, strict=True))
+        assert logged["lambda_max"] == layer.lambda_max and logged["trace"] == layer.trace
+        assert logged["num_parameters"] == layer.num_parameters
+        assert logged["seconds"] == pytest.approx(entry["layer_seconds"])
+    # Without the option nothing of it is measured or written.
+    plain = SaddlePointDetector((x, y), always_probe=True, verbose=0)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[plain])
+    assert "layers" not in plain.history[0]
+
+
+def test_layer_curvature_hvps_count_in_the_probes_total(monkeypatch):
+    # Without the dense Hessian (Lanczos analysis) each small block costs one HVP per
+    # parameter, and the entry's num_hvp is the analysis's plus the table's.
+    from kerasnotes.curvature import analysis
+
+    monkeypatch.setattr(analysis, "DENSE_ANALYZE_LIMIT", 0)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((16, 3)).astype("float32")
+    y = rng.standard_normal((16, 1)).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2, activation="tanh"), keras.layers.Dense(1)]
+    )
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    detector = SaddlePointDetector((x, y), always_probe=True, layer_curvature=True, verbose=0)
+    with warnings.catch_warnings():  # SLQ forced on 11 parameters: its ratio's stderr warns
+        warnings.simplefilter("ignore", UserWarning)
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[detector])
+    (entry,) = detector.history
+    assert [layer.num_hvp for layer in entry["layers"]] == [8, 3]
+    assert entry["num_hvp"] > 11 and entry["kind"] != "error"
+
+
 def _psd_regression(num_features: int = 40, rank: int = 4):
     """Linear least squares on rank-4 inputs: H = 2 XᵀX / N is PSD with 36 (near-)zero eigenvalues."""
     rng = np.random.default_rng(0)
@@ -338,6 +410,7 @@ def test_config_round_trip_and_deep_copy():
         seed=1,
         loss=keras.losses.MeanAbsoluteError(),
         bn_mode="batch",
+        layer_curvature=True,
     )
     config = detector.get_config()
     again = SaddlePointDetector.from_config(config)
@@ -368,6 +441,7 @@ def test_config_round_trip_and_deep_copy():
         ({"batch_size": 0}, ValueError, "batch_size=0"),
         ({"bn_mode": "train"}, ValueError, "bn_mode='train'"),
         ({"loss": 5}, TypeError, "loss=5"),
+        ({"layer_curvature": 1}, TypeError, "layer_curvature=1"),
         ({"loss": "no_such_loss"}, ValueError, "no_such_loss"),
     ],
 )

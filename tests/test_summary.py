@@ -70,6 +70,34 @@ def test_tensor_round_trip_is_float64_exact(tmp_path):
     np.testing.assert_array_equal(density.numpy, grid)
 
 
+def test_strings_round_trip_beside_their_layer_curvature_rows(tmp_path):
+    # The per-layer table: numbers in one tensor, the layer names in a string tensor
+    # at the same step; both read back through TensorBoard's data provider.
+    rows = np.array([[2080, 3.5, 40.25, 1.5, 130, 0.75], [33, 0.125, 0.5, 0.0, 33, 0.75]])
+    with Writer(tmp_path) as writer:
+        writer.tensor(summary.TAG_LAYER_CURVATURE, rows, step=4)
+        writer.strings(summary.TAG_LAYER_NAMES, ["dense", "層_1"], step=4)
+    data = _read(str(tmp_path), "tensors", summary.PLUGIN_NAME)
+    (table,) = data[summary.TAG_LAYER_CURVATURE]
+    (names,) = data[summary.TAG_LAYER_NAMES]
+    assert table.step == names.step == 4
+    np.testing.assert_array_equal(table.numpy, rows)
+    assert table.numpy.shape == (2, len(summary.LAYER_CURVATURE_FIELDS))
+    assert [n.decode("utf-8") for n in names.numpy.tolist()] == ["dense", "層_1"]
+    with Writer(tmp_path / "empty") as writer:
+        writer.strings(summary.TAG_LAYER_NAMES, [], step=0)
+    (empty,) = _read(str(tmp_path / "empty"), "tensors", summary.PLUGIN_NAME)[
+        summary.TAG_LAYER_NAMES
+    ]
+    assert empty.numpy.shape == (0,)
+
+
+@pytest.mark.parametrize("values", ["dense", [b"dense"], ["dense", 3]])
+def test_strings_rejects_what_is_not_a_sequence_of_str(tmp_path, values):
+    with Writer(tmp_path) as writer, pytest.raises(TypeError, match="Argument `values`"):
+        writer.strings(summary.TAG_LAYER_NAMES, values, step=0)
+
+
 def test_histogram_matches_numpy_buckets(tmp_path):
     values = np.random.default_rng(0).normal(size=1000)
     values[:3] = [np.nan, np.inf, -np.inf]
@@ -352,6 +380,8 @@ def test_layout_constants():
     assert len(summary.CRITICAL_POINT_FIELDS) == 10
     assert summary.CRITICAL_POINT_FIELDS[0] == "kind_code"
     assert summary.EARLY_STOPPING_FIELDS == ("best_epoch", "best_value", "stopped_epoch")
+    assert summary.LAYER_CURVATURE_FIELDS[:2] == ("num_parameters", "lambda_max")
+    assert summary.TAG_LAYER_NAMES.startswith(summary.TAG_LAYER_CURVATURE + "/")
     assert summary.update_ratio_tag("d/k") == "kerasnotes/optimizer/update_ratio/d/k"
     assert summary.effective_lr_mean_tag("d/k") == "kerasnotes/optimizer/effective_lr_mean/d/k"
 

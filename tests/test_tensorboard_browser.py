@@ -60,6 +60,9 @@ def read_logdir(run_dir: str) -> dict:
         if acc.SummaryMetadata(tag).plugin_data.plugin_name not in ("scalars", "kerasnotes"):
             continue  # run_info text and histograms are not drawn by the tab
         events = acc.Tensors(tag)
+        if tag == summary.TAG_LAYER_NAMES:  # strings: the layer names of the table's rows
+            out[tag] = [(e.step, [n.decode() for n in e.tensor_proto.string_val]) for e in events]
+            continue
         out[tag] = [
             (e.step, np.asarray(_to_numpy(e.tensor_proto), dtype=np.float64)) for e in events
         ]
@@ -108,6 +111,7 @@ def train_run(run_dir: str) -> dict:
         density=True,
         log_dir=run_dir,
         verbose=0,
+        layer_curvature=True,
     )
     stopper = callbacks.EarlyStopping(
         monitor="val_loss", min_delta=0.04, patience=2, restore_best_weights=True, log_dir=run_dir
@@ -282,6 +286,9 @@ def test_the_kerasnotes_tab_draws_the_logged_data(logged_run, tmp_path):
                 _ready(frame, "curvature")
                 _check_curvature(frame, logged)
                 screenshot(page, "curvature")
+                _check_layers(frame, logged)
+                frame.locator("#kn-layers").scroll_into_view_if_needed()
+                screenshot(page, "layers")
                 _check_run_info(frame)
 
                 frame.click("#kn-tab-spectrum")
@@ -344,6 +351,40 @@ def _check_curvature(frame, logged):
         "#kn-events-table tbody tr td:first-child", "cells => cells.map(c => c.textContent)"
     )
     assert shown == [str(step + 1) for step, _ in reversed(events)]  # the epoch Keras prints
+
+
+def _check_layers(frame, logged):
+    """The per-layer table shows each probed epoch's logged rows, the last epoch first."""
+    tables = logged[summary.TAG_LAYER_CURVATURE]
+    names = dict(logged[summary.TAG_LAYER_NAMES])
+    options = frame.eval_on_selector_all(
+        "#kn-layers-step option", "nodes => nodes.map(n => [n.value, n.textContent])"
+    )
+    assert options == [[str(step), str(step + 1)] for step, _ in reversed(tables)]
+    fields = summary.LAYER_CURVATURE_FIELDS
+
+    def shown_rows():
+        return frame.eval_on_selector_all(
+            "#kn-layers-table tbody tr",
+            "rows => rows.map(r => [r.dataset.name, Number(r.dataset.lambdaMax), "
+            "Number(r.dataset.trace), r.cells[1].textContent])",
+        )
+
+    for step, rows in (tables[-1], tables[0]):
+        if step != tables[-1][0]:
+            frame.select_option("#kn-layers-step", str(step))
+        table = frame.locator("#kn-layers-table")
+        assert table.get_attribute("data-epoch") == str(step + 1)
+        expected = [
+            [name, *(dict(zip(fields, row, strict=True))[k] for k in ("lambda_max", "trace"))]
+            for name, row in zip(names[step], rows, strict=True)
+        ]
+        shown = shown_rows()
+        assert [r[:3] for r in shown] == expected  # float64, exact through the JSON
+        assert [r[3] for r in shown] == [str(int(row[0])) for row in rows]
+    assert len(names[tables[0][0]]) == 2  # the iris MLP's two Dense layers
+    frame.select_option("#kn-layers-step", str(tables[-1][0]))  # back to the last epoch
+    frame.wait_for_selector(f"#kn-layers-table[data-step='{tables[-1][0]}']")
 
 
 def _check_run_info(frame):

@@ -758,3 +758,46 @@ def test_landscape_route_returns_the_logged_plane_slices_and_path(tmp_path):
     assert "step" in get_json(client, f"{PREFIX}/landscape?run=plane&step=x", 400)["error"]
     notes = get_json(client, f"{PREFIX}/notes?topic=landscape&lang=zh")["entries"]
     assert [entry["id"] for entry in notes] == ["F16"]
+
+
+def test_layers_route_returns_each_probed_epochs_table(tmp_path):
+    # Two probes of a two-layer net; the names travel as a string tensor beside the rows.
+    rows = {
+        1: [[2080, 3.5, 40.25, 1.5, 130, 0.5], [330, 0.125, 2.0, 0.0, 110, 0.5]],
+        3: [[2080, 2.75, 31.0, 1.25, 128, 0.25], [330, float("nan"), 1.5, 0.0, 110, 0.25]],
+    }
+    with summary.Writer(str(tmp_path / "layers")) as writer:
+        for step in (3, 1):  # logged out of order: the route sorts by step
+            writer.tensor(summary.TAG_LAYER_CURVATURE, rows[step], step=step)
+            writer.strings(summary.TAG_LAYER_NAMES, ["dense", "dense_1"], step=step)
+        writer.tensor(summary.TAG_LAYER_CURVATURE, rows[1], step=5)  # no names: skipped
+        writer.tensor(summary.TAG_LAYER_CURVATURE, [[1.0, 2.0]], step=6)  # wrong width
+        writer.strings(summary.TAG_LAYER_NAMES, ["dense"], step=6)
+    write_full_run(str(tmp_path / "full"))
+    client = make_client(str(tmp_path))
+    runs = {r["run"]: r for r in get_json(client, f"{PREFIX}/runs")["runs"]}
+    assert runs["layers"]["layers"] and runs["layers"]["curvature"]
+    assert not runs["full"]["layers"]
+    body = get_json(client, f"{PREFIX}/layers?run=layers")
+    assert [t["step"] for t in body["tables"]] == [1, 3]
+    assert [t["epoch"] for t in body["tables"]] == [2, 4]  # as Keras prints
+    assert body["skipped"] == 2
+    first, last = body["tables"]
+    assert first["seconds"] == 0.5 and last["seconds"] == 0.25
+    assert [layer["name"] for layer in first["layers"]] == ["dense", "dense_1"]
+    assert first["layers"][0] == {
+        "name": "dense",
+        "num_parameters": 2080,
+        "lambda_max": 3.5,
+        "trace": 40.25,
+        "trace_stderr": 1.5,
+        "num_hvp": 130,
+    }
+    assert last["layers"][1]["lambda_max"] is None  # NaN: not measured
+    assert get_json(client, f"{PREFIX}/layers?run=full") == {
+        "run": "full",
+        "tables": [],
+        "skipped": 0,
+    }
+    assert "nope" in get_json(client, f"{PREFIX}/layers?run=nope", status=404)["error"]
+    assert "run" in get_json(client, f"{PREFIX}/layers", status=400)["error"]

@@ -298,12 +298,8 @@ def prepared(
         sw = None if sample_weight is None else sample_weight[start:stop].astype("float32")
         batches.append(
             (
-                keras.tree.map_structure(
-                    lambda a, s=start, e=stop: batch_tensor(a[s:e]), x
-                ),
-                keras.tree.map_structure(
-                    lambda a, s=start, e=stop: batch_tensor(a[s:e]), y
-                ),
+                keras.tree.map_structure(lambda a, s=start, e=stop: batch_tensor(a[s:e]), x),
+                keras.tree.map_structure(lambda a, s=start, e=stop: batch_tensor(a[s:e]), y),
                 None if sw is None else batch_tensor(sw),
             )
         )

@@ -47,6 +47,7 @@ REGISTRY: dict[str, str] = {
     "C10": "kerasnotes.experiments.c10_small_batch_norm",
     "C11": "kerasnotes.experiments.c11_edge_of_stability",
     "C12": "kerasnotes.experiments.c12_sparse_features",
+    "C13": "kerasnotes.experiments.c13_batch_norm_sharpness",
 }
 
 

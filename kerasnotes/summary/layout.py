@@ -51,6 +51,15 @@ Tensors, plugin ``"kerasnotes"``, data class TENSOR, float64 (read with
   num_steps]``, the shares of eigenvalues below −τ, within ±τ and above τ counted
   from the SLQ quadrature (``HessianProbe.spectral_density``), step = epoch;
   written beside every ``spectral_density``.
+- ``kerasnotes/layer_curvature``: shape (L, 6), one row per layer with trainable
+  weights (``HessianProbe.layer_curvature``, F18), the fields
+  ``LAYER_CURVATURE_FIELDS`` ``[num_parameters, lambda_max, trace, trace_stderr,
+  num_hvp, seconds]``: λmax and trace of the layer's diagonal Hessian block, the
+  trace's standard error (0 when exact), the HVPs spent on the block, and the
+  seconds the whole table took (the same in every row), step = epoch;
+  SaddlePointDetector(layer_curvature=True), at every full analysis.
+- ``kerasnotes/layer_curvature/names``: shape (L,), UTF-8 strings (``Writer.strings``),
+  the layer names of the rows of ``kerasnotes/layer_curvature`` at the same step.
 - ``kerasnotes/early_stopping/event``: shape (3,), ``EARLY_STOPPING_FIELDS``
   ``[best_epoch, best_value, stopped_epoch]`` (``stopped_epoch`` = -1 when training
   ran to the end), step = the last epoch; written at train end.
@@ -105,6 +114,7 @@ __all__ = [
     "LANDSCAPE_DIRECTION_FIELDS",
     "LANDSCAPE_INFO_FIELDS",
     "LANDSCAPE_TRAJECTORY_FIELDS",
+    "LAYER_CURVATURE_FIELDS",
     "PLUGIN_NAME",
     "TAG_CRITICAL_POINT",
     "TAG_EARLY_STOPPING_EVENT",
@@ -116,6 +126,8 @@ __all__ = [
     "TAG_LANDSCAPE_INFO",
     "TAG_LANDSCAPE_SURFACE",
     "TAG_LANDSCAPE_TRAJECTORY",
+    "TAG_LAYER_CURVATURE",
+    "TAG_LAYER_NAMES",
     "TAG_LEARNING_RATE",
     "TAG_MINIMUM_RATIO",
     "TAG_MINIMUM_RATIO_STDERR",
@@ -168,6 +180,8 @@ TAG_LANDSCAPE_SURFACE = "kerasnotes/landscape/surface"
 TAG_LANDSCAPE_DIRECTIONS = "kerasnotes/landscape/directions"
 TAG_LANDSCAPE_TRAJECTORY = "kerasnotes/landscape/trajectory"
 TAG_LANDSCAPE_INFO = "kerasnotes/landscape/info"
+TAG_LAYER_CURVATURE = "kerasnotes/layer_curvature"
+TAG_LAYER_NAMES = "kerasnotes/layer_curvature/names"
 
 # Text (plugin "text").
 TAG_RUN_INFO = "kerasnotes/run_info"
@@ -197,6 +211,15 @@ SPECTRAL_MASSES_FIELDS = (
     "sigma",
     "num_runs",
     "num_steps",
+)
+#: Order of the columns of a ``kerasnotes/layer_curvature`` row (one row per layer).
+LAYER_CURVATURE_FIELDS = (
+    "num_parameters",
+    "lambda_max",
+    "trace",
+    "trace_stderr",
+    "num_hvp",
+    "seconds",
 )
 #: Kind of a critical point -> the code stored in ``kerasnotes/critical_point``.
 #: "error" marks a probe that raised (training went on; the message is in the log).

@@ -361,6 +361,53 @@ class Writer:
         tensor = tensor_util.make_tensor_proto(array, dtype=np.float64)
         self._write_value(tag, step, tensor, metadata)
 
+    def strings(
+        self,
+        tag: str,
+        values: Iterable[str],
+        step: int,
+        description: str | None = None,
+        plugin_name: str = PLUGIN_NAME,
+    ) -> None:
+        """Write a 1-D array of UTF-8 strings (plugin ``"kerasnotes"``, data class TENSOR).
+
+        Names that go with a numeric ``tensor`` row by row, e.g. the layer names
+        of ``kerasnotes/layer_curvature/names`` beside ``kerasnotes/layer_curvature``;
+        read back as bytes (``tensor_util.make_ndarray`` gives an object array).
+
+        Args:
+            tag: e.g. ``TAG_LAYER_NAMES``.
+            values: strings, in the order of the rows they name.
+            step: the x-axis value.
+            description: markdown for the plugin.
+            plugin_name: owner of the data; ``"kerasnotes"`` for the layout.
+
+        Example:
+            >>> import tempfile
+            >>> from kerasnotes.summary import Writer
+            >>> with Writer(tempfile.mkdtemp()) as writer:
+            ...     writer.strings("names", ["dense", "dense_1"], step=0)
+        """
+        tag, step = _check_tag(tag), _validation.integer("step", step)
+        if not isinstance(plugin_name, str) or not plugin_name:
+            raise TypeError(_validation.message("plugin_name", plugin_name, "a non-empty string"))
+        if isinstance(values, (str, bytes)):
+            raise TypeError(_validation.message("values", values, "a sequence of strings"))
+        items = list(values)
+        if not all(isinstance(item, str) for item in items):
+            raise TypeError(_validation.message("values", items, "a sequence of strings"))
+        metadata = summary_pb2.SummaryMetadata(
+            summary_description=description or "",
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin_name),
+            data_class=summary_pb2.DATA_CLASS_TENSOR,
+        )
+        tensor = tensor_util.make_tensor_proto(
+            np.array([item.encode("utf-8") for item in items], dtype=np.object_),
+            dtype=np.object_,
+            shape=[len(items)],
+        )
+        self._write_value(tag, step, tensor, metadata)
+
     def text(self, tag: str, markdown: str, step: int = 0) -> None:
         """Write a markdown string (plugin "text").
 

@@ -1,6 +1,6 @@
 // Curvature view: gradient norm, extreme Hessian eigenvalues and minimum ratio
 // against the epoch, with every critical-point probe drawn as a marker coloured
-// by its kind (notes F13, F14).
+// by its kind (notes F13, F14), and the per-layer curvature table (F18).
 
 import { getJson, KINDS } from "../api.js";
 import { legend, lineChart } from "../chart.js";
@@ -88,9 +88,10 @@ function summaryLine(events) {
 }
 
 export async function show(host, { run }) {
-  const [body, sharp] = await Promise.all([
+  const [body, sharp, layers] = await Promise.all([
     getJson("curvature", { run }),
     getJson("sharpness", { run }),
+    getJson("layers", { run }),
   ]);
   const { series, events } = body;
   host.replaceChildren();
@@ -238,6 +239,15 @@ export async function show(host, { run }) {
   };
   draw();
   eventsTable(tableCard.plot, events);
+  if (layers.tables.length) {
+    const layerCard = card(
+      grid,
+      "Per-layer curvature",
+      "Each layer's diagonal Hessian block H_ll = ∂²L/∂θ_l² (F18): its λmax and trace ± standard error (Hutch++; ± 0 when exact). The blocks ignore the coupling between layers: the traces add up to tr(H), the λmax do not.",
+      { class: "kn-card", id: "kn-layers" },
+    );
+    layerTables(layerCard.plot, layers.tables);
+  }
   return { redraw: draw };
 }
 
@@ -281,5 +291,67 @@ function eventsTable(host, events) {
     );
     html("td", { class: "kn-num" }, row, e.num_hvp === null ? "–" : String(e.num_hvp));
     html("td", { class: "kn-num" }, row, fmt(e.seconds, 2));
+  }
+}
+
+// One table per probed epoch, chosen with a selector (the last epoch first).
+function layerTables(host, tables) {
+  const pick = html("label", { class: "kn-layers-pick" }, host, "epoch ");
+  const select = html("select", { id: "kn-layers-step", "aria-label": "epoch" }, pick);
+  for (const t of [...tables].reverse())
+    html("option", { value: String(t.step) }, select, String(t.epoch));
+  const wrap = html("div", { class: "kn-table-wrap" }, host);
+  const show = () => {
+    const table = tables.find((t) => String(t.step) === select.value);
+    wrap.replaceChildren();
+    layerTable(wrap, table);
+  };
+  select.addEventListener("change", show);
+  show();
+}
+
+function layerTable(host, table) {
+  const node = html(
+    "table",
+    {
+      class: "kn-table",
+      id: "kn-layers-table",
+      "data-step": table.step,
+      "data-epoch": table.epoch,
+    },
+    host,
+  );
+  const seconds = table.seconds === null ? "" : `, measured in ${fmt(table.seconds, 2)} s`;
+  html("caption", {}, node, `epoch ${table.epoch}${seconds}`);
+  const head = html("tr", {}, html("thead", {}, node));
+  for (const label of ["layer", "parameters", "λmax", "trace ± stderr", "HVPs"])
+    html("th", {}, head, label);
+  const tbody = html("tbody", {}, node);
+  for (const layer of table.layers) {
+    const row = html(
+      "tr",
+      {
+        "data-name": layer.name,
+        "data-lambda-max": layer.lambda_max,
+        "data-trace": layer.trace,
+        "data-trace-stderr": layer.trace_stderr,
+      },
+      tbody,
+    );
+    html("td", {}, row, layer.name);
+    html(
+      "td",
+      { class: "kn-num" },
+      row,
+      layer.num_parameters === null ? "–" : String(layer.num_parameters),
+    );
+    html("td", { class: "kn-num" }, row, fmt(layer.lambda_max, 4));
+    html(
+      "td",
+      { class: "kn-num" },
+      row,
+      `${fmt(layer.trace, 4)} ± ${layer.trace_stderr === 0 ? "0" : fmt(layer.trace_stderr, 2)}`,
+    );
+    html("td", { class: "kn-num" }, row, layer.num_hvp === null ? "–" : String(layer.num_hvp));
   }
 }
