@@ -47,6 +47,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from kerasnotes import backends
 from kerasnotes.experiments import measures
 from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size, resolve_log_dir
 
@@ -184,6 +185,9 @@ class Claim:
             seed: seed of the data split and the initial weights.
             progress: called with each configuration's name as it starts.
             logdir: deprecated spelling of ``log_dir``.
+
+        The claim trains under ``kerasnotes.backends.active().short_lived_graphs()``
+        (as the tour does), which gives the backend's settings back when it ends.
         """
         log_dir = resolve_log_dir(log_dir, logdir)
         sizes = pick_size(self.sizes, mode)
@@ -196,7 +200,10 @@ class Claim:
             files=ClaimFiles(log_dir, self.claim),
             progress=progress,
         )
-        judgement = self.judge(context, self.experiment(context))
+        # Many small models trained briefly: the backend's settings for that (Grappler off
+        # on TensorFlow, one intra-op thread on torch), restored afterwards; as in the tour.
+        with backends.active().short_lived_graphs():
+            judgement = self.judge(context, self.experiment(context))
         return ClaimResult(
             claim=self.claim,
             title=self.title,
