@@ -20,65 +20,10 @@ Example:
 
 from __future__ import annotations
 
-from kerasnotes.summary.layout import (
-    CRITICAL_POINT_FIELDS,
-    EARLY_STOPPING_FIELDS,
-    KIND_CODES,
-    KIND_NAMES,
-    PLUGIN_NAME,
-    SPECTRAL_MASSES_FIELDS,
-    TAG_CRITICAL_POINT,
-    TAG_EARLY_STOPPING_EVENT,
-    TAG_EARLY_STOPPING_MONITOR,
-    TAG_EFFECTIVE_LR_MEAN_PREFIX,
-    TAG_EFFECTIVE_LR_PREFIX,
-    TAG_GRAD_NORM,
-    TAG_LAMBDA_MAX,
-    TAG_LAMBDA_MIN,
-    TAG_LEARNING_RATE,
-    TAG_MINIMUM_RATIO,
-    TAG_MINIMUM_RATIO_STDERR,
-    TAG_RUN_INFO,
-    TAG_SHARPNESS,
-    TAG_SHARPNESS_NUM_HVP,
-    TAG_SHARPNESS_THRESHOLD,
-    TAG_SPECTRAL_DENSITY,
-    TAG_SPECTRAL_MASSES,
-    TAG_UPDATE_RATIO_PREFIX,
-    effective_lr_histogram_tag,
-    effective_lr_mean_tag,
-    update_ratio_tag,
-)
+from kerasnotes.summary import layout
+
+# Every name of the layout (layout.__all__) is importable from here too.
+from kerasnotes.summary.layout import *  # noqa: F403
 from kerasnotes.summary.writer import DEFAULT_HISTOGRAM_BUCKETS, Writer
 
-__all__ = [
-    "DEFAULT_HISTOGRAM_BUCKETS",
-    "CRITICAL_POINT_FIELDS",
-    "EARLY_STOPPING_FIELDS",
-    "KIND_CODES",
-    "KIND_NAMES",
-    "PLUGIN_NAME",
-    "TAG_CRITICAL_POINT",
-    "TAG_EARLY_STOPPING_EVENT",
-    "TAG_EARLY_STOPPING_MONITOR",
-    "TAG_EFFECTIVE_LR_MEAN_PREFIX",
-    "TAG_EFFECTIVE_LR_PREFIX",
-    "TAG_GRAD_NORM",
-    "TAG_LAMBDA_MAX",
-    "TAG_LAMBDA_MIN",
-    "TAG_LEARNING_RATE",
-    "TAG_MINIMUM_RATIO",
-    "TAG_MINIMUM_RATIO_STDERR",
-    "TAG_RUN_INFO",
-    "TAG_SHARPNESS",
-    "TAG_SHARPNESS_NUM_HVP",
-    "TAG_SHARPNESS_THRESHOLD",
-    "TAG_SPECTRAL_DENSITY",
-    "TAG_SPECTRAL_MASSES",
-    "TAG_UPDATE_RATIO_PREFIX",
-    "SPECTRAL_MASSES_FIELDS",
-    "Writer",
-    "effective_lr_histogram_tag",
-    "effective_lr_mean_tag",
-    "update_ratio_tag",
-]
+__all__ = ["DEFAULT_HISTOGRAM_BUCKETS", "Writer", *layout.__all__]
