@@ -200,13 +200,13 @@ class Claim:
         return ClaimResult(
             claim=self.claim,
             title=self.title,
-            figure=judgement.figure,
-            verdict=judgement.verdict,
-            reproduced=judgement.reproduced,
-            plot=judgement.plot,
+            # figure, verdict, reproduced, plot, numbers: ClaimResult's fields of those names
+            **{
+                field.name: getattr(judgement, field.name)
+                for field in dataclasses.fields(judgement)
+            },
             runs=context.files.runs,
             seconds=time.perf_counter() - start,
-            numbers=judgement.numbers,
             status_label=self.status_label,
             smoke_test=context.quick and self.quick_is_smoke_test,
         )
