@@ -27,29 +27,31 @@ import os
 import keras
 import numpy as np
 
-from kerasnotes import losses, optimizers
+from kerasnotes import optimizers
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles
 from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
-from kerasnotes.experiments.training import WHOLE_BATCHES, digits_split, fit_run, mlp
+from kerasnotes.experiments.training import (
+    WHOLE_BATCHES,
+    DigitsSizes,
+    digits_split,
+    fit_digits,
+    mlp,
+)
 
 CLAIM = "C0"
 TITLE = "learned features beat a shallow model on raw pixels"
 
 
 @dataclasses.dataclass(frozen=True)
-class Sizes:
-    """How much one mode trains.
+class Sizes(DigitsSizes):
+    """Rows and epochs of each model (see ``DigitsSizes``), and the MLP it trains.
 
     Args:
-        train_samples: training rows of digits (None: all 1,437).
-        epochs: epochs per model.
         hidden: widths of the MLP's hidden layers.
         batch_size: samples per Adam step.
     """
 
-    train_samples: int | None
-    epochs: int
     hidden: tuple[int, ...] = (32,)
     batch_size: int = 64
 
@@ -82,18 +84,12 @@ class LearnedFeatures(Claim):
     def train(self, context: Context, trial: Trial) -> tuple[list[float], np.ndarray | None]:
         """The validation accuracy per epoch; the first-layer weights of the logged seed."""
         sizes = context.sizes
-        train, validation = trial.data
-        result = fit_run(
+        result = fit_digits(
             mlp(64, trial.config, 10, trial.seed),
             optimizers.Adam(learning_rate=LEARNING_RATE),
-            losses.SparseCategoricalCrossentropy(from_logits=True),
-            train,
-            epochs=sizes.epochs,
-            batch_size=sizes.batch_size,
-            log_dir=trial.run_dir,
-            validation=validation,
-            metrics=("accuracy",),
-            log_updates=False,
+            trial,
+            sizes.epochs,
+            sizes.batch_size,
         )
         weights = None
         if trial.logged:
