@@ -30,11 +30,10 @@ import numpy as np
 from kerasnotes import optimizers
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles
-from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
+from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
 from kerasnotes.experiments.training import (
     WHOLE_BATCHES,
     DigitsSizes,
-    digits_split,
     fit_digits,
     mlp,
 )
@@ -65,7 +64,7 @@ SIZES = {
 LEARNING_RATE = 0.003
 
 
-class LearnedFeatures(Claim):
+class LearnedFeatures(DigitsClaim):
     """Train logistic regression and an MLP on raw digit pixels; compare accuracy and weights.
 
     Runs go to ``<log_dir>/C0/<model>``, the plot to ``<log_dir>/C0/``; ``seed`` seeds the
@@ -74,9 +73,6 @@ class LearnedFeatures(Claim):
 
     claim, title, sizes = CLAIM, TITLE, SIZES
     several_seeds = True
-
-    def data(self, context: Context, seed: int) -> tuple:
-        return digits_split(context.sizes.train_samples, seed)
 
     def configs(self, context: Context, data: tuple) -> dict[str, tuple[int, ...]]:
         return {"logistic_regression": (), "mlp": context.sizes.hidden}

@@ -34,8 +34,8 @@ import numpy as np
 
 from kerasnotes import _validation, layers, optimizers
 from kerasnotes.experiments import plotting
-from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
-from kerasnotes.experiments.training import DigitsSizes, digits_split, fit_digits
+from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
+from kerasnotes.experiments.training import DigitsSizes, fit_digits
 
 CLAIM = "C10"
 TITLE = "layer norm ignores the batch; group norm works with small batches"
@@ -115,7 +115,7 @@ def _composition_diff(model: keras.Model, x: np.ndarray) -> float:
     return float(np.max(np.abs(outputs[0] - outputs[1])))
 
 
-class SmallBatchNorms(Claim):
+class SmallBatchNorms(DigitsClaim):
     """Train BN, LN and GN nets with batches of 2–4 and compare accuracy and batch dependence.
 
     Runs go to ``<log_dir>/C10/<norm>_bs<k>``, the plot to ``<log_dir>/C10/``; ``seed`` seeds
@@ -123,9 +123,6 @@ class SmallBatchNorms(Claim):
     """
 
     claim, title, sizes = CLAIM, TITLE, SIZES
-
-    def data(self, context: Context, seed: int) -> tuple:
-        return digits_split(context.sizes.train_samples, seed)
 
     def configs(self, context: Context, data: tuple) -> dict[str, tuple[str, int]]:
         return {

@@ -33,11 +33,10 @@ from kerasnotes import optimizers, schedules, summary
 from kerasnotes.callbacks import OptimizerInspector
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles
-from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
+from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
 from kerasnotes.experiments.training import (
     WHOLE_BATCHES,
     DigitsSizes,
-    digits_split,
     fit_digits,
     inference_loss,
     mlp,
@@ -96,7 +95,7 @@ def _learning_rates(epochs: int, steps_per_epoch: int) -> dict[str, object]:
     }
 
 
-class DecayingRates(Claim):
+class DecayingRates(DigitsClaim):
     """Train with a constant, an exponentially decaying and a step-decaying learning rate.
 
     Runs go to ``<log_dir>/C6/<schedule>``, the plot to ``<log_dir>/C6/``; ``seed`` seeds
@@ -105,9 +104,6 @@ class DecayingRates(Claim):
 
     claim, title, sizes = CLAIM, TITLE, SIZES
     several_seeds = True
-
-    def data(self, context: Context, seed: int) -> tuple:
-        return digits_split(context.sizes.train_samples, seed)
 
     def configs(self, context: Context, data: tuple) -> dict[str, object]:
         steps_per_epoch = math.ceil(len(data[0][0]) / BATCH_SIZE)

@@ -31,10 +31,9 @@ import numpy as np
 from kerasnotes import optimizers
 from kerasnotes.callbacks import EarlyStopping, OptimizerInspector
 from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
+from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
 from kerasnotes.experiments.training import (
     DigitsSizes,
-    digits_split,
     fit_digits,
     inference_loss,
     mlp,
@@ -98,7 +97,7 @@ def describe_stop(stopper: Any, epochs_run: int) -> str:
     return f"runs all {epochs_run} epochs and restores epoch {restored}"
 
 
-class EarlyStoppingClaim(Claim):
+class EarlyStoppingClaim(DigitsClaim):
     """Train on a small slice of digits with and without early stopping and compare val loss.
 
     Runs go to ``<log_dir>/C7/<config>``, the plot to ``<log_dir>/C7/``; ``seed`` seeds the
@@ -107,9 +106,6 @@ class EarlyStoppingClaim(Claim):
 
     claim, title, sizes = CLAIM, TITLE, SIZES
     several_seeds = True
-
-    def data(self, context: Context, seed: int) -> tuple:
-        return digits_split(context.sizes.train_samples, seed)
 
     def configs(self, context: Context, data: tuple) -> dict[str, bool]:
         return {"no_early_stopping": False, "early_stopping": True}

@@ -34,8 +34,8 @@ import numpy as np
 
 from kerasnotes import layers, optimizers
 from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
-from kerasnotes.experiments.training import WHOLE_BATCHES, DigitsSizes, digits_split, fit_digits
+from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
+from kerasnotes.experiments.training import WHOLE_BATCHES, DigitsSizes, fit_digits
 
 CLAIM = "C9"
 TITLE = "batch norm trains faster, at larger learning rates; moving averages at test time"
@@ -96,7 +96,7 @@ def deep_mlp(depth: int, width: int, batch_norm: bool, seed: int) -> keras.Seque
     return keras.Sequential(stack)
 
 
-class BatchNormRates(Claim):
+class BatchNormRates(DigitsClaim):
     """Train the deep MLP with and without BN per learning rate; check BN's inference.
 
     Runs go to ``<log_dir>/C9/<config>``, the plot to ``<log_dir>/C9/``; ``seed`` seeds the
@@ -104,9 +104,6 @@ class BatchNormRates(Claim):
     """
 
     claim, title, sizes = CLAIM, TITLE, SIZES
-
-    def data(self, context: Context, seed: int) -> tuple:
-        return digits_split(context.sizes.train_samples, seed)
 
     def configs(self, context: Context, data: tuple) -> dict[str, tuple[bool, float]]:
         return {

@@ -49,6 +49,7 @@ from typing import Any
 
 from kerasnotes.experiments import measures
 from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size, resolve_log_dir
+from kerasnotes.experiments.training import digits_split
 
 __all__ = ["Claim", "Context", "Judgement", "Trial"]
 
@@ -242,3 +243,16 @@ class Claim:
     def judge(self, context: Context, results: Any) -> Judgement:
         """The figure, verdict, plot and numbers, from what :meth:`experiment` returned."""
         raise NotImplementedError(f"{type(self).__name__} must define judge()")
+
+
+class DigitsClaim(Claim):
+    """A claim trained on scikit-learn's digits: each seed's data is one seeded split.
+
+    ``data`` is ``(train, validation)`` from
+    :func:`~kerasnotes.experiments.training.digits_split` with
+    ``context.sizes.train_samples`` training rows (e.g. a
+    :class:`~kerasnotes.experiments.training.DigitsSizes`).
+    """
+
+    def data(self, context: Context, seed: int) -> tuple:
+        return digits_split(context.sizes.train_samples, seed)
