@@ -44,12 +44,14 @@ import _table
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def build(seed: int = 0):
+def trained_digits_mlp(seed: int = 0):
+    """The benchmarks' model: a 64-256-256-10 ReLU MLP after one Adam epoch on digits.
+
+    Returns ``(model, loss, x, y)``; bench_pyhessian.py measures the same model.
+    """
     import keras
-    import numpy as np
 
     from kerasnotes import datasets
-    from kerasnotes.curvature import HessianProbe
 
     keras.utils.set_random_seed(seed)
     (x, y), _ = datasets.load_digits(validation_fraction=0.0)
@@ -64,6 +66,15 @@ def build(seed: int = 0):
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
     model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    return model, loss, x, y
+
+
+def build(seed: int = 0):
+    import numpy as np
+
+    from kerasnotes.curvature import HessianProbe
+
+    model, loss, x, y = trained_digits_mlp(seed)
     probe = HessianProbe(model, x, y, loss=loss)
     v = np.random.default_rng(seed).normal(size=probe.num_parameters)
     return model, loss, probe, v

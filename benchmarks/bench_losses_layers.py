@@ -81,21 +81,18 @@ def _components():
             lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             "sparse",
         ),
-        "BinaryCrossentropy (logits)": loss_case(
-            lambda: keras.losses.BinaryCrossentropy(from_logits=True),
-            lambda: kn.losses.BinaryCrossentropy(from_logits=True),
-            "binary",
-        ),
-        "CategoricalCrossentropy (logits)": loss_case(
-            lambda: keras.losses.CategoricalCrossentropy(from_logits=True),
-            lambda: kn.losses.CategoricalCrossentropy(from_logits=True),
-            "categorical",
-        ),
-        "SparseCategoricalCrossentropy (logits)": loss_case(
-            lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            lambda: kn.losses.SparseCategoricalCrossentropy(from_logits=True),
-            "sparse",
-        ),
+        **{
+            f"{name} (logits)": loss_case(
+                lambda name=name: getattr(keras.losses, name)(from_logits=True),
+                lambda name=name: getattr(kn.losses, name)(from_logits=True),
+                task,
+            )
+            for name, task in (
+                ("BinaryCrossentropy", "binary"),
+                ("CategoricalCrossentropy", "categorical"),
+                ("SparseCategoricalCrossentropy", "sparse"),
+            )
+        },
         "BatchNormalization (dense)": layer_case(
             mlp, keras.layers.BatchNormalization, kn.layers.BatchNormalization
         ),

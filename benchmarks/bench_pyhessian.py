@@ -52,24 +52,12 @@ def main() -> None:
     if keras.backend.backend() != "torch":
         raise SystemExit("PyHessian is torch-only: run with KERAS_BACKEND=torch")
     import torch
+    from bench_hvp import trained_digits_mlp
     from pyhessian import hessian
 
-    from kerasnotes import datasets
     from kerasnotes.curvature import HessianProbe
 
-    keras.utils.set_random_seed(0)
-    (x, y), _ = datasets.load_digits(validation_fraction=0.0)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(10),
-        ]
-    )
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
-    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    model, loss, x, y = trained_digits_mlp(seed=0)
     xt = torch.as_tensor(x)
     yt = torch.as_tensor(y, dtype=torch.int64)
     criterion = torch.nn.CrossEntropyLoss()

@@ -47,20 +47,11 @@ class SaddlePointDetector(LoggingCallback):
     Every ``every`` epochs (at the end of epochs ``every-1, 2·every-1, …``) on a
     fixed sample of the data, one gradient ``g = ∇L(θ)`` is the cheap gate; when
     ``‖g‖ ≤ grad_tol`` (or ``always_probe``) ``HessianProbe.analyze`` classifies
-    the point by the one rule of ``kerasnotes.curvature.classify`` (F13, F14)::
-
-        ‖∇L‖ > grad_tol                          -> "not_critical"
-        s = max(|λmin|, |λmax|),  τ = curvature_tol · s
-        s ≤ curvature_tol  or  s ≤ τ             -> "flat"
-        λmin < −τ and λmax > τ                   -> "saddle"
-        λmin ≥ −τ                                -> "local_minimum"
-        λmax ≤ τ                                 -> "local_maximum"
-        λ < −τ: negative,  |λ| ≤ τ: zero,  λ > τ: positive
-        minimum_ratio = #{λ > τ} / n
-
-    otherwise the kind is "not_critical" without a Hessian probe. With
-    ``gate_samples > 0`` the gate first tries a subsample and computes the full
-    gradient only when the subsample cannot rule out ``‖g‖ ≤ grad_tol``.
+    the point by the one rule, ``kerasnotes.curvature.classify.RULE`` (F13, F14;
+    stated in that module's docstring); otherwise the kind is "not_critical"
+    without a Hessian probe. With ``gate_samples > 0`` the gate first tries a
+    subsample and computes the full gradient only when the subsample cannot rule
+    out ``‖g‖ ≤ grad_tol``.
 
     A "flat" point is never reported as a minimum: at the zero init of a
     three-layer linear network both ∇L and H vanish, yet the loss goes down along

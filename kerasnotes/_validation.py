@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -99,7 +99,13 @@ def _as_float(value: Any) -> float:
     return float(keras.ops.convert_to_numpy(value))
 
 
-def real_number(name: str, value: Any, *, expected: str = "a finite number") -> float:
+def real_number(
+    name: str,
+    value: Any,
+    *,
+    expected: str = "a finite number",
+    where: Callable[[float], bool] | None = None,
+) -> float:
     """A finite real number, returned as a float.
 
     Args:
@@ -107,10 +113,12 @@ def real_number(name: str, value: Any, *, expected: str = "a finite number") -> 
         value: what was passed.
         expected: the "must be" phrase of the error (callers that check more
             afterwards pass the whole condition, so both errors read the same).
+        where: a further condition on the number (e.g. ``x > 0``), which
+            ``expected`` states.
 
     Raises:
         TypeError: ``value`` is not a real number (a bool, a string, ``None``...).
-        ValueError: ``value`` is NaN or infinite.
+        ValueError: ``value`` is NaN or infinite, or fails ``where``.
 
     Example:
         >>> real_number("w1", 2)
@@ -123,7 +131,7 @@ def real_number(name: str, value: Any, *, expected: str = "a finite number") -> 
     if not is_real(value):
         raise TypeError(message(name, value, expected))
     number = _as_float(value)
-    if not math.isfinite(number):
+    if not math.isfinite(number) or (where is not None and not where(number)):
         raise ValueError(message(name, value, expected))
     return number
 
@@ -139,11 +147,7 @@ def non_negative_number(name: str, value: Any) -> float:
         ...
         ValueError: Argument `learning_rate` must be a finite number >= 0. Received: learning_rate=-1
     """
-    expected = "a finite number >= 0"
-    number = real_number(name, value, expected=expected)
-    if number < 0:
-        raise ValueError(message(name, value, expected))
-    return number
+    return real_number(name, value, expected="a finite number >= 0", where=lambda x: x >= 0)
 
 
 def positive_number(name: str, value: Any) -> float:
@@ -157,11 +161,7 @@ def positive_number(name: str, value: Any) -> float:
         ...
         TypeError: Argument `span` must be a finite number > 0. Received: span='1'
     """
-    expected = "a finite number > 0"
-    number = real_number(name, value, expected=expected)
-    if number <= 0:
-        raise ValueError(message(name, value, expected))
-    return number
+    return real_number(name, value, expected="a finite number > 0", where=lambda x: x > 0)
 
 
 def in_range(

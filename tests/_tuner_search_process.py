@@ -24,7 +24,9 @@ import sys
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 trials of 2 epochs (smoke test)")
-    parser.add_argument("--logdir", default=None, help="TensorBoard root of the trials' runs")
+    parser.add_argument(
+        "--logdir", dest="log_dir", default=None, help="TensorBoard root of the trials' runs"
+    )
     parser.add_argument("--tuner", default="bayesian", choices=("random", "bayesian", "hyperband"))
     parser.add_argument("--max-trials", type=int, default=15)
     parser.add_argument("--epochs", type=int, default=15, help="epochs per trial (Hyperband: max)")
@@ -49,19 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     from kerasnotes.tuning import search_digits
 
     role = _role()
-    result = search_digits(
-        max_trials=args.max_trials,
-        epochs=args.epochs,
-        log_dir=args.logdir,
-        quick=args.quick,
-        tuner=args.tuner,
-        directory=args.directory,
-        project_name=args.project_name,
-        subset=args.subset,
-        seed=args.seed,
-        # Workers join the chief's project; only a lone search starts afresh.
-        overwrite=role == "single",
-    )
+    # Every option but --results-json is a search_digits argument of the same name.
+    settings = {k: v for k, v in vars(args).items() if k != "results_json"}
+    # Workers join the chief's project; only a lone search starts afresh.
+    result = search_digits(**settings, overwrite=role == "single")
     completed = sum(1 for trial in result.trials.values() if trial["status"] == "COMPLETED")
     print(f"\n{role} process: {completed} trials completed in {result.seconds:.1f} s")
     if role == "worker":
@@ -74,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in result.best_hyperparameters.items():
             shown = f"{value:.4g}" if isinstance(value, float) else value
             print(f"| {name} | {shown} |")
-    if args.logdir:
-        print(f"\nTensorBoard runs: {args.logdir} (HParams dashboard)")
+    if args.log_dir:
+        print(f"\nTensorBoard runs: {args.log_dir} (HParams dashboard)")
     if args.results_json:
         with open(args.results_json, "w", encoding="utf-8") as handle:
             json.dump(

@@ -224,17 +224,7 @@ def test_many_probes_do_not_set_off_the_retracing_warning():
     handler.emit = lambda record: messages.append(record.getMessage())
     tf.get_logger().addHandler(handler)
     try:
-
-        def hvp(trainable, non_trainable, x, y, sample_weight, weights, vectors):
-            with tf.GradientTape() as outer:
-                outer.watch(trainable)
-                with tf.GradientTape() as inner:
-                    inner.watch(trainable)
-                    loss = tf.reduce_sum(tf.square(x * trainable[0]))
-                projected = tf.reduce_sum(inner.gradient(loss, trainable)[0] * vectors[0])
-            return outer.gradient(projected, trainable)
-
-        compiled = tf.function(hvp, autograph=False)
+        compiled = _square_hvp()
         for rows in range(1, 9):  # a new signature, so a new split, each time
             x = tf.ones((rows,))
             apply = tensorflow_linearize.linearized(compiled)(

@@ -8,6 +8,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from _events import read as read_events
 
 from kerasnotes import summary
 from kerasnotes.callbacks import EarlyStopping
@@ -224,30 +225,14 @@ def test_wrong_arguments_fail_at_construction(kwargs, error, match):
 
 
 def test_log_dir_records_monitor_and_stop_event(tmp_path):
-    from tensorboard import context
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-
     x, y = _data()
     model = _model()
     stop = EarlyStopping(monitor="score", mode="min", patience=1, log_dir=tmp_path)
     model.fit(x, y, epochs=6, verbose=0, callbacks=[_Inject([4.0, 2.0, 3.0, 5.0, 1.0, 1.0]), stop])
-    multiplexer = plugin_event_multiplexer.EventMultiplexer()
-    multiplexer.AddRunsFromDirectory(str(tmp_path))
-    multiplexer.Reload()
-    provider = data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
-    ctx = context.RequestContext()
-    (scalars,) = provider.read_scalars(
-        ctx, experiment_id="", plugin_name="scalars", downsample=100
-    ).values()
-    monitor = scalars[summary.TAG_EARLY_STOPPING_MONITOR]
+    monitor = read_events(tmp_path)[summary.TAG_EARLY_STOPPING_MONITOR]
     assert [(p.step, p.value) for p in monitor] == [(0, 4.0), (1, 2.0), (2, 3.0)]
-    (tensors,) = provider.read_tensors(
-        ctx, experiment_id="", plugin_name="kerasnotes", downsample=100
-    ).values()
-    (event,) = tensors[summary.TAG_EARLY_STOPPING_EVENT]
+    (event,) = read_events(tmp_path, "tensors", "kerasnotes")[summary.TAG_EARLY_STOPPING_EVENT]
     assert event.step == 2
     np.testing.assert_array_equal(event.numpy, [1.0, 2.0, 2.0])
-    (text,) = provider.read_tensors(
-        ctx, experiment_id="", plugin_name="text", downsample=10
-    ).values()
+    text = read_events(tmp_path, "tensors", "text")
     assert "optimizer" in text[summary.TAG_RUN_INFO][0].numpy.item().decode()

@@ -8,6 +8,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from _events import read as read_events
 
 import kerasnotes as kn
 from kerasnotes import summary
@@ -32,21 +33,6 @@ def _fit(model, callbacks, epochs):
     )
 
 
-def _read(log_dir, kind, plugin):
-    from tensorboard import context
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-
-    multiplexer = plugin_event_multiplexer.EventMultiplexer()
-    multiplexer.AddRunsFromDirectory(str(log_dir))
-    multiplexer.Reload()
-    provider = data_provider.MultiplexerDataProvider(multiplexer, str(log_dir))
-    read = provider.read_scalars if kind == "scalars" else provider.read_tensors
-    (run,) = read(
-        context.RequestContext(), experiment_id="", plugin_name=plugin, downsample=100
-    ).values()
-    return run
-
-
 def test_adagrad_rates_shrink_as_the_notes_say(tmp_path):
     lr, eps = 0.1, 1e-7
     model = _unit_gradient_model(
@@ -65,10 +51,10 @@ def test_adagrad_rates_shrink_as_the_notes_say(tmp_path):
         assert entry["effective_lr_mean"] == pytest.approx(rate[t], rel=1e-5)
         assert entry["update_ratio"] == pytest.approx(rate[t] / abs(weights[t]), rel=1e-4)
     assert got[0]["effective_lr_mean"] > got[1]["effective_lr_mean"] > got[2]["effective_lr_mean"]
-    means = _read(tmp_path, "scalars", "scalars")[summary.effective_lr_mean_tag(path)]
+    means = read_events(tmp_path, "scalars", "scalars")[summary.effective_lr_mean_tag(path)]
     assert [p.step for p in means] == [0, 1, 2]
     np.testing.assert_allclose([p.value for p in means], rate[STEPS - 1 :: STEPS], rtol=1e-5)
-    ratios = _read(tmp_path, "scalars", "scalars")[summary.update_ratio_tag(path)]
+    ratios = read_events(tmp_path, "scalars", "scalars")[summary.update_ratio_tag(path)]
     np.testing.assert_allclose(
         [p.value for p in ratios], [e["update_ratio"] for e in got], rtol=1e-6
     )
@@ -102,7 +88,7 @@ def test_histograms_per_variable_match_inspect(tmp_path):
     inspector = OptimizerInspector(tmp_path, every=2)
     model.fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[inspector])
     assert [r["epoch"] for r in inspector.history] == [1, 3]
-    histograms = _read(tmp_path, "tensors", "histograms")
+    histograms = read_events(tmp_path, "tensors", "histograms")
     for variable in model.trainable_variables:
         rates = model.optimizer.inspect(variable)["effective_learning_rate"].astype(np.float64)
         (first, last) = histograms[summary.effective_lr_histogram_tag(variable.path)]

@@ -8,6 +8,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from _events import read as read_events
 
 from kerasnotes import schedules, summary
 from kerasnotes.callbacks import LearningRateDecay
@@ -124,19 +125,9 @@ def test_bad_schedule_value_is_refused_before_any_assignment():
 
 
 def test_tensorboard_scalar_per_step(tmp_path):
-    from tensorboard import context
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-
     model = _unit_gradient_model()
     _fit(model, [LearningRateDecay(_halving, per="step", log_dir=tmp_path)], epochs=2)
-    multiplexer = plugin_event_multiplexer.EventMultiplexer()
-    multiplexer.AddRunsFromDirectory(str(tmp_path))
-    multiplexer.Reload()
-    provider = data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
-    (run,) = provider.read_scalars(
-        context.RequestContext(), experiment_id="", plugin_name="scalars", downsample=100
-    ).values()
-    points = run[summary.TAG_LEARNING_RATE]
+    points = read_events(tmp_path)[summary.TAG_LEARNING_RATE]
     assert [p.step for p in points] == list(range(6))
     np.testing.assert_allclose(
         [p.value for p in points], [_halving(t) for t in range(6)], rtol=1e-6

@@ -9,6 +9,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from _events import read as read_events
 
 from kerasnotes import datasets, summary
 from kerasnotes.callbacks import SaddlePointDetector
@@ -34,21 +35,6 @@ def _product_saddle(w1=0.0, w2=0.0, optimizer=None):
     model, x, y, loss = datasets.product_saddle(w1, w2)
     model.compile(optimizer or keras.optimizers.SGD(0.1, momentum=0.9), loss)
     return model, x, y
-
-
-def _read(log_dir, kind, plugin):
-    from tensorboard import context
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-
-    multiplexer = plugin_event_multiplexer.EventMultiplexer()
-    multiplexer.AddRunsFromDirectory(str(log_dir))
-    multiplexer.Reload()
-    provider = data_provider.MultiplexerDataProvider(multiplexer, str(log_dir))
-    read = provider.read_scalars if kind == "scalars" else provider.read_tensors
-    (run,) = read(
-        context.RequestContext(), experiment_id="", plugin_name=plugin, downsample=100
-    ).values()
-    return run
 
 
 # ------------------------------------------------------------- the four scenarios
@@ -215,11 +201,11 @@ def test_tensorboard_scalars_critical_point_and_density(tmp_path):
     model, x, y = _product_saddle()
     detector = SaddlePointDetector((x, y), escape=True, density=True, log_dir=tmp_path, verbose=0)
     model.fit(x, y, epochs=2, verbose=0, callbacks=[detector])
-    scalars = _read(tmp_path, "scalars", "scalars")
+    scalars = read_events(tmp_path, "scalars", "scalars")
     assert [p.step for p in scalars[summary.TAG_GRAD_NORM]] == [0, 1]
     assert [p.step for p in scalars[summary.TAG_LAMBDA_MIN]] == [0]  # only the analysed epoch
     assert scalars[summary.TAG_LAMBDA_MIN][0].value == pytest.approx(-2.0, rel=1e-6)
-    tensors = _read(tmp_path, "tensors", summary.PLUGIN_NAME)
+    tensors = read_events(tmp_path, "tensors", summary.PLUGIN_NAME)
     points = tensors[summary.TAG_CRITICAL_POINT]
     first = dict(zip(summary.CRITICAL_POINT_FIELDS, points[0].numpy, strict=True))
     entry = detector.history[0]
@@ -290,7 +276,7 @@ def test_layer_curvature_logs_each_layers_block_beside_the_analysis(tmp_path):
         # 11 parameters: analyze() took the dense Hessian, which the blocks reuse (0 HVPs).
         assert layer.trace_stderr == 0.0 and layer.num_hvp == 0
     assert entry["layer_seconds"] >= 0
-    tensors = _read(tmp_path, "tensors", summary.PLUGIN_NAME)
+    tensors = read_events(tmp_path, "tensors", summary.PLUGIN_NAME)
     tables, names = tensors[summary.TAG_LAYER_CURVATURE], tensors[summary.TAG_LAYER_NAMES]
     assert [t.step for t in tables] == [n.step for n in names] == [0, 1]
     assert [n.decode() for n in names[-1].numpy.tolist()] == ["hidden", "out"]
@@ -354,7 +340,7 @@ def test_a_psd_hessian_with_many_zero_eigenvalues_logs_no_negative_mass(tmp_path
     assert entry["negative_fraction"] <= 2 * entry["negative_fraction_stderr"] + 1e-12
     exact_zero = np.mean(np.abs(values) <= tau)
     assert abs(entry["zero_fraction"] - exact_zero) <= 3 * entry["zero_fraction_stderr"] + 1e-9
-    tensors = _read(tmp_path, "tensors", summary.PLUGIN_NAME)
+    tensors = read_events(tmp_path, "tensors", summary.PLUGIN_NAME)
     (masses,) = tensors[summary.TAG_SPECTRAL_MASSES]
     assert masses.numpy[0] == entry["negative_fraction"]
     # The smoothed curve, by contrast, spreads the zero cluster over both sides of 0.

@@ -7,6 +7,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from _events import read as read_events
 
 import kerasnotes as kn
 from kerasnotes import summary
@@ -152,16 +153,7 @@ def test_logs_tensorboard_and_verbose_line(tmp_path, capsys):
     assert "SharpnessMonitor: λmax(H)=" in capsys.readouterr().out
     summary.Writer.for_logdir(tmp_path).flush()
 
-    from tensorboard import context
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-
-    multiplexer = plugin_event_multiplexer.EventMultiplexer()
-    multiplexer.AddRunsFromDirectory(str(tmp_path))
-    multiplexer.Reload()
-    provider = data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
-    (run,) = provider.read_scalars(
-        context.RequestContext(), experiment_id="", plugin_name="scalars", downsample=100
-    ).values()
+    run = read_events(tmp_path)
     values = [d.value for d in run[summary.TAG_SHARPNESS]]
     np.testing.assert_allclose(values, [top, top], rtol=1e-4)
     assert [d.step for d in run[summary.TAG_SHARPNESS_THRESHOLD]] == [0, 1]

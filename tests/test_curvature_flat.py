@@ -10,6 +10,7 @@ from keras import ops
 from kerasnotes.curvature import HessianProbe
 from kerasnotes.curvature.flat import (
     FlatLayout,
+    assign_flat,
     assign_weights,
     gradient_norm,
     read_weights,
@@ -76,6 +77,19 @@ def test_read_and_assign_weights_copy_and_restore():
     np.testing.assert_array_equal(to_flat(saved), before)  # a copy, not a view
     assign_weights(model.trainable_variables, saved)
     np.testing.assert_array_equal(to_flat(model.trainable_variables), before)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_assign_flat_is_the_inverse_of_to_flat(dtype):
+    model = _model(dtype)
+    theta = to_flat(model.trainable_variables)
+    assign_flat(model.trainable_variables, np.zeros_like(theta))
+    assert not to_flat(model.trainable_variables).any()
+    assign_flat(model.trainable_variables, theta)
+    np.testing.assert_array_equal(to_flat(model.trainable_variables), theta)
+    assert {v.dtype for v in model.trainable_variables} == {dtype}
+    with pytest.raises(ValueError, match=r"`flat` must be a flat vector of shape \(26,\)"):
+        assign_flat(model.trainable_variables, theta[:-1])
 
 
 def test_assign_weights_refuses_a_wrong_count_before_writing_anything():

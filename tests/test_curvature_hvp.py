@@ -16,6 +16,7 @@ from _autodiff import backend_hessian
 
 import kerasnotes as kn
 from kerasnotes.curvature import HessianProbe
+from kerasnotes.curvature.flat import to_flat
 from kerasnotes.curvature.probe import GradientNorm, gradient_norm
 
 BACKEND = keras.backend.backend()
@@ -26,17 +27,11 @@ def rel_err(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
-def flat_weights(model: keras.Model) -> np.ndarray:
-    return np.concatenate(
-        [np.asarray(v.numpy(), np.float64).ravel() for v in model.trainable_variables]
-    )
-
-
 def reference_hessian(model, x, y, loss_fn, training: bool) -> np.ndarray:
     """d²loss/dθ² with the backend's own autodiff, float32, on a flat parameter vector."""
     shapes = [tuple(v.shape) for v in model.trainable_variables]
     sizes = [int(np.prod(s)) for s in shapes]
-    flat0 = flat_weights(model).astype("float32")
+    flat0 = to_flat(model.trainable_variables).astype("float32")
     ntv = [v.value for v in model.non_trainable_variables]
     xt, yt = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
 

@@ -13,24 +13,9 @@ import pytest
 
 import kerasnotes as kn
 from kerasnotes.curvature import HessianProbe, Landscape, LayerCurvature
+from kerasnotes.curvature.flat import assign_flat, to_flat
 
 rng = np.random.default_rng
-
-
-def flat_weights(model: keras.Model) -> np.ndarray:
-    return np.concatenate(
-        [np.asarray(v.numpy(), np.float64).ravel() for v in model.trainable_variables]
-    )
-
-
-def set_flat(model: keras.Model, flat: np.ndarray) -> None:
-    pieces, start = [], 0
-    for v in model.trainable_variables:
-        size = int(np.prod(v.shape))
-        pieces.append(flat[start : start + size].reshape(v.shape).astype("float32"))
-        start += size
-    for v, p in zip(model.trainable_variables, pieces, strict=True):
-        v.assign(p)
 
 
 def dense_operator(product, n: int) -> np.ndarray:
@@ -109,7 +94,7 @@ def test_random_directions_are_filter_normalised_and_the_loss_is_the_models():
     probe = HessianProbe(model, x, y, loss=loss)
     s = probe.landscape("random", span=0.5, num=3, seed=3)
     assert s.directions.shape == (probe.num_parameters, 2) and s.num_hvp == 0
-    theta = flat_weights(model)
+    theta = to_flat(model.trainable_variables)
     start = 0
     for v in model.trainable_variables:
         size = int(np.prod(v.shape))
@@ -129,10 +114,13 @@ def test_random_directions_are_filter_normalised_and_the_loss_is_the_models():
     assert s.directions[:, 0] @ s.directions[:, 1] != 0  # two different draws
     # Each grid point is the model's own loss at θ + a d₁ + b d₂.
     for i, j in [(0, 0), (0, 2), (2, 1), (1, 1)]:
-        set_flat(model, theta + s.a[i] * s.directions[:, 0] + s.b[j] * s.directions[:, 1])
+        assign_flat(
+            model.trainable_variables,
+            theta + s.a[i] * s.directions[:, 0] + s.b[j] * s.directions[:, 1],
+        )
         direct = float(keras.ops.convert_to_numpy(loss(y, model(x, training=False))))
         assert s.loss[i, j] == pytest.approx(direct, rel=1e-5, abs=1e-6)
-    set_flat(model, theta)
+    assign_flat(model.trainable_variables, theta)
     assert s.loss[1, 1] == pytest.approx(s.center_loss, rel=1e-6)
     # Micro-batches sum to the same full-data loss at every grid point.
     batched = HessianProbe(model, x, y, loss=loss, batch_size=4).landscape(
@@ -267,7 +255,7 @@ def _numpy_logits(flat: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def _reference_ggn(model, x, y, loss_name: str) -> np.ndarray:
     """Σ_i J_iᵀ H_ℓi J_i from a float64 numpy model: J by central differences."""
-    theta = flat_weights(model)
+    theta = to_flat(model.trainable_variables)
     x64 = x.astype(np.float64)
     n, eps = len(theta), 1e-6
     f0 = _numpy_logits(theta, x64)  # (N, K)

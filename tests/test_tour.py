@@ -59,12 +59,7 @@ def _fake_claim(name: str, run) -> str:
 
 def test_a_failing_claim_is_reported_and_the_others_are_kept(tmp_path, monkeypatch, capsys):
     def works(mode, logdir, seed, progress):
-        files = ClaimFiles(logdir, "C1")
-        run_dir = files.run_dir("only_config")
-        (run_dir / "events.out.tfevents.0.test.0.0").write_bytes(b"")
-        plot = files.plot_path("c1_fake")
-        plot.write_bytes(b"\x89PNG")
-        return ClaimResult("C1", "a claim", "figure 1.0", "C1: verdict", True, plot, files.runs)
+        return _fake_claim_result(logdir, "only_config", "c1_fake", "figure 1.0")
 
     def fails(mode, logdir, seed, progress):
         progress("first_config")
@@ -119,13 +114,23 @@ def test_results_table_lists_every_outcome():
     assert tour.file_lines(outcomes) == ["C8 plot: runs/C8/p.png", "C8 runs: runs/C8/ (mse)"]
 
 
-def _claim_with_long_paths(mode, logdir, seed, progress):
+def _fake_claim_result(logdir, config, plot_name, figure):
+    """C1's result with one (empty) run ``config`` and a (fake) plot ``plot_name`` under logdir."""
     files = ClaimFiles(logdir, "C1")
-    run_dir = files.run_dir("a_configuration_with_a_long_name")
+    run_dir = files.run_dir(config)
     (run_dir / "events.out.tfevents.0.test.0.0").write_bytes(b"")
-    plot = files.plot_path("c1_a_plot_with_a_rather_long_file_name")
+    plot = files.plot_path(plot_name)
     plot.write_bytes(b"\x89PNG")
-    return ClaimResult("C1", "a claim", "figure", "C1: verdict", True, plot, files.runs)
+    return ClaimResult("C1", "a claim", figure, "C1: verdict", True, plot, files.runs)
+
+
+def _claim_with_long_paths(mode, logdir, seed, progress):
+    return _fake_claim_result(
+        logdir,
+        "a_configuration_with_a_long_name",
+        "c1_a_plot_with_a_rather_long_file_name",
+        "figure",
+    )
 
 
 def test_a_narrow_console_prints_every_path_whole(tmp_path, monkeypatch):

@@ -88,26 +88,35 @@ def test_real_number():
 
 
 @pytest.mark.backend_independent
-def test_non_negative_number():
-    assert _same(v.non_negative_number("gamma", 0), 0.0)
-    assert _same(v.non_negative_number("gamma", -0.0), -0.0)
-    assert _same(v.non_negative_number("gamma", np.float64(3.5)), 3.5)
-    for bad in (-1e-300, -1, -math.inf, math.nan, math.inf):
-        text = _refused(ValueError, v.non_negative_number, "gamma", bad)
-        assert "a finite number >= 0" in text
-    for bad in (False, "0", None):
-        _refused(TypeError, v.non_negative_number, "gamma", bad)
-
-
-@pytest.mark.backend_independent
-def test_positive_number():
-    assert _same(v.positive_number("epsilon", 5e-324), 5e-324)  # the smallest float > 0
-    assert _same(v.positive_number("epsilon", 1), 1.0)
-    for bad in (0, 0.0, -0.0, -1e-7, math.inf, math.nan):
-        text = _refused(ValueError, v.positive_number, "epsilon", bad)
-        assert "a finite number > 0" in text
-    for bad in (True, "1e-7", None):
-        _refused(TypeError, v.positive_number, "epsilon", bad)
+@pytest.mark.parametrize(
+    ("check", "name", "accepted", "refused", "wrong_types", "phrase"),
+    [
+        (
+            v.non_negative_number,
+            "gamma",
+            [(0, 0.0), (-0.0, -0.0), (np.float64(3.5), 3.5)],
+            (-1e-300, -1, -math.inf, math.nan, math.inf),
+            (False, "0", None),
+            "a finite number >= 0",
+        ),
+        (
+            v.positive_number,
+            "epsilon",
+            [(5e-324, 5e-324), (1, 1.0)],  # 5e-324: the smallest float > 0
+            (0, 0.0, -0.0, -1e-7, math.inf, math.nan),
+            (True, "1e-7", None),
+            "a finite number > 0",
+        ),
+    ],
+    ids=["non_negative_number", "positive_number"],
+)
+def test_bounded_numbers(check, name, accepted, refused, wrong_types, phrase):
+    for value, expected in accepted:
+        assert _same(check(name, value), expected)
+    for bad in refused:
+        assert phrase in _refused(ValueError, check, name, bad)
+    for bad in wrong_types:
+        _refused(TypeError, check, name, bad)
 
 
 @pytest.mark.backend_independent

@@ -174,18 +174,9 @@ class AnalysisMethods:
     def analyze(self, grad_tol: float = 1e-3, curvature_tol: float = 1e-4) -> CriticalPoint:
         """Classify the weights as a critical point of the loss (notes F13, F14).
 
-        The rule (``kerasnotes.curvature.classify.RULE``, the only statement of it):
-
-        ```
-        ‖∇L‖ > grad_tol                          -> "not_critical"
-        s = max(|λmin|, |λmax|),  τ = curvature_tol · s
-        s ≤ curvature_tol  or  s ≤ τ             -> "flat"
-        λmin < −τ and λmax > τ                   -> "saddle"
-        λmin ≥ −τ                                -> "local_minimum"
-        λmax ≤ τ                                 -> "local_maximum"
-        λ < −τ: negative,  |λ| ≤ τ: zero,  λ > τ: positive
-        minimum_ratio = #{λ > τ} / n
-        ```
+        The rule is ``kerasnotes.curvature.classify.RULE`` (stated in that
+        module's docstring, and only there): "saddle" when ``λmin < −τ`` and
+        ``λmax > τ``, with ``τ = curvature_tol · max(|λmin|, |λmax|)``.
 
         "flat" means the Hessian is numerically zero: a higher-order critical
         point the second derivative cannot classify, e.g. a three-layer linear

@@ -97,6 +97,21 @@ def assign_weights(variables: Sequence[Any], arrays: Sequence[np.ndarray]) -> No
         variable.assign(array)
 
 
+def assign_flat(variables: Sequence[Any], flat: Any) -> None:
+    """``[W_1, …, W_K] ← θ``: the flat vector cut, reshaped and cast to each variable.
+
+    The inverse of :func:`to_flat` (``θ`` of another length raises ``ValueError``).
+
+    Example:
+        >>> import keras
+        >>> w, b = keras.Variable(np.zeros((1, 2), "float32")), keras.Variable(np.zeros(1))
+        >>> assign_flat([w, b], np.array([1.0, 2.0, 3.0])); to_flat([w, b])
+        array([1., 2., 3.])
+    """
+    layout = FlatLayout.of(variables)
+    assign_weights(variables, layout.to_arrays(layout.check(flat, "flat")))
+
+
 class FlatLayout:
     """Shapes, dtypes and offsets of a list of variables seen as one flat vector.
 

@@ -128,16 +128,8 @@ class Density:
 class CriticalPoint:
     """What kind of point the weights sit at (notes F13, F14), by the rule of ``classify``.
 
-    ```
-    ‖∇L‖ > grad_tol                          -> "not_critical"
-    s = max(|λmin|, |λmax|),  τ = curvature_tol · s
-    s ≤ curvature_tol  or  s ≤ τ             -> "flat"
-    λmin < −τ and λmax > τ                   -> "saddle"
-    λmin ≥ −τ                                -> "local_minimum"
-    λmax ≤ τ                                 -> "local_maximum"
-    λ < −τ: negative,  |λ| ≤ τ: zero,  λ > τ: positive
-    minimum_ratio = #{λ > τ} / n
-    ```
+    The rule is ``kerasnotes.curvature.classify.RULE``, stated in that module's
+    docstring (its one statement); ``minimum_ratio = #{λ > τ} / n``.
 
     Args:
         kind: one of ``"not_critical"``, ``"local_minimum"``, ``"local_maximum"``,

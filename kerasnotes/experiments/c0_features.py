@@ -27,29 +27,30 @@ import os
 import keras
 import numpy as np
 
-from kerasnotes import losses, optimizers
+from kerasnotes import optimizers
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles
-from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
-from kerasnotes.experiments.training import WHOLE_BATCHES, digits_split, fit_run, mlp
+from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
+from kerasnotes.experiments.training import (
+    WHOLE_BATCHES,
+    DigitsSizes,
+    fit_digits,
+    mlp,
+)
 
 CLAIM = "C0"
 TITLE = "learned features beat a shallow model on raw pixels"
 
 
 @dataclasses.dataclass(frozen=True)
-class Sizes:
-    """How much one mode trains.
+class Sizes(DigitsSizes):
+    """Rows and epochs of each model (see ``DigitsSizes``), and the MLP it trains.
 
     Args:
-        train_samples: training rows of digits (None: all 1,437).
-        epochs: epochs per model.
         hidden: widths of the MLP's hidden layers.
         batch_size: samples per Adam step.
     """
 
-    train_samples: int | None
-    epochs: int
     hidden: tuple[int, ...] = (32,)
     batch_size: int = 64
 
@@ -63,7 +64,7 @@ SIZES = {
 LEARNING_RATE = 0.003
 
 
-class LearnedFeatures(Claim):
+class LearnedFeatures(DigitsClaim):
     """Train logistic regression and an MLP on raw digit pixels; compare accuracy and weights.
 
     Runs go to ``<log_dir>/C0/<model>``, the plot to ``<log_dir>/C0/``; ``seed`` seeds the
@@ -73,27 +74,18 @@ class LearnedFeatures(Claim):
     claim, title, sizes = CLAIM, TITLE, SIZES
     several_seeds = True
 
-    def data(self, context: Context, seed: int) -> tuple:
-        return digits_split(context.sizes.train_samples, seed)
-
     def configs(self, context: Context, data: tuple) -> dict[str, tuple[int, ...]]:
         return {"logistic_regression": (), "mlp": context.sizes.hidden}
 
     def train(self, context: Context, trial: Trial) -> tuple[list[float], np.ndarray | None]:
         """The validation accuracy per epoch; the first-layer weights of the logged seed."""
         sizes = context.sizes
-        train, validation = trial.data
-        result = fit_run(
+        result = fit_digits(
             mlp(64, trial.config, 10, trial.seed),
             optimizers.Adam(learning_rate=LEARNING_RATE),
-            losses.SparseCategoricalCrossentropy(from_logits=True),
-            train,
-            epochs=sizes.epochs,
-            batch_size=sizes.batch_size,
-            log_dir=trial.run_dir,
-            validation=validation,
-            metrics=("accuracy",),
-            log_updates=False,
+            trial,
+            sizes.epochs,
+            sizes.batch_size,
         )
         weights = None
         if trial.logged:

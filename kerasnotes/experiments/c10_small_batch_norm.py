@@ -18,8 +18,9 @@ Example:
     >>> import tempfile
     >>> from kerasnotes.experiments import c10_small_batch_norm
     >>> result = c10_small_batch_norm.run("quick", tempfile.mkdtemp())
-    >>> result.claim
-    'C10'
+    >>> [norm for norm in c10_small_batch_norm.NORMS  # whose output depends on the batch
+    ...  if result.numbers[f"batch_dependence_{norm}"] > c10_small_batch_norm.INDEPENDENCE_TOLERANCE]
+    ['batch_norm']
 """
 
 from __future__ import annotations
@@ -31,27 +32,23 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import _validation, layers, losses, optimizers
+from kerasnotes import _validation, layers, optimizers
 from kerasnotes.experiments import plotting
-from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
-from kerasnotes.experiments.training import digits_split, fit_run
+from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
+from kerasnotes.experiments.training import DigitsSizes, fit_digits
 
 CLAIM = "C10"
 TITLE = "layer norm ignores the batch; group norm works with small batches"
 
 
 @dataclasses.dataclass(frozen=True)
-class Sizes:
-    """How much one mode trains.
+class Sizes(DigitsSizes):
+    """Rows and epochs (``DigitsSizes``) and the small batch sizes compared.
 
     Args:
-        train_samples: training rows of digits.
-        epochs: epochs per configuration.
         batch_sizes: the small batch sizes compared.
     """
 
-    train_samples: int
-    epochs: int
     batch_sizes: tuple[int, ...]
 
 
@@ -118,7 +115,7 @@ def _composition_diff(model: keras.Model, x: np.ndarray) -> float:
     return float(np.max(np.abs(outputs[0] - outputs[1])))
 
 
-class SmallBatchNorms(Claim):
+class SmallBatchNorms(DigitsClaim):
     """Train BN, LN and GN nets with batches of 2–4 and compare accuracy and batch dependence.
 
     Runs go to ``<log_dir>/C10/<norm>_bs<k>``, the plot to ``<log_dir>/C10/``; ``seed`` seeds
@@ -126,9 +123,6 @@ class SmallBatchNorms(Claim):
     """
 
     claim, title, sizes = CLAIM, TITLE, SIZES
-
-    def data(self, context: Context, seed: int) -> tuple:
-        return digits_split(context.sizes.train_samples, seed)
 
     def configs(self, context: Context, data: tuple) -> dict[str, tuple[str, int]]:
         return {
@@ -138,20 +132,15 @@ class SmallBatchNorms(Claim):
         }
 
     def train(self, context: Context, trial: Trial) -> dict:
-        train, validation = trial.data
+        validation = trial.data[1]
         norm, batch = trial.config
         model = normalized_mlp(norm, trial.seed)
-        result = fit_run(
+        result = fit_digits(
             model,
             optimizers.SGD(learning_rate=LEARNING_RATE),
-            losses.SparseCategoricalCrossentropy(from_logits=True),
-            train,
-            epochs=context.sizes.epochs,
-            batch_size=batch,
-            log_dir=trial.run_dir,
-            validation=validation,
-            metrics=("accuracy",),
-            log_updates=False,
+            trial,
+            context.sizes.epochs,
+            batch,
         )
         return {
             "curve": result.history["val_accuracy"],
@@ -222,17 +211,12 @@ class SmallBatchNorms(Claim):
             numbers[f"val_loss_{norm}_bs{batch}"] = float(val_loss[(norm, batch)])
         for norm, value in composition.items():
             numbers[f"batch_dependence_{norm}"] = value
-        return Judgement(
-            figure=(
-                f"val acc at bs {smallest}: BN {accuracy[('batch_norm', smallest)]:.2f}, "
-                f"LN {accuracy[('layer_norm', smallest)]:.2f}, "
-                f"GN {accuracy[('group_norm', smallest)]:.2f}"
-            ),
-            verdict=verdict,
-            reproduced=reproduced,
-            plot=plot,
-            numbers=numbers,
+        figure = (
+            f"val acc at bs {smallest}: BN {accuracy[('batch_norm', smallest)]:.2f}, "
+            f"LN {accuracy[('layer_norm', smallest)]:.2f}, "
+            f"GN {accuracy[('group_norm', smallest)]:.2f}"
         )
+        return Judgement(figure, verdict, reproduced, plot, numbers)
 
 
 #: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``

@@ -18,8 +18,8 @@ Example:
     >>> import tempfile
     >>> from kerasnotes.experiments import c1_saddles
     >>> result = c1_saddles.run("quick", tempfile.mkdtemp())
-    >>> result.claim
-    'C1'
+    >>> int(result.numbers["stalls"]) <= c1_saddles.SIZES["quick"].nets  # one stall a net
+    True
 """
 
 from __future__ import annotations
@@ -268,16 +268,10 @@ class SaddleStalls(Claim):
         for s in stalls:
             numbers[f"minimum_ratio_{s['name']}"] = s["minimum_ratio"]
             numbers[f"grad_norm_{s['name']}"] = s["grad_norm"]
-        return Judgement(
-            figure=(
-                f"{len(saddles)}/{len(counted)} stalls are saddles; "
-                + (f"min. ratio ≤ {max(ratios):.2f}" if ratios else "no stall reached")
-            ),
-            verdict=verdict,
-            reproduced=reproduced,
-            plot=plot,
-            numbers=numbers,
+        figure = f"{len(saddles)}/{len(counted)} stalls are saddles; " + (
+            f"min. ratio ≤ {max(ratios):.2f}" if ratios else "no stall reached"
         )
+        return Judgement(figure, verdict, reproduced, plot, numbers)
 
 
 #: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``

@@ -41,8 +41,8 @@ import numpy as np
 from kerasnotes import losses, optimizers
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles
-from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
-from kerasnotes.experiments.training import Run, digits_split, fit_run, mlp
+from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
+from kerasnotes.experiments.training import Run, fit_run, mlp
 
 CLAIM = "C3"
 TITLE = "mini-batches balance cost per update against noise"
@@ -75,7 +75,7 @@ BATCH_SIZES = (1, 32, 256, None)  # None: the whole training set
 MAX_EPOCH_ROWS = 65536  # rows of repeated data held at once
 
 
-class BatchSizes(Claim):
+class BatchSizes(DigitsClaim):
     """Train the same MLP with batch sizes 1, 32, 256 and full; compare cost, speed and noise.
 
     Runs go to ``<log_dir>/C3/batch_<B>``, the plot to ``<log_dir>/C3/``; ``seed`` seeds the
@@ -83,9 +83,6 @@ class BatchSizes(Claim):
     """
 
     claim, title, sizes = CLAIM, TITLE, SIZES
-
-    def data(self, context: Context, seed: int) -> tuple:
-        return digits_split(context.sizes.train_samples, seed)
 
     def configs(self, context: Context, data: tuple) -> dict[str, int]:
         n = len(data[0][0])

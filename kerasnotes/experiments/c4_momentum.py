@@ -33,8 +33,8 @@ import numpy as np
 from kerasnotes import datasets, losses, optimizers
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles
-from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
-from kerasnotes.experiments.training import WHOLE_BATCHES, digits_split, fit_run, mlp
+from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
+from kerasnotes.experiments.training import WHOLE_BATCHES, fit_run, mlp
 
 CLAIM = "C4"
 TITLE = "momentum reaches the same loss in fewer updates"
@@ -71,7 +71,7 @@ MOMENTUM = 0.9
 HIDDEN = (32,)
 
 
-class MomentumRace(Claim):
+class MomentumRace(DigitsClaim):
     """Race plain descent against momentum on the quadratic and on digits.
 
     Runs go to ``<log_dir>/C4/<landscape>_<optimizer>``, the plot to ``<log_dir>/C4/``;
@@ -79,9 +79,6 @@ class MomentumRace(Claim):
     """
 
     claim, title, sizes = CLAIM, TITLE, SIZES
-
-    def data(self, context: Context, seed: int) -> tuple:
-        return digits_split(context.sizes.train_samples, seed)
 
     def configs(self, context: Context, data: tuple) -> dict[str, tuple[str, dict]]:
         return {

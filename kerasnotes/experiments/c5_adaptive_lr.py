@@ -34,25 +34,21 @@ from kerasnotes.callbacks import OptimizerInspector
 from kerasnotes.experiments import plotting
 from kerasnotes.experiments.base import ClaimFiles
 from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
-from kerasnotes.experiments.training import WHOLE_BATCHES, digits_split, fit_run, mlp
+from kerasnotes.experiments.training import WHOLE_BATCHES, DigitsSizes, digits_split, fit_run, mlp
 
 CLAIM = "C5"
 TITLE = "Adagrad's step decays until it stalls; RMSprop and Adam keep moving"
 
 
 @dataclasses.dataclass(frozen=True)
-class Sizes:
-    """How much one mode trains.
+class Sizes(DigitsSizes):
+    """Rows and epochs per optimizer (``DigitsSizes``), plus how often the rates are read.
 
     Args:
-        train_samples: training rows of digits (None: all 1,437).
-        epochs: epochs per optimizer.
         batch_size: samples per update.
         inspect_every: updates between two readings of the effective learning rate.
     """
 
-    train_samples: int | None
-    epochs: int
     batch_size: int = 64
     inspect_every: int = 4
 
@@ -187,14 +183,11 @@ class AdaptiveRates(Claim):
         )
         reproduced, verdict = context.smoke_test(reproduced, verdict)
         plot = _plot(context.files, rates, curves, context.sizes, context.status(reproduced))
-        return Judgement(
-            figure=f"lr fell {decays['adagrad']:.0f}× (Adagrad) vs {_factor(decays['rmsprop'])} "
-            f"(RMSprop); final loss {finals['adagrad']:.3f} vs {finals['rmsprop']:.3f}",
-            verdict=verdict,
-            reproduced=reproduced,
-            plot=plot,
-            numbers=numbers,
+        figure = (
+            f"lr fell {decays['adagrad']:.0f}× (Adagrad) vs {_factor(decays['rmsprop'])} "
+            f"(RMSprop); final loss {finals['adagrad']:.3f} vs {finals['rmsprop']:.3f}"
         )
+        return Judgement(figure, verdict, reproduced, plot, numbers)
 
 
 #: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``

@@ -16,28 +16,28 @@ Example:
     >>> import tempfile
     >>> from kerasnotes.experiments import c6_lr_decay
     >>> result = c6_lr_decay.run("quick", tempfile.mkdtemp())
-    >>> sorted(k for k in result.numbers if k.startswith("final_train_loss"))
-    ['final_train_loss_constant', 'final_train_loss_exponential', 'final_train_loss_step']
+    >>> [name for name in ("constant", "exponential", "step")
+    ...  if f"final_train_loss_{name}" in result.numbers]
+    ['constant', 'exponential', 'step']
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 
 import keras
 import numpy as np
 
-from kerasnotes import losses, optimizers, schedules, summary
+from kerasnotes import optimizers, schedules, summary
 from kerasnotes.callbacks import OptimizerInspector
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles
-from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
+from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
 from kerasnotes.experiments.training import (
     WHOLE_BATCHES,
-    digits_split,
-    fit_run,
+    DigitsSizes,
+    fit_digits,
     inference_loss,
     mlp,
 )
@@ -46,27 +46,15 @@ CLAIM = "C6"
 TITLE = "a decaying learning rate ends lower than a constant one"
 
 
-@dataclasses.dataclass(frozen=True)
-class Sizes:
-    """How much one mode trains.
-
-    Args:
-        train_samples: training rows of digits (None: all 1,437).
-        epochs: epochs per schedule.
-        batch_size: samples per SGD step.
-    """
-
-    train_samples: int | None
-    epochs: int
-    batch_size: int = 32
-
-
+#: rows and epochs per schedule
 SIZES = {
-    "quick": Sizes(train_samples=256, epochs=1),
-    "default": Sizes(train_samples=WHOLE_BATCHES, epochs=10),
-    "full": Sizes(train_samples=WHOLE_BATCHES, epochs=60),
+    "quick": DigitsSizes(train_samples=256, epochs=1),
+    "default": DigitsSizes(train_samples=WHOLE_BATCHES, epochs=10),
+    "full": DigitsSizes(train_samples=WHOLE_BATCHES, epochs=60),
 }
 
+#: samples per SGD step, in every mode
+BATCH_SIZE = 32
 INITIAL_LEARNING_RATE = 0.1
 HIDDEN = (32,)
 
@@ -107,7 +95,7 @@ def _learning_rates(epochs: int, steps_per_epoch: int) -> dict[str, object]:
     }
 
 
-class DecayingRates(Claim):
+class DecayingRates(DigitsClaim):
     """Train with a constant, an exponentially decaying and a step-decaying learning rate.
 
     Runs go to ``<log_dir>/C6/<schedule>``, the plot to ``<log_dir>/C6/``; ``seed`` seeds
@@ -117,33 +105,25 @@ class DecayingRates(Claim):
     claim, title, sizes = CLAIM, TITLE, SIZES
     several_seeds = True
 
-    def data(self, context: Context, seed: int) -> tuple:
-        return digits_split(context.sizes.train_samples, seed)
-
     def configs(self, context: Context, data: tuple) -> dict[str, object]:
-        steps_per_epoch = math.ceil(len(data[0][0]) / context.sizes.batch_size)
+        steps_per_epoch = math.ceil(len(data[0][0]) / BATCH_SIZE)
         return _learning_rates(context.sizes.epochs, steps_per_epoch)
 
     def train(self, context: Context, trial: Trial) -> dict:
-        train, validation = trial.data
+        train = trial.data[0]
         callbacks: list[keras.callbacks.Callback] = []
         if trial.logged:
             # Shared with fit_run's recorder through for_logdir; fit_run closes it. The
             # inspector fills the kerasnotes tab's Optimizer view (rate per element).
             rate_log = LearningRateLog(summary.Writer.for_logdir(trial.run_dir))
             callbacks = [rate_log, OptimizerInspector(trial.run_dir)]
-        result = fit_run(
+        result = fit_digits(
             mlp(64, HIDDEN, 10, trial.seed),
             optimizers.SGD(learning_rate=trial.config),
-            losses.SparseCategoricalCrossentropy(from_logits=True),
-            train,
-            epochs=context.sizes.epochs,
-            batch_size=context.sizes.batch_size,
-            log_dir=trial.run_dir,
-            validation=validation,
-            metrics=("accuracy",),
+            trial,
+            context.sizes.epochs,
+            BATCH_SIZE,
             callbacks=callbacks,
-            log_updates=False,
         )
         return {
             "train_loss": inference_loss(result.model, *train),
@@ -211,14 +191,11 @@ class DecayingRates(Claim):
             numbers[f"log_gain_{name}_mean"] = decision.mean
             numbers[f"log_gain_{name}_stderr"] = decision.stderr
         plot = _plot(context.files, curves, rates, status + plot_note)
-        return Judgement(
-            figure=f"final loss: const {loss['constant']:.3f}, exp {loss['exponential']:.3f}, "
-            f"step {loss['step']:.3f} ({measures.count(len(seeds), 'seed')})",
-            verdict=verdict,
-            reproduced=reproduced,
-            plot=plot,
-            numbers=numbers,
+        figure = (
+            f"final loss: const {loss['constant']:.3f}, exp {loss['exponential']:.3f}, "
+            f"step {loss['step']:.3f} ({measures.count(len(seeds), 'seed')})"
         )
+        return Judgement(figure, verdict, reproduced, plot, numbers)
 
 
 #: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``

@@ -16,8 +16,8 @@ Example:
     >>> import tempfile
     >>> from kerasnotes.experiments import c7_early_stopping
     >>> result = c7_early_stopping.run("quick", tempfile.mkdtemp())
-    >>> result.claim
-    'C7'
+    >>> len(result.runs)  # one run without, one with early stopping
+    2
 """
 
 from __future__ import annotations
@@ -28,29 +28,30 @@ from typing import Any
 
 import numpy as np
 
-from kerasnotes import losses, optimizers
+from kerasnotes import optimizers
 from kerasnotes.callbacks import EarlyStopping, OptimizerInspector
 from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
-from kerasnotes.experiments.training import digits_split, fit_run, inference_loss, mlp
+from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
+from kerasnotes.experiments.training import (
+    DigitsSizes,
+    fit_digits,
+    inference_loss,
+    mlp,
+)
 
 CLAIM = "C7"
 TITLE = "early stopping prevents overfitting"
 
 
 @dataclasses.dataclass(frozen=True)
-class Sizes:
-    """How much one mode trains.
+class Sizes(DigitsSizes):
+    """A small slice of digits and the epoch budget of the run without early stopping.
 
     Args:
-        train_samples: the small slice of digits trained on.
-        epochs: the budget of the run without early stopping.
         hidden: widths of the hidden layers.
         patience: epochs without improvement before early stopping ends the run.
     """
 
-    train_samples: int
-    epochs: int
     hidden: tuple[int, ...] = (128, 128)
     patience: int = 5
 
@@ -100,7 +101,7 @@ def describe_stop(stopper: Any, epochs_run: int) -> str:
     return f"runs all {epochs_run} epochs and restores epoch {restored}"
 
 
-class EarlyStoppingClaim(Claim):
+class EarlyStoppingClaim(DigitsClaim):
     """Train on a small slice of digits with and without early stopping and compare val loss.
 
     Runs go to ``<log_dir>/C7/<config>``, the plot to ``<log_dir>/C7/``; ``seed`` seeds the
@@ -110,15 +111,12 @@ class EarlyStoppingClaim(Claim):
     claim, title, sizes = CLAIM, TITLE, SIZES
     several_seeds = True
 
-    def data(self, context: Context, seed: int) -> tuple:
-        return digits_split(context.sizes.train_samples, seed)
-
     def configs(self, context: Context, data: tuple) -> dict[str, bool]:
         return {"no_early_stopping": False, "early_stopping": True}
 
     def train(self, context: Context, trial: Trial) -> dict:
         sizes = context.sizes
-        train, validation = trial.data
+        validation = trial.data[1]
         callbacks: list = []
         stopper = None
         if trial.config:
@@ -134,17 +132,14 @@ class EarlyStoppingClaim(Claim):
         if trial.logged:
             callbacks.append(OptimizerInspector(trial.run_dir))  # the Optimizer view's rates
         model = mlp(64, sizes.hidden, 10, trial.seed)
-        result = fit_run(
+        result = fit_digits(
             model,
             optimizers.Adam(learning_rate=LEARNING_RATE),
-            losses.SparseCategoricalCrossentropy(from_logits=True),
-            train,
-            epochs=sizes.epochs,
-            batch_size=BATCH_SIZE,
-            log_dir=trial.run_dir,
-            validation=validation,
+            trial,
+            sizes.epochs,
+            BATCH_SIZE,
+            metrics=(),
             callbacks=callbacks,
-            log_updates=False,
         )
         return {
             "val_loss": result.history["val_loss"],

@@ -18,8 +18,8 @@ Example:
     >>> import tempfile
     >>> from kerasnotes.experiments import c9_batch_norm
     >>> result = c9_batch_norm.run("quick", tempfile.mkdtemp())
-    >>> result.claim
-    'C9'
+    >>> result.numbers["inference_max_abs_diff"] < 1e-3, "epochs_best_bn" in result.numbers
+    (True, True)
 """
 
 from __future__ import annotations
@@ -32,30 +32,26 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import layers, losses, optimizers
+from kerasnotes import layers, optimizers
 from kerasnotes.experiments import measures, plotting
-from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
-from kerasnotes.experiments.training import WHOLE_BATCHES, digits_split, fit_run
+from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
+from kerasnotes.experiments.training import WHOLE_BATCHES, DigitsSizes, fit_digits
 
 CLAIM = "C9"
 TITLE = "batch norm trains faster, at larger learning rates; moving averages at test time"
 
 
 @dataclasses.dataclass(frozen=True)
-class Sizes:
-    """How much one mode trains.
+class Sizes(DigitsSizes):
+    """Rows and epochs per configuration (``DigitsSizes``), the learning rates and the net.
 
     Args:
-        train_samples: training rows of digits.
-        epochs: epochs per configuration.
         learning_rates: the SGD learning rates tried with and without BN.
         depth: hidden layers.
         width: units per hidden layer.
         target_accuracy: the validation accuracy raced to.
     """
 
-    train_samples: int | None
-    epochs: int
     learning_rates: tuple[float, ...]
     depth: int = 6
     width: int = 32
@@ -100,7 +96,7 @@ def deep_mlp(depth: int, width: int, batch_norm: bool, seed: int) -> keras.Seque
     return keras.Sequential(stack)
 
 
-class BatchNormRates(Claim):
+class BatchNormRates(DigitsClaim):
     """Train the deep MLP with and without BN per learning rate; check BN's inference.
 
     Runs go to ``<log_dir>/C9/<config>``, the plot to ``<log_dir>/C9/``; ``seed`` seeds the
@@ -108,9 +104,6 @@ class BatchNormRates(Claim):
     """
 
     claim, title, sizes = CLAIM, TITLE, SIZES
-
-    def data(self, context: Context, seed: int) -> tuple:
-        return digits_split(context.sizes.train_samples, seed)
 
     def configs(self, context: Context, data: tuple) -> dict[str, tuple[bool, float]]:
         return {
@@ -121,20 +114,14 @@ class BatchNormRates(Claim):
 
     def train(self, context: Context, trial: Trial) -> dict:
         sizes = context.sizes
-        train, validation = trial.data
         batch_norm, rate = trial.config
         model = deep_mlp(sizes.depth, sizes.width, batch_norm, trial.seed)
-        result = fit_run(
+        result = fit_digits(
             model,
             optimizers.SGD(learning_rate=rate),
-            losses.SparseCategoricalCrossentropy(from_logits=True),
-            train,
-            epochs=sizes.epochs,
-            batch_size=BATCH_SIZE,
-            log_dir=trial.run_dir,
-            validation=validation,
-            metrics=("accuracy",),
-            log_updates=False,
+            trial,
+            sizes.epochs,
+            BATCH_SIZE,
         )
         return {
             "accuracy": result.history["val_accuracy"],
@@ -228,16 +215,11 @@ class BatchNormRates(Claim):
             tag = f"{'bn' if batch_norm else 'plain'}_lr{rate:g}"
             numbers[f"epochs_{tag}"] = float("nan") if count is None else float(count)
             numbers[f"final_loss_{tag}"] = float(final_loss[(batch_norm, rate)])
-        return Judgement(
-            figure=(
-                f"best epochs to {target:.0%}: plain {_short(best_plain, budget)}, "
-                f"BN {_short(best_bn, budget)}; BS-1 diff {inference_diff:.0e}"
-            ),
-            verdict=verdict,
-            reproduced=reproduced,
-            plot=plot,
-            numbers=numbers,
+        figure = (
+            f"best epochs to {target:.0%}: plain {_short(best_plain, budget)}, "
+            f"BN {_short(best_bn, budget)}; BS-1 diff {inference_diff:.0e}"
         )
+        return Judgement(figure, verdict, reproduced, plot, numbers)
 
 
 #: ``run(mode="default", log_dir="runs", seed=0, progress=None) -> ClaimResult``

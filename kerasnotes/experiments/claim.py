@@ -50,6 +50,7 @@ from typing import Any
 from kerasnotes import backends
 from kerasnotes.experiments import measures
 from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size, resolve_log_dir
+from kerasnotes.experiments.training import digits_split
 
 __all__ = ["Claim", "Context", "Judgement", "Trial"]
 
@@ -207,13 +208,13 @@ class Claim:
         return ClaimResult(
             claim=self.claim,
             title=self.title,
-            figure=judgement.figure,
-            verdict=judgement.verdict,
-            reproduced=judgement.reproduced,
-            plot=judgement.plot,
+            # figure, verdict, reproduced, plot, numbers: ClaimResult's fields of those names
+            **{
+                field.name: getattr(judgement, field.name)
+                for field in dataclasses.fields(judgement)
+            },
             runs=context.files.runs,
             seconds=time.perf_counter() - start,
-            numbers=judgement.numbers,
             status_label=self.status_label,
             smoke_test=context.quick and self.quick_is_smoke_test,
         )
@@ -249,3 +250,16 @@ class Claim:
     def judge(self, context: Context, results: Any) -> Judgement:
         """The figure, verdict, plot and numbers, from what :meth:`experiment` returned."""
         raise NotImplementedError(f"{type(self).__name__} must define judge()")
+
+
+class DigitsClaim(Claim):
+    """A claim trained on scikit-learn's digits: each seed's data is one seeded split.
+
+    ``data`` is ``(train, validation)`` from
+    :func:`~kerasnotes.experiments.training.digits_split` with
+    ``context.sizes.train_samples`` training rows (e.g. a
+    :class:`~kerasnotes.experiments.training.DigitsSizes`).
+    """
+
+    def data(self, context: Context, seed: int) -> tuple:
+        return digits_split(context.sizes.train_samples, seed)

@@ -80,12 +80,8 @@ def describe_count(count: int | None, budget: int, unit: str) -> str:
 
 
 def within(count: int | None, budget: int, unit: str) -> str:
-    """The same figure as a phrase: "in 7 epochs", or "not within 30 epochs".
-
-    Args:
-        count: the figure from :func:`first_reaching` (None: not reached).
-        budget: how many were run.
-        unit: "epochs", "updates", ...
+    """:func:`describe_count`'s figure (the same arguments) as a phrase: "in 7 epochs", or
+    "not within 30 epochs".
 
     Example:
         >>> within(7, 30, "epochs"), within(None, 30, "epochs")

@@ -29,13 +29,31 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import _validation, datasets, summary
+from kerasnotes import _validation, datasets, losses, summary
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
 #: digits' 1,437 training rows cut to whole batches of 64 and 32 (22·64 = 44·32): a
 #: partial last batch would make every new model compile a second training step.
 WHOLE_BATCHES = 1408
+
+
+@dataclasses.dataclass(frozen=True)
+class DigitsSizes:
+    """How much one mode of a digits claim trains; each claim's ``Sizes`` adds its own fields.
+
+    Args:
+        train_samples: training rows of digits (None: all 1,437; ``WHOLE_BATCHES``:
+            the rows that make whole batches of 32 and 64).
+        epochs: epochs of each training run (of each model, loss, schedule, ...).
+
+    Example:
+        >>> DigitsSizes(train_samples=128, epochs=2)
+        DigitsSizes(train_samples=128, epochs=2)
+    """
+
+    train_samples: int | None
+    epochs: int
 
 
 def digits_split(train_samples: int | None = None, seed: int = 0) -> tuple[Arrays, Arrays]:
@@ -315,6 +333,42 @@ def _metric_objects(metrics: Sequence[Any], model: keras.Model, labels: np.ndarr
         else:
             resolved.append(keras.metrics.CategoricalAccuracy(name=metric))
     return resolved
+
+
+def fit_digits(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    trial: Any,
+    epochs: int,
+    batch_size: int,
+    *,
+    loss: Any = None,
+    metrics: Sequence[str] = ("accuracy",),
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> Run:
+    """:func:`fit_run` for one trial of a claim that classifies the digits.
+
+    ``trial.data`` is ``(train, validation)`` and the run goes to
+    ``trial.run_dir`` (a ``claim.Trial``); the model outputs logits unless a
+    ``loss`` is given (default ``SparseCategoricalCrossentropy(from_logits=True)``);
+    the per-update loss is not written (``log_updates=False``).
+    """
+    train, validation = trial.data
+    if loss is None:
+        loss = losses.SparseCategoricalCrossentropy(from_logits=True)
+    return fit_run(
+        model,
+        optimizer,
+        loss,
+        train,
+        epochs,
+        batch_size,
+        log_dir=trial.run_dir,
+        validation=validation,
+        metrics=metrics,
+        callbacks=callbacks,
+        log_updates=False,
+    )
 
 
 def fit_run(

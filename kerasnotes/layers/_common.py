@@ -110,30 +110,40 @@ class AffineParameters:
         self.beta_constraint = keras.constraints.get(beta_constraint)
         self.gamma_constraint = keras.constraints.get(gamma_constraint)
 
+    #: The layers' constructor arguments that configure γ and β.
+    ARGUMENTS = (
+        "center",
+        "scale",
+        "beta_initializer",
+        "gamma_initializer",
+        "beta_regularizer",
+        "gamma_regularizer",
+        "beta_constraint",
+        "gamma_constraint",
+    )
+
+    @classmethod
+    def from_arguments(cls, arguments: dict[str, Any]) -> AffineParameters:
+        """From a layer constructor's arguments (its ``locals()``), of which it takes
+        the eight in :attr:`ARGUMENTS`: the layers keep Keras's signatures, so each
+        lists them."""
+        return cls(*(arguments[name] for name in cls.ARGUMENTS))
+
     def build(self, layer: keras.layers.Layer, shape: tuple) -> tuple[Any, Any]:
         """Creates γ then β on ``layer`` (Keras's order, so weights transfer 1:1)."""
-        gamma = beta = None
-        if self.scale:
-            gamma = layer.add_weight(
-                shape=shape,
-                name="gamma",
-                initializer=self.gamma_initializer,
-                regularizer=self.gamma_regularizer,
-                constraint=self.gamma_constraint,
-                trainable=True,
-                autocast=False,
-            )
-        if self.center:
-            beta = layer.add_weight(
-                shape=shape,
-                name="beta",
-                initializer=self.beta_initializer,
-                regularizer=self.beta_regularizer,
-                constraint=self.beta_constraint,
-                trainable=True,
-                autocast=False,
-            )
-        return gamma, beta
+        weights = {"gamma": None, "beta": None}
+        for name, wanted in (("gamma", self.scale), ("beta", self.center)):
+            if wanted:
+                weights[name] = layer.add_weight(
+                    shape=shape,
+                    name=name,
+                    initializer=getattr(self, f"{name}_initializer"),
+                    regularizer=getattr(self, f"{name}_regularizer"),
+                    constraint=getattr(self, f"{name}_constraint"),
+                    trainable=True,
+                    autocast=False,
+                )
+        return weights["gamma"], weights["beta"]
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -135,16 +135,7 @@ class BatchNormalization(keras.layers.Layer):
         axis = _validation.integer("axis", axis)
         momentum = _validation.probability("momentum", momentum)
         epsilon = _validation.positive_number("epsilon", epsilon)
-        affine = AffineParameters(
-            center,
-            scale,
-            beta_initializer,
-            gamma_initializer,
-            beta_regularizer,
-            gamma_regularizer,
-            beta_constraint,
-            gamma_constraint,
-        )
+        affine = AffineParameters.from_arguments(locals())
         renorm = _validation.boolean("renorm", renorm)
         renorm_momentum = _validation.probability("renorm_momentum", renorm_momentum)
         clipping = _check_renorm_clipping(renorm_clipping) if renorm else renorm_clipping

@@ -88,16 +88,7 @@ class GroupNormalization(keras.layers.Layer):
             )
         axis = _validation.integer("axis", axis)
         epsilon = _validation.positive_number("epsilon", epsilon)
-        affine = AffineParameters(
-            center,
-            scale,
-            beta_initializer,
-            gamma_initializer,
-            beta_regularizer,
-            gamma_regularizer,
-            beta_constraint,
-            gamma_constraint,
-        )
+        affine = AffineParameters.from_arguments(locals())
         super().__init__(**kwargs)
         self.groups = int(groups)
         self.axis = axis

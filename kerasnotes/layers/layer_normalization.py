@@ -96,16 +96,7 @@ class LayerNormalization(keras.layers.Layer):
             )
         axis = _check_axes(axis)
         epsilon = _validation.positive_number("epsilon", epsilon)
-        affine = AffineParameters(
-            center,
-            scale,
-            beta_initializer,
-            gamma_initializer,
-            beta_regularizer,
-            gamma_regularizer,
-            beta_constraint,
-            gamma_constraint,
-        )
+        affine = AffineParameters.from_arguments(locals())
         super().__init__(**kwargs)
         self.axis = axis
         self.epsilon = epsilon

@@ -59,9 +59,11 @@ class _CrossentropyLoss(keras.losses.Loss):
     """Shared plumbing: Keras's rank alignment, then the function with the stored options."""
 
     _fn: Any = None
+    #: The function's keyword arguments, each stored on the loss as an attribute of this name.
+    _options: tuple[str, ...] = ()
 
     def _fn_kwargs(self) -> dict[str, Any]:
-        raise NotImplementedError
+        return {name: getattr(self, name) for name in self._options}
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         y_true, y_pred = _align_ranks(y_true, y_pred)
@@ -80,6 +82,8 @@ class _SmoothedCrossentropyLoss(_CrossentropyLoss):
     Subclasses keep their own ``__init__`` so each signature shows Keras's defaults.
     """
 
+    _options = ("from_logits", "label_smoothing", "axis")
+
     def __init__(
         self,
         from_logits: bool,
@@ -96,10 +100,3 @@ class _SmoothedCrossentropyLoss(_CrossentropyLoss):
         self.from_logits = bool(from_logits)
         self.label_smoothing = float(label_smoothing)
         self.axis = int(axis)
-
-    def _fn_kwargs(self) -> dict[str, Any]:
-        return {
-            "from_logits": self.from_logits,
-            "label_smoothing": self.label_smoothing,
-            "axis": self.axis,
-        }

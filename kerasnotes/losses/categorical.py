@@ -138,11 +138,4 @@ class CategoricalCrossentropy(_SmoothedCrossentropyLoss):
         name: str = "categorical_crossentropy",
         dtype: Any = None,
     ) -> None:
-        super().__init__(
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-        )
+        super().__init__(from_logits, label_smoothing, axis, reduction, name, dtype)

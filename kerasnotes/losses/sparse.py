@@ -160,6 +160,7 @@ class SparseCategoricalCrossentropy(_CrossentropyLoss):
     """
 
     _fn = staticmethod(sparse_categorical_crossentropy)
+    _options = ("from_logits", "ignore_class", "axis")
 
     def __init__(
         self,
@@ -177,10 +178,3 @@ class SparseCategoricalCrossentropy(_CrossentropyLoss):
         self.from_logits = bool(from_logits)
         self.ignore_class = None if ignore_class is None else int(ignore_class)
         self.axis = int(axis)
-
-    def _fn_kwargs(self) -> dict[str, Any]:
-        return {
-            "from_logits": self.from_logits,
-            "ignore_class": self.ignore_class,
-            "axis": self.axis,
-        }

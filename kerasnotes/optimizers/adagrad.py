@@ -37,10 +37,8 @@ class Adagrad(NotesOptimizer):
             Defaults to 0.001.
         initial_accumulator_value: starting value of ``G``, >= 0. Defaults to 0.1.
         epsilon: ε > 0, keeps the division finite while ``G`` is 0. Defaults to 1e-7.
-        **kwargs: the other ``keras.optimizers.Optimizer`` arguments
-            (``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm``,
-            ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
-            ``loss_scale_factor``, ``gradient_accumulation_steps``, ``name``).
+        **kwargs: the other ``keras.optimizers.Optimizer`` arguments, passed on
+            unchanged (the list is in :class:`NotesOptimizer`).
 
     Difference from ``keras.optimizers.Adagrad``: same rule and defaults; adds
     ``inspect`` and argument checks at construction.
@@ -59,38 +57,18 @@ class Adagrad(NotesOptimizer):
         learning_rate: Any = 0.001,
         initial_accumulator_value: float = 0.1,
         epsilon: float = 1e-7,
-        weight_decay: float | None = None,
-        clipnorm: float | None = None,
-        clipvalue: float | None = None,
-        global_clipnorm: float | None = None,
-        use_ema: bool = False,
-        ema_momentum: float = 0.99,
-        ema_overwrite_frequency: int | None = None,
-        loss_scale_factor: float | None = None,
-        gradient_accumulation_steps: int | None = None,
-        name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        initial_accumulator_value = _validation.non_negative_number(
-            "initial_accumulator_value", initial_accumulator_value
-        )
-        epsilon = _validation.positive_number("epsilon", epsilon)
         super().__init__(
-            learning_rate=learning_rate,
-            name=name,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
+            learning_rate,
+            own_arguments={
+                "initial_accumulator_value": _validation.non_negative_number(
+                    "initial_accumulator_value", initial_accumulator_value
+                ),
+                "epsilon": _validation.positive_number("epsilon", epsilon),
+            },
             **kwargs,
         )
-        self.initial_accumulator_value = initial_accumulator_value
-        self.epsilon = epsilon
 
     def build(self, var_list: list[keras.Variable]) -> None:
         """Creates one accumulator per variable, filled with ``initial_accumulator_value``."""
@@ -130,14 +108,3 @@ class Adagrad(NotesOptimizer):
         self, learning_rate: float, state: dict[str, np.ndarray], shape: tuple[int, ...]
     ) -> np.ndarray:
         return learning_rate / np.sqrt(state["accumulator"] + self.epsilon)
-
-    def get_config(self) -> dict[str, Any]:
-        """Keras's optimizer config plus ``initial_accumulator_value`` and ``epsilon``."""
-        config = super().get_config()
-        config.update(
-            {
-                "initial_accumulator_value": self.initial_accumulator_value,
-                "epsilon": self.epsilon,
-            }
-        )
-        return config

@@ -42,10 +42,8 @@ class Adam(NotesOptimizer):
         beta_2: β₂ in [0, 1), decay of the second moment. Defaults to 0.999.
         epsilon: ε > 0. Defaults to 1e-7.
         amsgrad: use the running maximum of ``v`` (AMSGrad). Defaults to False.
-        **kwargs: the other ``keras.optimizers.Optimizer`` arguments
-            (``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm``,
-            ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
-            ``loss_scale_factor``, ``gradient_accumulation_steps``, ``name``).
+        **kwargs: the other ``keras.optimizers.Optimizer`` arguments, passed on
+            unchanged (the list is in :class:`NotesOptimizer`).
 
     Difference from ``keras.optimizers.Adam``: same rule and defaults; adds
     ``inspect``; ``beta_1`` and ``beta_2`` must be numbers in [0, 1) (Keras also
@@ -67,40 +65,18 @@ class Adam(NotesOptimizer):
         beta_2: float = 0.999,
         epsilon: float = 1e-7,
         amsgrad: bool = False,
-        weight_decay: float | None = None,
-        clipnorm: float | None = None,
-        clipvalue: float | None = None,
-        global_clipnorm: float | None = None,
-        use_ema: bool = False,
-        ema_momentum: float = 0.99,
-        ema_overwrite_frequency: int | None = None,
-        loss_scale_factor: float | None = None,
-        gradient_accumulation_steps: int | None = None,
-        name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        beta_1 = _validation.in_range("beta_1", beta_1, 0, 1, include_high=False)
-        beta_2 = _validation.in_range("beta_2", beta_2, 0, 1, include_high=False)
-        epsilon = _validation.positive_number("epsilon", epsilon)
-        amsgrad = _validation.boolean("amsgrad", amsgrad)
         super().__init__(
-            learning_rate=learning_rate,
-            name=name,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
+            learning_rate,
+            own_arguments={
+                "beta_1": _validation.in_range("beta_1", beta_1, 0, 1, include_high=False),
+                "beta_2": _validation.in_range("beta_2", beta_2, 0, 1, include_high=False),
+                "epsilon": _validation.positive_number("epsilon", epsilon),
+                "amsgrad": _validation.boolean("amsgrad", amsgrad),
+            },
             **kwargs,
         )
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.amsgrad = amsgrad
 
     def build(self, var_list: list[keras.Variable]) -> None:
         """Creates the first and second moments (and ``v̂`` with amsgrad)."""
@@ -172,19 +148,6 @@ class Adam(NotesOptimizer):
         alpha = learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         second_moment = state["velocity_hat"] if self.amsgrad else state["velocity"]
         return alpha / (np.sqrt(second_moment) + self.epsilon)
-
-    def get_config(self) -> dict[str, Any]:
-        """Keras's optimizer config plus ``beta_1``, ``beta_2``, ``epsilon``, ``amsgrad``."""
-        config = super().get_config()
-        config.update(
-            {
-                "beta_1": self.beta_1,
-                "beta_2": self.beta_2,
-                "epsilon": self.epsilon,
-                "amsgrad": self.amsgrad,
-            }
-        )
-        return config
 
 
 def _maximum(a: Any, b: Any) -> Any:

@@ -48,6 +48,9 @@ class NotesOptimizer(keras.optimizers.Optimizer):
 
     Args:
         learning_rate: a float >= 0, a ``LearningRateSchedule`` or a callable.
+        own_arguments: the subclass's own arguments, already checked (e.g.
+            ``{"beta_1": 0.9}``): each is set as an attribute of that name and
+            saved by ``get_config``.
         **kwargs: every other ``keras.optimizers.Optimizer`` argument
             (``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm``,
             ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
@@ -62,8 +65,20 @@ class NotesOptimizer(keras.optimizers.Optimizer):
         ['effective_learning_rate']
     """
 
-    def __init__(self, learning_rate: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        learning_rate: Any,
+        *,
+        own_arguments: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(learning_rate=_check_learning_rate(learning_rate), **kwargs)
+        # A subclass's own (already checked) arguments: each becomes an attribute
+        # of the same name and goes into get_config beside Keras's arguments.
+        own_arguments = dict(own_arguments or {})
+        for name, value in own_arguments.items():
+            setattr(self, name, value)
+        self._config_names = tuple(own_arguments)
         # torch fast path: variable key -> (dtype name, native dtype of its tensor).
         self._eager_dtypes: dict[int, tuple[str, Any]] = {}
 
@@ -244,3 +259,9 @@ class NotesOptimizer(keras.optimizers.Optimizer):
     def _iterations_now(self) -> int:
         """Number of updates applied so far (Keras's ``iterations``)."""
         return int(keras.ops.convert_to_numpy(self.iterations))
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras's optimizer config plus the subclass's ``own_arguments``."""
+        config = super().get_config()
+        config.update({name: getattr(self, name) for name in self._config_names})
+        return config

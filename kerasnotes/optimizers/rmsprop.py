@@ -42,10 +42,8 @@ class RMSprop(NotesOptimizer):
         epsilon: ε > 0. Defaults to 1e-7.
         centered: divide by the moving standard deviation of ``g`` instead of its
             root mean square. Defaults to False.
-        **kwargs: the other ``keras.optimizers.Optimizer`` arguments
-            (``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm``,
-            ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
-            ``loss_scale_factor``, ``gradient_accumulation_steps``, ``name``).
+        **kwargs: the other ``keras.optimizers.Optimizer`` arguments, passed on
+            unchanged (the list is in :class:`NotesOptimizer`).
 
     Difference from ``keras.optimizers.RMSprop``: same rule and defaults; adds
     ``inspect``; ``rho`` and ``momentum`` must lie in [0, 1) (Keras does not check).
@@ -66,40 +64,18 @@ class RMSprop(NotesOptimizer):
         momentum: float = 0.0,
         epsilon: float = 1e-7,
         centered: bool = False,
-        weight_decay: float | None = None,
-        clipnorm: float | None = None,
-        clipvalue: float | None = None,
-        global_clipnorm: float | None = None,
-        use_ema: bool = False,
-        ema_momentum: float = 0.99,
-        ema_overwrite_frequency: int | None = None,
-        loss_scale_factor: float | None = None,
-        gradient_accumulation_steps: int | None = None,
-        name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        rho = _validation.in_range("rho", rho, 0, 1, include_high=False)
-        momentum = _validation.in_range("momentum", momentum, 0, 1, include_high=False)
-        epsilon = _validation.positive_number("epsilon", epsilon)
-        centered = _validation.boolean("centered", centered)
         super().__init__(
-            learning_rate=learning_rate,
-            name=name,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
+            learning_rate,
+            own_arguments={
+                "rho": _validation.in_range("rho", rho, 0, 1, include_high=False),
+                "momentum": _validation.in_range("momentum", momentum, 0, 1, include_high=False),
+                "epsilon": _validation.positive_number("epsilon", epsilon),
+                "centered": _validation.boolean("centered", centered),
+            },
             **kwargs,
         )
-        self.rho = rho
-        self.momentum = momentum
-        self.epsilon = epsilon
-        self.centered = centered
 
     def build(self, var_list: list[keras.Variable]) -> None:
         """Creates the velocities, and momentums / average gradients when used."""
@@ -181,16 +157,3 @@ class RMSprop(NotesOptimizer):
         if self.centered:
             mean_square = mean_square - np.square(state["average_gradient"])
         return learning_rate / np.sqrt(mean_square + self.epsilon)
-
-    def get_config(self) -> dict[str, Any]:
-        """Keras's optimizer config plus ``rho``, ``momentum``, ``epsilon``, ``centered``."""
-        config = super().get_config()
-        config.update(
-            {
-                "rho": self.rho,
-                "momentum": self.momentum,
-                "epsilon": self.epsilon,
-                "centered": self.centered,
-            }
-        )
-        return config

@@ -47,10 +47,8 @@ class SGD(NotesOptimizer):
         nesterov: apply the Nesterov look-ahead. Defaults to False.
         momentum_form: ``"heavy_ball"`` (Keras's rule) or ``"ema"`` (the notes').
             Defaults to ``"heavy_ball"``.
-        **kwargs: the other ``keras.optimizers.Optimizer`` arguments
-            (``weight_decay``, ``clipnorm``, ``clipvalue``, ``global_clipnorm``,
-            ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
-            ``loss_scale_factor``, ``gradient_accumulation_steps``, ``name``).
+        **kwargs: the other ``keras.optimizers.Optimizer`` arguments, passed on
+            unchanged (the list is in :class:`NotesOptimizer`).
 
     Difference from ``keras.optimizers.SGD``: same numbers with the same
     arguments; adds ``momentum_form="ema"`` and ``inspect``; ``momentum`` may be
@@ -71,38 +69,17 @@ class SGD(NotesOptimizer):
         momentum: float = 0.0,
         nesterov: bool = False,
         momentum_form: str = "heavy_ball",
-        weight_decay: float | None = None,
-        clipnorm: float | None = None,
-        clipvalue: float | None = None,
-        global_clipnorm: float | None = None,
-        use_ema: bool = False,
-        ema_momentum: float = 0.99,
-        ema_overwrite_frequency: int | None = None,
-        loss_scale_factor: float | None = None,
-        gradient_accumulation_steps: int | None = None,
-        name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        momentum = _validation.in_range("momentum", momentum, 0, 1, include_high=False)
-        nesterov = _validation.boolean("nesterov", nesterov)
-        _validation.one_of("momentum_form", momentum_form, MOMENTUM_FORMS)
         super().__init__(
-            learning_rate=learning_rate,
-            name=name,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
+            learning_rate,
+            own_arguments={
+                "momentum": _validation.in_range("momentum", momentum, 0, 1, include_high=False),
+                "nesterov": _validation.boolean("nesterov", nesterov),
+                "momentum_form": _validation.one_of("momentum_form", momentum_form, MOMENTUM_FORMS),
+            },
             **kwargs,
         )
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.momentum_form = momentum_form
 
     def build(self, variables: list[keras.Variable]) -> None:
         """Creates one velocity per variable when ``momentum > 0`` (none otherwise)."""
@@ -168,15 +145,3 @@ class SGD(NotesOptimizer):
         self, learning_rate: float, state: dict[str, np.ndarray], shape: tuple[int, ...]
     ) -> np.ndarray:
         return np.full(shape, learning_rate)
-
-    def get_config(self) -> dict[str, Any]:
-        """Keras's optimizer config plus ``momentum``, ``nesterov``, ``momentum_form``."""
-        config = super().get_config()
-        config.update(
-            {
-                "momentum": self.momentum,
-                "nesterov": self.nesterov,
-                "momentum_form": self.momentum_form,
-            }
-        )
-        return config
