@@ -10,8 +10,6 @@ import numpy as np
 
 from kerasnotes import _validation, summary
 
-from ._common import fixed_sample as _fixed_sample  # noqa: F401 - the monitors import it here
-
 
 def _check_number(name: str, value: Any, *, positive: bool = False) -> float:
     expected = f"a finite number {'> 0' if positive else '>= 0'}"

@@ -20,7 +20,8 @@ from ._common import (
     sample_from_config,
     sample_to_config,
 )
-from .saddle import _check_loss, _fixed_sample
+from ._common import fixed_sample as _fixed_sample
+from ._probe_args import _check_loss
 
 _NAN = float("nan")
 DIRECTIONS = tuple(summary.LANDSCAPE_DIRECTION_CODES)

@@ -22,8 +22,9 @@ from ._common import (
     sample_to_config,
     to_float,
 )
+from ._common import fixed_sample as _fixed_sample
+from ._probe_args import _check_loss
 from .inspector import _unwrapped
-from .saddle import _check_loss, _fixed_sample
 
 _NAN = float("nan")
 #: Most Lanczos steps (HVPs) one measurement may spend.
