@@ -111,6 +111,7 @@ def test_lambda_max_and_min_match_eigvalsh(width, bn_mode):
     assert both.values[-1] == pytest.approx(exact[-1], rel=1e-5)
 
 
+@pytest.mark.slow  # on JAX it compiles a gradient and an HVP for a second batch shape
 def test_inference_mode_micro_batches_give_the_full_data_products():
     # With moving statistics every sample is independent, so two micro-batches of
     # 4 images must reproduce the one-batch loss, gradient and HVP.
