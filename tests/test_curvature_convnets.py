@@ -4,8 +4,8 @@ The model is ``datasets.cifar_resnet`` at depth 8 (three residual blocks, seven
 BN layers) on eight 8x8 images, small enough for a dense Hessian: width 1 (1/2/4
 channels, 382 parameters) runs by default; width 2 (2/4/8 channels, 1,357
 parameters) is marked slow, as its dense Hessian costs 1,357 products per mode
-(about 30 s on PyTorch, where a product of this small net is Keras's per-op
-dispatch). References: the probe's own dense Hessian (one product per column) for
+(20-40 ms each on PyTorch on the loaded 2-core machine, where a product of this
+small net is mostly Keras's per-op dispatch). References: the probe's own dense Hessian (one product per column) for
 the products and Lanczos, and (slow) the backend's own autodiff Hessian, which
 runs none of kerasnotes' HVP code.
 """
