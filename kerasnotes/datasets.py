@@ -343,3 +343,116 @@ def linear_network(
     return Landscape(
         model, x.astype(np.float32), y.astype(np.float32), keras.losses.MeanSquaredError()
     )
+
+
+# ---------------------------------------------------------------------------
+# Convolutional nets: the CIFAR-style ResNet that curvature tools are measured on
+# ---------------------------------------------------------------------------
+
+
+def _residual_block(keras: Any, inputs: Any, filters: int, stride: int, name: str) -> Any:
+    """conv-BN-ReLU-conv-BN plus the shortcut, then ReLU (He et al. 2016, CIFAR variant)."""
+    layers = keras.layers
+
+    def conv(units: int, size: int, strides: int, suffix: str) -> Any:
+        # No bias: the BatchNormalization after each convolution has its own shift β.
+        return layers.Conv2D(
+            units, size, strides=strides, padding="same", use_bias=False, name=f"{name}_{suffix}"
+        )
+
+    h = conv(filters, 3, stride, "conv1")(inputs)
+    h = layers.BatchNormalization(name=f"{name}_bn1")(h)
+    h = layers.Activation("relu", name=f"{name}_relu1")(h)
+    h = conv(filters, 3, 1, "conv2")(h)
+    h = layers.BatchNormalization(name=f"{name}_bn2")(h)
+    shortcut = inputs
+    if stride != 1 or inputs.shape[-1] != filters:
+        # A 1x1 projection where the shape changes (option B of the paper), so the
+        # model is plain Keras layers with no Lambda.
+        shortcut = conv(filters, 1, stride, "proj")(inputs)
+        shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+    h = layers.Add(name=f"{name}_add")([h, shortcut])
+    return layers.Activation("relu", name=f"{name}_out")(h)
+
+
+def cifar_resnet(
+    depth: int = 20,
+    width: int = 16,
+    num_samples: int = 2048,
+    image_size: int = 32,
+    num_classes: int = 10,
+    seed: int = 0,
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """A CIFAR-style ResNet with BatchNormalization, and random images to probe it on.
+
+    ```
+    depth = 6n + 2:  3x3 conv (width) - BN - ReLU
+                     stage 1: n blocks of width channels,   stride 1
+                     stage 2: n blocks of 2·width channels, the first with stride 2
+                     stage 3: n blocks of 4·width channels, the first with stride 2
+                     global average pooling - Dense(num_classes) (logits)
+    block(h) = ReLU(BN(conv(ReLU(BN(conv(h))))) + shortcut(h)),
+               shortcut = identity, or 1x1 conv + BN where the shape changes
+    depth 20, width 16 (16/32/64 channels), 10 classes: 272,474 trainable
+    parameters (274,042 with BN's moving statistics)
+    ```
+
+    The ResNet-20 of He et al. (2016), the model PyHessian and curvlinops report
+    their Hessian results on, in plain Keras layers. The images are standard
+    normal pixels and the labels uniform classes, both drawn from ``seed``: the cost
+    of a gradient or a Hessian-vector product does not depend on image content, so
+    benchmarks and tests need no download. The weights are Keras's initialisers
+    under ``keras.utils.set_random_seed(seed)``; BN holds its initial moving
+    statistics (mean 0, variance 1).
+
+    Args:
+        depth: number of weight layers, ``6n + 2`` with n ≥ 1 (8, 14, 20, 32, 44, 56, 110).
+        width: channels of the first stage (16 in the paper).
+        num_samples: number of images N.
+        image_size: height and width of the square images (32 for CIFAR).
+        num_classes: outputs of the final Dense layer.
+        seed: seed of the weights, the images and the labels.
+
+    Returns:
+        ``(model, x, y)``: an uncompiled functional ``keras.Model`` taking
+        ``(N, image_size, image_size, 3)`` float32 images (channels last) and giving
+        logits, the images, and int32 labels of shape ``(N,)``; use
+        ``SparseCategoricalCrossentropy(from_logits=True)``.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasnotes import datasets
+        >>> model, x, y = datasets.cifar_resnet(depth=8, width=2, num_samples=4, image_size=8)
+        >>> x.shape, y.shape, model.output_shape
+        ((4, 8, 8, 3), (4,), (None, 10))
+        >>> sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        1420
+    """
+    import keras
+
+    depth = _validation.positive_int("depth", depth)
+    if depth < 8 or (depth - 2) % 6:
+        raise ValueError(
+            _validation.message("depth", depth, "6n + 2 for an integer n >= 1 (8, 14, 20, ...)")
+        )
+    width = _validation.positive_int("width", width)
+    num_samples = _validation.positive_int("num_samples", num_samples)
+    image_size = _validation.positive_int("image_size", image_size)
+    num_classes = _validation.positive_int("num_classes", num_classes)
+    blocks_per_stage = (depth - 2) // 6
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((image_size, image_size, 3), name="images")
+    h = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    h = keras.layers.BatchNormalization(name="stem_bn")(h)
+    h = keras.layers.Activation("relu", name="stem_relu")(h)
+    for stage in range(3):
+        for block in range(blocks_per_stage):
+            stride = 2 if stage > 0 and block == 0 else 1
+            h = _residual_block(keras, h, width * 2**stage, stride, f"stage{stage + 1}_{block + 1}")
+    h = keras.layers.GlobalAveragePooling2D(name="pool")(h)
+    outputs = keras.layers.Dense(num_classes, name="logits")(h)
+    model = keras.Model(inputs, outputs, name=f"resnet{depth}")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((num_samples, image_size, image_size, 3)).astype(np.float32)
+    y = rng.integers(0, num_classes, num_samples).astype(np.int32)
+    return model, x, y

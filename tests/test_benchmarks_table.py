@@ -105,8 +105,12 @@ def test_tables_prints_and_writes_what_the_block_printed(table, tmp_path, capsys
 def test_every_benchmark_script_has_its_section_in_the_readme():
     folder = _PATH.parent
     text = (folder / "README.md").read_text(encoding="utf-8")
-    # bench_optimizers runs one backend a process, so it has one section per backend.
-    sections = {"optimizers": [f"optimizers.{b}" for b in ("tensorflow", "jax", "torch")]}
+    # bench_optimizers and bench_resnet20 run one backend a process, so they have one
+    # section per backend.
+    sections = {
+        name: [f"{name}.{b}" for b in ("tensorflow", "jax", "torch")]
+        for name in ("optimizers", "resnet20")
+    }
     for script in sorted(folder.glob("bench_*.py")):
         name = script.stem.removeprefix("bench_")
         for section in sections.get(name, [name]):

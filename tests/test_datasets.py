@@ -200,6 +200,10 @@ WRONG_ARGUMENTS = [
     (lambda: datasets.linear_network(depth=0), ValueError, "depth"),
     (lambda: datasets.linear_network(depth=2.5), TypeError, "depth"),
     (lambda: datasets.linear_network(init_scale=-1.0), ValueError, "init_scale"),
+    (lambda: datasets.cifar_resnet(depth=9), ValueError, "depth"),
+    (lambda: datasets.cifar_resnet(depth=2), ValueError, "depth"),
+    (lambda: datasets.cifar_resnet(width=0), ValueError, "width"),
+    (lambda: datasets.cifar_resnet(num_samples=2.0), TypeError, "num_samples"),
 ]
 
 
@@ -251,3 +255,36 @@ def test_landscape_models_survive_a_keras_save_and_load(tmp_path):
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(loss(y, rebuilt(x))), before, rtol=1e-6
         )
+
+
+def _trainable_count(model: keras.Model) -> int:
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def test_cifar_resnet20_has_the_papers_shape():
+    model, x, y = datasets.cifar_resnet(num_samples=4)
+    # He et al. (2016) give 0.27M for ResNet-20; the two 1x1 projections add 2,752.
+    assert _trainable_count(model) == 272_474
+    assert model.count_params() == 274_042  # with BN's moving statistics
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 21  # 19 3x3 convolutions, 2 projections (+ Dense: 20 weight layers)
+    assert sorted({c.filters for c in convs}) == [16, 32, 64]
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(bns) == 21
+    assert x.shape == (4, 32, 32, 3) and x.dtype == np.float32
+    assert y.shape == (4,) and y.dtype == np.int32 and 0 <= y.min() and y.max() < 10
+    assert model.output_shape == (None, 10)
+
+
+def test_cifar_resnet_is_seeded():
+    first = datasets.cifar_resnet(depth=8, width=2, num_samples=3, image_size=8, seed=5)
+    again = datasets.cifar_resnet(depth=8, width=2, num_samples=3, image_size=8, seed=5)
+    other = datasets.cifar_resnet(depth=8, width=2, num_samples=3, image_size=8, seed=6)
+    np.testing.assert_array_equal(first[1], again[1])
+    np.testing.assert_array_equal(first[2], again[2])
+    assert not np.array_equal(first[1], other[1])
+    for a, b in zip(first[0].trainable_weights, again[0].trainable_weights, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    # 6n + 2 layers: depth 14 has two blocks a stage.
+    deeper, _, _ = datasets.cifar_resnet(depth=14, width=2, num_samples=1, image_size=8)
+    assert sum(isinstance(la, keras.layers.Add) for la in deeper.layers) == 6
