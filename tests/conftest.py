@@ -32,6 +32,13 @@ settings.load_profile("kerasnotes")
 
 BACKEND = keras.backend.backend()
 
+if BACKEND == "torch" and os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two xdist workers already keep both cores busy; torch's own intra-op threads on
+    # top of them wait for a core (a small HVP took 28 times longer on a loaded machine).
+    import torch
+
+    torch.set_num_threads(1)
+
 
 def pytest_sessionstart(session):
     # Hypothesis keeps more than its database (constants/ since 6.16x, written while
