@@ -135,7 +135,7 @@ class KerasNotesPlugin(base_plugin.TBPlugin):
     Example:
         >>> from tensorboard.plugins import base_plugin
         >>> plugin = KerasNotesPlugin(base_plugin.TBContext(data_provider=None))
-        >>> sorted(plugin.get_plugin_apps())[:2]
+        >>> sorted(plugin.get_plugin_apps())[:3]
         ['/curvature', '/landscape', '/layers']
     """
 

@@ -139,19 +139,6 @@ def test_well_trained_logistic_regression_is_a_local_minimum(labels):
 
 
 # ------------------------------------------------------------------ the gate
-class _Snapshot(keras.callbacks.Callback):
-    """Copies the trainable weights at each epoch's end (after the detector has run)."""
-
-    def __init__(self):
-        super().__init__()
-        self.weights = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.weights.append(
-            [np.array(v.numpy(), copy=True) for v in self.model.trainable_variables]
-        )
-
-
 def _converged_logistic_regression():
     (x, y), _ = datasets.load_breast_cancer()
     y = y.astype("float32")[:, None]
