@@ -50,7 +50,7 @@ def _build_parser() -> argparse.ArgumentParser:
     size = tour.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="smoke-test size (seconds)")
     size.add_argument("--full", action="store_true", help="larger, more faithful runs")
-    # (neither: the default size, about two minutes)
+    # (neither: the default size, two to three minutes on two cores)
     tour.add_argument(
         "--only",
         type=_step_list,
