@@ -130,6 +130,11 @@ def _check_component_figures(claim: str, numbers: dict[str, float]) -> None:
             # F19: softmax cross-entropy's Gauss–Newton part is PSD (λmin ≥ 0 up to round-off)
             assert numbers["ggn_lambda_min"] >= -1e-5
             assert numbers["ggn_lambda_min"] >= numbers["hessian_lambda_min"]
+        if "surface_lambda_min" in numbers:  # the plane through the first saddle stall (F16)
+            assert numbers["surface_lambda_min"] < 0 < numbers["surface_lambda_max"]
+            assert numbers["surface_curvature_max"] == pytest.approx(
+                numbers["surface_lambda_max"], rel=0.1
+            )
     if claim == "C2":
         # (1 − w1w2)² at 0: ∇L = 0, H = [[0, −2], [−2, 0]]; 3-layer linear net at 0: H = 0
         assert numbers["product_grad_norm"] == pytest.approx(0.0, abs=1e-7)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -38,6 +39,10 @@ from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
 from kerasnotes.experiments.training import BatchLoss, RunRecorder, digits_split, mlp
 
 CLAIM = "C1"
+#: The plane through the first saddle stall along H's extreme eigenvectors (F16): unit
+#: vectors, so a and b are distances in weight space.
+SURFACE_SPAN = 1.0
+SURFACE_NUM = 21
 TITLE = "where gradient descent stalls, it is mostly at saddles"
 
 
@@ -193,15 +198,19 @@ class SaddleStalls(Claim):
             lam_min, lam_max = point.lambda_min, point.lambda_max
         # F19: the Gauss–Newton part JᵀH_ℓJ of the same Hessian, PSD for softmax
         # cross-entropy, so all of the stall's negative curvature is the residual's.
-        ggn_min = (
-            HessianProbe(model, x, y, loss=loss)
-            .eigenvalues(k=1, which="smallest", operator="ggn")
-            .values[0]
+        probe = HessianProbe(model, x, y, loss=loss)
+        ggn_min = probe.eigenvalues(k=1, which="smallest", operator="ggn").values[0]
+        # F16: the loss on the plane of u_min, u_max through the stall, for the plot.
+        surface = (
+            probe.landscape("extreme", span=SURFACE_SPAN, num=SURFACE_NUM)
+            if stalled and kind == "saddle"
+            else None
         )
         return {
             "name": trial.name,
             "stalled": stalled,
             "ggn_lambda_min": float(ggn_min),
+            "surface": surface,
             "kind": kind,
             "minimum_ratio": float(ratio),
             "lambda_min": float(lam_min),
@@ -253,7 +262,10 @@ class SaddleStalls(Claim):
         )
 
         reproduced, verdict = context.smoke_test(reproduced, verdict)
-        plot = _plot(stalls, tol, context.files.plot_path("c1_saddles"), context.status(reproduced))
+        surface = next((s["surface"] for s in saddles if s["surface"] is not None), None)
+        plot = _plot(
+            stalls, tol, surface, context.files.plot_path("c1_saddles"), context.status(reproduced)
+        )
         numbers: dict[str, float] = {
             "stalls": float(len(counted)),
             "saddles": float(len(saddles)),
@@ -262,6 +274,17 @@ class SaddleStalls(Claim):
             "max_minimum_ratio": float(max(ratios)) if ratios else float("nan"),
             "min_minimum_ratio": float(min(ratios)) if ratios else float("nan"),
         }
+        if surface is not None:
+            c, h = SURFACE_NUM // 2, float(surface.a[1] - surface.a[0])
+            grid = surface.loss  # second differences through the stall along each direction
+            numbers["surface_curvature_min"] = float(
+                (grid[c - 1, c] - 2 * grid[c, c] + grid[c + 1, c]) / h**2
+            )
+            numbers["surface_curvature_max"] = float(
+                (grid[c, c - 1] - 2 * grid[c, c] + grid[c, c + 1]) / h**2
+            )
+            numbers["surface_lambda_min"] = float(surface.eigenvalues[0])
+            numbers["surface_lambda_max"] = float(surface.eigenvalues[1])
         if counted:
             numbers["ggn_lambda_min"] = float(min(ggn_mins))
             numbers["hessian_lambda_min"] = float(min(s["lambda_min"] for s in counted))
@@ -278,10 +301,14 @@ class SaddleStalls(Claim):
 run = SaddleStalls().run
 
 
-def _plot(stalls: list[dict], tol: float, path: Path, status: str) -> Path:
-    figure, (curves, ratios) = plotting.new_figure(
-        2, f"C1: where gradient descent stalls, is it mostly at saddles? {status}"
+def _plot(stalls: list[dict], tol: float, surface: Any, path: Path, status: str) -> Path:
+    figure, panels = plotting.new_figure(
+        3 if surface is not None else 2,
+        f"C1: where gradient descent stalls, is it mostly at saddles? {status}",
     )
+    curves, ratios = panels[:2]
+    if surface is not None:
+        _plot_surface(panels[2], surface)
     for s in stalls:
         steps = np.arange(1, len(s["grad_curve"]) + 1) * (s["steps"] / len(s["grad_curve"]))
         curves.semilogy(steps, s["grad_curve"], marker=".", label=s["name"])
@@ -315,3 +342,16 @@ def _plot(stalls: list[dict], tol: float, path: Path, status: str) -> Path:
     ratios.set_ylim(0.0, 1.05)
     ratios.legend(fontsize=7)
     return plotting.save(figure, path)
+
+
+def _plot_surface(axes: Any, surface: Any) -> None:
+    """L − L(stall) on the plane of u_min, u_max through the first saddle stall."""
+    a, b = surface.a, surface.b
+    rise = surface.loss - surface.center_loss
+    filled = axes.contourf(a, b, rise.T, levels=24, cmap="viridis")
+    axes.figure.colorbar(filled, ax=axes, shrink=0.85, label="L − L(stall)")
+    axes.plot([0], [0], "o", color="#e03131", label="the stall")
+    axes.set_xlabel(f"a along u_min (λ = {surface.eigenvalues[0]:.1e})")
+    axes.set_ylabel(f"b along u_max (λ = {surface.eigenvalues[1]:.2f})")
+    axes.set_title("the loss around the first saddle stall (F16)", fontsize=9)
+    axes.legend(fontsize=7, loc="upper right")
