@@ -100,6 +100,33 @@ def loss_from_config(loss: Any) -> Any:
     return keras.saving.deserialize_keras_object(loss) if isinstance(loss, dict) else loss
 
 
+def probe_config(callback: Any, **own: Any) -> dict[str, Any]:
+    """``get_config`` of a probing callback: the fixed sample as lists, its own keys, the rest.
+
+    The probing callbacks (``LandscapeLogger``, ``SharpnessMonitor``) share ``data``,
+    ``log_dir``, ``num_samples``, ``seed``, ``batch_size``, ``loss`` and ``verbose``.
+    """
+    log_dir = callback.log_dir
+    return {
+        "data": sample_to_config(callback.x, callback.y),
+        **own,
+        "log_dir": None if log_dir is None else os.fspath(log_dir),
+        "num_samples": callback.num_samples,
+        "seed": callback.seed,
+        "batch_size": callback.batch_size,
+        "loss": loss_to_config(callback.loss),
+        "verbose": callback.verbose,
+    }
+
+
+def probe_from_config(cls: type, config: dict[str, Any]) -> Any:
+    """The inverse of ``probe_config``: ``cls(data, **rest)`` (the sample is taken as the data)."""
+    config = dict(config)
+    data = sample_from_config(config.pop("data"))
+    config["loss"] = loss_from_config(config.get("loss"))
+    return cls(data, **config)
+
+
 def to_float(value: Any) -> float:
     """A Python float from a number, numpy scalar or backend tensor of one element."""
     return float(np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64).reshape(()))
