@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import warnings
 from typing import Any
 
 import keras
@@ -125,6 +126,13 @@ def probe_from_config(cls: type, config: dict[str, Any]) -> Any:
     data = sample_from_config(config.pop("data"))
     config["loss"] = loss_from_config(config.get("loss"))
     return cls(data, **config)
+
+
+def skip_failed_measurement(entry: dict[str, Any], error: Exception, what: str) -> None:
+    """Record ``error`` in ``entry`` and warn that ``what`` failed: a probe never ends a fit."""
+    entry["error"] = f"{type(error).__name__}: {error}"
+    # stacklevel 4: this helper, the callback's measurement, its hook, Keras' caller.
+    warnings.warn(f"{what} failed and was skipped ({entry['error']}).", stacklevel=4)
 
 
 def to_float(value: Any) -> float:

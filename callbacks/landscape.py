@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from typing import Any
 
 import keras
@@ -17,6 +16,7 @@ from ._common import (
     check_log_dir,
     probe_config,
     probe_from_config,
+    skip_failed_measurement,
 )
 from ._common import fixed_sample as _fixed_sample
 from ._probe_args import _check_loss
@@ -230,11 +230,8 @@ class LandscapeLogger(LoggingCallback):
                     )
                     entry["trajectory"] = np.column_stack([steps, coords, off])
         except Exception as error:  # a measurement must never end the user's fit
-            entry["error"] = f"{type(error).__name__}: {error}"
-            warnings.warn(
-                f"LandscapeLogger: the landscape at epoch {epoch + 1} failed and was skipped "
-                f"({entry['error']}).",
-                stacklevel=3,
+            skip_failed_measurement(
+                entry, error, f"LandscapeLogger: the landscape at epoch {epoch + 1}"
             )
         entry["seconds"] = time.perf_counter() - start
         return entry

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import warnings
 from typing import Any
 
 import keras
@@ -18,6 +17,7 @@ from ._common import (
     check_log_dir,
     probe_config,
     probe_from_config,
+    skip_failed_measurement,
     to_float,
 )
 from ._common import fixed_sample as _fixed_sample
@@ -299,12 +299,9 @@ class SharpnessMonitor(LoggingCallback):
             self._vector, self._vector_kind = vector, preconditioned
             entry.update(sharpness=value, num_hvp=count, converged=converged)
         except Exception as error:  # a measurement must never end the user's fit
-            entry["error"] = f"{type(error).__name__}: {error}"
             self._vector = None
-            warnings.warn(
-                f"SharpnessMonitor: the measurement at epoch {epoch} failed and was skipped "
-                f"({entry['error']}).",
-                stacklevel=3,
+            skip_failed_measurement(
+                entry, error, f"SharpnessMonitor: the measurement at epoch {epoch}"
             )
         entry["seconds"] = time.perf_counter() - start
         return entry
