@@ -54,15 +54,10 @@ import sys
 import tempfile
 import time
 
+import _setup
 import _table
 
-THREAD_ENV = {
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "TF_NUM_INTRAOP_THREADS": "1",
-    "TF_NUM_INTEROP_THREADS": "1",
-    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-}
+THREAD_ENV = _setup.THREAD_ENV
 CALLBACKS = ("saddle", "saddle_probe5", "inspector", "early_stopping", "lr_decay")
 SADDLE = ("saddle", "saddle_probe5")
 

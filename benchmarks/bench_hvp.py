@@ -39,6 +39,7 @@ import subprocess
 import sys
 import time
 
+import _setup
 import _table
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -55,15 +56,7 @@ def trained_digits_mlp(seed: int = 0):
 
     keras.utils.set_random_seed(seed)
     (x, y), _ = datasets.load_digits(validation_fraction=0.0)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(10),
-        ]
-    )
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model, loss = _setup.mlp(64, (256, 256))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
     model.fit(x, y, epochs=1, batch_size=64, verbose=0)
     return model, loss, x, y
@@ -143,14 +136,6 @@ def time_worker(reps: int) -> dict:
     return {"rows": rows, "hvp_norms": checks, "grad_norm": float(np.linalg.norm(reference))}
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} missing from /proc/self/status")
-
-
 def memory_worker(name: str) -> dict:
     global V
     model, loss, probe, V = build()
@@ -159,9 +144,9 @@ def memory_worker(name: str) -> dict:
     fn()
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")
-    before = _status_kib("VmRSS")
+    before = _setup.status_kib("VmRSS")
     fn()
-    return {"peak_mib": (_status_kib("VmHWM") - before) / 1024}
+    return {"peak_mib": (_setup.status_kib("VmHWM") - before) / 1024}
 
 
 def run_worker(backend: str, args: list[str]) -> dict:

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 
+import _setup
 import _table
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -39,15 +40,7 @@ def worker() -> dict:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4096, 256)).astype("float32")
     y = rng.integers(0, 10, 4096).astype("int32")
-    model = keras.Sequential(
-        [
-            keras.Input((256,)),
-            keras.layers.Dense(1024, activation="relu"),
-            keras.layers.Dense(768, activation="relu"),
-            keras.layers.Dense(10),
-        ]
-    )
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model, loss = _setup.mlp(256, (1024, 768))
     wall, cpu = time.perf_counter(), time.process_time()
     probe = HessianProbe(model, x, y, loss=loss)
     result = probe.eigenvalues(k=1, which="largest", tol=1e-3)

@@ -39,17 +39,10 @@ import os
 import statistics
 import time
 
+import _setup
 import _table
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-for _name, _value in {
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "TF_NUM_INTRAOP_THREADS": "1",
-    "TF_NUM_INTEROP_THREADS": "1",
-    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-}.items():
-    os.environ.setdefault(_name, _value)
+_setup.single_thread("2")
 
 import keras  # noqa: E402
 

@@ -57,17 +57,10 @@ import subprocess
 import sys
 import time
 
+import _setup
 import _table
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-for _name, _value in {
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "TF_NUM_INTRAOP_THREADS": "1",
-    "TF_NUM_INTEROP_THREADS": "1",
-    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-}.items():
-    os.environ.setdefault(_name, _value)
+_setup.single_thread("3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -198,25 +191,17 @@ def time_all(args: argparse.Namespace) -> dict:
     }
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} missing from /proc/self/status")
-
-
 def memory_worker(name: str, batch_size: int, bn_mode: str) -> dict:
     fn = build(2 * batch_size, batch_size, bn_mode)[name]
-    start = _status_kib("VmRSS")
+    start = _setup.status_kib("VmRSS")
     fn()
     fn()
-    kept = _status_kib("VmRSS") - start
+    kept = _setup.status_kib("VmRSS") - start
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")
-    before = _status_kib("VmRSS")
+    before = _setup.status_kib("VmRSS")
     fn()
-    return {"peak_mib": (_status_kib("VmHWM") - before) / 1024, "kept_mib": kept / 1024}
+    return {"peak_mib": (_setup.status_kib("VmHWM") - before) / 1024, "kept_mib": kept / 1024}
 
 
 def run_memory_worker(name: str, args: argparse.Namespace) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import warnings
 from typing import Any
 
 import keras
@@ -98,6 +99,40 @@ def loss_to_config(loss: Any) -> Any:
 def loss_from_config(loss: Any) -> Any:
     """The inverse of ``loss_to_config``."""
     return keras.saving.deserialize_keras_object(loss) if isinstance(loss, dict) else loss
+
+
+def probe_config(callback: Any, **own: Any) -> dict[str, Any]:
+    """``get_config`` of a probing callback: the fixed sample as lists, its own keys, the rest.
+
+    The probing callbacks (``LandscapeLogger``, ``SharpnessMonitor``) share ``data``,
+    ``log_dir``, ``num_samples``, ``seed``, ``batch_size``, ``loss`` and ``verbose``.
+    """
+    log_dir = callback.log_dir
+    return {
+        "data": sample_to_config(callback.x, callback.y),
+        **own,
+        "log_dir": None if log_dir is None else os.fspath(log_dir),
+        "num_samples": callback.num_samples,
+        "seed": callback.seed,
+        "batch_size": callback.batch_size,
+        "loss": loss_to_config(callback.loss),
+        "verbose": callback.verbose,
+    }
+
+
+def probe_from_config(cls: type, config: dict[str, Any]) -> Any:
+    """The inverse of ``probe_config``: ``cls(data, **rest)`` (the sample is taken as the data)."""
+    config = dict(config)
+    data = sample_from_config(config.pop("data"))
+    config["loss"] = loss_from_config(config.get("loss"))
+    return cls(data, **config)
+
+
+def skip_failed_measurement(entry: dict[str, Any], error: Exception, what: str) -> None:
+    """Record ``error`` in ``entry`` and warn that ``what`` failed: a probe never ends a fit."""
+    entry["error"] = f"{type(error).__name__}: {error}"
+    # stacklevel 4: this helper, the callback's measurement, its hook, Keras' caller.
+    warnings.warn(f"{what} failed and was skipped ({entry['error']}).", stacklevel=4)
 
 
 def to_float(value: Any) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from typing import Any
 
 import keras
@@ -15,10 +14,9 @@ from kerasnotes import _validation, summary
 from ._common import (
     LoggingCallback,
     check_log_dir,
-    loss_from_config,
-    loss_to_config,
-    sample_from_config,
-    sample_to_config,
+    probe_config,
+    probe_from_config,
+    skip_failed_measurement,
 )
 from ._common import fixed_sample as _fixed_sample
 from ._probe_args import _check_loss
@@ -232,11 +230,8 @@ class LandscapeLogger(LoggingCallback):
                     )
                     entry["trajectory"] = np.column_stack([steps, coords, off])
         except Exception as error:  # a measurement must never end the user's fit
-            entry["error"] = f"{type(error).__name__}: {error}"
-            warnings.warn(
-                f"LandscapeLogger: the landscape at epoch {epoch + 1} failed and was skipped "
-                f"({entry['error']}).",
-                stacklevel=3,
+            skip_failed_measurement(
+                entry, error, f"LandscapeLogger: the landscape at epoch {epoch + 1}"
             )
         entry["seconds"] = time.perf_counter() - start
         return entry
@@ -308,26 +303,17 @@ class LandscapeLogger(LoggingCallback):
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments; ``data`` is the fixed sample, as nested lists."""
-        return {
-            "data": sample_to_config(self.x, self.y),
-            "at": self.at if isinstance(self.at, str) else list(self.at),
-            "directions": self.directions,
-            "trajectory": self.trajectory,
-            "span": self.span,
-            "num": self.num,
-            "log_dir": None if self.log_dir is None else os.fspath(self.log_dir),
-            "normalize": self.normalize,
-            "num_samples": self.num_samples,
-            "seed": self.seed,
-            "batch_size": self.batch_size,
-            "loss": loss_to_config(self.loss),
-            "verbose": self.verbose,
-        }
+        return probe_config(
+            self,
+            at=self.at if isinstance(self.at, str) else list(self.at),
+            directions=self.directions,
+            trajectory=self.trajectory,
+            span=self.span,
+            num=self.num,
+            normalize=self.normalize,
+        )
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LandscapeLogger:
         """Rebuild from ``get_config()`` (the sample is taken as the data, unchanged)."""
-        config = dict(config)
-        data = sample_from_config(config.pop("data"))
-        config["loss"] = loss_from_config(config.get("loss"))
-        return cls(data, **config)
+        return probe_from_config(cls, config)

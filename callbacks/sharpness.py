@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import warnings
 from typing import Any
 
 import keras
@@ -16,10 +15,9 @@ from kerasnotes import _validation, summary
 from ._common import (
     LoggingCallback,
     check_log_dir,
-    loss_from_config,
-    loss_to_config,
-    sample_from_config,
-    sample_to_config,
+    probe_config,
+    probe_from_config,
+    skip_failed_measurement,
     to_float,
 )
 from ._common import fixed_sample as _fixed_sample
@@ -301,12 +299,9 @@ class SharpnessMonitor(LoggingCallback):
             self._vector, self._vector_kind = vector, preconditioned
             entry.update(sharpness=value, num_hvp=count, converged=converged)
         except Exception as error:  # a measurement must never end the user's fit
-            entry["error"] = f"{type(error).__name__}: {error}"
             self._vector = None
-            warnings.warn(
-                f"SharpnessMonitor: the measurement at epoch {epoch} failed and was skipped "
-                f"({entry['error']}).",
-                stacklevel=3,
+            skip_failed_measurement(
+                entry, error, f"SharpnessMonitor: the measurement at epoch {epoch}"
             )
         entry["seconds"] = time.perf_counter() - start
         return entry
@@ -349,22 +344,9 @@ class SharpnessMonitor(LoggingCallback):
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments; ``data`` is the fixed sample, as nested lists."""
-        return {
-            "data": sample_to_config(self.x, self.y),
-            "every": self.every,
-            "log_dir": None if self.log_dir is None else os.fspath(self.log_dir),
-            "num_samples": self.num_samples,
-            "tol": self.tol,
-            "seed": self.seed,
-            "batch_size": self.batch_size,
-            "loss": loss_to_config(self.loss),
-            "verbose": self.verbose,
-        }
+        return probe_config(self, every=self.every, tol=self.tol)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SharpnessMonitor:
         """Rebuild from ``get_config()`` (the sample is taken as the data, unchanged)."""
-        config = dict(config)
-        data = sample_from_config(config.pop("data"))
-        config["loss"] = loss_from_config(config.get("loss"))
-        return cls(data, **config)
+        return probe_from_config(cls, config)

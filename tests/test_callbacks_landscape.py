@@ -5,6 +5,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from _probe_callbacks import (
+    COMMON_BAD_ARGUMENTS,
+    check_config_round_trip,
+    check_data_must_be_a_pair,
+)
 
 import kerasnotes as kn
 from kerasnotes import summary
@@ -221,13 +226,8 @@ def test_a_failed_landscape_warns_and_training_goes_on():
         (dict(num=20), ValueError, "num=20"),
         (dict(num=21.0), TypeError, "num=21.0"),
         (dict(normalize="l2"), ValueError, "normalize='l2'"),
-        (dict(num_samples=0), ValueError, "num_samples=0"),
-        (dict(seed=-1), ValueError, "seed=-1"),
-        (dict(batch_size=0), ValueError, "batch_size=0"),
-        (dict(verbose=-1), ValueError, "verbose=-1"),
-        (dict(log_dir=3), TypeError, "log_dir=3"),
-        (dict(loss=3), TypeError, "loss=3"),
-    ],
+    ]
+    + COMMON_BAD_ARGUMENTS,
 )
 def test_arguments_are_checked(kwargs, error, text):
     _, x, y = _regression()
@@ -237,8 +237,7 @@ def test_arguments_are_checked(kwargs, error, text):
 
 def test_data_must_be_a_pair():
     _, x, _ = _regression()
-    with pytest.raises(TypeError, match="`data` must be a pair"):
-        LandscapeLogger(x)
+    check_data_must_be_a_pair(LandscapeLogger, x)
 
 
 def test_config_round_trip(tmp_path):
@@ -256,10 +255,5 @@ def test_config_round_trip(tmp_path):
         seed=3,
         loss="mse",
     )
-    config = logger.get_config()
+    config = check_config_round_trip(logger)
     assert config["at"] == [1, 3]
-    clone = LandscapeLogger.from_config(config)
-    assert clone.get_config() == config
-    np.testing.assert_array_equal(clone.x, logger.x)
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(logger))
-    assert isinstance(restored, LandscapeLogger) and restored.get_config() == config

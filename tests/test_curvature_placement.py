@@ -6,15 +6,13 @@ loads, and ``--xla_force_host_platform_device_count=4`` gives four CPU devices.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import keras
 import numpy as np
 import pytest
+from _script import run_json
 
 from kerasnotes.curvature import placement
 
@@ -82,16 +80,7 @@ def test_a_probe_under_data_parallel_on_four_devices_equals_one_device(tmp_path)
     env["XLA_FLAGS"] = (
         env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
     ).strip()
-    done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_json([_SCRIPT], env, timeout=600, cwd=tmp_path)
     assert result["count"] == 4
     single, distributed = result["single"], result["distributed"]
     assert single["devices"] == [1, 1, 1, 1]

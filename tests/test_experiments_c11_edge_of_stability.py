@@ -8,35 +8,16 @@ built by hand, so the rule is tested without training.
 from __future__ import annotations
 
 import math
-import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _claims import check_numbers
+from _events import float_scalars
 
 from kerasnotes import experiments, summary
 from kerasnotes.experiments import c11_edge_of_stability as c11
 from kerasnotes.experiments.base import ClaimFiles
 from kerasnotes.experiments.claim import Context
-
-
-def _scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """(step, value) of every float scalar in the run's event files (no TensorFlow)."""
-    from tensorboard.compat.proto import event_pb2
-    from tensorboard.util import tensor_util
-
-    found: dict[str, list[tuple[int, float]]] = {}
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        data, offset = path.read_bytes(), 0
-        while offset < len(data):
-            (length,) = struct.unpack("<Q", data[offset : offset + 8])
-            event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
-            offset += 12 + length + 4
-            for value in event.summary.value:
-                if value.tensor.dtype == 1 and not value.tensor.tensor_shape.dim:
-                    number = float(tensor_util.make_ndarray(value.tensor))
-                    found.setdefault(value.tag, []).append((event.step, number))
-    return found
 
 
 @pytest.mark.e2e
@@ -50,12 +31,7 @@ def test_c11_runs_end_to_end_with_finite_figures_and_the_curvature_view_data(
     assert "criterion" in result.verdict
     assert result.reproduced is None and result.status == "undecided (smoke test)"
     assert result.numbers["seeds"] == 1.0
-    for key, value in result.numbers.items():
-        assert isinstance(value, float), key
-        if key.endswith("_stderr"):  # one seed: no spread
-            assert math.isnan(value), (key, value)
-        else:
-            assert math.isfinite(value), (key, value)
+    check_numbers(result.numbers)  # one seed: every _stderr is NaN (no spread)
     assert result.numbers["learning_rate"] == c11.LEARNING_RATE
     assert result.numbers["threshold"] == pytest.approx(2.0 / c11.LEARNING_RATE)
     assert result.numbers["grad_norm_end"] > 0 and result.numbers["num_hvp_edge"] >= 1
@@ -66,20 +42,20 @@ def test_c11_runs_end_to_end_with_finite_figures_and_the_curvature_view_data(
     sizes = c11.SIZES["quick"]
     epochs = sizes.steps // sizes.steps_per_epoch
     for run_dir in result.runs:
-        scalars = _scalars(run_dir)
+        scalars = float_scalars(run_dir)
         assert len(scalars["epoch_loss"]) == epochs
         assert len(scalars["update_loss"]) == sizes.steps  # every full-batch step
         assert [step for step, _ in scalars[summary.TAG_GRAD_NORM]] == list(range(epochs))
         assert all(math.isfinite(v) and v > 0 for _, v in scalars[summary.TAG_GRAD_NORM])
     # The Curvature view: sharpness and its threshold on one axis, at every epoch of the
     # run at the edge; gradient descent's threshold is 2/η, Adam's (2 + 2β₁)/(1 − β₁) = 38.
-    edge = _scalars(tmp_path / "C11" / c11.EDGE)
+    edge = float_scalars(tmp_path / "C11" / c11.EDGE)
     assert [step for step, _ in edge[summary.TAG_SHARPNESS]] == list(range(epochs))
     for _, threshold in edge[summary.TAG_SHARPNESS_THRESHOLD]:
         assert threshold == pytest.approx(2.0 / c11.LEARNING_RATE, rel=1e-6)
-    quarter = _scalars(tmp_path / "C11" / c11.SMALLER)[summary.TAG_SHARPNESS_THRESHOLD]
+    quarter = float_scalars(tmp_path / "C11" / c11.SMALLER)[summary.TAG_SHARPNESS_THRESHOLD]
     assert quarter[0][1] == pytest.approx(8.0 / c11.LEARNING_RATE, rel=1e-6)
-    adam = _scalars(tmp_path / "C11" / c11.ADAM)[summary.TAG_SHARPNESS_THRESHOLD]
+    adam = float_scalars(tmp_path / "C11" / c11.ADAM)[summary.TAG_SHARPNESS_THRESHOLD]
     assert adam[0][1] == pytest.approx(38.0, rel=1e-6)
 
 

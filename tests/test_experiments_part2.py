@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import importlib
 import math
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _claims import check_numbers
+from _events import float_scalars, tensors
 
 from kerasnotes import experiments
 
@@ -32,41 +33,8 @@ RUN_SCALAR = {"C2": "update_loss"}
 
 
 def _scalars(run_dir: Path) -> dict[str, list[float]]:
-    """Float scalars of a run's event files (TFRecord framing read by hand: no TensorFlow)."""
-    from tensorboard.compat.proto import event_pb2
-    from tensorboard.util import tensor_util
-
-    found: dict[str, list[float]] = {}
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        data, offset = path.read_bytes(), 0
-        while offset < len(data):
-            (length,) = struct.unpack("<Q", data[offset : offset + 8])
-            event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
-            offset += 12 + length + 4
-            for value in event.summary.value:
-                if value.tensor.dtype == 1 and not value.tensor.tensor_shape.dim:
-                    found.setdefault(value.tag, []).append(
-                        float(tensor_util.make_ndarray(value.tensor))
-                    )
-    return found
-
-
-def _tensors(run_dir: Path, tag: str) -> list[np.ndarray]:
-    """Every value of one tensor tag in a run's event files, as ``_scalars`` reads them."""
-    from tensorboard.compat.proto import event_pb2
-    from tensorboard.util import tensor_util
-
-    found = []
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        data, offset = path.read_bytes(), 0
-        while offset < len(data):
-            (length,) = struct.unpack("<Q", data[offset : offset + 8])
-            event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
-            offset += 12 + length + 4
-            found += [
-                tensor_util.make_ndarray(v.tensor) for v in event.summary.value if v.tag == tag
-            ]
-    return found
+    """Float scalars of a run's event files, values only (read by hand: no TensorFlow)."""
+    return {tag: [v for _, v in points] for tag, points in float_scalars(run_dir).items()}
 
 
 @pytest.mark.e2e
@@ -88,12 +56,7 @@ def test_example_runs_end_to_end_with_finite_figures_and_files(
     else:  # a smoke test decides nothing
         assert result.reproduced is None and result.status == "undecided (smoke test)"
     assert result.figure and result.seconds > 0 and result.numbers
-    for key, value in result.numbers.items():
-        assert isinstance(value, float), key
-        if any(part in key for part in MAY_BE_NAN):
-            assert math.isnan(value) or math.isfinite(value), (key, value)
-        else:
-            assert math.isfinite(value), (key, value)
+    check_numbers(result.numbers, MAY_BE_NAN, nan_only=False)
     assert result.plot == tmp_path / claim / f"{CLAIM_EXAMPLES[claim]}.png"
     assert result.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(result.runs) >= 2
@@ -107,7 +70,7 @@ def test_example_runs_end_to_end_with_finite_figures_and_files(
     if claim == "C2":  # the saddle's plane, for the kerasnotes tab's Landscape view
         from kerasnotes import summary
 
-        (plane,) = _tensors(tmp_path / "C2" / "product_eigenvector", summary.TAG_LANDSCAPE_SURFACE)
+        (plane,) = tensors(tmp_path / "C2" / "product_eigenvector", summary.TAG_LANDSCAPE_SURFACE)
         a = np.linspace(-1.5, 1.5, plane.shape[0])
         aa, bb = np.meshgrid(a, a, indexing="ij")
         np.testing.assert_allclose(plane, (1 - (aa**2 - bb**2) / 2) ** 2, rtol=1e-5, atol=1e-6)

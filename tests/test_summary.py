@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from _script import run_json
 
 from kerasnotes import summary
 from kerasnotes.summary import Writer
@@ -346,15 +346,9 @@ _NO_TENSORFLOW_SCRIPT = textwrap.dedent(
 
 def test_write_and_read_back_without_tensorflow(tmp_path):
     env = dict(os.environ, KERAS_BACKEND="jax")
-    done = subprocess.run(
-        [sys.executable, "-c", _NO_TENSORFLOW_SCRIPT, str(tmp_path / "a"), str(tmp_path / "b")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
+    out = run_json(
+        [_NO_TENSORFLOW_SCRIPT, str(tmp_path / "a"), str(tmp_path / "b")], env, timeout=300
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["backend"] == "jax"
     assert out["written_without_tf"] and out["read_without_tf"]
     assert out[summary.TAG_GRAD_NORM] == [[3, 0.125]]

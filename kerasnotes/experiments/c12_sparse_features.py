@@ -228,13 +228,7 @@ class SparseFeatures(Claim):
             )
             for name in ("adagrad", "adam")
         }
-        outcomes = [d.reproduced for d in decisions.values()]
-        if False in outcomes:
-            reproduced: bool | None = False
-        elif all(outcomes):
-            reproduced = True
-        else:
-            reproduced = None
+        reproduced = measures.all_of(d.reproduced for d in decisions.values())
         numbers: dict[str, float] = {"seeds": float(len(seeds))}
         slopes: dict[str, float] = {}
         for name, runs in best.items():

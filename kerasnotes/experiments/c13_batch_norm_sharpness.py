@@ -39,20 +39,18 @@ import numpy as np
 
 from kerasnotes import losses, optimizers, summary
 from kerasnotes.experiments import c9_batch_norm, measures, plotting
-from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
-from kerasnotes.experiments.training import digits_split, fit_run
+from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
+from kerasnotes.experiments.training import DigitsSizes, fit_run
 
 CLAIM = "C13"
 TITLE = "batch norm lowers the sharpness (λmax), so it admits a larger learning rate"
 
 
 @dataclasses.dataclass(frozen=True)
-class Sizes:
-    """How much one mode trains and measures.
+class Sizes(DigitsSizes):
+    """How much one mode trains and measures (``epochs``: of SGD before the measurement).
 
     Args:
-        train_samples: training rows of digits (None: all).
-        epochs: epochs of SGD before the measurement (the same for both networks).
         probe_samples: rows of the fixed sample the Hessian is measured on.
         depth: hidden layers (C9's network).
         width: units per hidden layer.
@@ -61,8 +59,6 @@ class Sizes:
         trace_samples: Hutch++ samples of each layer's trace.
     """
 
-    train_samples: int | None
-    epochs: int
     probe_samples: int
     depth: int = 6
     width: int = 32
@@ -121,7 +117,7 @@ def gradient_descent_ratio(probe: Any, rate: float, steps: int) -> float:
     return float(total / start) if start > 0 else math.nan
 
 
-class BatchNormSharpness(Claim):
+class BatchNormSharpness(DigitsClaim):
     """Train C9's MLP with and without BN to the same point; measure λmax, whole and per layer.
 
     Runs go to ``<log_dir>/C13/<config>`` (the training, then the sharpness against
@@ -152,9 +148,6 @@ class BatchNormSharpness(Claim):
         model, loss = self._models[batch_norm]
         model.set_weights(fresh.get_weights())  # also resets BN's moving statistics
         return model, loss
-
-    def data(self, context: Context, seed: int) -> tuple:
-        return digits_split(context.sizes.train_samples, seed)
 
     def configs(self, context: Context, data: Any) -> dict[str, bool]:
         return {"plain": False, "bn": True}

@@ -150,13 +150,7 @@ class DecayingRates(DigitsClaim):
             )
             for name in ("exponential", "step")
         }
-        outcomes = [d.reproduced for d in decisions.values()]
-        if False in outcomes:
-            reproduced: bool | None = False
-        elif all(outcomes):
-            reproduced = True
-        else:
-            reproduced = None
+        reproduced = measures.all_of(d.reproduced for d in decisions.values())
         loss = {name: float(np.mean(values)) for name, values in per_seed.items()}
         status = context.status(reproduced)
         effects = "; ".join(

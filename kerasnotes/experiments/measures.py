@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -226,6 +226,19 @@ def decide(
     return SeedVerdict(
         None, mean, stderr, values, f"the effect is within {k:g} standard errors of zero"
     )
+
+
+def all_of(outcomes: Iterable[bool | None]) -> bool | None:
+    """Several decisions as one: False if any is False, True if all are True, else None.
+
+    Example:
+        >>> all_of([True, True]), all_of([True, None]), all_of([None, False])
+        (True, None, False)
+    """
+    outcomes = list(outcomes)
+    if False in outcomes:
+        return False
+    return True if all(outcomes) else None
 
 
 def above_chance(accuracy: float, num_classes: int, factor: float = CHANCE_FACTOR) -> bool:

@@ -159,6 +159,33 @@ const X_INSET = 9;
 const MAX_POINT_DOTS = 400; // beyond this a series is drawn as a line only
 
 /**
+ * Axis titles into the `axes` group: `xLabel` ending at (`right`, `bottom`), `yLabel`
+ * turned a quarter left and centred at (`left`, `middle`). An empty label is not drawn.
+ */
+export function axisLabels(axes, { xLabel, yLabel, right, bottom, middle, left = 12 }) {
+  if (xLabel) {
+    svg(
+      "text",
+      { x: right, y: bottom, "text-anchor": "end", class: "kn-label" },
+      axes,
+    ).textContent = xLabel;
+  }
+  if (yLabel) {
+    svg(
+      "text",
+      {
+        x: left,
+        y: middle,
+        "text-anchor": "middle",
+        class: "kn-label",
+        transform: `rotate(-90 ${left} ${middle})`,
+      },
+      axes,
+    ).textContent = yLabel;
+  }
+}
+
+/**
  * Draw a chart into `host` (its previous content is replaced).
  *
  * spec = {
@@ -298,26 +325,13 @@ export function lineChart(host, spec) {
     { x: MARGIN.left, y: MARGIN.top, width: plotW, height: plotH, class: "kn-frame" },
     axes,
   );
-  if (spec.xLabel) {
-    svg(
-      "text",
-      { x: MARGIN.left + plotW, y: height - 3, "text-anchor": "end", class: "kn-label" },
-      axes,
-    ).textContent = spec.xLabel;
-  }
-  if (spec.yLabel) {
-    svg(
-      "text",
-      {
-        x: 12,
-        y: MARGIN.top + plotH / 2,
-        "text-anchor": "middle",
-        class: "kn-label",
-        transform: `rotate(-90 12 ${MARGIN.top + plotH / 2})`,
-      },
-      axes,
-    ).textContent = spec.yLabel;
-  }
+  axisLabels(axes, {
+    xLabel: spec.xLabel,
+    yLabel: spec.yLabel,
+    right: MARGIN.left + plotW,
+    bottom: height - 3,
+    middle: MARGIN.top + plotH / 2,
+  });
 
   const clipId = `kn-clip-${spec.id}`;
   const defs = svg("defs", {}, root);

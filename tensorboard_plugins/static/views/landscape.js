@@ -6,7 +6,7 @@
 // which is ½λt² for a unit eigenvector at a critical point.
 
 import { getJson } from "../api.js";
-import { legend, lineChart } from "../chart.js";
+import { axisLabels, legend, lineChart } from "../chart.js";
 import { html, svg } from "../dom.js";
 import { fmt, fmtSigned } from "../format.js";
 import { card } from "../layout.js";
@@ -208,22 +208,14 @@ function heatMap(host, s) {
     ).textContent = fmtSigned(t, 3);
   }
   const names = axisNames(s);
-  svg(
-    "text",
-    { x: MARGIN.left + plot, y: height - 3, "text-anchor": "end", class: "kn-label" },
-    axes,
-  ).textContent = `a, along ${names[0]}`;
-  svg(
-    "text",
-    {
-      x: 11,
-      y: MARGIN.top + plot / 2,
-      "text-anchor": "middle",
-      class: "kn-label",
-      transform: `rotate(-90 11 ${MARGIN.top + plot / 2})`,
-    },
-    axes,
-  ).textContent = `b, along ${names[1]}`;
+  axisLabels(axes, {
+    xLabel: `a, along ${names[0]}`,
+    yLabel: `b, along ${names[1]}`,
+    right: MARGIN.left + plot,
+    bottom: height - 3,
+    middle: MARGIN.top + plot / 2,
+    left: 11,
+  });
   // The path training took, projected on the plane, and the current point.
   const inside = (p) => finite(p.a) && finite(p.b);
   const path = s.trajectory.filter(inside);

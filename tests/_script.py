@@ -1,0 +1,25 @@
+"""Run a Python script in a fresh interpreter and read the JSON line it prints last."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def run_json(args: list, env: dict, timeout: float, cwd=None) -> dict:
+    """``python -c args[0] args[1:]`` under ``env``: it must succeed; its last stdout line as JSON.
+
+    A fresh process is how a test gets a backend or device setting that the
+    pytest process has already fixed.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
