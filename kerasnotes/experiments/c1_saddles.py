@@ -34,7 +34,7 @@ import numpy as np
 from kerasnotes import _validation, losses, optimizers, summary
 from kerasnotes.callbacks import SaddlePointDetector
 from kerasnotes.curvature import HessianProbe
-from kerasnotes.experiments import plotting
+from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.claim import Claim, Context, Judgement, Trial
 from kerasnotes.experiments.training import BatchLoss, RunRecorder, digits_split, mlp
 
@@ -275,13 +275,8 @@ class SaddleStalls(Claim):
             "min_minimum_ratio": float(min(ratios)) if ratios else float("nan"),
         }
         if surface is not None:
-            c, h = SURFACE_NUM // 2, float(surface.a[1] - surface.a[0])
-            grid = surface.loss  # second differences through the stall along each direction
-            numbers["surface_curvature_min"] = float(
-                (grid[c - 1, c] - 2 * grid[c, c] + grid[c + 1, c]) / h**2
-            )
-            numbers["surface_curvature_max"] = float(
-                (grid[c, c - 1] - 2 * grid[c, c] + grid[c, c + 1]) / h**2
+            numbers["surface_curvature_min"], numbers["surface_curvature_max"] = (
+                measures.plane_curvatures(surface.loss, float(surface.a[1] - surface.a[0]))
             )
             numbers["surface_lambda_min"] = float(surface.eigenvalues[0])
             numbers["surface_lambda_max"] = float(surface.eigenvalues[1])
@@ -346,12 +341,11 @@ def _plot(stalls: list[dict], tol: float, surface: Any, path: Path, status: str)
 
 def _plot_surface(axes: Any, surface: Any) -> None:
     """L − L(stall) on the plane of u_min, u_max through the first saddle stall."""
-    a, b = surface.a, surface.b
-    rise = surface.loss - surface.center_loss
-    filled = axes.contourf(a, b, rise.T, levels=24, cmap="viridis")
-    axes.figure.colorbar(filled, ax=axes, shrink=0.85, label="L − L(stall)")
-    axes.plot([0], [0], "o", color="#e03131", label="the stall")
-    axes.set_xlabel(f"a along u_min (λ = {surface.eigenvalues[0]:.1e})")
-    axes.set_ylabel(f"b along u_max (λ = {surface.eigenvalues[1]:.2f})")
-    axes.set_title("the loss around the first saddle stall (F16)", fontsize=9)
-    axes.legend(fontsize=7, loc="upper right")
+    labels = {
+        "colorbar": "L − L(stall)",
+        "point": "the stall",
+        "x": f"a along u_min (λ = {surface.eigenvalues[0]:.1e})",
+        "y": f"b along u_max (λ = {surface.eigenvalues[1]:.2f})",
+        "title": "the loss around the first saddle stall (F16)",
+    }
+    plotting.plane(axes, surface, surface.loss - surface.center_loss, labels)

@@ -344,16 +344,12 @@ def _surface(model: keras.Model, x: np.ndarray, y: np.ndarray, loss, numbers: di
     surface = HessianProbe(model, x, y, loss=loss).landscape(
         "extreme", span=SURFACE_SPAN, num=SURFACE_NUM
     )
-    c = SURFACE_NUM // 2
     h = float(surface.a[1] - surface.a[0])
     grid = surface.loss
     a, b = np.meshgrid(surface.a, surface.b, indexing="ij")
-    numbers["product_surface_curvature_min"] = (
-        grid[c - 1, c] - 2 * grid[c, c] + grid[c + 1, c]
-    ) / h**2
-    numbers["product_surface_curvature_max"] = (
-        grid[c, c - 1] - 2 * grid[c, c] + grid[c, c + 1]
-    ) / h**2
+    numbers["product_surface_curvature_min"], numbers["product_surface_curvature_max"] = (
+        measures.plane_curvatures(grid, h)
+    )
     numbers["product_surface_lambda_min"] = float(surface.eigenvalues[0])
     numbers["product_surface_lambda_max"] = float(surface.eigenvalues[1])
     numbers["product_surface_step"] = h
@@ -365,15 +361,14 @@ def _surface(model: keras.Model, x: np.ndarray, y: np.ndarray, loss, numbers: di
 
 def _plot_surface(axes: Any, surface: Any, numbers: dict) -> None:
     """Heat map and contours of the plane, the saddle marked, u_min and u_max as axes."""
-    a, b, grid = surface.a, surface.b, surface.loss
-    filled = axes.contourf(a, b, grid.T, levels=24, cmap="viridis")
-    axes.contour(a, b, grid.T, levels=[0.25, 0.5, 1.0, 2.0, 4.0], colors="white", linewidths=0.6)
-    axes.figure.colorbar(filled, ax=axes, shrink=0.85, label="loss")
-    axes.plot([0], [0], "o", color="#e03131", label="saddle (0, 0)")
-    axes.set_xlabel(f"a along u_min (λ = {numbers['product_surface_lambda_min']:.2f})")
-    axes.set_ylabel(f"b along u_max (λ = {numbers['product_surface_lambda_max']:.2f})")
-    axes.set_title("(1 − w1·w2)² on the plane of H's eigenvectors", fontsize=9)
-    axes.legend(fontsize=7, loc="upper right")
+    labels = {
+        "colorbar": "loss",
+        "point": "saddle (0, 0)",
+        "x": f"a along u_min (λ = {numbers['product_surface_lambda_min']:.2f})",
+        "y": f"b along u_max (λ = {numbers['product_surface_lambda_max']:.2f})",
+        "title": "(1 − w1·w2)² on the plane of H's eigenvectors",
+    }
+    plotting.plane(axes, surface, surface.loss, labels, contours=[0.25, 0.5, 1.0, 2.0, 4.0])
 
 
 def _plot_slices(axes: Any, surface: Any, numbers: dict) -> None:

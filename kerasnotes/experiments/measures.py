@@ -241,6 +241,31 @@ def all_of(outcomes: Iterable[bool | None]) -> bool | None:
     return True if all(outcomes) else None
 
 
+def plane_curvatures(grid: np.ndarray, step: float) -> tuple[float, float]:
+    """Second differences of a landscape's loss through its centre, along a and along b.
+
+    ```
+    c = num // 2:   (L[c−1, c] − 2 L[c, c] + L[c+1, c]) / h²,   (L[c, c−1] − 2 L[c, c] + L[c, c+1]) / h²
+    ```
+
+    For a unit eigenvector d with eigenvalue λ this is λ + O(h²) (F16's slice ½λt²).
+
+    Args:
+        grid: ``Landscape.loss``, shape (num, num) with num odd (the weights at the centre).
+        step: the grid's spacing h (``a[1] − a[0]``).
+
+    Example:
+        >>> t = np.linspace(-1, 1, 5)
+        >>> a, b = np.meshgrid(t, t, indexing="ij")
+        >>> plane_curvatures(1 - a**2 + 0.5 * b**2, 0.5)   # L = 1 − a² + ½b²: curvatures −2, 1
+        (-2.0, 1.0)
+    """
+    c = grid.shape[0] // 2
+    along_a = (grid[c - 1, c] - 2 * grid[c, c] + grid[c + 1, c]) / step**2
+    along_b = (grid[c, c - 1] - 2 * grid[c, c] + grid[c, c + 1]) / step**2
+    return float(along_a), float(along_b)
+
+
 def above_chance(accuracy: float, num_classes: int, factor: float = CHANCE_FACTOR) -> bool:
     """Whether an accuracy is far enough above chance to support a claim about accuracy.
 

@@ -130,3 +130,32 @@ def integer_ticks(axes: Any) -> None:
     from matplotlib.ticker import MaxNLocator
 
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def plane(
+    axes: Any,
+    surface: Any,
+    values: np.ndarray,
+    labels: dict[str, str],
+    contours: list[float] | None = None,
+) -> None:
+    """Heat map of ``values`` on a landscape's plane (a along d₁, b along d₂), the centre marked.
+
+    Args:
+        axes: the panel.
+        surface: a ``kerasnotes.curvature.Landscape`` (its ``a`` and ``b`` axes).
+        values: what to colour, shape (len(a), len(b)).
+        labels: ``colorbar``, ``point`` (the centre's legend), ``x``, ``y`` and ``title``.
+        contours: levels of white contour lines, if any.
+    """
+    filled = axes.contourf(surface.a, surface.b, values.T, levels=24, cmap="viridis")
+    if contours:
+        axes.contour(
+            surface.a, surface.b, values.T, levels=contours, colors="white", linewidths=0.6
+        )
+    axes.figure.colorbar(filled, ax=axes, shrink=0.85, label=labels["colorbar"])
+    axes.plot([0], [0], "o", color="#e03131", label=labels["point"])
+    axes.set_xlabel(labels["x"])
+    axes.set_ylabel(labels["y"])
+    axes.set_title(labels["title"], fontsize=9)
+    axes.legend(fontsize=7, loc="upper right")
