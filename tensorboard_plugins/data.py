@@ -336,13 +336,7 @@ class RunReader:
                 skipped += 1
             else:
                 by_step[int(datum.step)] = array  # a re-logged step keeps its last value
-        steps = sorted(by_step)
-        if not steps:
-            raise NotFound(f"run {run!r} has no readable spectral density ({skipped} skipped)")
-        if step is None:
-            step = steps[-1]
-        if step not in by_step:
-            raise NotFound(f"run {run!r} has no spectral density at step {step}; steps: {steps}")
+        steps, step = _chosen_step(run, by_step, step, "spectral density", skipped)
         grid, density = by_step[step]
         keep = _display_indices(grid.size, MAX_GRID)
         lam = self._extremes_at(run, step, tensors)
@@ -411,13 +405,7 @@ class RunReader:
                 skipped += 1
             else:
                 decoded[s] = one
-        steps = sorted(decoded)
-        if not steps:
-            raise NotFound(f"run {run!r} has no readable landscape ({skipped} skipped)")
-        if step is None:
-            step = steps[-1]
-        if step not in decoded:
-            raise NotFound(f"run {run!r} has no landscape at step {step}; steps: {steps}")
+        steps, step = _chosen_step(run, decoded, step, "landscape", skipped)
         return {
             "run": run,
             "steps": steps,
@@ -516,3 +504,17 @@ def _display_indices(size: int, limit: int) -> np.ndarray:
     if size <= limit:
         return np.arange(size)
     return np.unique(np.round(np.linspace(0, size - 1, limit)).astype(int))
+
+
+def _chosen_step(
+    run: str, by_step: dict[int, Any], step: int | None, what: str, skipped: int
+) -> tuple[list[int], int]:
+    """The logged steps in order and the one asked for (None: the last); NotFound otherwise."""
+    steps = sorted(by_step)
+    if not steps:
+        raise NotFound(f"run {run!r} has no readable {what} ({skipped} skipped)")
+    if step is None:
+        step = steps[-1]
+    if step not in by_step:
+        raise NotFound(f"run {run!r} has no {what} at step {step}; steps: {steps}")
+    return steps, step
