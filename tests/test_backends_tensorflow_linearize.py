@@ -364,3 +364,47 @@ def test_a_correct_split_gives_no_warning():
     assert messages == []
     for out in outs:
         np.testing.assert_allclose(out, [8.0, 2.0])
+
+
+def test_products_run_with_grappler_on_inside_the_tours_short_lived_graphs(monkeypatch):
+    # The tour switches Grappler off (short_lived_graphs); a probe's products switch it on
+    # for their own calls (without its constant folding a BN gradient's int32 Transpose
+    # reaches oneDNN, which logs an error line on CPUs without AVX-512), then restore it.
+    tf = _tf()
+    backend, tensorflow_linearize = _modules()
+    seen = []
+    original_init = tensorflow_linearize.SplitHvp.__init__
+
+    def recording_init(self, hvp, args, vectors):
+        def unsplit(*call_args):
+            seen.append(("unsplit", _grappler_off(tf)))
+            return hvp(*call_args)
+
+        original_init(self, hvp, args, vectors)
+        self._unsplit = unsplit
+        if self.linearized:
+            tangent = self._tangent
+
+            def recording_tangent(*call_args):
+                seen.append(("tangent", _grappler_off(tf)))
+                return tangent(*call_args)
+
+            self._tangent = recording_tangent
+
+    monkeypatch.setattr(tensorflow_linearize.SplitHvp, "__init__", recording_init)
+    model, x, bn_mode = _models()[1]
+    y = rng(2).integers(0, 3, len(x))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with backend.short_lived_graphs():
+        assert _grappler_off(tf)
+        probe = HessianProbe(model, x, y, loss=loss, bn_mode=bn_mode)
+        hv = probe.hvp(rng(3).normal(size=probe.num_parameters))
+        assert _grappler_off(tf)  # the tour's setting is back after each product
+    assert not _grappler_off(tf)
+    assert {kind for kind, _ in seen} == {"unsplit", "tangent"}, seen
+    assert not any(off for _, off in seen), seen
+    assert np.all(np.isfinite(hv))
+
+
+def _grappler_off(tf) -> bool:
+    return bool(tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer"))

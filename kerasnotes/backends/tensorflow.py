@@ -194,7 +194,9 @@ def short_lived_graphs() -> Iterator[None]:
     not change: Grappler only rewrites how a
     graph computes, not what. The previous setting comes back on exit, also
     when the block raises; functions first run inside the block stay
-    unoptimised.
+    unoptimised, except a probe's Hessian-vector products, which run many
+    times and switch Grappler on for their own calls
+    (``tensorflow_linearize._optimised``).
     """
     previous = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})

@@ -43,8 +43,9 @@ puts on the shape of its parameters) on nodes the half lacks are dropped.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -84,6 +85,33 @@ class _CannotSplit(Exception):
 
 def _is_stateful(op: tf.Operation) -> bool:
     return bool(op.op_def.is_stateful) if op.op_def is not None else False
+
+
+@contextlib.contextmanager
+def _optimised() -> Iterator[None]:
+    """Inside the block, Grappler (TensorFlow's graph optimiser) is on.
+
+    The tour switches Grappler off for its short-lived training graphs
+    (``backends.tensorflow.short_lived_graphs``). A probe's products are not
+    short-lived: it runs the same product dozens of times, so the optimiser
+    pays. Without its constant folding a product also keeps int32 shape
+    arithmetic (the ``Transpose`` of a BatchNormalization gradient's axes),
+    which reaches a oneDNN kernel that, on CPUs without AVX-512, logs an
+    "oneDNN supports DT_INT32 only ..." error line before falling back.
+    TensorFlow instantiates a function once per optimiser setting, so every
+    product (split or not) runs inside this block: two dictionary updates a
+    call, next to a product's milliseconds. With Grappler on, nothing changes.
+    """
+    key = "disable_meta_optimizer"
+    previous = tf.config.optimizer.get_experimental_options().get(key, False)
+    if not previous:
+        yield
+        return
+    tf.config.optimizer.set_experimental_options({key: False})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({key: previous})
 
 
 #: The split's first product may differ from the unsplit one by this much, ‖s − u‖ ≤ tol·‖u‖.
@@ -142,7 +170,7 @@ class SplitHvp:
             self._checked = True  # once per split, whatever the outcome
             try:
                 apply = self._prepare_split(args)
-                mismatch = _compare(apply, lambda v: self._unsplit(*args, v), args[0])
+                mismatch = _compare(apply, self._unsplit_at(args), args[0])
             except Exception as error:
                 self._fall_back(f"raised while running ({_one_line(error)})")
             else:
@@ -150,12 +178,25 @@ class SplitHvp:
                     return apply
                 self._fall_back(f"differs from the unsplit product ({mismatch})")
         if not self.linearized:
-            return lambda vectors: self._unsplit(*args, vectors)
+            return self._unsplit_at(args)
         return self._prepare_split(args)
 
+    def _unsplit_at(self, args: tuple) -> Callable[[list], list]:
+        def apply(vectors: list) -> list:
+            with _optimised():
+                return self._unsplit(*args, vectors)
+
+        return apply
+
     def _prepare_split(self, args: tuple) -> Callable[[list], list]:
-        residuals = self._primal(*[t for t in tf.nest.flatten(args) if t is not None])
-        return lambda vectors: self._tangent(*residuals, *vectors)
+        with _optimised():
+            residuals = self._primal(*[t for t in tf.nest.flatten(args) if t is not None])
+
+        def apply(vectors: list) -> list:
+            with _optimised():
+                return self._tangent(*residuals, *vectors)
+
+        return apply
 
 
 def _one_line(error: BaseException) -> str:
