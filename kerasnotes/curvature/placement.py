@@ -24,6 +24,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasnotes import _validation
+
 
 def batch_devices() -> int:
     """How many devices a micro-batch is split over: the distribution's batch axis, else 1.
@@ -59,3 +61,108 @@ def batch_tensor(array: np.ndarray) -> Any:
     return keras.distribution.distribute_tensor(
         tensor, distribution.get_data_layout(tuple(array.shape))
     )
+
+
+# ----------------------------------------------- replicas of a backend engine (tf.distribute)
+# A backend that runs products per replica (TensorFlow's tf.distribute) offers
+# data_parallel(model, distribution) -> engine | None, num_replicas(engine) and
+# per_replica(engine, shards); the helpers below are its backend-neutral side.
+
+
+def data_parallel(model: Any, distribution: Any) -> Any:
+    """The backend's data-parallel engine for a probe of ``model``, or None (one device).
+
+    On TensorFlow: ``distribution`` (a ``tf.distribute.Strategy``), else the
+    strategy in scope, else the one the model's variables were created under.
+    Other backends take ``distribution=None`` only (JAX reads the active
+    ``keras.distribution``).
+
+    Example:
+        >>> import keras
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> data_parallel(model, None) is None   # no strategy, no distribution
+        True
+    """
+    from kerasnotes import backends
+
+    backend = backends.active()
+    find = getattr(backend, "data_parallel", None)
+    if find is not None:
+        return find(model, distribution)
+    if distribution is None:
+        return None
+    name = keras.backend.backend()
+    how = (
+        "set one with keras.distribution.set_distribution(...) instead"
+        if name == "jax"
+        else "a tf.distribute.Strategy is for the TensorFlow backend"
+    )
+    raise ValueError(
+        _validation.message("distribution", distribution, f"None on the {name} backend ({how})")
+    )
+
+
+def replica_bounds(start: int, stop: int, replicas: int) -> list[tuple[int, int]]:
+    """Rows ``[start, stop)`` cut into one shard per replica, as even as the count allows.
+
+    A micro-batch with fewer rows than replicas is kept whole (one shard): an
+    empty shard would have nothing to average over.
+
+    Example:
+        >>> replica_bounds(0, 5, 2)
+        [(0, 3), (3, 5)]
+        >>> replica_bounds(10, 11, 2)   # one row: not split
+        [(10, 11)]
+    """
+    if replicas <= 1 or stop - start < replicas:
+        return [(start, stop)]
+    edges = start + np.cumsum(
+        [0] + [len(p) for p in np.array_split(np.arange(stop - start), replicas)]
+    )
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def grouped(engine: Any, batches: list, counts: list[int]) -> list:
+    """Each micro-batch's shards (``counts`` of them in a row) as one distributed batch.
+
+    ``batches`` are ``(x, y, sw, w)`` per shard; a micro-batch kept whole
+    (count 1) stays as it is, on one device.
+    """
+    from kerasnotes import backends
+
+    backend = backends.active()
+    out, start = [], 0
+    for count in counts:
+        shards = batches[start : start + count]
+        start += count
+        if count == 1:
+            out.append(shards[0])
+            continue
+        out.append(
+            tuple(
+                None
+                if shards[0][i] is None
+                else keras.tree.map_structure(
+                    lambda *leaves: backend.per_replica(engine, list(leaves)),
+                    *[s[i] for s in shards],
+                )
+                for i in range(4)
+            )
+        )
+    return out
+
+
+def num_replicas(model: Any, distribution: Any) -> int:
+    """How many devices share a probe's data: the backend engine's replicas, else ``batch_devices()``.
+
+    Example:
+        >>> import keras
+        >>> num_replicas(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]), None)
+        1
+    """
+    engine = data_parallel(model, distribution)
+    if engine is None:
+        return batch_devices()
+    from kerasnotes import backends
+
+    return int(backends.active().num_replicas(engine))
