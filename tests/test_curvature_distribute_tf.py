@@ -56,7 +56,16 @@ _SCRIPT = textwrap.dedent(
             "trace": probe.trace(num_samples=20, seed=0).estimate,
             "masses": [density.negative_fraction, density.zero_fraction,
                        density.positive_fraction],
+            "ggn": probe.ggn_vp(v).tolist(),
+            "line": probe.landscape(v / np.linalg.norm(v), span=0.5, num=3).loss.tolist(),
+            "weighted": weighted(model, **kwargs),
         }
+
+    def weighted(model, **kwargs):
+        # sample weights (zero on some rows) travel with the shards
+        sw = np.random.default_rng(2).uniform(0, 2, 481) * (np.arange(481) % 5 != 0)
+        probe = HessianProbe(model, x[:481], y[:481], batch_size=128, sample_weight=sw, **kwargs)
+        return [probe.loss(), *probe.gradient().tolist()]
 
     if sys.argv[1] == "probe":
         model = build()
@@ -126,6 +135,11 @@ def test_a_probe_under_mirrored_strategy_on_two_devices_equals_one_device(tmp_pa
         np.testing.assert_allclose(distributed["eig"], single["eig"], rtol=1e-6)
         assert distributed["trace"] == pytest.approx(single["trace"], rel=1e-6)
         np.testing.assert_allclose(distributed["masses"], single["masses"], rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(distributed["ggn"], single["ggn"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(distributed["line"], single["line"], rtol=1e-6)
+        np.testing.assert_allclose(
+            distributed["weighted"], single["weighted"], rtol=1e-5, atol=1e-7
+        )
 
 
 @pytest.mark.slow  # two fits with a full analysis per epoch: about 80 s on 2 cores

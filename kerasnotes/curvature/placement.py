@@ -14,6 +14,11 @@ The same sum in another order, so every result equals the one-device value to
 round-off. A micro-batch whose size the devices do not divide is left whole
 (replicated): the numbers are the same, only that batch is not split. Without a
 distribution this is ``keras.ops.convert_to_tensor``.
+
+A backend with its own data-parallel engine (TensorFlow's ``tf.distribute``,
+the section at the end) gets each micro-batch as one shard per replica instead
+(``replica_bounds``, ``grouped``); the backend runs every product per replica
+and sums the replicas' results.
 """
 
 from __future__ import annotations
