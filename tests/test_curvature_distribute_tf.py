@@ -76,7 +76,13 @@ _SCRIPT = textwrap.dedent(
         model.set_weights(weights)
         distributed = measure(model)                      # found from the model's variables
         passed = measure(build(), distribution=strategy)  # a strategy passed as distribution=
-        print(json.dumps({"single": single, "distributed": distributed, "passed": passed}))
+        # a data source is read batch by batch on one device, inside the scope too
+        data = tf.data.Dataset.from_tensor_slices((x[:481], y[:481])).batch(128)
+        with strategy.scope():
+            streamed = HessianProbe(model, data, verbose=0)
+            stream = [streamed.num_replicas, streamed.loss()]
+        print(json.dumps({"single": single, "distributed": distributed, "passed": passed,
+                          "stream": stream}))
         sys.exit()
 
     def fit(model):
@@ -125,6 +131,8 @@ def test_a_probe_under_mirrored_strategy_on_two_devices_equals_one_device(tmp_pa
     result = run_json([_SCRIPT, "probe"], env, timeout=600, cwd=tmp_path)
     single = result["single"]
     assert single["replicas"] == 1 and single["shards"] == [1, 1, 1, 1]
+    assert result["stream"][0] == 1
+    assert result["stream"][1] == pytest.approx(single["loss"], rel=1e-6)
     for distributed in (result["distributed"], result["passed"]):
         assert distributed["replicas"] == 2 and distributed["shards"] == [2, 2, 2, 2]
         assert distributed["loss"] == pytest.approx(single["loss"], rel=1e-6)
@@ -142,7 +150,7 @@ def test_a_probe_under_mirrored_strategy_on_two_devices_equals_one_device(tmp_pa
         )
 
 
-@pytest.mark.slow  # two fits with a full analysis per epoch: about 80 s on 2 cores
+@pytest.mark.slow  # two fits, each with a full Hessian analysis per epoch
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute strategies are TensorFlow's")
 def test_the_saddle_detector_inside_a_mirrored_fit_records_what_one_device_records(tmp_path):
     env = dict(os.environ, KERAS_BACKEND="tensorflow")

@@ -192,7 +192,8 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
             verbose=verbose,
             distribution=distribution,
         )
-        self._num_replicas = placement.num_replicas(model, distribution)
+        streamed = not isinstance(self._batches, list)  # a source's batches: StreamBatches
+        self._num_replicas = placement.num_replicas(model, distribution, streamed)
         self.bn_mode = bn_mode
         variables = model.trainable_variables
         # The flat-vector layout (kerasnotes.curvature.flat); its parts stay readable
