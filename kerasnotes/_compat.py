@@ -20,6 +20,10 @@ one changed. The uses:
 - ``get_keras_mask`` / ``set_keras_mask``: the "this element does not count"
   mask a tensor carries, which ``keras.losses.Loss.__call__`` honours when it
   reduces.
+- ``unscale_loss_for_distribution(value)``: under a ``tf.distribute`` strategy
+  ``keras.losses.Loss.__call__`` divides its value by the number of replicas
+  (``fit`` sums the replicas' gradients); the curvature probe sums the
+  replicas' weighted shares itself and undoes that division.
 - ``keras_tuner_distribute``: keras-tuner's ``distribute.utils``
   (``has_chief_oracle``, ``is_chief_oracle``), read from the environment
   variables keras-tuner's distributed search sets. Imported on first use, so
@@ -98,6 +102,14 @@ except ImportError:  # pragma: no cover - a Keras without it: masks are read as 
 
     def get_keras_mask(tensor: Any) -> Any:
         return None
+
+
+try:  # Keras divides a loss by the replica count under tf.distribute; this multiplies back
+    from keras.src.losses.loss import unscale_loss_for_distribution
+except ImportError:  # pragma: no cover - a Keras without it: no division to undo
+
+    def unscale_loss_for_distribution(value: Any) -> Any:
+        return value
 
 
 #: The optimizer method kerasnotes overrides, and the arguments it relies on.

@@ -210,3 +210,13 @@ def test_a_missing_keras_symbol_becomes_a_stand_in_that_names_it():
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no_such_name"):
         _compat.no_such_name  # noqa: B018
+
+
+def test_unscale_loss_for_distribution_leaves_a_loss_alone_outside_a_strategy():
+    # curvature/objective.py multiplies back what Loss.__call__ divides by under
+    # tf.distribute (tests/test_curvature_distribute_tf.py checks it under a strategy).
+    with relied_on("keras.src.losses.loss.unscale_loss_for_distribution"):
+        value = ops.convert_to_tensor(np.float32(2.5))
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(_compat.unscale_loss_for_distribution(value)), 2.5
+        )

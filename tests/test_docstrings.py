@@ -70,7 +70,7 @@ def test_every_module_is_collected():
     assert (
         backends
         == {
-            "tensorflow": {"tensorflow", "tensorflow_linearize"},
+            "tensorflow": {"tensorflow", "tensorflow_distribute", "tensorflow_linearize"},
             "jax": {"jax"},
             "torch": {"torch"},
         }[keras.backend.backend()]

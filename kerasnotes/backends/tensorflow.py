@@ -30,7 +30,12 @@ from collections.abc import Callable, Iterator
 import tensorflow as tf
 
 from kerasnotes import _validation
-from kerasnotes.backends import tensorflow_linearize
+from kerasnotes.backends import tensorflow_distribute, tensorflow_linearize
+from kerasnotes.backends.tensorflow_distribute import (  # noqa: F401 - the backend's API
+    data_parallel,
+    num_replicas,
+    per_replica,
+)
 
 HVP_MODES = ("reverse_over_reverse", "forward_over_reverse")
 HVP_MODE = "reverse_over_reverse"
@@ -52,7 +57,8 @@ def _dense(tensors: list) -> list:
 
 
 def _compiled(fn: Callable) -> Callable:
-    return tf.function(fn, autograph=False)
+    # Distributed data (tf.distribute PerReplica arguments) runs fn on every replica.
+    return tensorflow_distribute.dispatching(fn, tf.function(fn, autograph=False))
 
 
 def gradient_function(objective: Callable) -> Callable:
@@ -145,7 +151,9 @@ def linearized_hvp(objective: Callable) -> Callable:
     probe's weights and data never change; the residuals (activations, masks)
     stay in memory as long as the probe keeps ``apply``.
     """
-    return tensorflow_linearize.linearized(_compiled(_reverse_over_reverse(objective)))
+    hvp = _reverse_over_reverse(objective)
+    split = tensorflow_linearize.linearized(tf.function(hvp, autograph=False))
+    return tensorflow_distribute.linearized(split, _compiled(hvp))
 
 
 def loss_function(objective: Callable) -> Callable:

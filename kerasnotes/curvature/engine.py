@@ -31,7 +31,7 @@ import numpy as np
 from keras import ops
 
 from kerasnotes import _validation, backends
-from kerasnotes.curvature import sources
+from kerasnotes.curvature import placement, sources
 from kerasnotes.curvature.objective import (
     BN_MODES,
     ProbeLoss,
@@ -238,14 +238,19 @@ def prepared(
     steps: Any = None,
     cache_bytes: Any = None,
     verbose: Any = "auto",
+    distribution: Any = None,
 ) -> tuple[_Engine, sources.Batches, int]:
     """Check the arguments and put the data on the device once, in micro-batches.
 
     Returns the compiled engine, the batches ``(x_b, y_b, sample_weight_b, [w_b, r_b])``
     (``sources.ArrayBatches`` for arrays, ``sources.StreamBatches`` for a data
-    source with ``y=None``) and N.
+    source with ``y=None``) and N. Under a backend's data-parallel engine
+    (``placement.data_parallel``: a ``tf.distribute`` strategy) each array
+    micro-batch is cut into one shard per replica, weighted as a micro-batch
+    of its own, and the shards travel as one distributed batch.
     """
     _check_model(model, bn_mode, batch_size)
+    replicas = placement.data_parallel(model, distribution)
     steps = sources.check_steps(steps)
     if y is None and sources.is_source(x):
         return _prepared_stream(
@@ -293,6 +298,9 @@ def prepared(
     size = batch_size or num_x
     # steps: the first micro-batches only, as evaluate(x, y, batch_size=..., steps=...).
     bounds = [(start, min(start + size, num_x)) for start in range(0, num_x, size)][:steps]
+    count = 1 if replicas is None else backends.active().num_replicas(replicas)
+    shards = [placement.replica_bounds(start, stop, count) for start, stop in bounds]
+    bounds = [bound for pieces in shards for bound in pieces]
     batches = []
     for start, stop in bounds:
         sw = None if sample_weight is None else sample_weight[start:stop].astype("float32")
@@ -310,6 +318,8 @@ def prepared(
         (*batch, ops.convert_to_tensor(w.astype(dtype)))
         for batch, w in zip(batches, weights, strict=True)
     ]
+    if replicas is not None:
+        batches = placement.grouped(replicas, batches, [len(pieces) for pieces in shards])
     return engine, sources.ArrayBatches(batches, verbose), sum(sizes)
 
 

@@ -270,7 +270,11 @@ class ProbeLoss:
             pairs = [(y[t.label], flat[t.output]) for t in self.terms]
         out = []
         for term, (y_t, y_p) in zip(self.terms, pairs, strict=True):
-            value = term.fn(y_t, y_p, sample_weight=sample_weight)
+            # Under a tf.distribute strategy Keras divides by the replica count;
+            # the probe weighs each replica's share itself (engine.prepared).
+            value = _compat.unscale_loss_for_distribution(
+                term.fn(y_t, y_p, sample_weight=sample_weight)
+            )
             if term.reduction == "none":
                 # compile's loss tracker averages an unreduced loss over all its values.
                 value = ops.mean(value)

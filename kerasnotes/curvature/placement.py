@@ -14,6 +14,11 @@ The same sum in another order, so every result equals the one-device value to
 round-off. A micro-batch whose size the devices do not divide is left whole
 (replicated): the numbers are the same, only that batch is not split. Without a
 distribution this is ``keras.ops.convert_to_tensor``.
+
+A backend with its own data-parallel engine (TensorFlow's ``tf.distribute``,
+the section at the end) gets each micro-batch as one shard per replica instead
+(``replica_bounds``, ``grouped``); the backend runs every product per replica
+and sums the replicas' results.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from typing import Any
 import keras
 import numpy as np
 from keras import ops
+
+from kerasnotes import _validation
 
 
 def batch_devices() -> int:
@@ -59,3 +66,113 @@ def batch_tensor(array: np.ndarray) -> Any:
     return keras.distribution.distribute_tensor(
         tensor, distribution.get_data_layout(tuple(array.shape))
     )
+
+
+# ----------------------------------------------- replicas of a backend engine (tf.distribute)
+# A backend that runs products per replica (TensorFlow's tf.distribute) offers
+# data_parallel(model, distribution) -> engine | None, num_replicas(engine) and
+# per_replica(engine, shards); the helpers below are its backend-neutral side.
+
+
+def data_parallel(model: Any, distribution: Any) -> Any:
+    """The backend's data-parallel engine for a probe of ``model``, or None (one device).
+
+    On TensorFlow: ``distribution`` (a ``tf.distribute.Strategy``), else the
+    strategy in scope, else the one the model's variables were created under.
+    Other backends take ``distribution=None`` only (JAX reads the active
+    ``keras.distribution``).
+
+    Example:
+        >>> import keras
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> data_parallel(model, None) is None   # no strategy, no distribution
+        True
+    """
+    from kerasnotes import backends
+
+    backend = backends.active()
+    find = getattr(backend, "data_parallel", None)
+    if find is not None:
+        return find(model, distribution)
+    if distribution is None:
+        return None
+    name = keras.backend.backend()
+    how = (
+        "set one with keras.distribution.set_distribution(...) instead"
+        if name == "jax"
+        else "a tf.distribute.Strategy is for the TensorFlow backend"
+    )
+    raise ValueError(
+        _validation.message("distribution", distribution, f"None on the {name} backend ({how})")
+    )
+
+
+def replica_bounds(start: int, stop: int, replicas: int) -> list[tuple[int, int]]:
+    """Rows ``[start, stop)`` cut into one shard per replica, as even as the count allows.
+
+    A micro-batch with fewer rows than replicas is kept whole (one shard): an
+    empty shard would have nothing to average over.
+
+    Example:
+        >>> replica_bounds(0, 5, 2)
+        [(0, 3), (3, 5)]
+        >>> replica_bounds(10, 11, 2)   # one row: not split
+        [(10, 11)]
+    """
+    if replicas <= 1 or stop - start < replicas:
+        return [(start, stop)]
+    edges = start + np.cumsum(
+        [0] + [len(p) for p in np.array_split(np.arange(stop - start), replicas)]
+    )
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def grouped(engine: Any, batches: list, counts: list[int]) -> list:
+    """Each micro-batch's shards (``counts`` of them in a row) as one distributed batch.
+
+    ``batches`` are ``(x, y, sw, w)`` per shard; a micro-batch kept whole
+    (count 1) stays as it is, on one device.
+    """
+    from kerasnotes import backends
+
+    backend = backends.active()
+    out, start = [], 0
+    for count in counts:
+        shards = batches[start : start + count]
+        start += count
+        if count == 1:
+            out.append(shards[0])
+            continue
+        out.append(
+            tuple(
+                None
+                if shards[0][i] is None
+                else keras.tree.map_structure(
+                    lambda *leaves: backend.per_replica(engine, list(leaves)),
+                    *[s[i] for s in shards],
+                )
+                for i in range(4)
+            )
+        )
+    return out
+
+
+def num_replicas(model: Any, distribution: Any, streamed: bool = False) -> int:
+    """How many devices share a probe's data: the backend engine's replicas, else ``batch_devices()``.
+
+    ``streamed``: the data is a source read batch by batch, which the backend's
+    engine does not split (1 there).
+
+    Example:
+        >>> import keras
+        >>> num_replicas(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]), None)
+        1
+    """
+    engine = data_parallel(model, distribution)
+    if engine is None:
+        return batch_devices()
+    if streamed:
+        return 1
+    from kerasnotes import backends
+
+    return int(backends.active().num_replicas(engine))

@@ -18,6 +18,7 @@ from kerasnotes import _validation
 from kerasnotes.curvature import ggn as ggn_module
 from kerasnotes.curvature import landscape as landscape_module
 from kerasnotes.curvature import layers as layers_module
+from kerasnotes.curvature import placement
 from kerasnotes.curvature.analysis import (  # noqa: F401 - the names' old home
     ANALYZE_MAX_RUNS,
     ANALYZE_RUNS_PER_ROUND,
@@ -141,6 +142,15 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
             (a generator) must fit.
         verbose: ``"auto"`` (1 for a data source, 0 for arrays), 0 (silent),
             1 (a progress bar per pass) or 2 (one line per pass), as in ``evaluate``.
+        distribution: TensorFlow only: a ``tf.distribute.Strategy`` whose replicas
+            share each micro-batch; None uses the strategy in scope or the one the
+            model's variables were created under (``MirroredStrategy().scope()``),
+            if any. Each array micro-batch is cut into one shard per replica, the
+            products run per replica and are summed (``strategy.reduce``); the
+            numbers equal one device's to round-off. With ``bn_mode="batch"`` each
+            replica normalises with its shard's statistics, as in a distributed
+            ``fit``. A data source's batches run on one device. On JAX the active
+            ``keras.distribution`` splits the batches (leave this None).
 
     Example:
         >>> import keras, numpy as np
@@ -166,6 +176,7 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
         steps: int | None = None,
         cache_bytes: int | None = None,
         verbose: Any = "auto",
+        distribution: Any = None,
     ) -> None:
         self._model = model
         self._engine, self._batches, self.num_samples = prepared(
@@ -179,7 +190,10 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
             steps=steps,
             cache_bytes=cache_bytes,
             verbose=verbose,
+            distribution=distribution,
         )
+        streamed = not isinstance(self._batches, list)  # a source's batches: StreamBatches
+        self._num_replicas = placement.num_replicas(model, distribution, streamed)
         self.bn_mode = bn_mode
         variables = model.trainable_variables
         # The flat-vector layout (kerasnotes.curvature.flat); its parts stay readable
@@ -202,6 +216,22 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
         #: dense path. ``spectral_density(num_runs=analysis_runs, num_steps=ANALYZE_STEPS)``
         #: then reuses them and spends no HVP.
         self.analysis_runs: int | None = None
+
+    @property
+    def num_replicas(self) -> int:
+        """Devices that share each micro-batch (1 when not distributed).
+
+        The replicas of a ``tf.distribute`` strategy (TensorFlow) or the batch
+        devices of the active ``keras.distribution`` (JAX).
+
+        Example:
+            >>> import keras, numpy as np, kerasnotes as kn
+            >>> m = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+            >>> kn.curvature.HessianProbe(m, np.ones((4, 1)), np.zeros((4, 1)),
+            ...                           loss="mse").num_replicas
+            1
+        """
+        return self._num_replicas
 
     # ------------------------------------------------------------------ vectors
     @staticmethod
