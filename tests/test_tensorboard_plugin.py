@@ -23,6 +23,7 @@ from werkzeug import test as werkzeug_test
 
 from kerasnotes import summary
 from kerasnotes.tensorboard_plugins import data as plugin_data
+from kerasnotes.tensorboard_plugins import query as plugin_query
 from kerasnotes.tensorboard_plugins.entry import KerasNotesLoader
 
 pytestmark = pytest.mark.backend_independent
@@ -568,10 +569,10 @@ def test_a_long_run_loads_and_every_response_stays_under_one_megabyte(tmp_path):
     assert len(body["events"]) == probes  # every probe kept (samples_per_plugin)
     spectrum = get_json(client, f"{PREFIX}/spectrum?run=long&step=150")
     assert spectrum["steps"] == list(range(probes))
-    assert len(spectrum["grid"]) == plugin_data.MAX_GRID and spectrum["grid_size"] == grid
+    assert len(spectrum["grid"]) == plugin_query.MAX_GRID and spectrum["grid_size"] == grid
     assert spectrum["grid"][0] == density[0, 0] and spectrum["grid"][-1] == density[0, -1]
     lr = json.loads(schedule.get_data(as_text=True))["learning_rate"]
-    assert len(lr["steps"]) == plugin_data.MAX_POINTS and lr["steps"][-1] == steps - 1
+    assert len(lr["steps"]) == plugin_query.MAX_POINTS and lr["steps"][-1] == steps - 1
 
 
 def test_rust_data_server_keeps_every_kerasnotes_tensor(tmp_path):
@@ -666,7 +667,7 @@ def test_optimizer_view_keeps_its_point_budget_with_thousands_of_variables(tmp_p
     assert len(body["variables"]) == num_variables and body["omitted_variables"] == 0
     series = [v[k] for v in body["variables"] for k in ("effective_lr_mean", "update_ratio")]
     points = sum(len(s["steps"]) for s in series)
-    assert points <= plugin_data.POINT_BUDGET, points
+    assert points <= plugin_query.POINT_BUDGET, points
     assert all(1 <= len(s["steps"]) <= epochs for s in series)
     # Every point sent is a logged one (epoch e holds 1e-3·(e+1)).
     for entry in body["variables"][:50]:
