@@ -131,6 +131,16 @@ def make_client(logdir: str, *extra: str) -> werkzeug_test.Client:
     return werkzeug_test.Client(app)
 
 
+def client_beside_full_run(tmp_path, run: str, view: str) -> werkzeug_test.Client:
+    """A client over ``run`` and a full run without it: ``view`` (and Curvature) opens for ``run`` only."""
+    write_full_run(str(tmp_path / "full"))
+    client = make_client(str(tmp_path))
+    runs = {r["run"]: r for r in get_json(client, f"{PREFIX}/runs")["runs"]}
+    assert runs[run][view] and runs[run]["curvature"]
+    assert not runs["full"][view]
+    return client
+
+
 def get_json(client: werkzeug_test.Client, path: str, status: int = 200) -> dict:
     response = client.get(path)
     assert response.status_code == status, (path, response.status_code, response.data[:300])
@@ -683,12 +693,8 @@ def test_sharpness_route_returns_the_logged_sharpness_and_threshold(tmp_path):
             writer.scalar(summary.TAG_SHARPNESS, value, step=epoch)
             writer.scalar(summary.TAG_SHARPNESS_THRESHOLD, 2.0 / 0.1, step=epoch)
             writer.scalar(summary.TAG_SHARPNESS_NUM_HVP, count, step=epoch)
-    write_full_run(str(tmp_path / "full"))
-    client = make_client(str(tmp_path))
-    runs = {r["run"]: r for r in get_json(client, f"{PREFIX}/runs")["runs"]}
     # A SharpnessMonitor run alone opens the Curvature view.
-    assert runs["sharp"]["sharpness"] and runs["sharp"]["curvature"]
-    assert not runs["full"]["sharpness"]
+    client = client_beside_full_run(tmp_path, "sharp", "sharpness")
     body = get_json(client, f"{PREFIX}/sharpness?run=sharp")
     series = body["series"]
     assert series["sharpness"]["steps"] == list(range(5))
@@ -774,11 +780,7 @@ def test_layers_route_returns_each_probed_epochs_table(tmp_path):
         writer.tensor(summary.TAG_LAYER_CURVATURE, rows[1], step=5)  # no names: skipped
         writer.tensor(summary.TAG_LAYER_CURVATURE, [[1.0, 2.0]], step=6)  # wrong width
         writer.strings(summary.TAG_LAYER_NAMES, ["dense"], step=6)
-    write_full_run(str(tmp_path / "full"))
-    client = make_client(str(tmp_path))
-    runs = {r["run"]: r for r in get_json(client, f"{PREFIX}/runs")["runs"]}
-    assert runs["layers"]["layers"] and runs["layers"]["curvature"]
-    assert not runs["full"]["layers"]
+    client = client_beside_full_run(tmp_path, "layers", "layers")
     body = get_json(client, f"{PREFIX}/layers?run=layers")
     assert [t["step"] for t in body["tables"]] == [1, 3]
     assert [t["epoch"] for t in body["tables"]] == [2, 4]  # as Keras prints
