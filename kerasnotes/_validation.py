@@ -105,6 +105,7 @@ def real_number(
     *,
     expected: str = "a finite number",
     where: Callable[[float], bool] | None = None,
+    finite: bool = True,
 ) -> float:
     """A finite real number, returned as a float.
 
@@ -115,6 +116,7 @@ def real_number(
             afterwards pass the whole condition, so both errors read the same).
         where: a further condition on the number (e.g. ``x > 0``), which
             ``expected`` states.
+        finite: whether NaN and infinities fail (``in_range`` leaves them to ``where``).
 
     Raises:
         TypeError: ``value`` is not a real number (a bool, a string, ``None``...).
@@ -131,7 +133,7 @@ def real_number(
     if not is_real(value):
         raise TypeError(message(name, value, expected))
     number = _as_float(value)
-    if not math.isfinite(number) or (where is not None and not where(number)):
+    if (finite and not math.isfinite(number)) or (where is not None and not where(number)):
         raise ValueError(message(name, value, expected))
     return number
 
@@ -193,15 +195,12 @@ def in_range(
         ValueError: Argument `momentum` must be a number in [0, 1). Received: momentum=1.0
     """
     interval = f"{'[' if include_low else '('}{low:g}, {high:g}{']' if include_high else ')'}"
-    expected = f"a number in {interval}"
-    if not is_real(value):
-        raise TypeError(message(name, value, expected))
-    number = _as_float(value)
-    above = number >= low if include_low else number > low
-    below = number <= high if include_high else number < high
-    if not (above and below):  # NaN fails both comparisons
-        raise ValueError(message(name, value, expected))
-    return number
+
+    def inside(number: float) -> bool:  # NaN fails both comparisons
+        above = number >= low if include_low else number > low
+        return above and (number <= high if include_high else number < high)
+
+    return real_number(name, value, expected=f"a number in {interval}", where=inside, finite=False)
 
 
 def probability(name: str, value: Any) -> float:

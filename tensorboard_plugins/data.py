@@ -31,6 +31,7 @@ from tensorboard.plugins.text import metadata as text_metadata
 
 from kerasnotes.curvature import classify
 from kerasnotes.summary import layout
+from kerasnotes.tensorboard_plugins import query
 from kerasnotes.tensorboard_plugins.records import (
     as_keras_epoch,
     decode_critical_point,
@@ -57,20 +58,6 @@ SHARPNESS_SCALARS = {
     "threshold": layout.TAG_SHARPNESS_THRESHOLD,
     "num_hvp": layout.TAG_SHARPNESS_NUM_HVP,
 }
-#: Points returned per scalar series when the log holds more (TensorBoard keeps
-#: 1000 scalar samples per tag by default, so this rarely drops anything).
-MAX_POINTS = 1000
-#: Total scalar points in one response, shared among its series, so a model
-#: with many variables still answers well under 1 MB.
-POINT_BUDGET = 20_000
-#: Critical-point events returned per run.
-MAX_EVENTS = 2000
-#: Spectral densities considered per run (one per probe).
-MAX_DENSITIES = 100_000
-#: Grid points of one density sent to the browser.
-MAX_GRID = 1000
-#: Landscapes considered per run (LandscapeLogger logs a few, at chosen epochs).
-MAX_LANDSCAPES = 1000
 #: The four tensors of one landscape, written together at one step.
 LANDSCAPE_TAGS = (
     layout.TAG_LANDSCAPE_SURFACE,
@@ -78,14 +65,6 @@ LANDSCAPE_TAGS = (
     layout.TAG_LANDSCAPE_TRAJECTORY,
     layout.TAG_LANDSCAPE_INFO,
 )
-
-
-class NotFound(LookupError):
-    """A run, tag or step the request named is not in the logs (HTTP 404)."""
-
-
-class BadRequest(ValueError):
-    """A request argument is missing or malformed (HTTP 400)."""
 
 
 class RunReader:
@@ -212,7 +191,9 @@ class RunReader:
         scalars = self._scalar_index([run]).get(run, {})
         tensors = self._tensor_index([run]).get(run, {})
         if not scalars and not tensors:
-            raise NotFound(f"run {run!r} has no kerasnotes data (see /runs for the runs that do)")
+            raise query.NotFound(
+                f"run {run!r} has no kerasnotes data (see /runs for the runs that do)"
+            )
         return scalars, tensors
 
     # -- reading -----------------------------------------------------------------
@@ -244,21 +225,26 @@ class RunReader:
         )
         return list(read.get(run, {}).get(tag, []))
 
+    def _named_series(
+        self, run: str, scalars: Mapping[str, Any], names: Mapping[str, str]
+    ) -> dict[str, dict]:
+        """Each ``name -> tag`` of ``names`` as its series, empty where the run lacks the tag."""
+        read = self._read_scalars(
+            run, [t for t in names.values() if t in scalars], query.MAX_POINTS
+        )
+        empty = ("steps", "epochs", "values")
+        return {name: read.get(tag) or {key: [] for key in empty} for name, tag in names.items()}
+
     # -- views -------------------------------------------------------------------
 
     def curvature(self, run: str) -> dict[str, Any]:
         """Gradient norm, λmin, λmax and minimum ratio per epoch, with critical-point events."""
         scalars, tensors = self._require_run(run)
-        tags = [t for t in CURVATURE_SCALARS.values() if t in scalars]
-        read = self._read_scalars(run, tags, MAX_POINTS)
-        series = {
-            name: read.get(tag, {"steps": [], "epochs": [], "values": []})
-            for name, tag in CURVATURE_SCALARS.items()
-        }
+        series = self._named_series(run, scalars, CURVATURE_SCALARS)
         events: list[dict[str, Any]] = []
         skipped = 0
         if layout.TAG_CRITICAL_POINT in tensors:
-            for datum in self._read_tensors(run, layout.TAG_CRITICAL_POINT, MAX_EVENTS):
+            for datum in self._read_tensors(run, layout.TAG_CRITICAL_POINT, query.MAX_EVENTS):
                 event = decode_critical_point(datum)
                 if event is None:
                     skipped += 1
@@ -283,15 +269,7 @@ class RunReader:
         Series are empty when the run has no SharpnessMonitor data.
         """
         scalars, _ = self._require_run(run)
-        tags = [t for t in SHARPNESS_SCALARS.values() if t in scalars]
-        read = self._read_scalars(run, tags, MAX_POINTS)
-        return {
-            "run": run,
-            "series": {
-                name: read.get(tag, {"steps": [], "epochs": [], "values": []})
-                for name, tag in SHARPNESS_SCALARS.items()
-            },
-        }
+        return {"run": run, "series": self._named_series(run, scalars, SHARPNESS_SCALARS)}
 
     def layers(self, run: str) -> dict[str, Any]:
         """The per-layer curvature table of every probed epoch (F18), oldest first.
@@ -310,10 +288,10 @@ class RunReader:
         if layout.TAG_LAYER_CURVATURE in tensors:
             names = {}
             if layout.TAG_LAYER_NAMES in tensors:
-                for datum in self._read_tensors(run, layout.TAG_LAYER_NAMES, MAX_EVENTS):
+                for datum in self._read_tensors(run, layout.TAG_LAYER_NAMES, query.MAX_EVENTS):
                     names[int(datum.step)] = datum
             by_step: dict[int, dict[str, Any]] = {}
-            for datum in self._read_tensors(run, layout.TAG_LAYER_CURVATURE, MAX_EVENTS):
+            for datum in self._read_tensors(run, layout.TAG_LAYER_CURVATURE, query.MAX_EVENTS):
                 label = names.get(int(datum.step))
                 table = None if label is None else decode_layer_table(datum, label)
                 if table is None:
@@ -327,18 +305,18 @@ class RunReader:
         """The spectral density logged at ``step`` (default: the last one) and all steps."""
         _, tensors = self._require_run(run)
         if layout.TAG_SPECTRAL_DENSITY not in tensors:
-            raise NotFound(f"run {run!r} logged no {layout.TAG_SPECTRAL_DENSITY!r}")
+            raise query.NotFound(f"run {run!r} logged no {layout.TAG_SPECTRAL_DENSITY!r}")
         by_step: dict[int, np.ndarray] = {}
         skipped = 0
-        for datum in self._read_tensors(run, layout.TAG_SPECTRAL_DENSITY, MAX_DENSITIES):
+        for datum in self._read_tensors(run, layout.TAG_SPECTRAL_DENSITY, query.MAX_DENSITIES):
             array = decode_density(datum.numpy)
             if array is None:
                 skipped += 1
             else:
                 by_step[int(datum.step)] = array  # a re-logged step keeps its last value
-        steps, step = _chosen_step(run, by_step, step, "spectral density", skipped)
+        steps, step = query.chosen_step(run, by_step, step, "spectral density", skipped)
         grid, density = by_step[step]
-        keep = _display_indices(grid.size, MAX_GRID)
+        keep = query.display_indices(grid.size, query.MAX_GRID)
         lam = self._extremes_at(run, step, tensors)
         return {
             "run": run,
@@ -360,7 +338,7 @@ class RunReader:
         if layout.TAG_SPECTRAL_MASSES not in tensors:
             return None
         found = None
-        for datum in self._read_tensors(run, layout.TAG_SPECTRAL_MASSES, MAX_DENSITIES):
+        for datum in self._read_tensors(run, layout.TAG_SPECTRAL_MASSES, query.MAX_DENSITIES):
             if int(datum.step) == step:
                 found = decode_spectral_masses(datum)  # a re-logged step keeps its last value
         return found
@@ -371,7 +349,7 @@ class RunReader:
         """λmin, λmax measured at ``step`` (Lanczos, from the critical-point event)."""
         if layout.TAG_CRITICAL_POINT not in tensors:
             return None, None
-        for datum in self._read_tensors(run, layout.TAG_CRITICAL_POINT, MAX_EVENTS):
+        for datum in self._read_tensors(run, layout.TAG_CRITICAL_POINT, query.MAX_EVENTS):
             if int(datum.step) == step:
                 event = decode_critical_point(datum)
                 if event is not None:
@@ -387,12 +365,12 @@ class RunReader:
         """
         _, tensors = self._require_run(run)
         if layout.TAG_LANDSCAPE_SURFACE not in tensors:
-            raise NotFound(f"run {run!r} logged no {layout.TAG_LANDSCAPE_SURFACE!r}")
+            raise query.NotFound(f"run {run!r} logged no {layout.TAG_LANDSCAPE_SURFACE!r}")
         by_tag: dict[str, dict[int, Any]] = {}
         for tag in LANDSCAPE_TAGS:
             by_tag[tag] = {}
             if tag in tensors:  # a re-logged step keeps its last value
-                for datum in self._read_tensors(run, tag, MAX_LANDSCAPES):
+                for datum in self._read_tensors(run, tag, query.MAX_LANDSCAPES):
                     by_tag[tag][int(datum.step)] = datum.numpy
         decoded: dict[int, dict[str, Any]] = {}
         skipped = 0
@@ -405,7 +383,7 @@ class RunReader:
                 skipped += 1
             else:
                 decoded[s] = one
-        steps, step = _chosen_step(run, decoded, step, "landscape", skipped)
+        steps, step = query.chosen_step(run, decoded, step, "landscape", skipped)
         return {
             "run": run,
             "steps": steps,
@@ -423,15 +401,15 @@ class RunReader:
         # At least one point a series, and never more series than the budget holds
         # (a floor of 10 points sent 80,000 for 4,000 variables): past it, the
         # first variables in name order are sent and the rest counted.
-        omitted = max(0, len(variables) - POINT_BUDGET // 2)
-        variables = variables[: POINT_BUDGET // 2]
+        omitted = max(0, len(variables) - query.POINT_BUDGET // 2)
+        variables = variables[: query.POINT_BUDGET // 2]
         tags = [
             prefix + name
             for name in variables
             for prefix in (layout.TAG_EFFECTIVE_LR_MEAN_PREFIX, layout.TAG_UPDATE_RATIO_PREFIX)
             if prefix + name in scalars
         ]
-        per_series = max(1, min(MAX_POINTS, POINT_BUDGET // max(1, len(tags))))
+        per_series = max(1, min(query.MAX_POINTS, query.POINT_BUDGET // max(1, len(tags))))
         read = self._read_scalars(run, tags, per_series)
         empty = {"steps": [], "epochs": [], "values": []}
         return {
@@ -456,12 +434,12 @@ class RunReader:
             t for t in (layout.TAG_LEARNING_RATE, layout.TAG_EARLY_STOPPING_MONITOR) if t in scalars
         ]
         # The learning rate's steps are epochs or batches (LearningRateDecay's per=).
-        read = self._read_scalars(run, tags, MAX_POINTS, by_step=(layout.TAG_LEARNING_RATE,))
+        read = self._read_scalars(run, tags, query.MAX_POINTS, by_step=(layout.TAG_LEARNING_RATE,))
         monitor = scalars.get(layout.TAG_EARLY_STOPPING_MONITOR)
         early: dict[str, Any] | None = None
         skipped = 0
         if layout.TAG_EARLY_STOPPING_EVENT in tensors:
-            data = self._read_tensors(run, layout.TAG_EARLY_STOPPING_EVENT, MAX_EVENTS)
+            data = self._read_tensors(run, layout.TAG_EARLY_STOPPING_EVENT, query.MAX_EVENTS)
             for datum in reversed(data):  # the last complete event wins
                 early = decode_early_stopping(datum)
                 if early is not None:
@@ -497,24 +475,3 @@ def _monitor_name(series: Any) -> str | None:
     if series is None:
         return None
     return series.display_name or series.description or None
-
-
-def _display_indices(size: int, limit: int) -> np.ndarray:
-    """Evenly spaced indices (first and last included) of at most ``limit`` grid points."""
-    if size <= limit:
-        return np.arange(size)
-    return np.unique(np.round(np.linspace(0, size - 1, limit)).astype(int))
-
-
-def _chosen_step(
-    run: str, by_step: dict[int, Any], step: int | None, what: str, skipped: int
-) -> tuple[list[int], int]:
-    """The logged steps in order and the one asked for (None: the last); NotFound otherwise."""
-    steps = sorted(by_step)
-    if not steps:
-        raise NotFound(f"run {run!r} has no readable {what} ({skipped} skipped)")
-    if step is None:
-        step = steps[-1]
-    if step not in by_step:
-        raise NotFound(f"run {run!r} has no {what} at step {step}; steps: {steps}")
-    return steps, step

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kerasnotes.tensorboard_plugins.data import BadRequest, NotFound
+from kerasnotes.tensorboard_plugins.query import BadRequest, NotFound
 
 LANGUAGES = ("en", "zh")
 #: View of the tab -> topics of the notes it explains, in reading order.

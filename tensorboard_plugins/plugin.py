@@ -41,7 +41,7 @@ from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
 from kerasnotes.summary import layout
-from kerasnotes.tensorboard_plugins import data, notes_view
+from kerasnotes.tensorboard_plugins import data, notes_view, query
 
 PLUGIN_NAME = layout.PLUGIN_NAME
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -70,9 +70,9 @@ def _json_route(
     def app(request: wrappers.Request) -> werkzeug.Response:
         try:
             return http_util.Respond(request, handler(request), _JSON)
-        except data.BadRequest as error:
+        except query.BadRequest as error:
             return _error(request, 400, str(error))
-        except data.NotFound as error:
+        except query.NotFound as error:
             return _error(request, 404, str(error))
 
     return app
@@ -81,7 +81,7 @@ def _json_route(
 def _run_arg(request: wrappers.Request) -> str:
     run = request.args.get("run")
     if not run:
-        raise data.BadRequest(
+        raise query.BadRequest(
             f"Query argument `run` must be the name of a run listed by /runs. Received: run={run!r}"
         )
     return run
@@ -94,7 +94,7 @@ def _step_arg(request: wrappers.Request) -> int | None:
     try:
         return int(step)
     except ValueError:
-        raise data.BadRequest(
+        raise query.BadRequest(
             f"Query argument `step` must be an integer. Received: step={step!r}"
         ) from None
 
@@ -186,7 +186,7 @@ class KerasNotesPlugin(base_plugin.TBPlugin):
 
     def _reader(self, request: wrappers.Request) -> data.RunReader:
         if self._provider is None:
-            raise data.NotFound("TensorBoard gave this plugin no data provider")
+            raise query.NotFound("TensorBoard gave this plugin no data provider")
         return data.RunReader(
             self._provider,
             plugin_util.context(request.environ),

@@ -82,15 +82,22 @@ def test_split_product_equals_the_unsplit_product(case):
     assert tf.executing_eagerly()
 
 
-def test_the_split_is_made_once_per_signature_and_really_splits():
-    tf = _tf()
-    _, tensorflow_linearize = _modules()
+def _recording_splits(tensorflow_linearize):
+    """A ``SplitHvp`` subclass that lists every instance built, and that list."""
     built = []
 
-    class Counting(tensorflow_linearize.SplitHvp):
+    class Recording(tensorflow_linearize.SplitHvp):
         def __init__(self, *args):
             super().__init__(*args)
             built.append(self)
+
+    return Recording, built
+
+
+def test_the_split_is_made_once_per_signature_and_really_splits():
+    tf = _tf()
+    _, tensorflow_linearize = _modules()
+    Counting, built = _recording_splits(tensorflow_linearize)
 
     def hvp(trainable, non_trainable, x, y, sample_weight, weights, vectors):
         # Hv for L = Σ (x w)² w_scale: the primal part is x and w, the tangent x(xv).
@@ -264,12 +271,7 @@ def test_a_gather_splits_without_a_warning_and_equals_the_unsplit_product():
     # Crashed before: "Node 'gradient_tape/embedding/Shape_1' expects to be colocated
     # with unknown node", and the gather's IndexedSlices gave three outputs, not one.
     _, tensorflow_linearize = _modules()
-    built = []
-
-    class Recording(tensorflow_linearize.SplitHvp):
-        def __init__(self, *args):
-            super().__init__(*args)
-            built.append(self)
+    Recording, built = _recording_splits(tensorflow_linearize)
 
     original = tensorflow_linearize.SplitHvp
     tensorflow_linearize.SplitHvp = Recording

@@ -168,7 +168,7 @@ def test_check_backend_update_step_names_the_symbol_when_keras_lacks_it(monkeypa
 
 
 def test_flatten_layers_walks_nested_models_depth_first():
-    # curvature/layers.py groups variables by innermost owner; objective.py finds BN layers.
+    # curvature/layers.py groups variables by innermost owner; forward.py finds BN layers.
     with relied_on("keras.layers.Layer._flatten_layers"):
         inner = keras.Sequential([keras.layers.Dense(2, name="a")], name="inner")
         outer = keras.Sequential([inner, keras.layers.Dense(1, name="b")], name="outer")

@@ -21,7 +21,7 @@ from _autodiff import backend_hessian
 
 from kerasnotes import datasets
 from kerasnotes.curvature import HessianProbe
-from kerasnotes.curvature.objective import is_batch_normalization
+from kerasnotes.curvature.forward import is_batch_normalization
 
 BACKEND = keras.backend.backend()
 CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

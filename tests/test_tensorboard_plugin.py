@@ -23,6 +23,7 @@ from werkzeug import test as werkzeug_test
 
 from kerasnotes import summary
 from kerasnotes.tensorboard_plugins import data as plugin_data
+from kerasnotes.tensorboard_plugins import query as plugin_query
 from kerasnotes.tensorboard_plugins.entry import KerasNotesLoader
 
 pytestmark = pytest.mark.backend_independent
@@ -128,6 +129,16 @@ def make_client(logdir: str, *extra: str) -> werkzeug_test.Client:
         multiplexer,
     )
     return werkzeug_test.Client(app)
+
+
+def client_beside_full_run(tmp_path, run: str, view: str) -> werkzeug_test.Client:
+    """A client over ``run`` and a full run without it: ``view`` (and Curvature) opens for ``run`` only."""
+    write_full_run(str(tmp_path / "full"))
+    client = make_client(str(tmp_path))
+    runs = {r["run"]: r for r in get_json(client, f"{PREFIX}/runs")["runs"]}
+    assert runs[run][view] and runs[run]["curvature"]
+    assert not runs["full"][view]
+    return client
 
 
 def get_json(client: werkzeug_test.Client, path: str, status: int = 200) -> dict:
@@ -568,10 +579,10 @@ def test_a_long_run_loads_and_every_response_stays_under_one_megabyte(tmp_path):
     assert len(body["events"]) == probes  # every probe kept (samples_per_plugin)
     spectrum = get_json(client, f"{PREFIX}/spectrum?run=long&step=150")
     assert spectrum["steps"] == list(range(probes))
-    assert len(spectrum["grid"]) == plugin_data.MAX_GRID and spectrum["grid_size"] == grid
+    assert len(spectrum["grid"]) == plugin_query.MAX_GRID and spectrum["grid_size"] == grid
     assert spectrum["grid"][0] == density[0, 0] and spectrum["grid"][-1] == density[0, -1]
     lr = json.loads(schedule.get_data(as_text=True))["learning_rate"]
-    assert len(lr["steps"]) == plugin_data.MAX_POINTS and lr["steps"][-1] == steps - 1
+    assert len(lr["steps"]) == plugin_query.MAX_POINTS and lr["steps"][-1] == steps - 1
 
 
 def test_rust_data_server_keeps_every_kerasnotes_tensor(tmp_path):
@@ -666,7 +677,7 @@ def test_optimizer_view_keeps_its_point_budget_with_thousands_of_variables(tmp_p
     assert len(body["variables"]) == num_variables and body["omitted_variables"] == 0
     series = [v[k] for v in body["variables"] for k in ("effective_lr_mean", "update_ratio")]
     points = sum(len(s["steps"]) for s in series)
-    assert points <= plugin_data.POINT_BUDGET, points
+    assert points <= plugin_query.POINT_BUDGET, points
     assert all(1 <= len(s["steps"]) <= epochs for s in series)
     # Every point sent is a logged one (epoch e holds 1e-3·(e+1)).
     for entry in body["variables"][:50]:
@@ -682,12 +693,8 @@ def test_sharpness_route_returns_the_logged_sharpness_and_threshold(tmp_path):
             writer.scalar(summary.TAG_SHARPNESS, value, step=epoch)
             writer.scalar(summary.TAG_SHARPNESS_THRESHOLD, 2.0 / 0.1, step=epoch)
             writer.scalar(summary.TAG_SHARPNESS_NUM_HVP, count, step=epoch)
-    write_full_run(str(tmp_path / "full"))
-    client = make_client(str(tmp_path))
-    runs = {r["run"]: r for r in get_json(client, f"{PREFIX}/runs")["runs"]}
     # A SharpnessMonitor run alone opens the Curvature view.
-    assert runs["sharp"]["sharpness"] and runs["sharp"]["curvature"]
-    assert not runs["full"]["sharpness"]
+    client = client_beside_full_run(tmp_path, "sharp", "sharpness")
     body = get_json(client, f"{PREFIX}/sharpness?run=sharp")
     series = body["series"]
     assert series["sharpness"]["steps"] == list(range(5))
@@ -773,11 +780,7 @@ def test_layers_route_returns_each_probed_epochs_table(tmp_path):
         writer.tensor(summary.TAG_LAYER_CURVATURE, rows[1], step=5)  # no names: skipped
         writer.tensor(summary.TAG_LAYER_CURVATURE, [[1.0, 2.0]], step=6)  # wrong width
         writer.strings(summary.TAG_LAYER_NAMES, ["dense"], step=6)
-    write_full_run(str(tmp_path / "full"))
-    client = make_client(str(tmp_path))
-    runs = {r["run"]: r for r in get_json(client, f"{PREFIX}/runs")["runs"]}
-    assert runs["layers"]["layers"] and runs["layers"]["curvature"]
-    assert not runs["full"]["layers"]
+    client = client_beside_full_run(tmp_path, "layers", "layers")
     body = get_json(client, f"{PREFIX}/layers?run=layers")
     assert [t["step"] for t in body["tables"]] == [1, 3]
     assert [t["epoch"] for t in body["tables"]] == [2, 4]  # as Keras prints

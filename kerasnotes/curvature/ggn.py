@@ -15,14 +15,13 @@ not a function of the outputs, so their curvature belongs to the residual term.
 
 from __future__ import annotations
 
-import contextlib
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 import keras
 
-from kerasnotes.curvature.objective import ProbeLoss, batch_statistics, weighted_data_loss
+from kerasnotes.curvature.forward import stateless_forward
+from kerasnotes.curvature.objective import ProbeLoss, weighted_data_loss
 
 
 def make_split_objective(
@@ -33,17 +32,10 @@ def make_split_objective(
     ``output_loss(forward(θ, …), …)`` is the data part of the probe's objective;
     the model is held weakly, as there.
     """
-    model_ref = weakref.ref(model)
-    pass_training = bool(getattr(model, "_call_has_training_arg", True))
+    call = stateless_forward(model, bn_mode)
 
     def forward(trainable, non_trainable, x):
-        model = model_ref()
-        if model is None:
-            raise RuntimeError("the model this HessianProbe was built for no longer exists")
-        kwargs = {"training": False} if pass_training else {}
-        scope = batch_statistics(model) if bn_mode == "batch" else contextlib.nullcontext()
-        with scope:
-            y_pred, _ = model.stateless_call(trainable, non_trainable, x, **kwargs)
+        y_pred, _ = call(trainable, non_trainable, x)
         return y_pred
 
     def output_loss(y_pred, y, sample_weight, weights):

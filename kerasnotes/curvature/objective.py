@@ -16,10 +16,8 @@ gives exactly the full-data objective that ``model.evaluate`` reports."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import keras
@@ -27,87 +25,12 @@ import numpy as np
 from keras import ops
 
 from kerasnotes import _compat
+from kerasnotes.curvature.forward import stateless_forward
 
 BN_MODES = ("inference", "batch")
 _REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none")
 #: Loss names ``model.compile`` resolves by the shapes of labels and outputs.
 _SHAPE_RESOLVED = ("crossentropy", "ce")
-
-
-def is_batch_normalization(layer: keras.layers.Layer) -> bool:
-    """Whether ``layer`` normalises with batch statistics in training mode."""
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return True
-    # kerasnotes' own (and users') BatchNormalization need not subclass Keras's.
-    return hasattr(layer, "moving_mean") and hasattr(layer, "moving_variance")
-
-
-@contextlib.contextmanager
-def batch_statistics(model: keras.Model) -> Iterator[None]:
-    """Let only the BatchNormalization layers see ``training=True``.
-
-    The model itself is called with ``training=False`` so Dropout, noise and
-    augmentation layers stay off; each BN layer's ``call`` is wrapped for the
-    duration of the call so it normalises with the batch's statistics. The
-    moving-average updates BN then makes are captured by ``stateless_call`` and
-    discarded by the caller. The wrappers are removed on exit, even on error.
-    """
-    patched = []
-    try:
-        for layer in _compat.flatten_layers(model, include_self=False, recursive=True):
-            if is_batch_normalization(layer) and "call" not in layer.__dict__:
-                original = layer.call
-
-                def call_in_training_mode(*args: Any, _original=original, **kwargs: Any) -> Any:
-                    kwargs["training"] = True
-                    return _original(*args, **kwargs)
-
-                # object.__setattr__ bypasses Keras's attribute tracking: this is a
-                # temporary instance override of a method, not new layer state.
-                object.__setattr__(layer, "call", call_in_training_mode)
-                patched.append((layer, "call"))
-                if _has_keras_moments(layer):
-                    object.__setattr__(layer, "_moments", _exact_moments(layer))
-                    patched.append((layer, "_moments"))
-        yield
-    finally:
-        for layer, name in patched:
-            object.__delattr__(layer, name)
-
-
-def _has_keras_moments(layer: keras.layers.Layer) -> bool:
-    return (
-        isinstance(layer, keras.layers.BatchNormalization)
-        and "_moments" not in layer.__dict__
-        and not getattr(layer, "synchronized", False)
-        and isinstance(getattr(layer, "_reduction_axes", None), (list, tuple))
-    )
-
-
-def _exact_moments(layer: keras.layers.Layer) -> Callable:
-    """Keras BN's ``_moments`` without the ``stop_gradient`` TensorFlow puts in it.
-
-    ```
-    μ = mean(x),   σ² = mean((x − μ)²)      (both differentiated through μ)
-    ```
-
-    ``tf.nn.moments`` computes ``σ² = mean((x − stop_gradient(μ))²)``: the
-    same value and the same gradient (``Σ (x − μ) = 0``), but a wrong second
-    derivative, so a reverse-over-reverse HVP with ``bn_mode="batch"`` missed
-    the terms through μ (14% of ``‖Hv‖`` on a small Conv2D + BN model, measured
-    against float64 finite differences of the gradient). Masked inputs keep
-    Keras's own code, which has no ``stop_gradient``.
-    """
-    original, axes = layer._moments, list(layer._reduction_axes)
-
-    def moments(inputs: Any, mask: Any) -> tuple[Any, Any]:
-        if mask is not None:
-            return original(inputs, mask)
-        mean = ops.mean(inputs, axis=axes, keepdims=True)
-        variance = ops.mean(ops.square(inputs - mean), axis=axes)
-        return ops.squeeze(mean, axis=axes), variance
-
-    return moments
 
 
 def _single_loss(loss: Any, name: str) -> tuple[keras.losses.Loss, str]:
@@ -174,6 +97,16 @@ class LossTerm(NamedTuple):
     name: str
 
 
+def _check_output_names(name: str, mapping: dict, names: list[str]) -> None:
+    """A ``loss`` or ``loss_weights`` dict must key by the model's output names, as in compile."""
+    unknown = sorted(set(mapping) - set(names), key=str)
+    if unknown:
+        raise ValueError(
+            f"{name} is a dict with keys {unknown} that are not output names {names}. "
+            f"Received: {name}={mapping!r}"
+        )
+
+
 class ProbeLoss:
     """The data part of the objective, over one output or several, as ``model.compile`` sums it.
 
@@ -209,12 +142,7 @@ class ProbeLoss:
         self.single = single
         names = list(output_names) if output_names else [str(k) for k in range(num_outputs)]
         if isinstance(loss, dict):
-            unknown = sorted(set(loss) - set(names), key=str)
-            if unknown:
-                raise ValueError(
-                    f"loss is a dict with keys {unknown} that are not output names "
-                    f"{names}. Received: loss={loss!r}"
-                )
+            _check_output_names("loss", loss, names)
             per_output = [loss.get(name) for name in names]
         elif isinstance(loss, (list, tuple)):
             if len(loss) != num_outputs:
@@ -229,12 +157,7 @@ class ProbeLoss:
         if loss_weights is None:
             weights = [1.0] * num_outputs
         elif isinstance(loss_weights, dict):
-            unknown = sorted(set(loss_weights) - set(names), key=str)
-            if unknown:
-                raise ValueError(
-                    f"loss_weights has keys {unknown} that are not output names {names}. "
-                    f"Received: loss_weights={loss_weights!r}"
-                )
+            _check_output_names("loss_weights", loss_weights, names)
             weights = [loss_weights.get(name, 1.0) for name in names]
         elif isinstance(loss_weights, (list, tuple)):
             if len(loss_weights) != num_outputs:
@@ -479,19 +402,10 @@ def make_objective(model: keras.Model, loss_fn: Any, bn_mode: str) -> Callable:
     if not isinstance(loss_fn, ProbeLoss):
         fn, _ = _single_loss(loss_fn, "loss_fn")
         loss_fn = ProbeLoss(fn, single=True)
-    model_ref = weakref.ref(model)
-    pass_training = bool(getattr(model, "_call_has_training_arg", True))
+    call = stateless_forward(model, bn_mode)
 
     def objective(trainable, non_trainable, x, y, sample_weight, weights):
-        model = model_ref()
-        if model is None:
-            raise RuntimeError("the model this HessianProbe was built for no longer exists")
-        kwargs = {"training": False} if pass_training else {}
-        scope = batch_statistics(model) if bn_mode == "batch" else contextlib.nullcontext()
-        with scope:
-            y_pred, _, extra_losses = model.stateless_call(
-                trainable, non_trainable, x, return_losses=True, **kwargs
-            )
+        y_pred, _, extra_losses = call(trainable, non_trainable, x, return_losses=True)
         dtype = trainable[0].dtype
         weights = ops.cast(weights, dtype)
         total = weighted_data_loss(loss_fn, y, y_pred, sample_weight, weights)

@@ -2,6 +2,7 @@
 
 - ``kerasnotes.summary.writer``: ``Writer``, event files through the ``tensorboard``
   package's own protos and record writer, on every backend.
+- ``kerasnotes.summary.histogram``: the equal-width buckets ``Writer.histogram`` writes.
 - ``kerasnotes.summary.layout``: every tag name and tensor layout the callbacks
   write and the kerasnotes TensorBoard plugin reads (the contract between them).
 - ``kerasnotes.summary.hparams``: the HParams dashboard's experiment and session

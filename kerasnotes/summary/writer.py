@@ -38,12 +38,13 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
 from kerasnotes import _validation
+from kerasnotes.summary import histogram
+from kerasnotes.summary.histogram import DEFAULT_HISTOGRAM_BUCKETS
 from kerasnotes.summary.layout import PLUGIN_NAME
 
 __all__ = ["DEFAULT_HISTOGRAM_BUCKETS", "Writer"]
 
-#: Buckets of ``Writer.histogram`` unless told otherwise.
-DEFAULT_HISTOGRAM_BUCKETS = 30
+_TENSOR = summary_pb2.DATA_CLASS_TENSOR
 
 
 def _check_tag(tag: Any) -> str:
@@ -53,27 +54,22 @@ def _check_tag(tag: Any) -> str:
     return tag
 
 
-def _histogram_buckets(values: np.ndarray, buckets: int) -> np.ndarray:
-    """Equal-width buckets over [min, max] as the (k, 3) ``[left, right, count]`` array.
+def _real_array(name: str, values: Any) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(_validation.message(name, values, "real numbers")) from error
 
-    Non-finite values are left out (a histogram has no bucket for them); an
-    empty input gives k rows of zeros, a constant one puts every count in the
-    last bucket with both edges at the value, as TensorBoard's own summaries do.
-    """
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return np.zeros((buckets, 3))
-    low, high = float(finite.min()), float(finite.max())
-    if low == high:
-        table = np.zeros((buckets, 3))
-        table[:, :2] = low
-        table[-1, 2] = finite.size
-        return table
-    edges = np.linspace(low, high, buckets + 1)
-    # Bucket i holds [edge_i, edge_{i+1}); the maximum joins the last bucket.
-    index = np.minimum(((finite - low) / (high - low) * buckets).astype(np.int64), buckets - 1)
-    counts = np.bincount(index, minlength=buckets)
-    return np.stack([edges[:-1], edges[1:], counts.astype(np.float64)], axis=1)
+
+def _plugin_metadata(plugin_name: Any, description: str | None) -> summary_pb2.SummaryMetadata:
+    """Metadata of a TENSOR value owned by ``plugin_name`` (``"kerasnotes"`` for the layout)."""
+    if not isinstance(plugin_name, str) or not plugin_name:
+        raise TypeError(_validation.message("plugin_name", plugin_name, "a non-empty string"))
+    return summary_pb2.SummaryMetadata(
+        summary_description=description or "",
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin_name),
+        data_class=_TENSOR,
+    )
 
 
 class Writer:
@@ -238,24 +234,34 @@ class Writer:
                 "use Writer.for_logdir(log_dir) to get an open one"
             )
 
+    def _prepare_write(self) -> None:
+        """Called with ``self._lock`` held before each record: closed? file still there?"""
+        self._raise_if_closed()
+        if self._check_file:
+            # Once per flush interval: a stat costs far less than one scalar
+            # (benchmarks/README.md).
+            self._check_file = False
+            self._reopen_if_gone()
+
     def _write_event(self, event: event_pb2.Event) -> None:
         with self._lock:
-            self._raise_if_closed()
-            if self._check_file:
-                # Once per flush interval: a stat costs far less than one scalar
-                # (benchmarks/README.md).
-                self._check_file = False
-                self._reopen_if_gone()
+            self._prepare_write()
             self._records.write(event.SerializeToString())
 
     def _write_value(
-        self, tag: str, step: int, tensor: Any, metadata: summary_pb2.SummaryMetadata
+        self,
+        tag: str,
+        step: int,
+        metadata: summary_pb2.SummaryMetadata,
+        data_class: int,
+        values: Any,
+        **proto: Any,
     ) -> None:
+        """One value: ``values`` as a TensorProto (``proto``: its dtype, shape) under ``metadata``."""
+        metadata.data_class = data_class
+        tensor = tensor_util.make_tensor_proto(values, **proto)
         with self._lock:
-            self._raise_if_closed()
-            if self._check_file:
-                self._check_file = False
-                self._reopen_if_gone()
+            self._prepare_write()
             value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
             # TensorBoard keeps the metadata of a tag's first value in each file.
             if tag not in self._tags_with_metadata:
@@ -290,9 +296,8 @@ class Writer:
         metadata = scalar_metadata.create_summary_metadata(
             display_name=display_name or "", description=description or ""
         )
-        metadata.data_class = summary_pb2.DATA_CLASS_SCALAR
-        tensor = tensor_util.make_tensor_proto(np.float32(number), dtype=np.float32)
-        self._write_value(tag, step, tensor, metadata)
+        scalar = summary_pb2.DATA_CLASS_SCALAR
+        self._write_value(tag, step, metadata, scalar, np.float32(number), dtype=np.float32)
 
     def histogram(
         self,
@@ -302,10 +307,7 @@ class Writer:
         buckets: int = DEFAULT_HISTOGRAM_BUCKETS,
         description: str | None = None,
     ) -> None:
-        """Write a histogram of ``values`` (plugin "histograms": a (k, 3) float64 tensor).
-
-        Each row is ``[left_edge, right_edge, count]`` over k equal-width buckets
-        spanning [min, max] of the finite values (NaN/Inf are left out).
+        """Write a histogram of ``values`` (plugin "histograms": ``histogram.buckets``' table).
 
         Args:
             tag: the histogram's name.
@@ -317,17 +319,11 @@ class Writer:
         tag, step = _check_tag(tag), _validation.integer("step", step)
         # ValueError for a non-integer too: released behaviour, kept for callers that catch it.
         buckets = _validation.integer("buckets", buckets, minimum=1, wrong_type=ValueError)
-        try:
-            array = np.asarray(values, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError) as error:
-            raise TypeError(_validation.message("values", values, "real numbers")) from error
-        table = _histogram_buckets(array, int(buckets))
+        table = histogram.buckets(_real_array("values", values).reshape(-1), int(buckets))
         metadata = histogram_metadata.create_summary_metadata(
             display_name="", description=description or ""
         )
-        metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
-        tensor = tensor_util.make_tensor_proto(table, dtype=np.float64)
-        self._write_value(tag, step, tensor, metadata)
+        self._write_value(tag, step, metadata, _TENSOR, table, dtype=np.float64)
 
     def tensor(
         self,
@@ -347,19 +343,9 @@ class Writer:
             plugin_name: owner of the data; ``"kerasnotes"`` for the layout above.
         """
         tag, step = _check_tag(tag), _validation.integer("step", step)
-        if not isinstance(plugin_name, str) or not plugin_name:
-            raise TypeError(_validation.message("plugin_name", plugin_name, "a non-empty string"))
-        try:
-            array = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError) as error:
-            raise TypeError(_validation.message("values", values, "real numbers")) from error
-        metadata = summary_pb2.SummaryMetadata(
-            summary_description=description or "",
-            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin_name),
-            data_class=summary_pb2.DATA_CLASS_TENSOR,
-        )
-        tensor = tensor_util.make_tensor_proto(array, dtype=np.float64)
-        self._write_value(tag, step, tensor, metadata)
+        metadata = _plugin_metadata(plugin_name, description)
+        array = _real_array("values", values)
+        self._write_value(tag, step, metadata, _TENSOR, array, dtype=np.float64)
 
     def strings(
         self,
@@ -389,24 +375,16 @@ class Writer:
             ...     writer.strings("names", ["dense", "dense_1"], step=0)
         """
         tag, step = _check_tag(tag), _validation.integer("step", step)
-        if not isinstance(plugin_name, str) or not plugin_name:
-            raise TypeError(_validation.message("plugin_name", plugin_name, "a non-empty string"))
+        metadata = _plugin_metadata(plugin_name, description)
         if isinstance(values, (str, bytes)):
             raise TypeError(_validation.message("values", values, "a sequence of strings"))
         items = list(values)
         if not all(isinstance(item, str) for item in items):
             raise TypeError(_validation.message("values", items, "a sequence of strings"))
-        metadata = summary_pb2.SummaryMetadata(
-            summary_description=description or "",
-            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin_name),
-            data_class=summary_pb2.DATA_CLASS_TENSOR,
+        encoded = np.array([item.encode("utf-8") for item in items], dtype=np.object_)
+        self._write_value(
+            tag, step, metadata, _TENSOR, encoded, dtype=np.object_, shape=[len(items)]
         )
-        tensor = tensor_util.make_tensor_proto(
-            np.array([item.encode("utf-8") for item in items], dtype=np.object_),
-            dtype=np.object_,
-            shape=[len(items)],
-        )
-        self._write_value(tag, step, tensor, metadata)
 
     def text(self, tag: str, markdown: str, step: int = 0) -> None:
         """Write a markdown string (plugin "text").
@@ -420,9 +398,8 @@ class Writer:
         if not isinstance(markdown, str):
             raise TypeError(_validation.message("markdown", markdown, "a str"))
         metadata = text_metadata.create_summary_metadata(display_name="", description="")
-        metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
-        tensor = tensor_util.make_tensor_proto(markdown.encode("utf-8"))
-        self._write_value(tag, step, tensor, metadata)
+        text = markdown.encode("utf-8")
+        self._write_value(tag, step, metadata, _TENSOR, text)
 
     def image(self, tag: str, png: bytes, width: int, height: int, step: int) -> None:
         """Write one PNG image (plugin "images", data class BLOB_SEQUENCE).
@@ -449,11 +426,9 @@ class Writer:
         metadata = image_metadata.create_summary_metadata(
             display_name="", description="", converted_to_tensor=True
         )
-        metadata.data_class = summary_pb2.DATA_CLASS_BLOB_SEQUENCE
-        tensor = tensor_util.make_tensor_proto(
-            [str(int(width)).encode(), str(int(height)).encode(), bytes(png)], dtype=np.object_
-        )
-        self._write_value(tag, step, tensor, metadata)
+        blobs = [str(int(width)).encode(), str(int(height)).encode(), bytes(png)]
+        blob = summary_pb2.DATA_CLASS_BLOB_SEQUENCE
+        self._write_value(tag, step, metadata, blob, blobs, dtype=np.object_)
 
     def summary(self, summary: summary_pb2.Summary, step: int) -> None:
         """Append a ready-made ``Summary`` proto whose values carry their own metadata.
