@@ -179,7 +179,7 @@ class LoggingCallback(keras.callbacks.Callback):
         if self.log_dir is None:
             self._writer = None
             return None
-        self._writer = summary.Writer.for_logdir(self.log_dir)
+        self._writer = summary.Writer.for_log_dir(self.log_dir)
         if not self._writer.has_written(summary.TAG_RUN_INFO):
             self._writer.text(summary.TAG_RUN_INFO, run_info_markdown(self.model), step=0)
         return self._writer

@@ -86,7 +86,7 @@ class TrialLogger(LoggingCallback):
     def _open_writer(self) -> summary.Writer:
         """The run's shared writer, with the session start written once, when first needed."""
         if self._writer is None:
-            self._writer = summary.Writer.for_logdir(self.log_dir)
+            self._writer = summary.Writer.for_log_dir(self.log_dir)
             self._writer.summary(
                 hparams.hparams_session_start_summary(self.values, self.group_name), step=0
             )

@@ -156,7 +156,7 @@ def test_events_are_readable_back(tmp_path, capsys):
     logger = LandscapeLogger((x, y), at=[1, 2], span=1.0, num=5, log_dir=tmp_path, verbose=1)
     model.fit(x, y, epochs=2, batch_size=1, verbose=0, callbacks=[logger])
     assert "Epoch 2: LandscapeLogger: 5×5 extreme plane" in capsys.readouterr().out
-    summary.Writer.for_logdir(tmp_path).flush()
+    summary.Writer.for_log_dir(tmp_path).flush()
 
     from tensorboard import context
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer

@@ -156,7 +156,7 @@ def test_logs_tensorboard_and_verbose_line(tmp_path, capsys):
     np.testing.assert_allclose(history.history["sharpness"], [top, top], rtol=1e-4)
     np.testing.assert_allclose(history.history["sharpness_threshold"], [40.0, 40.0], rtol=1e-6)
     assert "SharpnessMonitor: λmax(H)=" in capsys.readouterr().out
-    summary.Writer.for_logdir(tmp_path).flush()
+    summary.Writer.for_log_dir(tmp_path).flush()
 
     run = read_events(tmp_path)
     values = [d.value for d in run[summary.TAG_SHARPNESS]]

@@ -216,7 +216,7 @@ def test_one_epoch_convention_keras_print_summary_and_plugin_json_agree(tmp_path
         callbacks=(ours, theirs),
         log_updates=False,
     )
-    summary.Writer.for_logdir(tmp_path / "run").flush()
+    summary.Writer.for_log_dir(tmp_path / "run").flush()
     printed = capsys.readouterr().out
     stop = int(re.search(r"Epoch (\d+): early stopping", printed).group(1))
     best = int(re.search(r"best epoch: (\d+)\.", printed).group(1))

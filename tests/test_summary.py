@@ -190,14 +190,21 @@ def test_ready_made_summary_keeps_its_own_metadata(tmp_path):
     np.testing.assert_array_equal(point.numpy, [1.5, 2.5])
 
 
-def test_for_logdir_shares_one_writer_and_replaces_a_closed_one(tmp_path):
-    first = Writer.for_logdir(tmp_path)
-    assert Writer.for_logdir(str(tmp_path) + os.sep) is first
+def test_for_log_dir_shares_one_writer_and_replaces_a_closed_one(tmp_path):
+    first = Writer.for_log_dir(tmp_path)
+    assert Writer.for_log_dir(str(tmp_path) + os.sep) is first
     assert copy.deepcopy(first) is first
     first.close()
-    second = Writer.for_logdir(tmp_path)
+    second = Writer.for_log_dir(tmp_path)
     assert second is not first and not second.closed
     second.close()
+
+
+def test_for_logdir_is_the_deprecated_spelling_of_for_log_dir(tmp_path):
+    with pytest.warns(DeprecationWarning, match="Writer.for_log_dir"):
+        old = Writer.for_logdir(tmp_path)
+    assert old is Writer.for_log_dir(tmp_path)
+    old.close()
 
 
 def test_flush_and_close_twice_and_write_after_close(tmp_path):
@@ -219,19 +226,19 @@ def test_a_deleted_log_dir_gets_a_fresh_file_and_nothing_written_later_is_lost(t
     import shutil
 
     log_dir = tmp_path / "run"
-    writer = Writer.for_logdir(log_dir)
+    writer = Writer.for_log_dir(log_dir)
     writer.text(summary.TAG_RUN_INFO, "first fit", step=0)
     writer.scalar(summary.TAG_LEARNING_RATE, 0.5, 0, display_name="lr")
     writer.flush()  # the end of the first fit
     shutil.rmtree(log_dir)  # the user clears the logs between two fits
     # The second fit's callbacks ask for the shared writer again: same object,
     # a fresh file, and the run info counts as not yet written in that file.
-    again = Writer.for_logdir(log_dir)
+    again = Writer.for_log_dir(log_dir)
     assert again is writer and again.reopened == 1
     assert not again.has_written(summary.TAG_RUN_INFO)
     again.scalar(summary.TAG_LEARNING_RATE, 0.25, 1, display_name="lr")
     again.flush()
-    shutil.rmtree(log_dir)  # and once more, now without for_logdir in between
+    shutil.rmtree(log_dir)  # and once more, now without for_log_dir in between
     again.scalar(summary.TAG_LEARNING_RATE, 0.125, 2, display_name="lr")
     again.tensor(summary.TAG_CRITICAL_POINT, np.arange(10.0), 2)
     again.flush()
@@ -265,7 +272,7 @@ def test_unwritable_log_dir_is_a_clear_error_at_construction(tmp_path):
     with pytest.raises(ValueError, match="not a writable directory.*Received: log_dir=.*a_file"):
         Writer(blocker / "run")
     with pytest.raises(ValueError, match="not a writable directory"):
-        Writer.for_logdir(blocker)
+        Writer.for_log_dir(blocker)
 
 
 @pytest.mark.parametrize(
@@ -312,14 +319,14 @@ _NO_TENSORFLOW_SCRIPT = textwrap.dedent(
     from kerasnotes import summary
 
     log_dir = sys.argv[1]
-    with summary.Writer.for_logdir(log_dir) as writer:
+    with summary.Writer.for_log_dir(log_dir) as writer:
         writer.scalar(summary.TAG_GRAD_NORM, 0.125, step=3)
         writer.histogram(summary.effective_lr_histogram_tag("dense/kernel"), [1.0, 2.0, 2.0], 3)
         writer.tensor(summary.TAG_EARLY_STOPPING_EVENT, [2.0, 0.5, -1.0], 3)
         writer.text(summary.TAG_RUN_INFO, "run", 0)
     written_without_tf = "tensorflow" not in sys.modules
     # never flushed nor closed: the exit hook must still write it
-    summary.Writer.for_logdir(sys.argv[2]).scalar("left_open", 2.5, step=7)
+    summary.Writer.for_log_dir(sys.argv[2]).scalar("left_open", 2.5, step=7)
 
     from tensorboard import context
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer

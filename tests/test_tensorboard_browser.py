@@ -137,7 +137,7 @@ def train_run(run_dir: str) -> dict:
                 callbacks.OptimizerInspector(run_dir),
             ],
         )
-    summary.Writer.for_logdir(run_dir).close()  # everything on disk before TensorBoard reads it
+    summary.Writer.for_log_dir(run_dir).close()  # everything on disk before TensorBoard reads it
     stop = re.search(r"Epoch (\d+): early stopping", printed.getvalue())
     best = re.search(r"best epoch: (\d+)\.", printed.getvalue())
     return {
@@ -707,7 +707,7 @@ def write_landscape_runs(logdir: str) -> dict:
         run_dir = os.path.join(logdir, name)
         loggers[name] = callbacks.LandscapeLogger((x, y), at=at, span=1.5, num=21, log_dir=run_dir)
         model.fit(x, y, epochs=max(at), batch_size=1, verbose=0, callbacks=[loggers[name]])
-        summary.Writer.for_logdir(run_dir).close()
+        summary.Writer.for_log_dir(run_dir).close()
     # Random directions and no path: the curvature is dᵀHd/‖d‖², there is no eigenvalue.
     x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
@@ -717,7 +717,7 @@ def write_landscape_runs(logdir: str) -> dict:
         (x, x.sum(1, keepdims=True)), directions="random", trajectory=False, num=11, log_dir=run_dir
     )
     model.fit(x, x.sum(1, keepdims=True), epochs=2, verbose=0, callbacks=[loggers["random"]])
-    summary.Writer.for_logdir(run_dir).close()
+    summary.Writer.for_log_dir(run_dir).close()
     return loggers
 
 

@@ -199,7 +199,7 @@ class EdgeOfStability(Claim):
         x, y = trial.data
         kind, rate = trial.config
         optimizer = optimizers.SGD(rate) if kind == "sgd" else optimizers.Adam(rate)
-        writer = summary.Writer.for_logdir(trial.run_dir) if trial.logged else None
+        writer = summary.Writer.for_log_dir(trial.run_dir) if trial.logged else None
         callbacks: list[keras.callbacks.Callback] = []
         # λmax at every measurement for the run that reaches the edge; the others every
         # third one, and only in the logged seed (they stay well below their thresholds:

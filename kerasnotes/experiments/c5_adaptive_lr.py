@@ -136,9 +136,9 @@ class AdaptiveRates(Claim):
     def train(self, context: Context, trial: Trial) -> tuple[np.ndarray, np.ndarray]:
         """The tracker's readings and the epoch losses."""
         sizes = context.sizes
-        # The Writer is shared with fit_run's recorder through for_logdir; fit_run closes it.
+        # The Writer is shared with fit_run's recorder through for_log_dir; fit_run closes it.
         tracker = EffectiveLearningRate(
-            sizes.inspect_every, summary.Writer.for_logdir(trial.run_dir)
+            sizes.inspect_every, summary.Writer.for_log_dir(trial.run_dir)
         )
         result = fit_run(
             mlp(trial.data[0].shape[1], HIDDEN, 10, trial.seed),

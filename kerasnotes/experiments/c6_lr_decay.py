@@ -113,9 +113,9 @@ class DecayingRates(DigitsClaim):
         train = trial.data[0]
         callbacks: list[keras.callbacks.Callback] = []
         if trial.logged:
-            # Shared with fit_run's recorder through for_logdir; fit_run closes it. The
+            # Shared with fit_run's recorder through for_log_dir; fit_run closes it. The
             # inspector fills the kerasnotes tab's Optimizer view (rate per element).
-            rate_log = LearningRateLog(summary.Writer.for_logdir(trial.run_dir))
+            rate_log = LearningRateLog(summary.Writer.for_log_dir(trial.run_dir))
             callbacks = [rate_log, OptimizerInspector(trial.run_dir)]
         result = fit_digits(
             mlp(64, HIDDEN, 10, trial.seed),

@@ -115,7 +115,7 @@ def write_image_summary(
     """
     from kerasnotes.summary import Writer
 
-    writer = Writer.for_logdir(log_dir)
+    writer = Writer.for_log_dir(log_dir)
     writer.image(tag, png, width=width, height=height, step=step)
     writer.flush()
 

@@ -13,7 +13,7 @@ The writer and the layout's names are importable from here, as before the split.
 Example:
     >>> import tempfile
     >>> from kerasnotes import summary
-    >>> writer = summary.Writer.for_logdir(tempfile.mkdtemp())
+    >>> writer = summary.Writer.for_log_dir(tempfile.mkdtemp())
     >>> writer.scalar(summary.TAG_LEARNING_RATE, 0.01, step=0)
     >>> writer.tensor(summary.TAG_CRITICAL_POINT, [3, 0.0, -2, 2, 0.5, 1, 1, 0.2, 40, 0.1], step=0)
     >>> writer.flush()

@@ -94,7 +94,7 @@ Text, plugin ``"text"``:
 Example:
     >>> import tempfile
     >>> from kerasnotes.summary import Writer, layout
-    >>> writer = Writer.for_logdir(tempfile.mkdtemp())
+    >>> writer = Writer.for_log_dir(tempfile.mkdtemp())
     >>> writer.scalar(layout.TAG_LEARNING_RATE, 0.01, step=0)
     >>> values = [3, 0.0, -2, 2, 0.5, 1, 1, 0.2, 40, 0.1]
     >>> dict(zip(layout.CRITICAL_POINT_FIELDS, values))["kind_code"] == layout.KIND_CODES["saddle"]

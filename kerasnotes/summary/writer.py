@@ -13,7 +13,7 @@ Example:
     >>> import tempfile
     >>> from kerasnotes.summary import layout
     >>> from kerasnotes.summary.writer import Writer
-    >>> writer = Writer.for_logdir(tempfile.mkdtemp())
+    >>> writer = Writer.for_log_dir(tempfile.mkdtemp())
     >>> writer.scalar(layout.TAG_LEARNING_RATE, 0.01, step=0)
     >>> writer.flush()
 """
@@ -25,6 +25,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -81,14 +82,14 @@ class Writer:
 
         uint64 length | uint32 masked_crc32c(length) | bytes event | uint32 masked_crc32c(event)
 
-    Callbacks share one Writer per directory through ``Writer.for_logdir``.
+    Callbacks share one Writer per directory through ``Writer.for_log_dir``.
     Writes are thread safe; ``flush`` and ``close`` may be called any number of
     times. Unlike ``tf.summary.create_file_writer`` it needs no TensorFlow and no
     default-writer context: the step is always explicit.
 
     A file deleted while the Writer is open (its ``log_dir`` removed between two
     fits in one process) would otherwise swallow every later record without an
-    error: the first write after each ``flush`` (and ``for_logdir``) checks that
+    error: the first write after each ``flush`` (and ``for_log_dir``) checks that
     the file still exists and, if it does not, starts a fresh event file in the
     same ``log_dir`` (``reopened`` counts how often). One ``os.path.exists`` per
     flush interval costs a small fraction of one scalar written (``benchmarks/README.md``).
@@ -176,7 +177,7 @@ class Writer:
         self.reopened += 1
 
     @classmethod
-    def for_logdir(cls, log_dir: str | os.PathLike) -> Writer:
+    def for_log_dir(cls, log_dir: str | os.PathLike) -> Writer:
         """The Writer shared by everything that logs to ``log_dir`` (a new one if closed).
 
         Args:
@@ -186,7 +187,7 @@ class Writer:
             >>> import tempfile
             >>> from kerasnotes.summary import Writer
             >>> path = tempfile.mkdtemp()
-            >>> Writer.for_logdir(path) is Writer.for_logdir(path)
+            >>> Writer.for_log_dir(path) is Writer.for_log_dir(path)
             True
         """
         log_dir = _validation.path("log_dir", log_dir)
@@ -207,6 +208,17 @@ class Writer:
                 return current
             cls._shared[key] = writer
         return writer
+
+    @classmethod
+    def for_logdir(cls, log_dir: str | os.PathLike) -> Writer:
+        """Deprecated spelling of :meth:`for_log_dir`, kept for one more release."""
+        warnings.warn(
+            "Writer.for_logdir is deprecated and will be removed in the next release; use "
+            "Writer.for_log_dir (log_dir is the spelling of keras.callbacks.TensorBoard)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return cls.for_log_dir(log_dir)
 
     @property
     def closed(self) -> bool:
@@ -231,7 +243,7 @@ class Writer:
         if self._closed:
             raise ValueError(
                 f"this Writer for log_dir={self.log_dir!r} is closed; "
-                "use Writer.for_logdir(log_dir) to get an open one"
+                "use Writer.for_log_dir(log_dir) to get an open one"
             )
 
     def _prepare_write(self) -> None:
