@@ -12,7 +12,11 @@ its defaults:
   Hessian analysis every 5 epochs;
 - ``inspector``: ``OptimizerInspector(log_dir)``;
 - ``early_stopping``: ``EarlyStopping("loss", patience=1000, log_dir=...)``;
-- ``lr_decay``: ``LearningRateDecay(ExponentialDecay(0.01, 0.05), log_dir=...)``.
+- ``lr_decay``: ``LearningRateDecay(ExponentialDecay(0.01, 0.05), log_dir=...)``;
+- ``sharpness``: ``SharpnessMonitor((x, y), log_dir=...)``: λmax by warm-started
+  Lanczos every epoch; its cost is about ``num_hvp · 2.5 · (sample rows /
+  training rows) / every`` epochs of training per epoch, ``num_hvp`` (the median
+  over its measurements) is printed beside the table.
 
 Each run builds a fresh model (and callback) from the same initial weights and
 fits twice: the first fit pays every one-off compile (Keras's train step on
@@ -33,7 +37,7 @@ a later one costs).
 
 Usage:
     python benchmarks/bench_callback_overhead.py [--backends tensorflow,jax,torch]
-        [--callbacks saddle,saddle_probe5,inspector,early_stopping,lr_decay]
+        [--callbacks saddle,saddle_probe5,inspector,early_stopping,lr_decay,sharpness]
         [--repeats 3] [--epochs 20] [--gate-times] [--write-readme]
 
 Each backend runs in its own subprocess (the backend is fixed at import). The
@@ -58,7 +62,7 @@ import _setup
 import _table
 
 THREAD_ENV = _setup.THREAD_ENV
-CALLBACKS = ("saddle", "saddle_probe5", "inspector", "early_stopping", "lr_decay")
+CALLBACKS = ("saddle", "saddle_probe5", "inspector", "early_stopping", "lr_decay", "sharpness")
 SADDLE = ("saddle", "saddle_probe5")
 
 
@@ -132,6 +136,8 @@ def _measure(names: list[str], repeats: int, epochs: int, gate_times: bool = Fal
             return kc.EarlyStopping("loss", patience=1000, log_dir=log_dir)
         if name == "lr_decay":
             return kc.LearningRateDecay(kn.schedules.ExponentialDecay(0.01, 0.05), log_dir=log_dir)
+        if name == "sharpness":
+            return kc.SharpnessMonitor((x, y), log_dir=log_dir)
         raise ValueError(f"unknown callback {name!r}; known: {CALLBACKS}")
 
     keras.utils.set_random_seed(0)
@@ -159,6 +165,8 @@ def _measure(names: list[str], repeats: int, epochs: int, gate_times: bool = Fal
         if name in ("saddle", "saddle_probe5"):
             out["kinds"] = sorted({e["kind"] for e in callback.history})
             out["exact"] = sum(e["grad_norm_stderr"] == 0 for e in callback.history)
+        if name == "sharpness":
+            out["num_hvp"] = statistics.median(e["num_hvp"] for e in callback.history)
         return out
 
     run(None)  # warm-up: imports and the process's first traces
@@ -186,6 +194,8 @@ def _measure(names: list[str], repeats: int, epochs: int, gate_times: bool = Fal
         if "kinds" in pairs[0][1]:
             row["kinds"] = sorted({k for _, w in pairs for k in w["kinds"]})
             row["exact_gates"] = pairs[0][1]["exact"]
+        if "num_hvp" in pairs[0][1]:
+            row["num_hvp"] = statistics.median(w["num_hvp"] for _, w in pairs)
         results[name] = row
     shutil.rmtree(scratch, ignore_errors=True)
     return {
@@ -219,6 +229,8 @@ def _print(row: dict) -> None:
     for name, r in row["results"].items():
         if "kinds" in r:
             print(f"{name}: kinds {r['kinds']}, exact gates in one fit: {r['exact_gates']}")
+        if "num_hvp" in r:
+            print(f"{name}: median HVPs per measurement (num_hvp): {r['num_hvp']:g}")
     gated = [(name, r) for name, r in row["results"].items() if "first_wall_gate" in r]
     if gated:
         print(

@@ -90,6 +90,7 @@ class OptimizerInspector(LoggingCallback):
         self.history: list[dict[str, Any]] = []
         self._before: list[np.ndarray] | None = None
         self._epoch = 0
+        self._steps_per_call = 1
 
     def _logs_epoch(self, epoch: int) -> bool:
         return (epoch + 1) % self.every == 0
@@ -106,6 +107,9 @@ class OptimizerInspector(LoggingCallback):
                 "kerasnotes.optimizers.Adam(...) (same arguments and numbers as "
                 f"keras.optimizers.Adam). Received: optimizer={name}"
             )
+        # Read once: on JAX every ``self.model`` access syncs the trainer's whole state
+        # into the variables, and a per-batch sync cost +80% of fit (issue #20).
+        self._steps_per_call = max(int(getattr(self._model, "steps_per_execution", 1) or 1), 1)
         self._open_writer()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -116,12 +120,10 @@ class OptimizerInspector(LoggingCallback):
         if not self._logs_epoch(self._epoch):
             return
         steps = self.params.get("steps") if self.params else None
-        # Copy only before the epoch's last call when the step count is known.
-        if steps is None or batch >= steps - self._steps_per_call():
+        # Copy only before the epoch's last call when the step count is known; only
+        # then is ``self.model`` read (on JAX the read syncs the weights: once an epoch).
+        if steps is None or batch >= steps - self._steps_per_call:
             self._before = [np.array(v.numpy(), copy=True) for v in self.model.trainable_variables]
-
-    def _steps_per_call(self) -> int:
-        return max(int(getattr(self.model, "steps_per_execution", 1) or 1), 1)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not self._logs_epoch(epoch):

@@ -187,6 +187,13 @@ class SharpnessMonitor(LoggingCallback):
     starts from the previous top eigenvector (warm start), so while the top
     direction moves slowly an epoch costs a few HVPs (``num_hvp`` in
     ``history``). The solver stops when the residual is at most ``tol·|λ|``.
+    One HVP costs about 2.5 gradients, so the callback costs about::
+
+        num_hvp · 2.5 · (num_samples / training rows) / every   epochs of training per epoch
+
+    (6–7 HVPs on the whole digits training set at ``every=1``: 15–18 epochs'
+    worth, benchmarks/README.md); raise ``every`` or lower ``num_samples`` to
+    make it cheap.
 
     Results go to ``history`` (one dict per measurement: ``epoch, sharpness,
     threshold, preconditioned, num_hvp``, plus ``converged``, ``seconds`` and,

@@ -140,3 +140,25 @@ def test_config_round_trip_and_deep_copy(tmp_path):
     # SGD: rate = α everywhere; after 9 steps w = -0.9, last update 0.1
     assert entry["effective_lr_mean"] == pytest.approx(0.1)
     assert entry["update_ratio"] == pytest.approx(0.1 / 0.9, rel=1e-5)
+
+
+def test_the_model_is_read_once_an_epoch_not_once_a_step(tmp_path):
+    # Under JAX each read of ``callback.model`` syncs the trainer's state into the
+    # variables; read once a step, it cost +80% of fit (issue #20).
+    reads = []
+
+    class Counting(OptimizerInspector):
+        @property
+        def model(self):
+            reads.append(1)
+            return super().model
+
+    model = _unit_gradient_model(kn.optimizers.SGD(0.1))
+    inspector = Counting(tmp_path)
+    x = np.ones((4 * 10, 1), "float32")
+    model.fit(x, x, batch_size=4, epochs=3, shuffle=False, verbose=0, callbacks=[inspector])
+    # Two at train begin (the optimizer check, the run info), then two an epoch: the
+    # copy before the last step and the epoch's end; 10 steps an epoch read it no more.
+    assert len(reads) == 2 + 3 * 2
+    assert len(inspector.history) == 3
+    assert inspector.history[-1]["variables"]["sequential/dense/kernel"]["update_ratio"] > 0
