@@ -153,6 +153,24 @@ def loss_function(objective: Callable) -> Callable:
     return _compiled(objective)
 
 
+def batched_loss_function(objective: Callable) -> Callable:
+    """Compiled ``(stacked_trainable, non_trainable, x, y, sw, weights) -> losses``.
+
+    ``tf.vectorized_map`` over a leading axis of every trainable array, inside
+    one ``tf.function``: the loop over a chunk of weight settings (a
+    landscape's grid points) is vectorised by pfor into batched kernels, one
+    dispatch per chunk.
+    """
+
+    def losses(trainable, non_trainable, x, y, sample_weight, weights):
+        def one(params):
+            return objective(list(params), non_trainable, x, y, sample_weight, weights)
+
+        return tf.vectorized_map(one, tuple(trainable), fallback_to_while_loop=False)
+
+    return _compiled(losses)
+
+
 def ggn_function(forward: Callable, output_loss: Callable) -> Callable:
     """Compiled ``(trainable, non_trainable, x, y, sw, weights, v) -> Jᵀ H_ℓ J v``.
 
