@@ -177,7 +177,10 @@ def batched_loss_function(objective: Callable) -> Callable:
     points) and the model's matrix products become batched ones, as with
     ``jax.vmap``. Keras' torch ops are plain torch functions, so they vmap;
     ``randomness="error"`` makes a layer that draws random numbers in inference
-    (none of Keras' own does) fail loudly instead of sharing one draw.
+    (none of Keras' own does) fail loudly instead of sharing one draw. Keras'
+    torch convolutions query the channels-last memory format, which vmap does
+    not support, so a model with a Conv layer fails here and the landscape
+    falls back to point by point (``landscape.evaluate_grid``).
     """
     batched = torch.func.vmap(
         lambda trainable, *rest: objective(list(trainable), *rest),
