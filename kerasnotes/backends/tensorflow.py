@@ -159,7 +159,10 @@ def batched_loss_function(objective: Callable) -> Callable:
     ``tf.vectorized_map`` over a leading axis of every trainable array, inside
     one ``tf.function``: the loop over a chunk of weight settings (a
     landscape's grid points) is vectorised by pfor into batched kernels, one
-    dispatch per chunk.
+    dispatch per chunk. Without the while-loop fallback (one point after another, in
+    a graph loop) a model whose ops pfor cannot vectorise, such
+    as Conv2D with a filter that differs per point, raises, and the landscape
+    falls back to point by point (``landscape.evaluate_grid``).
     """
 
     def losses(trainable, non_trainable, x, y, sample_weight, weights):
