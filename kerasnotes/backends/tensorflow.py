@@ -161,6 +161,27 @@ def loss_function(objective: Callable) -> Callable:
     return _compiled(objective)
 
 
+def batched_loss_function(objective: Callable) -> Callable:
+    """Compiled ``(stacked_trainable, non_trainable, x, y, sw, weights) -> losses``.
+
+    ``tf.vectorized_map`` over a leading axis of every trainable array, inside
+    one ``tf.function``: the loop over a chunk of weight settings (a
+    landscape's grid points) is vectorised by pfor into batched kernels, one
+    dispatch per chunk. Without the while-loop fallback (one point after another, in
+    a graph loop) a model whose ops pfor cannot vectorise, such
+    as Conv2D with a filter that differs per point, raises, and the landscape
+    falls back to point by point (``landscape.evaluate_grid``).
+    """
+
+    def losses(trainable, non_trainable, x, y, sample_weight, weights):
+        def one(params):
+            return objective(list(params), non_trainable, x, y, sample_weight, weights)
+
+        return tf.vectorized_map(one, tuple(trainable), fallback_to_while_loop=False)
+
+    return _compiled(losses)
+
+
 def ggn_function(forward: Callable, output_loss: Callable) -> Callable:
     """Compiled ``(trainable, non_trainable, x, y, sw, weights, v) -> Jᵀ H_ℓ J v``.
 

@@ -169,6 +169,32 @@ def loss_function(objective: Callable) -> Callable:
     return loss
 
 
+def batched_loss_function(objective: Callable) -> Callable:
+    """``(stacked_trainable, non_trainable, x, y, sw, weights) -> losses``, eager, without autograd.
+
+    ``torch.func.vmap`` over a leading axis of every trainable array: one call
+    evaluates the loss at a whole chunk of weight settings (a landscape's grid
+    points) and the model's matrix products become batched ones, as with
+    ``jax.vmap``. Keras' torch ops are plain torch functions, so they vmap;
+    ``randomness="error"`` makes a layer that draws random numbers in inference
+    (none of Keras' own does) fail loudly instead of sharing one draw. Keras'
+    torch convolutions query the channels-last memory format, which vmap does
+    not support, so a model with a Conv layer fails here and the landscape
+    falls back to point by point (``landscape.evaluate_grid``).
+    """
+    batched = torch.func.vmap(
+        lambda trainable, *rest: objective(list(trainable), *rest),
+        in_dims=(0, None, None, None, None, None),
+        randomness="error",
+    )
+
+    def losses(trainable, non_trainable, x, y, sample_weight, weights):
+        with torch.no_grad():
+            return batched(tuple(trainable), non_trainable, x, y, sample_weight, weights)
+
+    return losses
+
+
 def ggn_function(forward: Callable, output_loss: Callable) -> Callable:
     """``(trainable, non_trainable, x, y, sw, weights, v) -> Jᵀ H_ℓ J v``, eager.
 

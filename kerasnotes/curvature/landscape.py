@@ -27,6 +27,7 @@ plots; a filter of the weights that is all zero gets a zero direction too.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,7 +37,7 @@ from kerasnotes import _validation
 
 STRING_DIRECTIONS = ("extreme", "random")
 NORMALIZE = ("filter", "unit", None)
-#: Grid points per batched loss call on backends that batch (JAX): bounds the
+#: Grid points per batched loss call on backends that batch: bounds the
 #: memory to that many copies of the weights and activations.
 CHUNK = 32
 
@@ -126,36 +127,59 @@ def compiled_loss(engine: Any) -> tuple[Any, Any]:
     return engine.loss_only
 
 
-def evaluate_grid(probe: Any, coefficients: np.ndarray, directions: np.ndarray) -> np.ndarray:
+def _batched_values(probe: Any, batched: Any, coefficients: np.ndarray, directions: np.ndarray):
+    """The grid's losses from ``batched``, ``CHUNK`` points per call, the last chunk padded."""
+    from keras import ops
+
+    center = probe._to_flat(probe._trainable)
+    values = np.empty(len(coefficients))
+    for start in range(0, len(coefficients), CHUNK):
+        chunk = coefficients[start : start + CHUNK]
+        size = len(chunk)
+        if size < CHUNK:
+            chunk = np.concatenate([chunk, np.repeat(chunk[:1], CHUNK - size, axis=0)])
+        points = center[None, :] + chunk @ directions.T
+        pieces = np.split(points, probe._offsets, axis=1)
+        stacked = [
+            ops.convert_to_tensor(p.reshape((CHUNK, *shape)).astype(dtype), dtype=dtype)
+            for p, shape, dtype in zip(pieces, probe._shapes, probe._dtypes, strict=True)
+        ]
+        total = np.zeros(CHUNK)
+        for x, y, sw, w in probe._batches:
+            out = batched(stacked, probe._non_trainable, x, y, sw, w)
+            total += np.asarray(ops.convert_to_numpy(out), dtype=np.float64)
+        values[start : start + size] = total[:size]
+    return values
+
+
+def evaluate_grid(
+    probe: Any, coefficients: np.ndarray, directions: np.ndarray, batch: bool = True
+) -> np.ndarray:
     """``L(θ + Σ_k c_pk d_k)`` for every row ``c_p`` of ``coefficients`` (float64 sums).
 
-    One compiled loss evaluation per point and micro-batch; on a backend with a
-    batched loss (JAX) ``CHUNK`` points share one call, the last chunk padded
-    with copies of its first point so the compiled shape never changes.
+    One loss evaluation per point and micro-batch, or, on a backend with a
+    batched loss (JAX ``jax.vmap``, PyTorch ``torch.func.vmap``, TensorFlow
+    ``tf.vectorized_map``) and with ``batch``, ``CHUNK`` points per call, the
+    last chunk padded with copies of its first point so the compiled shape
+    never changes. A model whose objective the backend cannot vectorise (an
+    op without a batching rule) falls back to point by point, with a warning,
+    once per probe.
     """
     from keras import ops
 
     loss_fn, batched = compiled_loss(probe._engine)
+    if batch and batched is not None:
+        try:
+            return _batched_values(probe, batched, coefficients, directions)
+        except Exception as error:  # noqa: BLE001 - any failure to vectorise; re-raised below if real
+            warnings.warn(
+                f"the landscape grid could not be batched on this backend ({error}); "
+                "evaluating it point by point",
+                stacklevel=3,
+            )
+            probe._engine.loss_only = (loss_fn, None)
     center = probe._to_flat(probe._trainable)
     values = np.empty(len(coefficients))
-    if batched is not None:
-        for start in range(0, len(coefficients), CHUNK):
-            chunk = coefficients[start : start + CHUNK]
-            size = len(chunk)
-            if size < CHUNK:
-                chunk = np.concatenate([chunk, np.repeat(chunk[:1], CHUNK - size, axis=0)])
-            points = center[None, :] + chunk @ directions.T
-            pieces = np.split(points, probe._offsets, axis=1)
-            stacked = [
-                ops.convert_to_tensor(p.reshape((CHUNK, *shape)).astype(dtype), dtype=dtype)
-                for p, shape, dtype in zip(pieces, probe._shapes, probe._dtypes, strict=True)
-            ]
-            total = np.zeros(CHUNK)
-            for x, y, sw, w in probe._batches:
-                out = batched(stacked, probe._non_trainable, x, y, sw, w)
-                total += np.asarray(ops.convert_to_numpy(out), dtype=np.float64)
-            values[start : start + size] = total[:size]
-        return values
     for p, row in enumerate(coefficients):
         trainable = probe._to_tensors(center + directions @ row)
         total = 0.0
