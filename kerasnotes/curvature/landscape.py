@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from kerasnotes import _validation
+from kerasnotes.curvature.placement import process_sum
 
 STRING_DIRECTIONS = ("extreme", "random")
 NORMALIZE = ("filter", "unit", None)
@@ -155,7 +156,7 @@ def evaluate_grid(probe: Any, coefficients: np.ndarray, directions: np.ndarray) 
                 out = batched(stacked, probe._non_trainable, x, y, sw, w)
                 total += np.asarray(ops.convert_to_numpy(out), dtype=np.float64)
             values[start : start + size] = total[:size]
-        return values
+        return process_sum(values)
     for p, row in enumerate(coefficients):
         trainable = probe._to_tensors(center + directions @ row)
         total = 0.0
@@ -164,7 +165,8 @@ def evaluate_grid(probe: Any, coefficients: np.ndarray, directions: np.ndarray) 
                 ops.convert_to_numpy(loss_fn(trainable, probe._non_trainable, x, y, sw, w))
             )
         values[p] = total
-    return values
+    # Several processes (placement.py): every shard's losses, added; else unchanged.
+    return process_sum(values)
 
 
 def landscape(probe: Any, directions: Any, span: Any, num: Any, normalize: Any, seed: int) -> Any:

@@ -14,6 +14,19 @@ The same sum in another order, so every result equals the one-device value to
 round-off. A micro-batch whose size the devices do not divide is left whole
 (replicated): the numbers are the same, only that batch is not split. Without a
 distribution this is ``keras.ops.convert_to_tensor``.
+
+Processes (PyTorch, ``torch.distributed`` initialised, e.g. under ``torchrun``):
+each process holds its own shard of the data, and the probe adds its local sums
+over its micro-batches, then sums them over the processes (``process_sum``, an
+all-reduce in the backend):
+
+```
+w_bk = D_bk / Σ_ranks Σ_b D_bk,   r_b = n_b / Σ_ranks n        (global denominators)
+L = Σ_ranks Σ_b L_b,   ∇L, Hv likewise                         (one all-reduce per product)
+```
+
+so every process sees the loss, gradient and products of all shards together,
+identical on every rank, and the solvers (seeded alike) take identical steps.
 """
 
 from __future__ import annotations
@@ -23,6 +36,8 @@ from typing import Any
 import keras
 import numpy as np
 from keras import ops
+
+from kerasnotes import backends
 
 
 def batch_devices() -> int:
@@ -59,3 +74,33 @@ def batch_tensor(array: np.ndarray) -> Any:
     return keras.distribution.distribute_tensor(
         tensor, distribution.get_data_layout(tuple(array.shape))
     )
+
+
+# ---------------------------------------------------------------- processes
+
+
+def process_count() -> int:
+    """How many processes hold a shard of the probe's data: the backend's group, else 1.
+
+    Example:
+        >>> process_count()   # one process (no torch.distributed group)
+        1
+    """
+    hook = getattr(backends.active(), "process_count", None)
+    return 1 if hook is None else int(hook())
+
+
+def process_sum(array: Any) -> np.ndarray:
+    """``Σ_processes array`` in float64, the same on every process; ``array`` itself in one.
+
+    A collective: under several processes every one must call it, in the same
+    order, with the same shape.
+
+    Example:
+        >>> process_sum(np.array([1.5, 2.0]))   # one process: the array itself
+        array([1.5, 2. ])
+    """
+    array = np.asarray(array, dtype=np.float64)
+    if process_count() == 1:
+        return array
+    return backends.active().process_sum(array)
