@@ -76,6 +76,7 @@ _SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # about 80 s: two processes start Keras and torch, then one more for the reference
 @pytest.mark.skipif(BACKEND != "torch", reason="torch.distributed process groups are PyTorch's")
 def test_two_processes_over_shards_equal_one_process_over_all_rows(tmp_path):
     script = tmp_path / "probe_shards.py"
