@@ -4,6 +4,9 @@ Each module (``tensorflow``, ``jax``, ``torch``) offers the same functions:
 the curvature probe's compiled gradient and Hessian-vector products
 (``gradient_function``, ``hvp_function``, optionally ``linearized_hvp``) and
 ``short_lived_graphs()``, the framework settings the tour trains under.
+A backend with a process-level engine (torch: ``torch.distributed``) also offers
+``process_count()`` and ``process_sum(array)``, read through
+``kerasnotes.curvature.placement``.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 import keras
+import numpy as np
 import torch
 
 from kerasnotes import _validation
@@ -244,6 +245,32 @@ def ggn_function(forward: Callable, output_loss: Callable) -> Callable:
         return _zeros_for_unused(vjp, params)
 
     return ggn
+
+
+def process_count() -> int:
+    """Processes of the default ``torch.distributed`` group; 1 when it is not initialised.
+
+    ``torchrun --nproc_per_node=2 script.py`` plus
+    ``torch.distributed.init_process_group("gloo")`` in the script makes it 2; a
+    probe then treats each process's data as its shard of one data set.
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return 1
+    return int(torch.distributed.get_world_size())
+
+
+def process_sum(array: np.ndarray) -> np.ndarray:
+    """``Σ_ranks array``, float64, the same on every rank (``torch.distributed.all_reduce``, SUM).
+
+    Every rank must call it in the same order with an array of the same shape
+    (a collective). NCCL reduces only CUDA tensors, so there the sum travels
+    through the current CUDA device; gloo reduces on the CPU.
+    """
+    tensor = torch.from_numpy(np.array(array, dtype=np.float64, copy=True).reshape(-1))
+    if torch.distributed.get_backend() == "nccl":
+        tensor = tensor.to(torch.device("cuda", torch.cuda.current_device()))
+    torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.SUM)
+    return tensor.cpu().numpy().reshape(np.shape(array))
 
 
 @contextlib.contextmanager

@@ -39,7 +39,7 @@ from kerasnotes.curvature.objective import (
     compiled_loss,
     make_objective,
 )
-from kerasnotes.curvature.placement import batch_tensor
+from kerasnotes.curvature.placement import batch_tensor, process_count, process_sum
 
 
 class _Engine:
@@ -312,7 +312,7 @@ def prepared(
             )
         )
     sizes = [stop - start for start, stop in bounds]
-    weights = _batch_weights(model, probe_loss, batches, sizes)
+    weights, total = _batch_weights(model, probe_loss, batches, sizes)
     dtype = model.trainable_variables[0].dtype
     batches = [
         (*batch, ops.convert_to_tensor(w.astype(dtype)))
@@ -320,7 +320,7 @@ def prepared(
     ]
     if replicas is not None:
         batches = placement.grouped(replicas, batches, [len(pieces) for pieces in shards])
-    return engine, sources.ArrayBatches(batches, verbose), sum(sizes)
+    return engine, sources.ArrayBatches(batches, verbose), total
 
 
 def _prepared_stream(
@@ -394,10 +394,10 @@ def _prepared_stream(
             "sample_weight is zero for every sample, so the weighted loss is 0/0; "
             "give at least one sample a positive weight"
         )
-    weights = _weights_of(probe_loss, denominators, sizes)
+    weights, total = _weights_of(probe_loss, denominators, sizes)
     dtype = model.trainable_variables[0].dtype
     weights = [ops.convert_to_tensor(w.astype(dtype)) for w in weights]
-    return state["engine"], sources.StreamBatches(stream, weights, verbose), sum(sizes)
+    return state["engine"], sources.StreamBatches(stream, weights, verbose), total
 
 
 def _on_device(x: Any, y: Any, sw: Any) -> tuple:
@@ -418,9 +418,9 @@ def _denominators(model: keras.Model, probe_loss: ProbeLoss, batch: tuple, size:
 
 def _batch_weights(
     model: keras.Model, probe_loss: ProbeLoss, batches: list, sizes: list
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], int]:
     """First pass over the micro-batches: each one's denominators, then ``batch_weights``."""
-    if len(batches) == 1:
+    if len(batches) == 1 and process_count() == 1:
         return _weights_of(probe_loss, [None], sizes)
     return _weights_of(
         probe_loss,
@@ -429,18 +429,28 @@ def _batch_weights(
     )
 
 
-def _weights_of(probe_loss: ProbeLoss, denominators: list, sizes: list) -> list[np.ndarray]:
-    """``[w_b1..w_bK, r_b]`` per batch from the denominators (``objective.batch_weights``)."""
+def _weights_of(
+    probe_loss: ProbeLoss, denominators: list, sizes: list
+) -> tuple[list[np.ndarray], int]:
+    """``[w_b1..w_bK, r_b]`` per batch from the denominators (``objective.batch_weights``), and N.
+
+    Under several processes (``placement.process_count() > 1``) the totals are
+    summed over every process's batches, so each process weighs its shard as
+    part of the whole data.
+    """
     reductions = [t.reduction for t in probe_loss.terms]
-    if len(sizes) == 1:
+    processes = process_count()
+    if len(sizes) == 1 and processes == 1:
         # One batch is the full data: Keras's own reduction, every weight 1.
-        return [np.ones(len(reductions) + 1)]
+        return [np.ones(len(reductions) + 1)], sizes[0]
     if denominators[0] is None:
         denominators = np.ones((len(sizes), len(reductions)))
     denominators = np.stack(denominators)
+    # One all-reduce of [Σ_b D_b1, ..., Σ_b D_bK, Σ_b n_b] (the local sums alone in one process).
+    totals = process_sum(np.append(denominators.sum(axis=0), sum(sizes)))
     empty = [
         t.name
-        for t, total, r in zip(probe_loss.terms, denominators.sum(axis=0), reductions, strict=True)
+        for t, total, r in zip(probe_loss.terms, totals[:-1], reductions, strict=True)
         if r != "sum" and not total > 0
     ]
     if empty:
@@ -448,4 +458,8 @@ def _weights_of(probe_loss: ProbeLoss, denominators: list, sizes: list) -> list[
             f"the loss of output(s) {empty} has nothing to average over: every position is "
             "masked (or ignore_class) or weighted zero"
         )
-    return batch_weights(denominators, reductions, sizes)
+    total_size = int(round(totals[-1]))
+    weights = batch_weights(
+        denominators, reductions, sizes, totals=totals[:-1], total_size=total_size
+    )
+    return weights, total_size

@@ -21,6 +21,7 @@ from kerasnotes import _validation
 from kerasnotes.curvature import sources
 from kerasnotes.curvature.engine import _as_numpy_tree, _num_samples, prepared
 from kerasnotes.curvature.flat import gradient_norm, to_flat
+from kerasnotes.curvature.placement import process_count, process_sum
 
 #: Rows of the first stage by default: none. On the digits MLP (64-128-64-10, 1,437
 #: rows) the exact full-sample gradient cost about as much as stage 1 on 128 rows in
@@ -115,7 +116,9 @@ class GradientNorm:
             total += float(ops.convert_to_numpy(value))
             flat = to_flat(grads)
             grad = flat if grad is None else grad + flat
-        return total, gradient_norm(grad)
+        # Several processes (placement.py): every shard's sums, added; else unchanged.
+        summed = process_sum(np.append(grad, total))
+        return float(summed[-1]), gradient_norm(summed[:-1])
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,8 @@ class SubsampleGate:
       at the ``(1 − w₁w₂)²`` saddle and a linear network at zero), ``p_b = ‖g‖``
       and ``sd(p) = 0`` (or ``d = 0``, which goes to stage 2), so there is never
       a miss; nor when stage 1 is off (``samples=0``, the default, ``samples ≥ N``,
-      ``bn_mode="batch"``, or a model with one loss per output).
+      ``bn_mode="batch"``, a model with one loss per output, or several
+      ``torch.distributed`` processes, each holding a shard).
     - Otherwise, over the random rows: the ``p_b`` are i.i.d. given ``u``;
       for Gaussian ``p_b`` a miss has probability below ``P(t_{K/2−1} > z)``
       (0.0026 for K = 16, z = 4), whatever the dimension. Every answer that
@@ -259,7 +263,11 @@ class SubsampleGate:
         # Batch statistics make a row's loss depend on its batch: no unbiased subsample.
         # Several outputs' losses (one weight each) are summed only by the exact stage.
         terms = self._exact._engine.loss.terms
-        usable = bn_mode == "inference" and len(terms) == 1 and per_group > 0
+        # Under several processes each holds a shard: rows drawn from one shard are no
+        # sample of the whole data, so the exact stage answers alone.
+        usable = (
+            bn_mode == "inference" and len(terms) == 1 and per_group > 0 and process_count() == 1
+        )
         self.subsampled = usable and self.groups * per_group < self.num_samples
         self._stats = None
         if not usable:

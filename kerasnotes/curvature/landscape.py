@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from kerasnotes import _validation
+from kerasnotes.curvature.placement import process_sum
 
 STRING_DIRECTIONS = ("extreme", "random")
 NORMALIZE = ("filter", "unit", None)
@@ -170,7 +171,7 @@ def evaluate_grid(
     loss_fn, batched = compiled_loss(probe._engine)
     if batch and batched is not None:
         try:
-            return _batched_values(probe, batched, coefficients, directions)
+            values = _batched_values(probe, batched, coefficients, directions)
         except Exception as error:  # noqa: BLE001 - any failure to vectorise; re-raised below if real
             warnings.warn(
                 f"the landscape grid could not be batched on this backend ({error}); "
@@ -178,6 +179,8 @@ def evaluate_grid(
                 stacklevel=3,
             )
             probe._engine.loss_only = (loss_fn, None)
+        else:
+            return process_sum(values)
     center = probe._to_flat(probe._trainable)
     values = np.empty(len(coefficients))
     for p, row in enumerate(coefficients):
@@ -188,7 +191,8 @@ def evaluate_grid(
                 ops.convert_to_numpy(loss_fn(trainable, probe._non_trainable, x, y, sw, w))
             )
         values[p] = total
-    return values
+    # Several processes (placement.py): every shard's losses, added; else unchanged.
+    return process_sum(values)
 
 
 def landscape(probe: Any, directions: Any, span: Any, num: Any, normalize: Any, seed: int) -> Any:

@@ -334,7 +334,12 @@ class CompiledFunctionLoss(keras.losses.Loss):
 
 
 def batch_weights(
-    denominators: np.ndarray, reductions: list[str], batch_sizes: list[int]
+    denominators: np.ndarray,
+    reductions: list[str],
+    batch_sizes: list[int],
+    *,
+    totals: np.ndarray | None = None,
+    total_size: float | None = None,
 ) -> list[np.ndarray]:
     """``[w_b1, ..., w_bK, r_b]`` per micro-batch so that Σ_b L_b is the full-data objective.
 
@@ -352,8 +357,9 @@ def batch_weights(
         [array([0.75, 0.5 ]), array([0.25, 0.5 ])]
     """
     denominators = np.asarray(denominators, dtype=np.float64)
-    totals = denominators.sum(axis=0)
-    total_size = sum(batch_sizes)
+    # totals, total_size: the sums over every process's batches when the data is sharded.
+    totals = denominators.sum(axis=0) if totals is None else np.asarray(totals, np.float64)
+    total_size = sum(batch_sizes) if total_size is None else total_size
     weights = []
     for row, n_b in zip(denominators, batch_sizes, strict=True):
         w = [

@@ -19,6 +19,19 @@ A backend with its own data-parallel engine (TensorFlow's ``tf.distribute``,
 the section at the end) gets each micro-batch as one shard per replica instead
 (``replica_bounds``, ``grouped``); the backend runs every product per replica
 and sums the replicas' results.
+
+Processes (PyTorch, ``torch.distributed`` initialised, e.g. under ``torchrun``):
+each process holds its own shard of the data, and the probe adds its local sums
+over its micro-batches, then sums them over the processes (``process_sum``, an
+all-reduce in the backend):
+
+```
+w_bk = D_bk / Σ_ranks Σ_b D_bk,   r_b = n_b / Σ_ranks n        (global denominators)
+L = Σ_ranks Σ_b L_b,   ∇L, Hv likewise                         (one all-reduce per product)
+```
+
+so every process sees the loss, gradient and products of all shards together,
+identical on every rank, and the solvers (seeded alike) take identical steps.
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasnotes import _validation
+from kerasnotes import _validation, backends
 
 
 def batch_devices() -> int:
@@ -88,8 +101,6 @@ def data_parallel(model: Any, distribution: Any) -> Any:
         >>> data_parallel(model, None) is None   # no strategy, no distribution
         True
     """
-    from kerasnotes import backends
-
     backend = backends.active()
     find = getattr(backend, "data_parallel", None)
     if find is not None:
@@ -133,8 +144,6 @@ def grouped(engine: Any, batches: list, counts: list[int]) -> list:
     ``batches`` are ``(x, y, sw, w)`` per shard; a micro-batch kept whole
     (count 1) stays as it is, on one device.
     """
-    from kerasnotes import backends
-
     backend = backends.active()
     out, start = [], 0
     for count in counts:
@@ -173,6 +182,34 @@ def num_replicas(model: Any, distribution: Any, streamed: bool = False) -> int:
         return batch_devices()
     if streamed:
         return 1
-    from kerasnotes import backends
-
     return int(backends.active().num_replicas(engine))
+
+
+# ---------------------------------------------------------------- processes
+
+
+def process_count() -> int:
+    """How many processes hold a shard of the probe's data: the backend's group, else 1.
+
+    Example:
+        >>> process_count()   # one process (no torch.distributed group)
+        1
+    """
+    hook = getattr(backends.active(), "process_count", None)
+    return 1 if hook is None else int(hook())
+
+
+def process_sum(array: Any) -> np.ndarray:
+    """``Σ_processes array`` in float64, the same on every process; ``array`` itself in one.
+
+    A collective: under several processes every one must call it, in the same
+    order, with the same shape.
+
+    Example:
+        >>> process_sum(np.array([1.5, 2.0]))   # one process: the array itself
+        array([1.5, 2. ])
+    """
+    array = np.asarray(array, dtype=np.float64)
+    if process_count() == 1:
+        return array
+    return backends.active().process_sum(array)

@@ -39,6 +39,7 @@ from kerasnotes.curvature.engine import (  # noqa: F401 - the names' old home
 )
 from kerasnotes.curvature.flat import FlatLayout, gradient_norm, to_flat  # noqa: F401
 from kerasnotes.curvature.gate import GradientNorm  # noqa: F401 - its old home
+from kerasnotes.curvature.placement import process_sum
 from kerasnotes.curvature.spectrum import DEFAULT_MAX_ITER, WHICH, SpectrumMethods  # noqa: F401
 
 OPERATORS = ("hessian", "ggn")
@@ -62,7 +63,10 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
     variable, optimizer slot or BN moving statistic is ever changed.
 
     Data larger than ``batch_size`` is processed in micro-batches, and every
-    quantity equals its full-data value. Keras reduces a loss as a weighted sum
+    quantity equals its full-data value. Under ``torch.distributed`` (several
+    processes, e.g. ``torchrun``) each process passes its own shard of the data
+    and every quantity is that of all shards together, the same on every rank
+    (``kerasnotes.curvature.placement``). Keras reduces a loss as a weighted sum
     over a denominator ``D``: the number of unmasked positions
     (``"sum_over_batch_size"``; a mask comes from the output,
     ``Embedding(mask_zero=True)``/``Masking``, or from ``ignore_class``), the sum
@@ -258,7 +262,9 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
                 )
                 total += float(ops.convert_to_numpy(value))
                 grad += self._to_flat(grads)
-            self._loss_and_grad = (total, grad)
+            # Several processes (placement.py): every shard's sums, added; else unchanged.
+            summed = process_sum(np.append(grad, total))
+            self._loss_and_grad = (float(summed[-1]), summed[:-1])
         return self._loss_and_grad
 
     def loss(self) -> float:
@@ -316,14 +322,14 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
                     self._trainable, self._non_trainable, *next(iter(self._batches))
                 )
             self._num_hvp += 1
-            return self._to_flat(self._prepared_hvp(vectors))
+            return process_sum(self._to_flat(self._prepared_hvp(vectors)))
         out = np.zeros(self.num_parameters)
         for x, y, sw, w in self._batches.passing(f"hvp {self._num_hvp + 1}"):
             out += self._to_flat(
                 self._engine.hvp(self._trainable, self._non_trainable, x, y, sw, w, vectors)
             )
         self._num_hvp += 1
-        return out
+        return process_sum(out)
 
     def _counted(self) -> int:
         return self._num_hvp
@@ -420,7 +426,7 @@ class HessianProbe(SpectrumMethods, AnalysisMethods):
                 product(self._trainable, self._non_trainable, x, y, sw, w, vectors)
             )
         self._num_hvp += 1
-        return out
+        return process_sum(out)
 
     def landscape(
         self,
