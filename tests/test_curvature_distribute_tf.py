@@ -13,34 +13,30 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from _script import run_json
+from _script import DIGITS_MLP, run_json
 
 from kerasnotes.curvature import HessianProbe, placement
 
 BACKEND = keras.backend.backend()
 
-_SCRIPT = textwrap.dedent(
-    """
+_SCRIPT = (
+    textwrap.dedent(
+        """
     import json, sys
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import numpy as np, keras
-    from sklearn.datasets import load_digits
     from kerasnotes.curvature import HessianProbe
     from kerasnotes.callbacks import SaddlePointDetector
 
-    digits = load_digits()
-    x = (digits.data[:512] / 16).astype("float32")
-    y = digits.target[:512]
+    """
+    )
+    + DIGITS_MLP
+    + textwrap.dedent(
+        """
     strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
 
-    def build():
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, activation="tanh"),
-                                  keras.layers.Dense(10)])
-        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        return model
 
     def measure(model, **kwargs):
         # three micro-batches of 128 and a last one of 97 rows: split 64/64 and 49/48
@@ -99,6 +95,7 @@ _SCRIPT = textwrap.dedent(
         on_two = fit(model)
     print(json.dumps({"fit_one": on_one, "fit_two": on_two}))
     """
+    )
 )
 
 

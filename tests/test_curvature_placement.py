@@ -12,30 +12,26 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from _script import run_json
+from _script import DIGITS_MLP, run_json
 
 from kerasnotes.curvature import placement
 
 BACKEND = keras.backend.backend()
 
-_SCRIPT = textwrap.dedent(
-    """
+_SCRIPT = (
+    textwrap.dedent(
+        """
     import json, os, sys
     import numpy as np, keras
-    from sklearn.datasets import load_digits
     from kerasnotes.curvature import HessianProbe, placement
     from kerasnotes.callbacks import SaddlePointDetector
 
-    digits = load_digits()
-    x = (digits.data[:512] / 16).astype("float32")
-    y = digits.target[:512]
+    """
+    )
+    + DIGITS_MLP
+    + textwrap.dedent(
+        """
 
-    def build():
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, activation="tanh"),
-                                  keras.layers.Dense(10)])
-        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        return model
 
     def measure(model):
         # three micro-batches of 128 split over 4 devices, and a last one of 98 rows kept whole
@@ -65,6 +61,7 @@ _SCRIPT = textwrap.dedent(
         "detector": [e["grad_norm"] for e in detector.history],
     }))
     """
+    )
 )
 
 
