@@ -14,6 +14,7 @@ Run: ``KERAS_BACKEND=torch python benchmarks/bench_torch_processes.py``
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ import sys
 import tempfile
 
 import _setup
+import _table
 
 BATCH_SIZES = (None, 256)
 
@@ -59,6 +61,9 @@ def worker(out_dir: str) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    _table.add_flag(parser)
+    args = parser.parse_args()
     env = dict(os.environ, KERAS_BACKEND="torch", **_setup.THREAD_ENV)
     with tempfile.TemporaryDirectory() as out_dir:
         here = os.path.abspath(__file__)
@@ -81,21 +86,22 @@ def main() -> None:
         for name in ("1_0", "2_0", "2_1"):
             with open(os.path.join(out_dir, f"{name}.json")) as file:
                 results[name] = json.load(file)
-    print(
-        "| batch_size | parameters | HVPs | 1 process | 2 processes (slowest rank) | ratio "
-        "| λmax, 1 process | λmax, 2 processes | relative difference |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for key in map(str, BATCH_SIZES):
-        one, ranks = results["1_0"][key], [results["2_0"][key], results["2_1"][key]]
-        assert ranks[0]["lambda_max"] == ranks[1]["lambda_max"], "ranks disagree"
-        two = max(r["wall"] for r in ranks)
-        difference = abs(ranks[0]["lambda_max"] - one["lambda_max"]) / abs(one["lambda_max"])
+    with _table.tables("torch_processes", args.write_readme):
         print(
-            f"| {key} | {one['parameters']:,} | {one['hvp']} / {ranks[0]['hvp']} "
-            f"| {one['wall']:.2f} s | {two:.2f} s | {two / one['wall']:.2f} "
-            f"| {one['lambda_max']:.7g} | {ranks[0]['lambda_max']:.7g} | {difference:.1e} |"
+            "| batch_size | parameters | HVPs | 1 process | 2 processes (slowest rank) | ratio "
+            "| λmax, 1 process | λmax, 2 processes | relative difference |"
         )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for key in map(str, BATCH_SIZES):
+            one, ranks = results["1_0"][key], [results["2_0"][key], results["2_1"][key]]
+            assert ranks[0]["lambda_max"] == ranks[1]["lambda_max"], "ranks disagree"
+            two = max(r["wall"] for r in ranks)
+            difference = abs(ranks[0]["lambda_max"] - one["lambda_max"]) / abs(one["lambda_max"])
+            print(
+                f"| {key} | {one['parameters']:,} | {one['hvp']} / {ranks[0]['hvp']} "
+                f"| {one['wall']:.2f} s | {two:.2f} s | {two / one['wall']:.2f} "
+                f"| {one['lambda_max']:.7g} | {ranks[0]['lambda_max']:.7g} | {difference:.1e} |"
+            )
 
 
 if __name__ == "__main__":
