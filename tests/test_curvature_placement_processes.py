@@ -151,3 +151,55 @@ def test_two_shards_weigh_as_the_rows_of_both(monkeypatch):
         np.testing.assert_allclose(shard.hvp(v), expected[2], rtol=1e-5, atol=1e-7)
     gate = GradientNorm(model, x, y, loss="mse")()
     assert gate == pytest.approx(expected[3], rel=1e-6)
+
+
+def _two_shards_holding(monkeypatch, other_weights):
+    """Fake two processes: this one, and one with the same shard whose weights are ``other_weights``."""
+    flat = np.concatenate([np.ravel(w).astype(np.float64) for w in other_weights])
+    ramp = np.arange(flat.size, dtype=np.float64) / flat.size
+    other = np.array([flat.sum(), flat @ flat, flat @ ramp])
+    checks = []
+
+    def summed(array):
+        if np.shape(array) == (6,):  # the weights check: this rank's (f, f²) plus the other's
+            checks.append(array)
+            return array + np.concatenate([other, other * other])
+        return 2 * array  # the counts and denominators of two identical shards
+
+    fake = types.SimpleNamespace(process_count=lambda: 2, process_sum=summed)
+    monkeypatch.setattr(placement.backends, "active", lambda: fake)
+    return checks
+
+
+def test_ranks_with_different_weights_are_refused(monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3)).astype("float32")
+    y = rng.normal(size=(8, 1)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    HessianProbe(model, x, y, loss="mse")  # one process: compiles the engine, checks nothing
+    weights = [w.copy() for w in model.get_weights()]
+    # the same weights on the other rank: accepted, after one check of six numbers
+    checks = _two_shards_holding(monkeypatch, weights)
+    assert HessianProbe(model, x, y, loss="mse").num_samples == 16
+    assert len(checks) == 1
+    # one weight moved by 1e-4 of its size on the other rank: refused
+    moved = [w.copy() for w in weights]
+    moved[0][1, 0] *= 1 + 1e-4
+    _two_shards_holding(monkeypatch, moved)
+    with pytest.raises(ValueError, match="different weights"):
+        HessianProbe(model, x, y, loss="mse")
+    # the same numbers in another order (Σθ and Σθ² agree, the ramp sum does not): refused
+    swapped = [w.copy() for w in weights]
+    swapped[0] = swapped[0][::-1].copy()
+    assert not np.array_equal(swapped[0], weights[0])
+    _two_shards_holding(monkeypatch, swapped)
+    with pytest.raises(ValueError, match="different weights"):
+        HessianProbe(model, x, y, loss="mse")
+
+
+def test_one_process_checks_nothing(monkeypatch):
+    sums = []
+    monkeypatch.setattr(placement, "process_sum", lambda a: sums.append(a) or a)
+    placement.check_same_weights([np.ones(3)])
+    assert sums == []

@@ -32,6 +32,8 @@ L = Σ_ranks Σ_b L_b,   ∇L, Hv likewise                         (one all-redu
 
 so every process sees the loss, gradient and products of all shards together,
 identical on every rank, and the solvers (seeded alike) take identical steps.
+That is the Hessian of one model only if the ranks hold the same weights, which
+a probe checks when it is built (``check_same_weights``).
 """
 
 from __future__ import annotations
@@ -213,3 +215,40 @@ def process_sum(array: Any) -> np.ndarray:
     if process_count() == 1:
         return array
     return backends.active().process_sum(array)
+
+
+def check_same_weights(weights: list[np.ndarray]) -> None:
+    """Raise ``ValueError`` unless every process holds the same weights (a collective).
+
+    A probe under several processes sums products taken at each process's own
+    weights, which is the Hessian of one model only when the weights agree. Each
+    process reduces its weights to three numbers, ``f = (Σθ, Σθ², Σ_i θ_i·i/n)``
+    (the last one sees a permutation), and one ``process_sum`` of ``(f, f²)``
+    gives every process the same spread over the P processes::
+
+        spread² = Σ_p f_p² / P − (Σ_p f_p / P)²   (per component; 0 iff all f_p agree)
+
+    so all processes raise, or none does (a raise on one rank alone would leave
+    the others waiting in the next all-reduce). Nothing happens in one process.
+
+    Example:
+        >>> check_same_weights([np.ones((2, 2)), np.zeros(3)])   # one process: no check
+    """
+    processes = process_count()
+    if processes == 1:
+        return
+    flat = np.concatenate([np.asarray(w, dtype=np.float64).reshape(-1) for w in weights])
+    ramp = np.arange(flat.size, dtype=np.float64) / max(flat.size, 1)
+    local = np.array([flat.sum(), flat @ flat, flat @ ramp])
+    totals = process_sum(np.concatenate([local, local * local]))
+    mean = totals[:3] / processes
+    spread = np.sqrt(np.maximum(totals[3:] / processes - mean * mean, 0.0))
+    # The sum of P equal float64 numbers rounds by a few ulps; weights trained apart
+    # differ in their fourth or fifth digit at the latest.
+    if np.any(spread > 1e-9 * np.maximum(np.abs(mean), 1e-30)):
+        raise ValueError(
+            f"model: the {processes} torch.distributed processes hold different weights "
+            "(their sums differ), so their Hessian-vector products would add the Hessians "
+            "of different models; give every rank the same weights before building the "
+            "probe (e.g. broadcast them from rank 0, or train with synchronised gradients)"
+        )

@@ -206,7 +206,12 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
         self._offsets = self._layout.offsets
         self.num_parameters = self._layout.size
         # Copies, so later training (or torch's in-place updates) cannot move the probe.
-        self._trainable = [self._tensor(np.array(v.numpy()), v.dtype) for v in variables]
+        weights = [np.array(v.numpy()) for v in variables]
+        # Under torch.distributed: every rank must probe the same model (a collective).
+        placement.check_same_weights(weights)
+        self._trainable = [
+            self._tensor(w, v.dtype) for w, v in zip(weights, variables, strict=True)
+        ]
         self._non_trainable = [
             self._tensor(np.array(v.numpy()), v.dtype) for v in model.non_trainable_variables
         ]
