@@ -261,6 +261,29 @@ def test_progress_bars_name_the_pass(capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_a_solver_shows_one_bar_that_counts_its_products(capsys):
+    x, y, _ = _data()
+    probe = kn.curvature.HessianProbe(_model(), _batches(x, y), verbose=2)
+    eig = probe.eigenvalues(k=1, which="both", tol=1e-6)
+    assert probe.trace(num_samples=6, seed=0).num_hvp == 6
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    # one line a solver (verbose=2 prints each bar once, finished), none per product;
+    # the bar ends where Lanczos stopped: its products and 3 batches each
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{3 * eig.num_hvp}/{3 * eig.num_hvp} ")
+    assert lines[0].endswith(f"eigenvalues (both): {eig.num_hvp} products")
+    assert lines[1].startswith("18/18 ") and lines[1].endswith("trace: 6 products")
+    # inside analyze, its eigenvalue and density runs share the analysis's bar
+    point = probe.analyze()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert lines[-1].endswith(f"analyze: {point.num_hvp} products")
+    assert not any("eigenvalues" in line or "density" in line for line in lines)
+    assert probe._batches.solver is None
+    probe = kn.curvature.HessianProbe(_model(), _batches(x, y), verbose=0)
+    probe.eigenvalues(k=1)
+    assert capsys.readouterr().out == ""
+
+
 def test_ctrl_c_stops_a_probe_and_leaves_the_model_and_the_probe_intact():
     x, y, _ = _data()
     model = _model()

@@ -58,19 +58,25 @@ class AnalysisMethods:
         ``spectral_density(num_runs=R)`` reuse exactly the runs ``analyze`` made.
         """
         steps = min(num_steps, self.num_parameters)
+        keys = [
+            (min(SLQ_RUNS, num_runs - start), steps, seed + start, operator)
+            for start in range(0, num_runs, SLQ_RUNS)
+        ]
+        # The runs not cached yet, each of ``steps`` products: the bar's budget.
+        products = sum(key[0] * steps for key in keys if key not in self._quadratures)
         quadrature = None
-        for start in range(0, num_runs, SLQ_RUNS):
-            key = (min(SLQ_RUNS, num_runs - start), steps, seed + start, operator)
-            if key not in self._quadratures:
-                self._quadratures[key] = slq(
-                    self._operator(operator),
-                    self.num_parameters,
-                    key[0],
-                    steps,
-                    np.random.default_rng(key[2]),
-                )
-            part = self._quadratures[key]
-            quadrature = part if quadrature is None else quadrature.extended(part)
+        with self._batches.solving("spectral density", products):
+            for key in keys:
+                if key not in self._quadratures:
+                    self._quadratures[key] = slq(
+                        self._operator(operator),
+                        self.num_parameters,
+                        key[0],
+                        steps,
+                        np.random.default_rng(key[2]),
+                    )
+                part = self._quadratures[key]
+                quadrature = part if quadrature is None else quadrature.extended(part)
         return quadrature
 
     def spectral_density(
@@ -215,21 +221,23 @@ class AnalysisMethods:
                 f"the loss ({self.loss()}) or gradient norm ({grad_norm}) is not finite at "
                 "these weights; the Hessian cannot be analysed"
             )
-        n = self.num_parameters
-        if n <= DENSE_ANALYZE_LIMIT:
-            values, vectors = np.linalg.eigh(self.dense_hessian(max_parameters=n))
-            if not np.all(np.isfinite(values)):
-                raise FloatingPointError("the Hessian contains NaN or Inf at these weights")
-            lam_min, lam_max, u_min = float(values[0]), float(values[-1]), vectors[:, 0]
-            tau = classify.threshold(lam_min, lam_max, curvature_tol)
-            ratio, ratio_stderr = float(np.mean(values > tau)), 0.0
-            self.analysis_runs = None
-        else:
-            extremes = self.eigenvalues(k=1, which="both")
-            lam_min, lam_max = float(extremes.values[0]), float(extremes.values[-1])
-            u_min = extremes.vectors[:, 0]
-            tau = classify.threshold(lam_min, lam_max, curvature_tol)
-            ratio, ratio_stderr = self._minimum_ratio(tau)
+        # One bar for the whole analysis (its eigenvalue and density runs inside).
+        with self._batches.solving("analyze", None):
+            n = self.num_parameters
+            if n <= DENSE_ANALYZE_LIMIT:
+                values, vectors = np.linalg.eigh(self.dense_hessian(max_parameters=n))
+                if not np.all(np.isfinite(values)):
+                    raise FloatingPointError("the Hessian contains NaN or Inf at these weights")
+                lam_min, lam_max, u_min = float(values[0]), float(values[-1]), vectors[:, 0]
+                tau = classify.threshold(lam_min, lam_max, curvature_tol)
+                ratio, ratio_stderr = float(np.mean(values > tau)), 0.0
+                self.analysis_runs = None
+            else:
+                extremes = self.eigenvalues(k=1, which="both")
+                lam_min, lam_max = float(extremes.values[0]), float(extremes.values[-1])
+                u_min = extremes.vectors[:, 0]
+                tau = classify.threshold(lam_min, lam_max, curvature_tol)
+                ratio, ratio_stderr = self._minimum_ratio(tau)
         kind = classify.kind(
             grad_norm, lam_min, lam_max, grad_tol=grad_tol, curvature_tol=curvature_tol
         )

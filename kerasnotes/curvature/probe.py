@@ -104,9 +104,11 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
     the others are read again and checked against the first pass's checksums.
     A source that gives different batches when read again (shuffling, random
     augmentation) is a ValueError when the probe is built. Progress is a
-    ``keras.utils.Progbar`` per pass over the batches, named by the product it
-    computes ("hvp 12"). Ctrl-C stops a probe between or inside passes; the
-    model is never touched and the probe stays usable.
+    ``keras.utils.Progbar``: one per solver (``eigenvalues``, ``trace``,
+    ``spectral_density``, ``analyze``, ``dense_hessian``) over all its passes,
+    naming the products done, and one per lone product ("hvp 12"). Ctrl-C stops
+    a probe between or inside passes; the model is never touched and the probe
+    stays usable.
 
     When the data is a single batch, every backend keeps the first-order
     computation between products (``jax.linearize``, a retained torch autograd
@@ -326,6 +328,8 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
                     self._trainable, self._non_trainable, *next(iter(self._batches))
                 )
             self._num_hvp += 1
+            if self._batches.solver is not None:
+                self._batches.solver.step()
             return process_sum(self._to_flat(self._prepared_hvp(vectors)))
         out = np.zeros(self.num_parameters)
         for x, y, sw, w in self._batches.passing(f"hvp {self._num_hvp + 1}"):
@@ -369,10 +373,11 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
         if self._dense is None:
             n = self.num_parameters
             columns = np.empty((n, n))
-            for j in range(n):
-                e = np.zeros(n)
-                e[j] = 1.0
-                columns[:, j] = self.hvp(e)
+            with self._batches.solving("dense Hessian", n):
+                for j in range(n):
+                    e = np.zeros(n)
+                    e[j] = 1.0
+                    columns[:, j] = self.hvp(e)
             self._dense = 0.5 * (columns + columns.T)
         return self._dense.copy()
 

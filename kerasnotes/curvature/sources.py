@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import itertools
 import os
@@ -354,17 +355,56 @@ class Stream:
         yield from self._cache
 
 
+class SolverProgress:
+    """One ``keras.utils.Progbar`` over a whole solver: its products times the batches.
+
+    The bar counts batches (so the time left moves within a long product) and
+    names the products done; a solver that stops early (Lanczos converged)
+    ends the bar where it stopped.
+    """
+
+    def __init__(self, label: str, products: int | None, batches: int, verbose: int) -> None:
+        self.label, self.batches, self.done = label, batches, 0
+        target = None if products is None else products * batches
+        self.bar = keras.utils.Progbar(target, verbose=verbose, unit_name=self._unit())
+
+    def _unit(self) -> str:
+        products = self.done // self.batches
+        return f"batch, {self.label}: {products} product{'' if products == 1 else 's'}"
+
+    def step(self, batches: int = 1) -> None:
+        self.done += batches
+        if self.bar.target is not None and self.done > self.bar.target:
+            self.bar.target = None  # past the budget (a last block step): count on, no ETA
+        self.bar.unit_name = self._unit()
+        self.bar.update(self.done, finalize=False)  # close() draws the last line
+
+    def close(self) -> None:
+        self.bar.target = self.done
+        self.bar.unit_name = self._unit()
+        self.bar.update(self.done, finalize=True)
+
+
 class Batches:
     """Micro-batches on the device, ``(x, y, sample_weight, weights)``, with passes shown.
 
     ``passing(label)`` is one pass; with ``verbose`` it shows a
     ``keras.utils.Progbar`` over the batches (the pass named by ``label``, e.g.
-    "hvp 12", the estimated time left). Plain iteration is a silent pass.
+    "hvp 12", the estimated time left). Inside ``solving(label, products)`` the
+    passes show no bar of their own: one bar counts the solver's batches
+    against its budget of products, with the time left. Plain iteration is a
+    silent pass.
     """
 
     verbose = 0
+    solver: SolverProgress | None = None
 
     def passing(self, label: str | None = None) -> Iterator[tuple]:
+        if self.solver is not None:
+            for batch in self:
+                yield batch
+                self.solver.step()
+            return
         if not self.verbose or label is None:
             yield from self
             return
@@ -372,6 +412,19 @@ class Batches:
         for done, batch in enumerate(self, start=1):
             yield batch
             bar.update(done)
+
+    @contextlib.contextmanager
+    def solving(self, label: str, products: int | None) -> Iterator[None]:
+        """One bar for the solver inside the block (none when silent or already inside one)."""
+        if not self.verbose or self.solver is not None:
+            yield
+            return
+        self.solver = SolverProgress(label, products, len(self), self.verbose)
+        try:
+            yield
+        finally:
+            solver, self.solver = self.solver, None
+            solver.close()
 
 
 class ArrayBatches(list, Batches):

@@ -139,19 +139,20 @@ class SpectrumMethods:
             return bool(np.all(run.residuals(s[:, idx]) <= tol * scale))
 
         before = self._counted()
-        if block_size == 1:
-            run: Tridiagonal | BlockRun = lanczos(matvec, start, max_iter, rng, stop=converged)
-        else:
-            # Column 0 is the given (or random) start; the others are random.
-            block = np.column_stack([start, rng.standard_normal((n, block_size - 1))])
-            # The backends have no batched HVP: a block costs b single products.
-            run = block_lanczos(
-                lambda vs: np.column_stack([matvec(v) for v in vs.T]),
-                block,
-                max_iter,
-                rng,
-                stop=converged,
-            )
+        with self._batches.solving(f"eigenvalues ({which})", max_iter):
+            if block_size == 1:
+                run: Tridiagonal | BlockRun = lanczos(matvec, start, max_iter, rng, stop=converged)
+            else:
+                # Column 0 is the given (or random) start; the others are random.
+                block = np.column_stack([start, rng.standard_normal((n, block_size - 1))])
+                # The backends have no batched HVP: a block costs b single products.
+                run = block_lanczos(
+                    lambda vs: np.column_stack([matvec(v) for v in vs.T]),
+                    block,
+                    max_iter,
+                    rng,
+                    stop=converged,
+                )
         basis = run.basis
         theta, s = run.ritz()
         idx = wanted(theta)
@@ -193,7 +194,8 @@ class SpectrumMethods:
             raise TypeError(_validation.message("num_samples", num_samples, "an integer >= 3"))
         if num_samples < 3:
             raise ValueError(_validation.message("num_samples", num_samples, "an integer >= 3"))
-        estimate, stderr, used = hutchpp(
-            self.hvp, self.num_parameters, num_samples, np.random.default_rng(seed)
-        )
+        with self._batches.solving("trace", num_samples):
+            estimate, stderr, used = hutchpp(
+                self.hvp, self.num_parameters, num_samples, np.random.default_rng(seed)
+            )
         return TraceResult(estimate=estimate, stderr=stderr, num_hvp=used)
