@@ -72,11 +72,17 @@ _SCRIPT = (
         model.set_weights(weights)
         distributed = measure(model)                      # found from the model's variables
         passed = measure(build(), distribution=strategy)  # a strategy passed as distribution=
-        # a data source is read batch by batch on one device, inside the scope too
+        # a data source: each batch read is cut into one shard per replica, as arrays are
         data = tf.data.Dataset.from_tensor_slices((x[:481], y[:481])).batch(128)
         with strategy.scope():
             streamed = HessianProbe(model, data, verbose=0)
-            stream = [streamed.num_replicas, streamed.loss()]
+            v = np.random.default_rng(1).standard_normal(streamed.num_parameters)
+            stream = {
+                "replicas": streamed.num_replicas, "loss": streamed.loss(),
+                "gradient": streamed.gradient().tolist(), "hvp": streamed.hvp(v).tolist(),
+                "shards": [len(getattr(b[0], "values", [b[0]])) for b in streamed._batches],
+                "eig": streamed.eigenvalues(k=1, which="both", tol=1e-8).values.tolist(),
+            }
         print(json.dumps({"single": single, "distributed": distributed, "passed": passed,
                           "stream": stream}))
         sys.exit()
@@ -128,8 +134,12 @@ def test_a_probe_under_mirrored_strategy_on_two_devices_equals_one_device(tmp_pa
     result = run_json([_SCRIPT, "probe"], env, timeout=600, cwd=tmp_path)
     single = result["single"]
     assert single["replicas"] == 1 and single["shards"] == [1, 1, 1, 1]
-    assert result["stream"][0] == 1
-    assert result["stream"][1] == pytest.approx(single["loss"], rel=1e-6)
+    stream = result["stream"]
+    assert stream["replicas"] == 2 and stream["shards"] == [2, 2, 2, 2]
+    assert stream["loss"] == pytest.approx(single["loss"], rel=1e-6)
+    np.testing.assert_allclose(stream["gradient"], single["gradient"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(stream["hvp"], single["hvp"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stream["eig"], single["eig"], rtol=1e-6)
     for distributed in (result["distributed"], result["passed"]):
         assert distributed["replicas"] == 2 and distributed["shards"] == [2, 2, 2, 2]
         assert distributed["loss"] == pytest.approx(single["loss"], rel=1e-6)

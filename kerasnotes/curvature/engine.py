@@ -245,16 +245,26 @@ def prepared(
     Returns the compiled engine, the batches ``(x_b, y_b, sample_weight_b, [w_b, r_b])``
     (``sources.ArrayBatches`` for arrays, ``sources.StreamBatches`` for a data
     source with ``y=None``) and N. Under a backend's data-parallel engine
-    (``placement.data_parallel``: a ``tf.distribute`` strategy) each array
-    micro-batch is cut into one shard per replica, weighted as a micro-batch
-    of its own, and the shards travel as one distributed batch.
+    (``placement.data_parallel``: a ``tf.distribute`` strategy) each
+    micro-batch (an array slice, or a source's batch as it is read) is cut
+    into one shard per replica, weighted as a micro-batch of its own, and the
+    shards travel as one distributed batch.
     """
     _check_model(model, bn_mode, batch_size)
     replicas = placement.data_parallel(model, distribution)
     steps = sources.check_steps(steps)
     if y is None and sources.is_source(x):
         return _prepared_stream(
-            model, x, loss, batch_size, sample_weight, bn_mode, steps, cache_bytes, verbose
+            model,
+            x,
+            loss,
+            batch_size,
+            sample_weight,
+            bn_mode,
+            steps,
+            cache_bytes,
+            verbose,
+            replicas,
         )
     if sources.is_source(x):
         raise ValueError(
@@ -333,8 +343,14 @@ def _prepared_stream(
     steps: int | None,
     cache_bytes: Any,
     verbose: Any,
+    replicas: Any = None,
 ) -> tuple[_Engine, sources.Batches, int]:
-    """``prepared`` for a data source: one pass for the weights, the batches streamed after."""
+    """``prepared`` for a data source: one pass for the weights, the batches streamed after.
+
+    Under a data-parallel engine (``replicas``) each batch read is cut into one
+    shard per replica, on every pass alike, and the shards are weighted as
+    micro-batches of their own.
+    """
     for name, value, why in (
         ("batch_size", batch_size, "its batches are the micro-batches"),
         ("sample_weight", sample_weight, "it yields (x, y, sample_weight) batches"),
@@ -381,14 +397,18 @@ def _prepared_stream(
         return x, y, sw
 
     stream = sources.Stream(data, steps=steps, cache_bytes=cache_bytes, convert=convert)
+    count = 1 if replicas is None else backends.active().num_replicas(replicas)
     probe_loss = None
-    sizes, denominators, positive = [], [], False
-    for x, y, sw in stream:  # the first pass: each batch's size and denominators
+    sizes, denominators, counts, positive = [], [], [], False
+    for x, y, sw in stream:  # the first pass: each shard's size and denominators
         probe_loss = state["engine"].loss
-        sizes.append(_num_samples(x, "x"))
         positive = positive or sw is None or bool(np.any(sw))
-        on_device = _on_device(x, y, sw)
-        denominators.append(_denominators(model, probe_loss, on_device, sizes[-1]))
+        bounds = placement.replica_bounds(0, _num_samples(x, "x"), count)
+        counts.append(len(bounds))
+        for start, stop in bounds:
+            sizes.append(stop - start)
+            on_device = _on_device(*_rows((x, y, sw), start, stop))
+            denominators.append(_denominators(model, probe_loss, on_device, sizes[-1]))
     if not positive:
         raise ValueError(
             "sample_weight is zero for every sample, so the weighted loss is 0/0; "
@@ -397,7 +417,33 @@ def _prepared_stream(
     weights, total = _weights_of(probe_loss, denominators, sizes)
     dtype = model.trainable_variables[0].dtype
     weights = [ops.convert_to_tensor(w.astype(dtype)) for w in weights]
-    return state["engine"], sources.StreamBatches(stream, weights, verbose), total
+    # Each batch's shard weights, in the order the batches are read.
+    ends = np.cumsum(counts)
+    per_batch = [weights[end - n : end] for n, end in zip(counts, ends, strict=True)]
+
+    def to_device(raw: tuple, shard_weights: list) -> tuple:
+        size = _num_samples(raw[0], "x")
+        bounds = placement.replica_bounds(0, size, len(shard_weights))
+        shards = [
+            (*_on_device(*_rows(raw, start, stop)), w)
+            for (start, stop), w in zip(bounds, shard_weights, strict=True)
+        ]
+        if len(shards) == 1:
+            return shards[0]
+        return placement.grouped(replicas, shards, [len(shards)])[0]
+
+    batches = sources.StreamBatches(stream, per_batch, verbose, to_device=to_device)
+    return state["engine"], batches, total
+
+
+def _rows(batch: tuple, start: int, stop: int) -> tuple:
+    """Rows ``[start, stop)`` of a numpy batch ``(x, y, sample_weight)``."""
+    x, y, sw = batch
+    return (
+        keras.tree.map_structure(lambda a: a[start:stop], x),
+        keras.tree.map_structure(lambda a: a[start:stop], y),
+        None if sw is None else sw[start:stop],
+    )
 
 
 def _on_device(x: Any, y: Any, sw: Any) -> tuple:

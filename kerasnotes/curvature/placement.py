@@ -168,11 +168,8 @@ def grouped(engine: Any, batches: list, counts: list[int]) -> list:
     return out
 
 
-def num_replicas(model: Any, distribution: Any, streamed: bool = False) -> int:
+def num_replicas(model: Any, distribution: Any) -> int:
     """How many devices share a probe's data: the backend engine's replicas, else ``batch_devices()``.
-
-    ``streamed``: the data is a source read batch by batch, which the backend's
-    engine does not split (1 there).
 
     Example:
         >>> import keras
@@ -182,8 +179,6 @@ def num_replicas(model: Any, distribution: Any, streamed: bool = False) -> int:
     engine = data_parallel(model, distribution)
     if engine is None:
         return batch_devices()
-    if streamed:
-        return 1
     return int(backends.active().num_replicas(engine))
 
 

@@ -150,11 +150,12 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
         distribution: TensorFlow only: a ``tf.distribute.Strategy`` whose replicas
             share each micro-batch; None uses the strategy in scope or the one the
             model's variables were created under (``MirroredStrategy().scope()``),
-            if any. Each array micro-batch is cut into one shard per replica, the
-            products run per replica and are summed (``strategy.reduce``); the
-            numbers equal one device's to round-off. With ``bn_mode="batch"`` each
-            replica normalises with its shard's statistics, as in a distributed
-            ``fit``. A data source's batches run on one device. On JAX the active
+            if any. Each micro-batch (an array slice, or a data source's batch as
+            it is read) is cut into one shard per replica, the products run per
+            replica and are summed (``strategy.reduce``); the numbers equal one
+            device's to round-off. With ``bn_mode="batch"`` each replica
+            normalises with its shard's statistics, as in a distributed
+            ``fit``. On JAX the active
             ``keras.distribution`` splits the batches (leave this None).
 
     Example:
@@ -197,8 +198,7 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
             verbose=verbose,
             distribution=distribution,
         )
-        streamed = not isinstance(self._batches, list)  # a source's batches: StreamBatches
-        self._num_replicas = placement.num_replicas(model, distribution, streamed)
+        self._num_replicas = placement.num_replicas(model, distribution)
         self.bn_mode = bn_mode
         variables = model.trainable_variables
         # The flat-vector layout (kerasnotes.curvature.flat); its parts stay readable

@@ -436,26 +436,45 @@ class ArrayBatches(list, Batches):
 
 
 class StreamBatches(Batches):
-    """A ``Stream``'s batches put on the device one at a time, each with its weights."""
+    """A ``Stream``'s batches put on the device one at a time, each with its weights.
 
-    def __init__(self, stream: Stream, weights: list, verbose: int = 0) -> None:
+    ``to_device(batch, weights) -> (x, y, sample_weight, weights)`` on the
+    device, given a numpy batch and its entry of ``weights`` (the default puts
+    the whole batch on one device; a data-parallel probe passes one that cuts
+    it into shards, its entry then being one weight per shard).
+    """
+
+    def __init__(
+        self,
+        stream: Stream,
+        weights: list,
+        verbose: int = 0,
+        to_device: Callable[[tuple, Any], tuple] | None = None,
+    ) -> None:
         self.stream = stream
         self.weights = weights
         self.verbose = verbose
+        self.to_device = to_device or _whole_on_device
 
     def __len__(self) -> int:
         return len(self.weights)
 
     def __iter__(self) -> Iterator[tuple]:
-        for (x, y, sample_weight), weights in zip(self.stream, self.weights, strict=True):
-            yield (
-                keras.tree.map_structure(batch_tensor, x),
-                keras.tree.map_structure(batch_tensor, y),
-                None if sample_weight is None else batch_tensor(sample_weight),
-                weights,
-            )
+        for batch, weights in zip(self.stream, self.weights, strict=True):
+            yield self.to_device(batch, weights)
 
     def __getitem__(self, index: int) -> tuple:
         if index != 0:
             raise IndexError("streamed batches are read in order; only [0] is offered")
         return next(iter(self))
+
+
+def _whole_on_device(batch: tuple, weights: Any) -> tuple:
+    """A numpy batch ``(x, y, sample_weight)`` on the device as it is, with its weights."""
+    x, y, sample_weight = batch
+    return (
+        keras.tree.map_structure(batch_tensor, x),
+        keras.tree.map_structure(batch_tensor, y),
+        None if sample_weight is None else batch_tensor(sample_weight),
+        weights,
+    )
