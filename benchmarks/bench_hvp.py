@@ -6,17 +6,21 @@ Each backend runs in its own subprocess (Keras picks its backend at import).
 Model: Dense 64-256-256-10 (ReLU), 85,002 parameters, softmax cross-entropy,
 all 1,797 digits in one batch, weights after one epoch of Adam.
 
-Functions: ``gradient``; each HVP mode recomputing the forward and backward
-pass on every call; the "linearized" HVP that keeps the first-order
+Functions: ``plain gradient``, the backend's own compiled gradient of the
+same loss as a user would write it (``benchmarks/_plain.py``: ``tf.function``
+and a ``GradientTape``, ``jax.jit(jax.value_and_grad)``, torch autograd), the
+denominator of every ratio; ``gradient``, kerasnotes' compiled gradient
+function with the probe's float64 conversion; each HVP mode recomputing the
+forward and backward pass on every call; the "linearized" HVP that keeps the first-order
 computation of the fixed weights and data between products (``jax.linearize``,
 a retained torch autograd graph, the TensorFlow graph split at its dependence
 on v); and ``probe.hvp``, what
 ``HessianProbe`` actually does (the linearized path when the data is one batch).
 
-Time: the probe-level gradient and each HVP mode are called in turn, ``reps``
-rounds, interleaved so load on the shared machine hits all of them alike; the
-table reports median milliseconds and the median of the per-round ratios
-HVP / gradient. Both include the float64 numpy conversions of the probe.
+Time: the functions are called in turn, ``reps`` rounds, interleaved so load
+on the shared machine hits all of them alike; the table reports median
+milliseconds and the median of the per-round ratios to the plain gradient.
+All of them end in one float64 numpy vector.
 
 Memory: peak resident memory of one call, in a fresh process per (backend,
 function). The process sets ``MALLOC_MMAP_THRESHOLD_=65536`` so every tensor
@@ -41,6 +45,7 @@ import time
 
 import _setup
 import _table
+from _plain import plain_gradient
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -74,7 +79,7 @@ def build(seed: int = 0):
 
 
 def functions(model, loss, probe):
-    """name -> zero-argument callable; gradient first, then every HVP mode."""
+    """name -> zero-argument callable; the plain gradient first, then ours, then every HVP mode."""
     import importlib
 
     import keras
@@ -90,7 +95,8 @@ def functions(model, loss, probe):
         value, grads = grad_fn(probe._trainable, probe._non_trainable, x, y, sw, w)
         return probe._to_flat(grads)
 
-    out = {"gradient": gradient}
+    plain = plain_gradient(model, loss, [(x, y)], probe.num_samples, training=False)
+    out = {"plain gradient": plain, "gradient": gradient}
     for mode in backend.HVP_MODES:
         hvp_fn = backend.hvp_function(objective, mode)
 
@@ -117,10 +123,11 @@ def time_worker(reps: int) -> dict:
     model, loss, probe, V = build()
     fns = functions(model, loss, probe)
     reference = fns["gradient"]()
+    plain = fns["plain gradient"]()
     checks = {}
     for name, fn in fns.items():
         result = fn()  # trace / compile
-        if name != "gradient":
+        if "gradient" not in name:
             checks[name] = float(np.linalg.norm(result))
     times = {name: [] for name in fns}
     for _ in range(reps):
@@ -128,12 +135,20 @@ def time_worker(reps: int) -> dict:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    grad_times = times["gradient"]
+    grad_times = times["plain gradient"]
     rows = {}
     for name, ts in times.items():
         ratios = [t / g for t, g in zip(ts, grad_times, strict=True)]
         rows[name] = {"ms": 1e3 * statistics.median(ts), "ratio": statistics.median(ratios)}
-    return {"rows": rows, "hvp_norms": checks, "grad_norm": float(np.linalg.norm(reference))}
+    return {
+        "rows": rows,
+        "hvp_norms": checks,
+        "grad_norm": float(np.linalg.norm(reference)),
+        # the two gradients must be one: same loss, same weights, same rows
+        "gradient_difference": float(
+            np.linalg.norm(reference - plain) / max(np.linalg.norm(plain), 1e-300)
+        ),
+    }
 
 
 def memory_worker(name: str) -> dict:
@@ -176,7 +191,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     with _table.tables("hvp", args.write_readme):
-        print("| backend | function | median ms | / gradient | peak MiB | / gradient |")
+        print("| backend | function | median ms | / plain gradient | peak MiB | / plain gradient |")
         print("|---|---|---:|---:|---:|---:|")
         for backend in args.backends.split(","):
             timing = run_worker(backend, ["time", str(args.reps)])
@@ -189,13 +204,19 @@ def main() -> None:
             for name, row in timing["rows"].items():
                 mem = memory.get(name)
                 mem_cells = (
-                    f"{mem:.1f} | {mem / memory['gradient']:.2f}" if mem is not None else "- | -"
+                    f"{mem:.1f} | {mem / memory['plain gradient']:.2f}"
+                    if mem is not None
+                    else "- | -"
                 )
                 print(
                     f"| {backend} | {name} | {row['ms']:.1f} | {row['ratio']:.2f} | {mem_cells} |"
                 )
             norms = ", ".join(f"{k}: {v:.6g}" for k, v in timing["hvp_norms"].items())
             print(f"<!-- {backend}: ‖Hv‖ per mode (must agree): {norms} -->")
+            print(
+                f"<!-- {backend}: kerasnotes vs plain gradient, relative difference "
+                f"{timing['gradient_difference']:.1e} -->"
+            )
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ import time
 
 import _setup
 import _table
+from _plain import plain_gradient
 
 _setup.single_thread("3")
 
@@ -71,65 +72,6 @@ from kerasnotes.curvature import HessianProbe  # noqa: E402
 BACKEND = keras.backend.backend()
 TARGETS = {"HVP / gradient time": 2.0, "HVP / gradient peak memory": 2.0}
 FUNCTIONS = ("plain gradient", "probe gradient", "probe HVP")
-
-
-def _plain_gradient(model, loss, batches, num_samples, training):
-    """The backend's own compiled gradient of the mean loss over ``batches``."""
-    variables = model.trainable_variables
-    shares = [len(x) / num_samples for x, _ in batches]
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        @tf.function
-        def step(x, y, share):
-            with tf.GradientTape() as tape:
-                value = loss(y, model(x, training=training)) * share
-            return value, tape.gradient(value, variables)
-
-        def total():
-            grads = None
-            for (x, y), share in zip(batches, shares, strict=True):
-                _, g = step(x, y, tf.constant(share, tf.float32))
-                grads = g if grads is None else [a + b for a, b in zip(grads, g, strict=True)]
-            return grads
-
-    elif BACKEND == "jax":
-        import jax
-
-        non_trainable = [v.value for v in model.non_trainable_variables]
-
-        def objective(trainable, x, y, share):
-            out, _ = model.stateless_call(trainable, non_trainable, x, training=training)
-            return loss(y, out) * share
-
-        step = jax.jit(jax.value_and_grad(objective))
-
-        def total():
-            trainable = [v.value for v in variables]
-            grads = None
-            for (x, y), share in zip(batches, shares, strict=True):
-                _, g = step(trainable, x, y, share)
-                grads = g if grads is None else [a + b for a, b in zip(grads, g, strict=True)]
-            return grads
-
-    else:
-        import torch
-
-        def total():
-            params = [v.value for v in variables]
-            grads = None
-            for (x, y), share in zip(batches, shares, strict=True):
-                value = loss(y, model(x, training=training)) * share
-                g = torch.autograd.grad(value, params)
-                grads = g if grads is None else [a + b for a, b in zip(grads, g, strict=True)]
-            return grads
-
-    def gradient():
-        return np.concatenate(
-            [np.asarray(keras.ops.convert_to_numpy(g), np.float64).ravel() for g in total()]
-        )
-
-    return gradient
 
 
 def build(num_samples: int, batch_size: int, bn_mode: str, seed: int = 0) -> dict:
@@ -151,7 +93,7 @@ def build(num_samples: int, batch_size: int, bn_mode: str, seed: int = 0) -> dic
         return probe.gradient()
 
     return {
-        "plain gradient": _plain_gradient(model, loss, batches, num_samples, bn_mode == "batch"),
+        "plain gradient": plain_gradient(model, loss, batches, num_samples, bn_mode == "batch"),
         "probe gradient": probe_gradient,
         "probe HVP": lambda: probe.hvp(v),
         "_num_parameters": probe.num_parameters,
