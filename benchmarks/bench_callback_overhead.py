@@ -18,6 +18,15 @@ its defaults:
   training rows) / every`` epochs of training per epoch, ``num_hvp`` (the median
   over its measurements) is printed beside the table.
 
+Reference rows (labelled "ref:"), Keras's own callbacks at their defaults, the
+floor a user already accepts: ``keras_tensorboard``
+(``keras.callbacks.TensorBoard(log_dir)``, what a user would log with
+otherwise), ``keras_early_stopping`` (``keras.callbacks.EarlyStopping("loss")``;
+its ``stopped_epoch`` is printed, 0 when all epochs ran) and
+``keras_read_model``, a callback that only reads ``self.model`` once an epoch:
+under JAX that read copies the trainer's state into the variables, so it is
+the least any callback that looks at the weights pays.
+
 Each run builds a fresh model (and callback) from the same initial weights and
 fits twice: the first fit pays every one-off compile (Keras's train step on
 both sides, the callback's own functions on one), the second, on the same
@@ -37,7 +46,8 @@ a later one costs).
 
 Usage:
     python benchmarks/bench_callback_overhead.py [--backends tensorflow,jax,torch]
-        [--callbacks saddle,saddle_probe5,inspector,early_stopping,lr_decay,sharpness]
+        [--callbacks saddle,saddle_probe5,inspector,early_stopping,lr_decay,sharpness,
+                     keras_tensorboard,keras_early_stopping,keras_read_model]
         [--repeats 3] [--epochs 20] [--gate-times] [--write-readme]
 
 Each backend runs in its own subprocess (the backend is fixed at import). The
@@ -63,6 +73,13 @@ import _table
 
 THREAD_ENV = _setup.THREAD_ENV
 CALLBACKS = ("saddle", "saddle_probe5", "inspector", "early_stopping", "lr_decay", "sharpness")
+# Keras's own callbacks at their defaults: the floor a user already accepts.
+REFERENCES = ("keras_tensorboard", "keras_early_stopping", "keras_read_model")
+LABELS = {
+    "keras_tensorboard": "ref: keras TensorBoard(log_dir)",
+    "keras_early_stopping": 'ref: keras EarlyStopping("loss")',
+    "keras_read_model": "ref: no-op, reads self.model per epoch",
+}
 SADDLE = ("saddle", "saddle_probe5")
 
 
@@ -105,6 +122,12 @@ def _measure(names: list[str], repeats: int, epochs: int, gate_times: bool = Fal
             self.wall.append(time.perf_counter() - wall)
             self.cpu.append(time.process_time() - cpu)
 
+    class ReadModel(keras.callbacks.Callback):
+        """Does nothing but read ``self.model`` once an epoch (under JAX: a state sync)."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.model  # noqa: B018 -- the read is the point: it is what costs on JAX
+
     detector = TimedDetector if gate_times else kc.SaddlePointDetector
     (x, y), _ = datasets.load_digits()
     scratch = tempfile.mkdtemp(prefix="bench_callbacks_")
@@ -138,7 +161,13 @@ def _measure(names: list[str], repeats: int, epochs: int, gate_times: bool = Fal
             return kc.LearningRateDecay(kn.schedules.ExponentialDecay(0.01, 0.05), log_dir=log_dir)
         if name == "sharpness":
             return kc.SharpnessMonitor((x, y), log_dir=log_dir)
-        raise ValueError(f"unknown callback {name!r}; known: {CALLBACKS}")
+        if name == "keras_tensorboard":
+            return keras.callbacks.TensorBoard(log_dir)
+        if name == "keras_early_stopping":
+            return keras.callbacks.EarlyStopping("loss")
+        if name == "keras_read_model":
+            return ReadModel()
+        raise ValueError(f"unknown callback {name!r}; known: {CALLBACKS + REFERENCES}")
 
     keras.utils.set_random_seed(0)
     initial = build().get_weights()
@@ -167,6 +196,9 @@ def _measure(names: list[str], repeats: int, epochs: int, gate_times: bool = Fal
             out["exact"] = sum(e["grad_norm_stderr"] == 0 for e in callback.history)
         if name == "sharpness":
             out["num_hvp"] = statistics.median(e["num_hvp"] for e in callback.history)
+        if name == "keras_early_stopping":
+            # At its defaults (patience 0) it may stop the fit: then the row is no overhead.
+            out["stopped_epoch"] = callback.stopped_epoch
         return out
 
     run(None)  # warm-up: imports and the process's first traces
@@ -196,6 +228,8 @@ def _measure(names: list[str], repeats: int, epochs: int, gate_times: bool = Fal
             row["exact_gates"] = pairs[0][1]["exact"]
         if "num_hvp" in pairs[0][1]:
             row["num_hvp"] = statistics.median(w["num_hvp"] for _, w in pairs)
+        if "stopped_epoch" in pairs[0][1]:
+            row["stopped_epochs"] = sorted({w["stopped_epoch"] for _, w in pairs})
         results[name] = row
     shutil.rmtree(scratch, ignore_errors=True)
     return {
@@ -220,7 +254,7 @@ def _print(row: dict) -> None:
             for p in ("steady", "first")
             for c in ("wall", "cpu")
         ]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        print(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + " |")
     plain = next(iter(row["results"].values()))
     print(
         f"\nplain fit: steady {plain['steady_wall_plain_s']:.2f} s wall / "
@@ -231,6 +265,9 @@ def _print(row: dict) -> None:
             print(f"{name}: kinds {r['kinds']}, exact gates in one fit: {r['exact_gates']}")
         if "num_hvp" in r:
             print(f"{name}: median HVPs per measurement (num_hvp): {r['num_hvp']:g}")
+        if "stopped_epochs" in r:
+            stopped = r["stopped_epochs"]
+            print(f"{name}: stopped_epoch {stopped} (0: every epoch ran)")
     gated = [(name, r) for name, r in row["results"].items() if "first_wall_gate" in r]
     if gated:
         print(
@@ -254,7 +291,7 @@ def _print(row: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="tensorflow,jax,torch")
-    parser.add_argument("--callbacks", default=",".join(CALLBACKS))
+    parser.add_argument("--callbacks", default=",".join(CALLBACKS + REFERENCES))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument(

@@ -25,10 +25,11 @@ from kerasnotes.curvature.placement import process_count, process_sum
 
 #: Rows of the first stage by default: none. On the digits MLP (64-128-64-10, 1,437
 #: rows) the exact full-sample gradient cost about as much as stage 1 on 128 rows in
-#: 16 groups on TensorFlow and JAX, and less on torch (the figures:
-#: benchmarks/README.md). And mid-training (‖g‖ = 0.2) the 1-D test cannot clear
-#: grad_tol from 128 rows, so both stages ran. Stage 1 pays only for probe samples
-#: far larger than a compiled call's fixed cost.
+#: 16 groups on TensorFlow and JAX, and less on torch. On 16,384 rows stage 1 wins
+#: at the start of training (0.07-0.19x of the exact gate) but, once ‖g‖ is ~0.2,
+#: its 1-D test cannot clear grad_tol from 128-1,024 rows, both stages run and the
+#: gate costs 1.1-2.6x the exact one (bench_gate_samples.py, benchmarks/README.md):
+#: an "auto" default by sample size would lose over most of a fit.
 DEFAULT_SAMPLES = 0
 #: Groups the subsample is split into (half give a direction, half test it).
 GROUPS = 16

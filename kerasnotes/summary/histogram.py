@@ -27,7 +27,9 @@ def buckets(values: np.ndarray, k: int) -> np.ndarray:
     empty input gives k rows of zeros, a constant one puts every count in the
     last bucket with both edges at the value, as TensorBoard's own summaries do.
     """
-    finite = values[np.isfinite(values)]
+    finite_mask = np.isfinite(values)
+    # No copy when every value is finite (the usual case): one pass fewer.
+    finite = values if finite_mask.all() else values[finite_mask]
     if finite.size == 0:
         return np.zeros((k, 3))
     low, high = float(finite.min()), float(finite.max())
@@ -38,6 +40,13 @@ def buckets(values: np.ndarray, k: int) -> np.ndarray:
         return table
     edges = np.linspace(low, high, k + 1)
     # Bucket i holds [edge_i, edge_{i+1}); the maximum joins the last bucket.
-    index = np.minimum(((finite - low) / (high - low) * k).astype(np.int64), k - 1)
-    counts = np.bincount(index, minlength=k)
-    return np.stack([edges[:-1], edges[1:], counts.astype(np.float64)], axis=1)
+    # floor((v - low) / (high - low) * k), in place: the same rounding, fewer arrays.
+    scaled = np.subtract(finite, low)
+    scaled /= high - low
+    scaled *= k
+    index = scaled.astype(np.int64)
+    np.minimum(index, k - 1, out=index)
+    table = np.empty((k, 3))
+    table[:, 0], table[:, 1] = edges[:-1], edges[1:]
+    table[:, 2] = np.bincount(index, minlength=k)
+    return table

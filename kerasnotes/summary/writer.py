@@ -1,8 +1,10 @@
 """``Writer``: TensorBoard event files without TensorFlow.
 
 ``Writer`` encodes events with the ``tensorboard`` package's own protos and
-record writer (length + masked CRC32C framing), so logs work the same under
-the TensorFlow, JAX and PyTorch backends and never import TensorFlow.
+frames them as TFRecords (length + masked CRC32C, ``kerasnotes.summary._records``,
+byte for byte what tensorboard's ``RecordWriter`` writes, with a C CRC32C), so
+logs work the same under the TensorFlow, JAX and PyTorch backends and never
+import TensorFlow.
 (``tensorboard``'s ``EventFileWriter`` is not used because it creates its file
 through ``tensorboard.compat.tf``, which imports TensorFlow whenever it is
 installed.)
@@ -21,25 +23,27 @@ Example:
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import socket
 import threading
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.plugins.text import metadata as text_metadata
-from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
 from kerasnotes import _validation
 from kerasnotes.summary import histogram
+from kerasnotes.summary._records import RecordFile
+from kerasnotes.summary._tensor import float_tensor
 from kerasnotes.summary.histogram import DEFAULT_HISTOGRAM_BUCKETS
 from kerasnotes.summary.layout import PLUGIN_NAME
 
@@ -148,7 +152,7 @@ class Writer:
                 )
             ) from error
         self.path = path
-        self._records = RecordWriter(handle)
+        self._records = RecordFile(handle)
         # A new file: TensorBoard needs each tag's metadata again, in this file.
         self._tags_with_metadata = set()
         self._records.write(
@@ -264,20 +268,19 @@ class Writer:
         self,
         tag: str,
         step: int,
-        metadata: summary_pb2.SummaryMetadata,
+        metadata: summary_pb2.SummaryMetadata | Callable[[], summary_pb2.SummaryMetadata],
         data_class: int,
-        values: Any,
-        **proto: Any,
+        tensor: tensor_pb2.TensorProto,
     ) -> None:
-        """One value: ``values`` as a TensorProto (``proto``: its dtype, shape) under ``metadata``."""
-        metadata.data_class = data_class
-        tensor = tensor_util.make_tensor_proto(values, **proto)
+        """One value, ``tensor``, with ``metadata`` (or its factory) if ``tag`` is new in the file."""
         with self._lock:
             self._prepare_write()
             value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
-            # TensorBoard keeps the metadata of a tag's first value in each file.
+            # TensorBoard keeps the metadata of a tag's first value in each file;
+            # later values skip building it (a factory is called only here).
             if tag not in self._tags_with_metadata:
-                value.metadata.CopyFrom(metadata)
+                value.metadata.CopyFrom(metadata() if callable(metadata) else metadata)
+                value.metadata.data_class = data_class
                 self._tags_with_metadata.add(tag)
             summary = summary_pb2.Summary(value=[value])
             event = event_pb2.Event(wall_time=time.time(), step=step, summary=summary)
@@ -305,11 +308,13 @@ class Writer:
             number = float(np.asarray(value, dtype=np.float64).reshape(()))
         except (TypeError, ValueError) as error:
             raise TypeError(_validation.message("value", value, "a real number")) from error
-        metadata = scalar_metadata.create_summary_metadata(
-            display_name=display_name or "", description=description or ""
+        metadata = functools.partial(
+            scalar_metadata.create_summary_metadata,
+            display_name=display_name or "",
+            description=description or "",
         )
         scalar = summary_pb2.DATA_CLASS_SCALAR
-        self._write_value(tag, step, metadata, scalar, np.float32(number), dtype=np.float32)
+        self._write_value(tag, step, metadata, scalar, float_tensor(np.float32(number)))
 
     def histogram(
         self,
@@ -332,10 +337,12 @@ class Writer:
         # ValueError for a non-integer too: released behaviour, kept for callers that catch it.
         buckets = _validation.integer("buckets", buckets, minimum=1, wrong_type=ValueError)
         table = histogram.buckets(_real_array("values", values).reshape(-1), int(buckets))
-        metadata = histogram_metadata.create_summary_metadata(
-            display_name="", description=description or ""
+        metadata = functools.partial(
+            histogram_metadata.create_summary_metadata,
+            display_name="",
+            description=description or "",
         )
-        self._write_value(tag, step, metadata, _TENSOR, table, dtype=np.float64)
+        self._write_value(tag, step, metadata, _TENSOR, float_tensor(table))
 
     def tensor(
         self,
@@ -357,7 +364,7 @@ class Writer:
         tag, step = _check_tag(tag), _validation.integer("step", step)
         metadata = _plugin_metadata(plugin_name, description)
         array = _real_array("values", values)
-        self._write_value(tag, step, metadata, _TENSOR, array, dtype=np.float64)
+        self._write_value(tag, step, metadata, _TENSOR, float_tensor(array))
 
     def strings(
         self,
@@ -394,9 +401,8 @@ class Writer:
         if not all(isinstance(item, str) for item in items):
             raise TypeError(_validation.message("values", items, "a sequence of strings"))
         encoded = np.array([item.encode("utf-8") for item in items], dtype=np.object_)
-        self._write_value(
-            tag, step, metadata, _TENSOR, encoded, dtype=np.object_, shape=[len(items)]
-        )
+        tensor = tensor_util.make_tensor_proto(encoded, dtype=np.object_, shape=[len(items)])
+        self._write_value(tag, step, metadata, _TENSOR, tensor)
 
     def text(self, tag: str, markdown: str, step: int = 0) -> None:
         """Write a markdown string (plugin "text").
@@ -411,7 +417,7 @@ class Writer:
             raise TypeError(_validation.message("markdown", markdown, "a str"))
         metadata = text_metadata.create_summary_metadata(display_name="", description="")
         text = markdown.encode("utf-8")
-        self._write_value(tag, step, metadata, _TENSOR, text)
+        self._write_value(tag, step, metadata, _TENSOR, tensor_util.make_tensor_proto(text))
 
     def image(self, tag: str, png: bytes, width: int, height: int, step: int) -> None:
         """Write one PNG image (plugin "images", data class BLOB_SEQUENCE).
@@ -440,7 +446,8 @@ class Writer:
         )
         blobs = [str(int(width)).encode(), str(int(height)).encode(), bytes(png)]
         blob = summary_pb2.DATA_CLASS_BLOB_SEQUENCE
-        self._write_value(tag, step, metadata, blob, blobs, dtype=np.object_)
+        tensor = tensor_util.make_tensor_proto(blobs, dtype=np.object_)
+        self._write_value(tag, step, metadata, blob, tensor)
 
     def summary(self, summary: summary_pb2.Summary, step: int) -> None:
         """Append a ready-made ``Summary`` proto whose values carry their own metadata.
