@@ -218,6 +218,7 @@ class EdgeOfStability(Claim):
             tanh_mlp(trial.seed),
             lambda: optimizers.SGD(rate) if kind == "sgd" else optimizers.Adam(rate),
             loss,
+            shuffle=False,
         )
         writer = summary.Writer.for_log_dir(trial.run_dir) if trial.logged else None
         callbacks: list[keras.callbacks.Callback] = []

@@ -11,7 +11,13 @@ are built again. One kept model per key instead, restarted before each trial::
                  (iterations 0, zero moments; the learning rate it was given)
 
 gives the same trajectory as a new model: the same initial weights, the same
-optimizer state and the same data, so the same numbers.
+optimizer state and the same data, so the same numbers. One difference would
+remain where ``fit`` shuffles on JAX and torch: there Keras's first ``fit`` of a
+newly compiled model peeks at a batch to build its metrics, and that draws from
+the global RNG that then shuffles (NumPy's on JAX, torch's on torch), which a
+kept model skips. So for a shuffled fit on JAX and torch the kept model is
+compiled again with a new optimizer (the curvature engines, cached per model,
+are still kept); on TensorFlow, whose shuffle is seeded per ``fit``, it is not.
 
 Example:
     >>> import numpy as np
@@ -19,8 +25,9 @@ Example:
     >>> from kerasnotes.experiments.training import mlp
     >>> models = CompiledModels()
     >>> loss = losses.SparseCategoricalCrossentropy(from_logits=True)
-    >>> first = models.get("adam", mlp(4, (3,), 2, seed=0), lambda: optimizers.Adam(0.1), loss)
-    >>> again = models.get("adam", mlp(4, (3,), 2, seed=1), lambda: optimizers.Adam(0.1), loss)
+    >>> adam = lambda: optimizers.Adam(0.1)
+    >>> first = models.get("adam", mlp(4, (3,), 2, seed=0), adam, loss, shuffle=False)
+    >>> again = models.get("adam", mlp(4, (3,), 2, seed=1), adam, loss, shuffle=False)
     >>> again is first, bool(np.allclose(again.get_weights()[0], mlp(4, (3,), 2, 1).get_weights()[0]))
     (True, True)
 """
@@ -57,13 +64,15 @@ class CompiledModels:
         loss: Any,
         metrics: Sequence[Any] = (),
         labels: Any = None,
+        shuffle: bool = True,
     ) -> keras.Model:
         """The model kept under ``key``, with ``seeded``'s weights and a new optimizer state.
 
         The first call for a key compiles ``seeded`` itself (as ``fit_run`` would:
         ``training.compile_for_run``) with ``make_optimizer()`` and keeps it; later
         calls copy ``seeded``'s weights into the kept model and put its optimizer's
-        variables back to their values after ``build``. ``fit_run`` then sees a model
+        variables back to their values after ``build`` (or, for a shuffled fit on JAX
+        and torch, compile it again with ``make_optimizer()``). ``fit_run`` then sees a model
         compiled with the optimizer it is given and compiles nothing.
 
         Args:
@@ -71,8 +80,11 @@ class CompiledModels:
                 one key must pass models of one architecture and the same optimizer,
                 loss and metrics.
             seeded: a new, uncompiled model with the trial's initial weights.
-            make_optimizer: builds the optimizer, called once per key.
-            loss, metrics, labels: as ``fit_run``'s ``loss``, ``metrics`` and ``train[1]``.
+            make_optimizer: builds the optimizer: at a key's first call (and at each
+                compilation again).
+            loss, metrics, labels, shuffle: as ``fit_run``'s ``loss``, ``metrics``,
+                ``train[1]`` and ``shuffle``; for a shuffled fit on JAX and torch the
+                kept model is compiled again (see the module).
 
         Raises:
             ValueError: ``seeded``'s weights do not fit the kept model's.
@@ -95,6 +107,11 @@ class CompiledModels:
                 )
             )
         model.set_weights(weights)
+        if shuffle and keras.backend.backend() != "tensorflow":
+            # Compiled again, so that fit peeks at the data as for a new model (the module);
+            # with the kept loss object, which the curvature engines' cache is keyed by.
+            compile_for_run(model, make_optimizer(), model.loss, metrics, labels)
+            return model
         for variable, value in zip(model.optimizer.variables, fresh, strict=True):
             variable.assign(value)
         return model
