@@ -118,7 +118,8 @@ class DecayingRates(DigitsClaim):
             rate_log = LearningRateLog(summary.Writer.for_log_dir(trial.run_dir))
             callbacks = [rate_log, OptimizerInspector(trial.run_dir)]
         # One compiled model per schedule, restarted from this seed's weights (and its
-        # optimizer from step 0): the training step is traced once per schedule.
+        # optimizer from step 0): TensorFlow traces the training step once per schedule
+        # (a shuffled fit on JAX and torch compiles it again: compiled.py says why).
         model = context.models.get(
             trial.name,
             mlp(64, HIDDEN, 10, trial.seed),

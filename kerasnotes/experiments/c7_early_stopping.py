@@ -132,7 +132,8 @@ class EarlyStoppingClaim(DigitsClaim):
         if trial.logged:
             callbacks.append(OptimizerInspector(trial.run_dir))  # the Optimizer view's rates
         # One compiled model for every run (same network, optimizer and loss), restarted
-        # from this seed's weights: the training step is traced once, not once per run.
+        # from this seed's weights: TensorFlow traces the training step once, not once per
+        # run (a shuffled fit on JAX and torch compiles it again: compiled.py says why).
         model = context.models.get(
             "mlp",
             mlp(64, sizes.hidden, 10, trial.seed),
