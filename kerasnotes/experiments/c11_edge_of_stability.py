@@ -101,11 +101,17 @@ def tanh_mlp(seed: int) -> keras.Sequential:
 
 
 class GradientNorm(keras.callbacks.Callback):
-    """‖∇L‖ of the whole training set at the end of every epoch, from a ``HessianProbe``.
+    """‖∇L‖ of the whole training set at the end of every epoch.
 
     ```
     grad_norm = ‖∇_θ L(θ)‖₂   (the compiled loss on (x, y), at the epoch's last weights)
     ```
+
+    One ``kerasnotes.curvature.gate.GradientNorm`` per fit, built at train begin:
+    it reads the model's weights as they are at each call and gives the number a
+    ``HessianProbe`` built at those weights gives, without a probe's construction
+    (argument checks, the data put on the device, a copy of the weights) at every
+    epoch.
 
     Args:
         data: ``(x, y)``, the full batch.
@@ -121,16 +127,22 @@ class GradientNorm(keras.callbacks.Callback):
         self.x, self.y = data
         self.writer = writer
         self.norms: list[float] = []
+        self._gate: Any = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        from kerasnotes.curvature.gate import GradientNorm as Gate
+
+        self._gate = Gate(self.model, self.x, self.y)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        from kerasnotes.curvature import HessianProbe
-
-        norm = float(np.linalg.norm(HessianProbe(self.model, self.x, self.y).gradient()))
+        _ = self.model  # under JAX, reading it syncs the trainer's state into the variables
+        norm = self._gate()[1]
         self.norms.append(norm)
         if self.writer is not None:
             self.writer.scalar(summary.TAG_GRAD_NORM, norm, step=epoch)
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        self._gate = None  # the data on the device, released with the fit
         if self.writer is not None:
             self.writer.flush()  # the run's shared writer: the last epoch's norm on disk now
 
@@ -198,7 +210,16 @@ class EdgeOfStability(Claim):
         sizes = context.sizes
         x, y = trial.data
         kind, rate = trial.config
-        optimizer = optimizers.SGD(rate) if kind == "sgd" else optimizers.Adam(rate)
+        loss = keras.losses.MeanSquaredError()
+        # One compiled model per configuration, restarted from this seed's weights: the
+        # training step and the curvature engines are traced once, not once per seed.
+        model = context.models.get(
+            trial.name,
+            tanh_mlp(trial.seed),
+            lambda: optimizers.SGD(rate) if kind == "sgd" else optimizers.Adam(rate),
+            loss,
+            shuffle=False,
+        )
         writer = summary.Writer.for_log_dir(trial.run_dir) if trial.logged else None
         callbacks: list[keras.callbacks.Callback] = []
         # λmax at every measurement for the run that reaches the edge; the others every
@@ -219,9 +240,9 @@ class EdgeOfStability(Claim):
         # so each batch is the whole set and Keras's per-epoch overhead is paid less often.
         repeats = sizes.steps_per_epoch
         result = fit_run(
-            tanh_mlp(trial.seed),
-            optimizer,
-            keras.losses.MeanSquaredError(),
+            model,
+            model.optimizer,
+            loss,
             (np.tile(x, (repeats, 1)), np.tile(y, (repeats, 1))),
             epochs=sizes.steps // repeats,
             batch_size=len(x),

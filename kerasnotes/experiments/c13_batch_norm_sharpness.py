@@ -128,26 +128,23 @@ class BatchNormSharpness(DigitsClaim):
     claim, title, sizes = CLAIM, TITLE, SIZES
     several_seeds = True
 
-    def experiment(self, context: Context) -> dict[str, list[Any]]:
-        # One model (and loss) per configuration for all seeds, re-initialised per
-        # seed: the probe's compiled Hessian-vector product is cached per model and
-        # loss, so the seeds after the first trace nothing new (a trace costs more
-        # than the whole measurement on these networks).
-        self._models: dict[bool, tuple[keras.Model, Any]] = {}
-        try:
-            return super().experiment(context)
-        finally:
-            self._models = {}
+    def _model(self, context: Context, batch_norm: bool, seed: int) -> tuple[keras.Model, Any]:
+        """The configuration's compiled model at the seed's initial weights, and its loss.
 
-    def _model(self, sizes: Sizes, batch_norm: bool, seed: int) -> tuple[keras.Model, Any]:
-        """The configuration's model at the seed's initial weights, and its loss object."""
-        fresh = c9_batch_norm.deep_mlp(sizes.depth, sizes.width, batch_norm, seed)
-        if batch_norm not in self._models:
-            loss = losses.SparseCategoricalCrossentropy(from_logits=True)
-            self._models[batch_norm] = (fresh, loss)
-        model, loss = self._models[batch_norm]
-        model.set_weights(fresh.get_weights())  # also resets BN's moving statistics
-        return model, loss
+        One model (and loss) per configuration for all seeds, restarted per seed
+        (``set_weights`` also resets BN's moving statistics): the training step is
+        traced once, and the probe's compiled Hessian-vector product, cached per
+        model and loss, too (a trace costs more than the whole measurement on these
+        networks).
+        """
+        sizes = context.sizes
+        model = context.models.get(
+            batch_norm,
+            c9_batch_norm.deep_mlp(sizes.depth, sizes.width, batch_norm, seed),
+            lambda: optimizers.SGD(learning_rate=sizes.learning_rate),
+            losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        return model, model.loss
 
     def configs(self, context: Context, data: Any) -> dict[str, bool]:
         return {"plain": False, "bn": True}
@@ -157,10 +154,10 @@ class BatchNormSharpness(DigitsClaim):
 
         sizes = context.sizes
         train, _ = trial.data
-        model, loss = self._model(sizes, trial.config, trial.seed)
+        model, loss = self._model(context, trial.config, trial.seed)
         result = fit_run(
             model,
-            optimizers.SGD(learning_rate=sizes.learning_rate),
+            model.optimizer,
             loss,
             train,
             epochs=sizes.epochs,

@@ -29,7 +29,7 @@ import os
 import keras
 import numpy as np
 
-from kerasnotes import optimizers, schedules, summary
+from kerasnotes import losses, optimizers, schedules, summary
 from kerasnotes.callbacks import OptimizerInspector
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles
@@ -117,9 +117,20 @@ class DecayingRates(DigitsClaim):
             # inspector fills the kerasnotes tab's Optimizer view (rate per element).
             rate_log = LearningRateLog(summary.Writer.for_log_dir(trial.run_dir))
             callbacks = [rate_log, OptimizerInspector(trial.run_dir)]
-        result = fit_digits(
+        # One compiled model per schedule, restarted from this seed's weights (and its
+        # optimizer from step 0): TensorFlow traces the training step once per schedule
+        # (a shuffled fit on JAX and torch compiles it again: compiled.py says why).
+        model = context.models.get(
+            trial.name,
             mlp(64, HIDDEN, 10, trial.seed),
-            optimizers.SGD(learning_rate=trial.config),
+            lambda: optimizers.SGD(learning_rate=trial.config),
+            losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=("accuracy",),
+            labels=train[1],
+        )
+        result = fit_digits(
+            model,
+            model.optimizer,
             trial,
             context.sizes.epochs,
             BATCH_SIZE,

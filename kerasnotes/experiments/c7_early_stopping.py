@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from kerasnotes import optimizers
+from kerasnotes import losses, optimizers
 from kerasnotes.callbacks import EarlyStopping, OptimizerInspector
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
@@ -131,10 +131,19 @@ class EarlyStoppingClaim(DigitsClaim):
             callbacks.append(stopper)
         if trial.logged:
             callbacks.append(OptimizerInspector(trial.run_dir))  # the Optimizer view's rates
-        model = mlp(64, sizes.hidden, 10, trial.seed)
+        # One compiled model for every run (same network, optimizer and loss), restarted
+        # from this seed's weights: TensorFlow traces the training step once, not once per
+        # run (a shuffled fit on JAX and torch compiles it again: compiled.py says why).
+        model = context.models.get(
+            "mlp",
+            mlp(64, sizes.hidden, 10, trial.seed),
+            lambda: optimizers.Adam(learning_rate=LEARNING_RATE),
+            losses.SparseCategoricalCrossentropy(from_logits=True),
+            labels=trial.data[0][1],
+        )
         result = fit_digits(
             model,
-            optimizers.Adam(learning_rate=LEARNING_RATE),
+            model.optimizer,
             trial,
             sizes.epochs,
             BATCH_SIZE,

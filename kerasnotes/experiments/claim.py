@@ -50,6 +50,7 @@ from typing import Any
 from kerasnotes import backends
 from kerasnotes.experiments import measures
 from kerasnotes.experiments.base import ClaimFiles, ClaimResult, pick_size, resolve_log_dir
+from kerasnotes.experiments.compiled import CompiledModels
 from kerasnotes.experiments.training import digits_split
 
 __all__ = ["Claim", "Context", "Judgement", "Trial"]
@@ -66,6 +67,8 @@ class Context:
         seeds: the seeds the claim runs (``[seed]``, or ``seed, seed + 1, ...`` for a noisy claim).
         files: the claim's folder under the log directory.
         progress: called with each configuration's name as it starts (None: silent).
+        models: compiled models a claim keeps through this run, to restart for each
+            trial instead of compiling a new one (``compiled.CompiledModels``).
     """
 
     mode: str
@@ -74,6 +77,7 @@ class Context:
     seeds: list[int]
     files: ClaimFiles
     progress: Callable[[str], None] | None = None
+    models: CompiledModels = dataclasses.field(default_factory=CompiledModels)
 
     @property
     def quick(self) -> bool:

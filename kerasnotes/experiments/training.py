@@ -371,6 +371,28 @@ def fit_digits(
     )
 
 
+def compile_for_run(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    loss: Any,
+    metrics: Sequence[Any],
+    labels: Any,
+) -> None:
+    """Compile ``model`` as :func:`fit_run` trains it: the metrics plus :class:`BatchLoss`."""
+    model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        metrics=[*_metric_objects(metrics, model, labels), BatchLoss(loss)],
+        # XLA compiles each new model for longer than it then saves on these small
+        # networks under TensorFlow; JAX always compiles (False would mean eager).
+        jit_compile=False if keras.backend.backend() == "tensorflow" else "auto",
+    )
+    # Slots created now, not inside the first trace of the training step:
+    # TensorFlow traces a function that creates variables a second time.
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+
+
 def fit_run(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
@@ -391,7 +413,8 @@ def fit_run(
     under a fixed seed on one backend.
 
     Args:
-        model: an uncompiled model.
+        model: an uncompiled model, or one compiled with ``optimizer`` (by
+            ``compiled.CompiledModels``), which is trained as it is.
         optimizer: a ``kerasnotes.optimizers`` instance.
         loss: a loss object or function.
         train: ``(x, y)`` training arrays.
@@ -407,18 +430,8 @@ def fit_run(
     """
     writer = summary.Writer(log_dir) if log_dir is not None else None
     try:
-        model.compile(
-            optimizer=optimizer,
-            loss=loss,
-            metrics=[*_metric_objects(metrics, model, train[1]), BatchLoss(loss)],
-            # XLA compiles each new model for longer than it then saves on these small
-            # networks under TensorFlow; JAX always compiles (False would mean eager).
-            jit_compile=False if keras.backend.backend() == "tensorflow" else "auto",
-        )
-        # Slots created now, not inside the first trace of the training step:
-        # TensorFlow traces a function that creates variables a second time.
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
+        if not (getattr(model, "compiled", False) and model.optimizer is optimizer):
+            compile_for_run(model, optimizer, loss, metrics, train[1])
         recorder = RunRecorder(
             writer,
             log_updates,
