@@ -104,6 +104,7 @@ def main() -> None:
         seconds = time.perf_counter() - start
         return seconds, result
 
+    load_before = os.getloadavg()
     run_ours(99)  # warm-up: first use builds the engine
     rows, loader_rows, same_task_rows, tight_rows = [], [], [], []
     for rep in range(args.reps):
@@ -138,7 +139,12 @@ def main() -> None:
     tight_ratio = statistics.median(o[0] / t[0] for t, o in tight_rows)
     tight_s = statistics.median(t[0] for t, _ in tight_rows)
     last_tight = tight_rows[-1][0]
+    load = os.getloadavg()
     with _table.tables("pyhessian", args.write_readme):
+        print(
+            f"\nWall seconds, median of {args.reps} rounds; load average (1 min) "
+            f"{load_before[0]:.1f} at the start, {load[0]:.1f} at the end, on {os.cpu_count()} cores."
+        )
         print()
         print("| tool | task | median s | HVPs | λmax | λmin |")
         print("|---|---|---:|---:|---:|---:|")
