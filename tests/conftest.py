@@ -62,6 +62,12 @@ ONE_WORKER_MODULES = {
 }
 
 
+def one_worker_module(nodeid: str) -> str | None:
+    """The module a test is sent with (one of ONE_WORKER_MODULES), or None: sent alone."""
+    module = nodeid.split("::", 1)[0]
+    return module if module in ONE_WORKER_MODULES else None
+
+
 def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "loadgroup":
         return None  # "-n 0", or another --dist the user asked for
@@ -69,8 +75,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class ModuleGroups(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return module if module in ONE_WORKER_MODULES else super()._split_scope(nodeid)
+            return one_worker_module(nodeid) or super()._split_scope(nodeid)
 
     return ModuleGroups(config, log)
 
