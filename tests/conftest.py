@@ -50,6 +50,36 @@ def pytest_sessionstart(session):
     configuration.set_hypothesis_home_dir(base / "hypothesis")
 
 
+# ---------------------------------------------------------------------------------------
+# Scheduling over xdist workers (pyproject: -n 2 --dist loadgroup): one test at a time to
+# whichever worker is free, except the modules below, each sent whole to one worker
+# because a module-scoped fixture or cache there is expensive and a split module builds
+# it once per worker. (pytest-xdist's own xdist_group marker cannot do this under
+# pytest 9: the group suffix it adds to item._nodeid no longer reaches item.nodeid.)
+ONE_WORKER_MODULES = {
+    "tests/test_curvature_convnets.py": "two dense 382x382 Hessians (functools.cache)",
+    "tests/test_docs.py": "the documentation site (one `mkdocs build` subprocess)",
+}
+
+
+def one_worker_module(nodeid: str) -> str | None:
+    """The module a test is sent with (one of ONE_WORKER_MODULES), or None: sent alone."""
+    module = nodeid.split("::", 1)[0]
+    return module if module in ONE_WORKER_MODULES else None
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None  # "-n 0", or another --dist the user asked for
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModuleGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return one_worker_module(nodeid) or super()._split_scope(nodeid)
+
+    return ModuleGroups(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _private_working_directory(tmp_path_factory, monkeypatch):
     # A folder of its own (not tmp_path, which the test may want empty).
