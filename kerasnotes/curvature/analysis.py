@@ -65,7 +65,7 @@ class AnalysisMethods:
         # The runs not cached yet, each of ``steps`` products: the bar's budget.
         products = sum(key[0] * steps for key in keys if key not in self._quadratures)
         quadrature = None
-        with self._batches.solving("spectral density", products):
+        with self._solving("spectral density", products):
             for key in keys:
                 if key not in self._quadratures:
                     self._quadratures[key] = slq(
@@ -222,7 +222,7 @@ class AnalysisMethods:
                 "these weights; the Hessian cannot be analysed"
             )
         # One bar for the whole analysis (its eigenvalue and density runs inside).
-        with self._batches.solving("analyze", None):
+        with self._solving("analyze", None):
             n = self.num_parameters
             if n <= DENSE_ANALYZE_LIMIT:
                 values, vectors = np.linalg.eigh(self.dense_hessian(max_parameters=n))

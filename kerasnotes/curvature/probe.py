@@ -342,6 +342,10 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
     def _counted(self) -> int:
         return self._num_hvp
 
+    def _solving(self, label: str, products: int | None) -> Any:
+        # One progress bar over a solver's passes (sources.Batches.solving).
+        return self._batches.solving(label, products)
+
     # ------------------------------------------------------------------ solvers
     def dense_hessian(self, max_parameters: int = 5000) -> np.ndarray:
         """The full Hessian, one HVP per column, symmetrised ``(H + Hᵀ)/2`` (cached).
@@ -373,7 +377,7 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
         if self._dense is None:
             n = self.num_parameters
             columns = np.empty((n, n))
-            with self._batches.solving("dense Hessian", n):
+            with self._solving("dense Hessian", n):
                 for j in range(n):
                     e = np.zeros(n)
                     e[j] = 1.0

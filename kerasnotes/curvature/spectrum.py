@@ -7,11 +7,13 @@ tr(H) ≈ tr(Qᵀ H Q) + (1/s) Σ_j g_jᵀ (I − QQᵀ) H (I − QQᵀ) g_j,   
 
 ``HessianProbe`` inherits these methods from ``SpectrumMethods``; they only
 need its Hessian-vector products (``hvp`` and ``_operator``), its
-``num_parameters`` and its product counter.
+``num_parameters``, its product counter and, optionally, ``_solving`` (the
+probe's progress bar over a solver; without it the solvers are silent).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,10 @@ REFINE_WINDOW = 10.0
 
 class SpectrumMethods:
     """``eigenvalues`` and ``trace`` of ``HessianProbe`` (a mixin: it has no state of its own)."""
+
+    def _solving(self, label: str, products: int | None) -> contextlib.AbstractContextManager:
+        """The progress shown over a solver of at most ``products`` products (none here)."""
+        return contextlib.nullcontext()
 
     def eigenvalues(
         self,
@@ -154,7 +160,7 @@ class SpectrumMethods:
             )
 
         before = self._counted()
-        with self._batches.solving(f"eigenvalues ({which})", max_iter):
+        with self._solving(f"eigenvalues ({which})", max_iter):
             if block_size == 1:
                 run: Tridiagonal | BlockRun = lanczos(matvec, start, max_iter, rng, stop=converged)
             else:
@@ -216,7 +222,7 @@ class SpectrumMethods:
             raise TypeError(_validation.message("num_samples", num_samples, "an integer >= 3"))
         if num_samples < 3:
             raise ValueError(_validation.message("num_samples", num_samples, "an integer >= 3"))
-        with self._batches.solving("trace", num_samples):
+        with self._solving("trace", num_samples):
             estimate, stderr, used = hutchpp(
                 self.hvp, self.num_parameters, num_samples, np.random.default_rng(seed)
             )
