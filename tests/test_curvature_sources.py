@@ -271,12 +271,12 @@ def test_a_solver_shows_one_bar_that_counts_its_products(capsys):
     # the bar ends where Lanczos stopped: its products and 3 batches each
     assert len(lines) == 2
     assert lines[0].startswith(f"{3 * eig.num_hvp}/{3 * eig.num_hvp} ")
-    assert lines[0].endswith(f"eigenvalues (both): {eig.num_hvp} products")
-    assert lines[1].startswith("18/18 ") and lines[1].endswith("trace: 6 products")
+    assert f"eigenvalues (both): {eig.num_hvp} products" in lines[0]
+    assert lines[1].startswith("18/18 ") and "trace: 6 products" in lines[1]
     # inside analyze, its eigenvalue and density runs share the analysis's bar
     point = probe.analyze()
     lines = [line for line in capsys.readouterr().out.splitlines() if line]
-    assert lines[-1].endswith(f"analyze: {point.num_hvp} products")
+    assert f"analyze: {point.num_hvp} products" in lines[-1]
     assert not any("eigenvalues" in line or "density" in line for line in lines)
     assert probe._batches.solver is None
     probe = kn.curvature.HessianProbe(_model(), _batches(x, y), verbose=0)
