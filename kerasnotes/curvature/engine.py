@@ -407,7 +407,7 @@ def _prepared_stream(
         counts.append(len(bounds))
         for start, stop in bounds:
             sizes.append(stop - start)
-            on_device = _on_device(*_rows((x, y, sw), start, stop))
+            on_device = placement.batch_on_device(*placement.batch_rows((x, y, sw), start, stop))
             denominators.append(_denominators(model, probe_loss, on_device, sizes[-1]))
     if not positive:
         raise ValueError(
@@ -425,7 +425,7 @@ def _prepared_stream(
         size = _num_samples(raw[0], "x")
         bounds = placement.replica_bounds(0, size, len(shard_weights))
         shards = [
-            (*_on_device(*_rows(raw, start, stop)), w)
+            (*placement.batch_on_device(*placement.batch_rows(raw, start, stop)), w)
             for (start, stop), w in zip(bounds, shard_weights, strict=True)
         ]
         if len(shards) == 1:
@@ -434,24 +434,6 @@ def _prepared_stream(
 
     batches = sources.StreamBatches(stream, per_batch, verbose, to_device=to_device)
     return state["engine"], batches, total
-
-
-def _rows(batch: tuple, start: int, stop: int) -> tuple:
-    """Rows ``[start, stop)`` of a numpy batch ``(x, y, sample_weight)``."""
-    x, y, sw = batch
-    return (
-        keras.tree.map_structure(lambda a: a[start:stop], x),
-        keras.tree.map_structure(lambda a: a[start:stop], y),
-        None if sw is None else sw[start:stop],
-    )
-
-
-def _on_device(x: Any, y: Any, sw: Any) -> tuple:
-    return (
-        keras.tree.map_structure(batch_tensor, x),
-        keras.tree.map_structure(batch_tensor, y),
-        None if sw is None else batch_tensor(sw),
-    )
 
 
 def _denominators(model: keras.Model, probe_loss: ProbeLoss, batch: tuple, size: int) -> Any:

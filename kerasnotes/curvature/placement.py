@@ -85,6 +85,31 @@ def batch_tensor(array: np.ndarray) -> Any:
 
 # ----------------------------------------------- replicas of a backend engine (tf.distribute)
 # A backend that runs products per replica (TensorFlow's tf.distribute) offers
+def batch_rows(batch: tuple, start: int, stop: int) -> tuple:
+    """Rows ``[start, stop)`` of a numpy batch ``(x, y, sample_weight)`` (a replica's shard).
+
+    Example:
+        >>> x, y, sw = batch_rows((np.arange(6).reshape(3, 2), np.arange(3), None), 1, 3)
+        >>> x.tolist(), y.tolist(), sw
+        ([[2, 3], [4, 5]], [1, 2], None)
+    """
+    x, y, sw = batch
+    return (
+        keras.tree.map_structure(lambda a: a[start:stop], x),
+        keras.tree.map_structure(lambda a: a[start:stop], y),
+        None if sw is None else sw[start:stop],
+    )
+
+
+def batch_on_device(x: Any, y: Any, sw: Any) -> tuple:
+    """A numpy batch's inputs, targets and sample weights as device tensors (``batch_tensor``)."""
+    return (
+        keras.tree.map_structure(batch_tensor, x),
+        keras.tree.map_structure(batch_tensor, y),
+        None if sw is None else batch_tensor(sw),
+    )
+
+
 # data_parallel(model, distribution) -> engine | None, num_replicas(engine) and
 # per_replica(engine, shards); the helpers below are its backend-neutral side.
 
