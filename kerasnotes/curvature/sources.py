@@ -44,7 +44,7 @@ import keras
 import numpy as np
 
 from kerasnotes import _validation
-from kerasnotes.curvature.placement import batch_tensor
+from kerasnotes.curvature.placement import batch_on_device
 
 #: The default cache is this fraction of the machine's memory ...
 CACHE_FRACTION = 1 / 8
@@ -471,10 +471,4 @@ class StreamBatches(Batches):
 
 def _whole_on_device(batch: tuple, weights: Any) -> tuple:
     """A numpy batch ``(x, y, sample_weight)`` on the device as it is, with its weights."""
-    x, y, sample_weight = batch
-    return (
-        keras.tree.map_structure(batch_tensor, x),
-        keras.tree.map_structure(batch_tensor, y),
-        None if sample_weight is None else batch_tensor(sample_weight),
-        weights,
-    )
+    return (*batch_on_device(*batch), weights)
