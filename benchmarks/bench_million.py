@@ -10,19 +10,24 @@ to learn. The model is trained ``--epochs`` epochs of Adam (batch 128) first,
 so the Hessian probed is that of a partly trained network, not of its random
 initial weights (``bench_lambda_max.py`` measures those).
 
-Measured in one process per backend and probe batch size (``--batch-sizes``:
-4,096 is one batch, where every backend keeps the first-order computation
-between products; 1,024 is four micro-batches, each product recomputing
-each micro-batch's forward and backward pass), in this order:
+Measured in one process per backend and probe (``--probes``, each
+``BATCH_SIZE[:CACHE_BYTES]``): 4096 is one batch; 1024 is four
+micro-batches, each keeping its first-order state between products (the
+probe's ``cache_bytes`` default allows it), so a product after the first
+runs the second-order part alone on every batch; ``1024:0`` is the same
+with ``cache_bytes=0``, where only the first batch's state is kept and the
+other three are recomputed whole (forward, backward, second order) on every
+product. In this order:
 
-- ``probe``: ``HessianProbe(model, x, y, loss=loss, batch_size=...)``,
+- ``probe``: ``HessianProbe(model, x, y, loss=loss, batch_size=..., cache_bytes=...)``,
   wall and process-CPU seconds (the data's move to the device, the first
   forward pass that weights the micro-batches, the compiled-function cache);
 - ``λmax``: the first ``probe.eigenvalues(k=1, tol=--tol)`` on that probe,
   cold (tracing and compiling of the products included), its HVP count and
   relative residual ``‖Hu − λu‖ / |λ|``; its error is relative to a tight
-  reference on the same probe, ``eigenvalues(k=1, tol=--reference-tol)``,
-  whose own residual bounds the reference's error (Weyl: ``|λ̂ − λ| ≤ residual``);
+  reference on the same probe, ``eigenvalues(k=1, tol=--reference-tol,
+  min_iter=30, seed=1)`` (another start, at least 30 steps), whose own
+  residual bounds the reference's error (Weyl: ``|λ̂ − λ| ≤ residual``);
 - ``warm λmax``: the same call again (seed and start alike), with everything
   compiled;
 - ``plain gradient`` and ``probe HVP``: the backend's own compiled gradient of
@@ -41,7 +46,7 @@ The frameworks keep their default thread pools (both cores): the target is
 is printed beside each backend and the CPU columns are the process's own work.
 
 Run: ``python benchmarks/bench_million.py [--backends tensorflow,jax,torch]
-[--batch-sizes 4096,1024] [--write-readme]`` (each backend and batch size in its own
+[--probes 4096,1024,1024:0] [--write-readme]`` (each backend and probe in its own
 subprocess, as Keras picks its backend at import; ``KERAS_BACKEND`` is set for each).
 """
 
@@ -62,6 +67,8 @@ from _plain import plain_gradient
 
 BACKENDS = ("tensorflow", "jax", "torch")
 NUM_SAMPLES, INPUTS, HIDDEN, CLASSES = 4096, 256, (1024, 768), 10
+#: Lanczos steps the reference takes at least (from its own random start).
+REFERENCE_MIN_ITER = 30
 
 
 def num_parameters() -> int:
@@ -105,7 +112,9 @@ def worker(args: argparse.Namespace) -> dict:
     batch_size = args.batch_size
 
     def build():
-        return HessianProbe(model, x, y, loss=loss, batch_size=batch_size)
+        return HessianProbe(
+            model, x, y, loss=loss, batch_size=batch_size, cache_bytes=args.cache_bytes
+        )
 
     probe_wall, probe_cpu, probe = _timed(build)
     assert probe.num_parameters == num_parameters()
@@ -127,8 +136,15 @@ def worker(args: argparse.Namespace) -> dict:
     probe.hvp = counted_hvp
     warm_wall, warm_cpu, warm = _timed(largest)
     del probe.hvp
+    # Another start and a longer run: the same seed would retrace the run measured
+    # (20 steps at least from a random start) and agree with it exactly.
     reference = probe.eigenvalues(
-        k=1, which="largest", tol=args.reference_tol, max_iter=args.reference_max_iter
+        k=1,
+        which="largest",
+        tol=args.reference_tol,
+        max_iter=args.reference_max_iter,
+        min_iter=REFERENCE_MIN_ITER,
+        seed=1,
     )
     value, exact = float(result.values[-1]), float(reference.values[-1])
 
@@ -161,6 +177,9 @@ def worker(args: argparse.Namespace) -> dict:
         "accuracy": accuracy,
         "parameters": probe.num_parameters,
         "micro_batches": len(batches),
+        # First-order state held between products (kerasnotes.curvature.prepared).
+        "kept": probe._products.kept,
+        "state_mib": probe._products.state_bytes / 2**20,
         "probe": {"wall": probe_wall, "cpu": probe_cpu},
         "cold": {"wall": wall, "cpu": cpu, "hvp": result.num_hvp},
         "warm": {"wall": warm_wall, "cpu": warm_cpu, "hvp": warm.num_hvp},
@@ -189,9 +208,12 @@ def worker(args: argparse.Namespace) -> dict:
     }
 
 
-def run_worker(backend: str, batch_size: int, args: argparse.Namespace) -> dict:
+def run_worker(backend: str, probe: tuple[int, int | None], args: argparse.Namespace) -> dict:
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    batch_size, cache_bytes = probe
     command = [sys.executable, __file__, "--worker", "--batch-size", str(batch_size)]
+    if cache_bytes is not None:
+        command += ["--cache-bytes", str(cache_bytes)]
     for flag in ("epochs", "reps", "tol", "reference_tol", "reference_max_iter"):
         command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     out = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -201,7 +223,7 @@ def run_worker(backend: str, batch_size: int, args: argparse.Namespace) -> dict:
 
 
 def report(args: argparse.Namespace, results: dict) -> None:
-    """Two tables, one row per (backend, probe batch size)."""
+    """Two tables, one row per (backend, probe)."""
     first = next(iter(results.values()))
     print(
         f"MLP 256-1024-768-10, {first['parameters']:,} parameters, {NUM_SAMPLES:,} samples, "
@@ -211,30 +233,31 @@ def report(args: argparse.Namespace, results: dict) -> None:
         f"Load: the 1-minute load average when the worker started.\n"
     )
     print(
-        "| backend | batch size (micro-batches) | load | train acc. | probe s (CPU) | λmax | HVPs "
-        "| λmax wall s | λmax CPU s | residual | error vs reference | warm λmax s (CPU) |"
+        "| backend | batch size (micro-batches) | cache_bytes | kept (MiB) | load | train acc. "
+        "| probe s (CPU) | λmax | HVPs | λmax wall s | λmax CPU s | residual | error vs reference | warm λmax s (CPU) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for (backend, size), r in results.items():
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (backend, (size, cache)), r in results.items():
         mark = "" if r["converged"] else " (not converged)"
         print(
-            f"| {backend} | {size} ({r['micro_batches']}) | {r['load']:.1f} | {r['accuracy']:.3f} "
+            f"| {backend} | {size} ({r['micro_batches']}) | {_cache(cache)} "
+            f"| {r['kept']} ({r['state_mib']:.0f}) | {r['load']:.1f} | {r['accuracy']:.3f} "
             f"| {r['probe']['wall']:.1f} ({r['probe']['cpu']:.1f}) "
             f"| {r['lambda_max']:.6g}{mark} | {r['cold']['hvp']} | {r['cold']['wall']:.1f} "
             f"| {r['cold']['cpu']:.1f} | {r['residual']:.1e} | {r['error']:.1e} "
             f"| {r['warm']['wall']:.1f} ({r['warm']['cpu']:.1f}) |"
         )
     print(
-        "\n| backend | batch size | plain gradient ms (CPU) | probe HVP ms (CPU) "
+        "\n| backend | batch size | cache_bytes | plain gradient ms (CPU) | probe HVP ms (CPU) "
         "| HVP / gradient | vector round trip ms | Lanczos s in warm λmax | reference λmax "
         "| its HVPs | its residual | load at end |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for (backend, size), r in results.items():
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (backend, (size, cache)), r in results.items():
         g, h, ref = r["ms"]["plain gradient"], r["ms"]["probe HVP"], r["reference"]
         mark = "" if ref["converged"] else " (not converged)"
         print(
-            f"| {backend} | {size} | {g['wall']:.0f} ({g['cpu']:.0f}) "
+            f"| {backend} | {size} | {_cache(cache)} | {g['wall']:.0f} ({g['cpu']:.0f}) "
             f"| {h['wall']:.0f} ({h['cpu']:.0f}) | {r['ratio']:.2f} "
             f"| {r['ms']['round trip']['wall']:.1f} | {r['lanczos_s']:.2f} "
             f"| {ref['value']:.8g}{mark} | {ref['hvp']} | {ref['residual']:.1e} "
@@ -242,25 +265,42 @@ def report(args: argparse.Namespace, results: dict) -> None:
         )
 
 
-def _sizes(text: str) -> list[int]:
-    sizes = [int(part) for part in text.split(",")]
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"batch sizes must be integers >= 1; got {text!r}")
-    return sizes
+def _cache(cache_bytes: int | None) -> str:
+    return "default" if cache_bytes is None else f"{cache_bytes:,}"
+
+
+def _probes(text: str) -> list[tuple[int, int | None]]:
+    """``"4096,1024:0"`` -> ``[(4096, None), (1024, 0)]``: batch sizes, each with its cache_bytes."""
+    probes = []
+    for part in text.split(","):
+        size, _, cache = part.partition(":")
+        try:
+            probe = (int(size), int(cache) if cache else None)
+        except ValueError:
+            probe = (0, None)
+        if probe[0] < 1 or (probe[1] is not None and probe[1] < 0):
+            raise argparse.ArgumentTypeError(
+                f"--probes must be BATCH_SIZE[:CACHE_BYTES] items (batch size >= 1, cache "
+                f"bytes >= 0) joined by commas; got {text!r}"
+            )
+        probes.append(probe)
+    return probes
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument(
-        "--batch-sizes",
-        type=_sizes,
-        default=[NUM_SAMPLES, 1024],
-        help="the probe's micro-batch sizes, one worker each (4096: one batch, linearized HVP)",
+        "--probes",
+        type=_probes,
+        default=[(NUM_SAMPLES, None), (1024, None), (1024, 0)],
+        help="BATCH_SIZE[:CACHE_BYTES] per probe, one worker each (default 4096,1024,1024:0)",
     )
-    parser.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)  # a worker's own
+    # A worker's own probe:
+    parser.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cache-bytes", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--tol", type=float, default=1e-3)
     parser.add_argument("--reference-tol", type=float, default=1e-8)
     parser.add_argument("--reference-max-iter", type=int, default=150)
@@ -277,9 +317,9 @@ def main() -> None:
     with _table.tables("million", args.write_readme):
         uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         results = {
-            (backend, size): run_worker(backend, size, args)
+            (backend, probe): run_worker(backend, probe, args)
             for backend in backends
-            for size in args.batch_sizes
+            for probe in args.probes
         }
         report(args, results)
         print(f"\n<!-- uptime at the start: {uptime} -->")

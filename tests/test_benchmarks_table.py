@@ -122,7 +122,7 @@ def test_every_benchmark_script_has_its_section_in_the_readme():
         assert f'_table.tables("{name}"' in source or f'_table.tables(f"{name}.' in source, name
 
 
-def test_bench_million_states_its_model_and_checks_its_batch_sizes(monkeypatch):
+def test_bench_million_states_its_model_and_checks_its_probes(monkeypatch):
     # The README quotes 1,058,058 parameters: the count the script states must be the model's.
     monkeypatch.syspath_prepend(str(_PATH.parent))
     spec = importlib.util.spec_from_file_location(
@@ -132,6 +132,7 @@ def test_bench_million_states_its_model_and_checks_its_batch_sizes(monkeypatch):
     spec.loader.exec_module(module)
     model, _ = module._setup.mlp(module.INPUTS, module.HIDDEN, module.CLASSES)
     assert model.count_params() == module.num_parameters() == 1_058_058
-    assert module._sizes("4096,1024") == [4096, 1024]
-    with pytest.raises(argparse.ArgumentTypeError, match="'512,0'"):
-        module._sizes("512,0")
+    assert module._probes("4096,1024:0") == [(4096, None), (1024, 0)]
+    for wrong in ("512,0", "512:-1", "a"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"--probes .* got '{wrong}'"):
+            module._probes(wrong)
