@@ -26,8 +26,10 @@ product. In this order:
   cold (tracing and compiling of the products included), its HVP count and
   relative residual ``‖Hu − λu‖ / |λ|``; its error is relative to a tight
   reference on the same probe, ``eigenvalues(k=1, tol=--reference-tol,
-  min_iter=30, seed=1)`` (another start, at least 30 steps), whose own
-  residual bounds the reference's error (Weyl: ``|λ̂ − λ| ≤ residual``);
+  min_iter=30, seed=1)`` (another start, at least 30 steps). Its Ritz
+  residual would bound its error in exact arithmetic (Weyl: ``|λ̂ − λ| ≤
+  residual``); with float32 products the floor is about 1e-7 relative, the
+  order by which a different summation (another batch size) moves λ;
 - ``warm λmax``: the same call again (seed and start alike), with everything
   compiled;
 - ``plain gradient`` and ``probe HVP``: the backend's own compiled gradient of
