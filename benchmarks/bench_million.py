@@ -8,7 +8,7 @@ Model: Dense 256-1024-768-10 (ReLU), logits out, softmax cross-entropy:
 linear teacher (``argmax(x W)``, W 256×10), so that training has something
 to learn. The model is trained ``--epochs`` epochs of Adam (batch 128) first,
 so the Hessian probed is that of a partly trained network, not of its random
-initial weights (``bench_lambda_max.py`` measures those).
+initial weights.
 
 Measured in one process per backend and probe (``--probes``, each
 ``BATCH_SIZE[:CACHE_BYTES]``): 4096 is one batch; 1024 is four
