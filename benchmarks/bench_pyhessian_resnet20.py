@@ -165,7 +165,7 @@ def main() -> None:
 
     rows = []  # (tool, task, cpu s, HVPs, λmax, λmin)
     seed = args.seed
-    for tol in (1e-3, 1e-4):
+    for tol in (1e-3, 1e-4, 1e-5):
         seconds, value, count = theirs.lambda_max(tol, seed)
         rows.append(
             ("PyHessian 0.1", f"λmax, power iteration, tol {tol:g}", seconds, count, value, None)
@@ -235,6 +235,18 @@ def report(args, rows, trace_rows, reference, reference_trace, agreement, load) 
             f"\nCPU-time ratios against PyHessian's λmax at tol 1e-3 (ours more accurate): "
             f"λmax alone {ours_max / pyh:.2f} (target ≤ 0.5), λmin and λmax together "
             f"{ours_both / pyh:.2f} (target ≤ 1.0)."
+        )
+        # Matched accuracy: PyHessian's tightest run, whose error is still the larger.
+        errors = {
+            (tool.split()[0], task): abs(value - high) / abs(high)
+            for tool, task, _, _, value, _ in rows
+        }
+        tight = ("PyHessian", "λmax, power iteration, tol 1e-05")
+        pyh_tight = by_task[tight][0]
+        print(
+            f"Against PyHessian's tol 1e-5 run (λmax error {errors[tight]:.1e}; ours at tol 1e-3 "
+            f"{errors[('kerasnotes', 'λmax, Lanczos, tol 0.001')]:.1e}): λmax alone "
+            f"{ours_max / pyh_tight:.2f}, λmin and λmax together {ours_both / pyh_tight:.2f}."
         )
         print("\n| trace, equal budgets | CPU s | HVPs | estimate | standard error | rel. error |")
         print("|---|---:|---:|---:|---:|---:|")
