@@ -34,7 +34,7 @@ def gradient_function(objective: Callable) -> Callable:
 
 
 def flat_gradient_function(objective: Callable) -> Callable:
-    """Compiled ``(trainable, non_trainable, x, y, sw, weights) -> [L, vec(g_1), …, vec(g_n)]``.
+    """Compiled ``(trainable, non_trainable, x, y, sw, weights) -> [vec(g_1), …, vec(g_n), L]``.
 
     The loss and the gradient as one vector (``jnp.concatenate`` widens mixed
     dtypes exactly), so a caller that wants them on the host pays one copy
@@ -45,7 +45,7 @@ def flat_gradient_function(objective: Callable) -> Callable:
 
     def flat(trainable, non_trainable, x, y, sample_weight, weights):
         value, grads = value_and_grad(trainable, non_trainable, x, y, sample_weight, weights)
-        return jnp.concatenate([jnp.reshape(value, (1,)), *(jnp.ravel(g) for g in grads)])
+        return jnp.concatenate([*(jnp.ravel(g) for g in grads), jnp.reshape(value, (1,))])
 
     return jax.jit(flat)
 

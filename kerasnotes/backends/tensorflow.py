@@ -80,7 +80,7 @@ def gradient_function(objective: Callable) -> Callable:
 
 
 def flat_gradient_function(objective: Callable) -> Callable:
-    """Compiled ``(trainable, non_trainable, x, y, sw, weights) -> [L, vec(g_1), …, vec(g_n)]``.
+    """Compiled ``(trainable, non_trainable, x, y, sw, weights) -> [vec(g_1), …, vec(g_n), L]``.
 
     The loss and the gradient as one vector (in float64 when their dtypes
     differ, an exact widening), so a caller that wants them on the host
@@ -92,7 +92,7 @@ def flat_gradient_function(objective: Callable) -> Callable:
 
     def flat(trainable, non_trainable, x, y, sample_weight, weights):
         loss, grads = value_and_grad(trainable, non_trainable, x, y, sample_weight, weights)
-        parts = [tf.reshape(loss, [1]), *(tf.reshape(g, [-1]) for g in grads)]
+        parts = [*(tf.reshape(g, [-1]) for g in grads), tf.reshape(loss, [1])]
         if len({p.dtype for p in parts}) > 1:
             parts = [tf.cast(p, tf.float64) for p in parts]
         return tf.concat(parts, axis=0)

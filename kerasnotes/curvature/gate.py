@@ -17,11 +17,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasnotes import _validation, backends
+from kerasnotes import _validation
 from kerasnotes.curvature import sources
-from kerasnotes.curvature.engine import _as_numpy_tree, _Engine, _num_samples, prepared
-from kerasnotes.curvature.flat import gradient_norm, to_flat
-from kerasnotes.curvature.placement import process_count, process_sum
+from kerasnotes.curvature.engine import _as_numpy_tree, _num_samples, prepared
+from kerasnotes.curvature.flat import gradient_norm
+from kerasnotes.curvature.gradient import flat_gradient, loss_and_gradient
+from kerasnotes.curvature.placement import process_count
 
 #: Rows of the first stage by default: none. On the digits MLP (64-128-64-10, 1,437
 #: rows) the exact full-sample gradient cost about as much as stage 1 on 128 rows in
@@ -35,18 +36,6 @@ DEFAULT_SAMPLES = 0
 GROUPS = 16
 #: One-sided t margin of the test: P(t_7 > 4) = 0.0026 for 8 test groups.
 Z = 4.0
-
-# Each engine's compiled [L, vec(g)] function (None where the backend offers none), built
-# once and shared by every gate of one (model, loss, bn_mode), as the engine's functions are.
-_FLAT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _flat_gradient(engine: _Engine) -> Any:
-    """The backend's ``flat_gradient_function`` of ``engine``'s objective, or None (torch)."""
-    if engine not in _FLAT:
-        build = getattr(backends.active(), "flat_gradient_function", None)
-        _FLAT[engine] = None if build is None else build(engine.objective)
-    return _FLAT[engine]
 
 
 class GradientNorm:
@@ -109,7 +98,7 @@ class GradientNorm:
             verbose=verbose,
         )
         self._model = weakref.ref(model)
-        self._flat = _flat_gradient(self._engine)
+        self._flat = flat_gradient(self._engine)  # compiled once per engine, shared
 
     @property
     def model(self) -> keras.Model | None:
@@ -124,23 +113,10 @@ class GradientNorm:
         # Read, not copied: nothing changes the weights while the gradient runs.
         trainable = [ops.convert_to_tensor(v.value) for v in model.trainable_variables]
         non_trainable = [ops.convert_to_tensor(v.value) for v in model.non_trainable_variables]
-        total, grad = 0.0, None
-        for x, y, sw, w in self._batches.passing("gradient"):
-            if self._flat is None:
-                value, grads = self._engine.value_and_grad(trainable, non_trainable, x, y, sw, w)
-                value, flat = float(ops.convert_to_numpy(value)), to_flat(grads)
-            else:
-                # [L, vec(g)] in one vector: one copy to the host, not one per variable.
-                both = ops.convert_to_numpy(self._flat(trainable, non_trainable, x, y, sw, w))
-                value, flat = float(both[0]), both[1:].astype(np.float64)
-            # The sums over micro-batches and the norm stay in float64 on the host, as
-            # HessianProbe.gradient() has them, so gate() equals the probe's numbers bit for
-            # bit; a float32 sum or norm on the device would save ~0.05 ms of ~4 and lose it.
-            total += value
-            grad = flat if grad is None else grad + flat
-        # Several processes (placement.py): every shard's sums, added; else unchanged.
-        summed = process_sum(np.append(grad, total))
-        return float(summed[-1]), gradient_norm(summed[:-1])
+        loss, grad = loss_and_gradient(
+            self._engine, trainable, non_trainable, self._batches, self._flat
+        )
+        return loss, gradient_norm(grad)
 
 
 @dataclass(frozen=True)
