@@ -7,12 +7,13 @@ the median process CPU time (µs) over interleaved rounds of:
 
 - ``per variable``: the gate as it was before issue #20's fourth round: the
   compiled ``(loss, grads)``, then one device-to-host copy per gradient array
-  and one for the loss (``to_flat``), the float64 sum and norm on the host
+  and one for the loss (``to_flat``), the float64 sums and norm on the host
   (``GradientNorm`` with its one-vector function switched off: the path torch
   still takes);
-- ``one vector``: the gate now: one compiled function returns ``[L, vec(g)]``,
-  one copy to the host, the same float64 norm (``flat_gradient_function`` of
-  the backend; torch has none and takes the per-variable path);
+- ``one vector``: the gate now: one compiled function returns ``[vec(g), L]``,
+  one copy to the host, the same float64 sums and norm (the backend's
+  ``flat_gradient_function``; TensorFlow and torch have none, as it measured no
+  faster there, and take the per-variable path);
 - ``gradient alone``: the gate's compiled ``(loss, grads)`` with its result
   left on the device (JAX: ``block_until_ready``), the weights read as the
   gate reads them: the floor of any exact gate;

@@ -61,8 +61,8 @@ def _compiled(fn: Callable) -> Callable:
     return tensorflow_distribute.dispatching(fn, tf.function(fn, autograph=False))
 
 
-def _value_and_grad(objective: Callable) -> Callable:
-    """Uncompiled ``(trainable, non_trainable, x, y, sw, weights) -> (loss, dense grads)``."""
+def gradient_function(objective: Callable) -> Callable:
+    """Compiled ``(trainable, non_trainable, x, y, sw, weights) -> (loss, grads)``."""
 
     def value_and_grad(trainable, non_trainable, x, y, sample_weight, weights):
         with tf.GradientTape() as tape:
@@ -71,33 +71,7 @@ def _value_and_grad(objective: Callable) -> Callable:
         grads = tape.gradient(loss, trainable, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return loss, _dense(grads)
 
-    return value_and_grad
-
-
-def gradient_function(objective: Callable) -> Callable:
-    """Compiled ``(trainable, non_trainable, x, y, sw, weights) -> (loss, grads)``."""
-    return _compiled(_value_and_grad(objective))
-
-
-def flat_gradient_function(objective: Callable) -> Callable:
-    """Compiled ``(trainable, non_trainable, x, y, sw, weights) -> [vec(g_1), …, vec(g_n), L]``.
-
-    The loss and the gradient as one vector (in float64 when their dtypes
-    differ, an exact widening), so a caller that wants them on the host
-    converts one tensor instead of n + 1 (``GradientNorm``). Under a
-    ``tf.distribute`` strategy the replicas' vectors are summed, element by
-    element as ``gradient_function``'s outputs are.
-    """
-    value_and_grad = _value_and_grad(objective)
-
-    def flat(trainable, non_trainable, x, y, sample_weight, weights):
-        loss, grads = value_and_grad(trainable, non_trainable, x, y, sample_weight, weights)
-        parts = [*(tf.reshape(g, [-1]) for g in grads), tf.reshape(loss, [1])]
-        if len({p.dtype for p in parts}) > 1:
-            parts = [tf.cast(p, tf.float64) for p in parts]
-        return tf.concat(parts, axis=0)
-
-    return _compiled(flat)
+    return _compiled(value_and_grad)
 
 
 def group_gradient_function(objective: Callable) -> Callable:

@@ -7,10 +7,10 @@ L(θ) = Σ_b L_b(θ),   g = Σ_b ∇L_b(θ)   (summed in float64 on the host, th
 ``HessianProbe.loss()`` / ``gradient()`` and the gate (``GradientNorm``) both
 call ``loss_and_gradient``, with one compiled function per engine, so they
 give the same numbers bit for bit. Where the backend offers
-``flat_gradient_function`` (JAX, TensorFlow) each micro-batch's
-``[vec(∇L_b), L_b]`` comes back as one vector: one copy to the host instead of
-one per variable and one for the loss, and one float64 buffer holds the sums. Torch's eager autograd returns host tensors
-already, and there the per-variable path measured no slower.
+``flat_gradient_function`` (JAX) each micro-batch's ``[vec(∇L_b), L_b]`` comes
+back as one vector: one copy to the host instead of one per variable and one
+for the loss, and one float64 buffer holds the sums. On TensorFlow and torch
+one vector measured no faster on CPU (``benchmarks/bench_gate_call.py``).
 
 Example:
     >>> import keras, numpy as np
@@ -42,7 +42,7 @@ _FLAT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def flat_gradient(engine: Any) -> Any:
-    """The backend's ``flat_gradient_function`` of ``engine``'s objective, or None (torch)."""
+    """The backend's ``flat_gradient_function`` of ``engine``'s objective, or None (TF, torch)."""
     if engine not in _FLAT:
         build = getattr(backends.active(), "flat_gradient_function", None)
         _FLAT[engine] = None if build is None else build(engine.objective)
