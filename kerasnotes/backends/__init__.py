@@ -2,8 +2,10 @@
 
 Each module (``tensorflow``, ``jax``, ``torch``) offers the same functions:
 the curvature probe's compiled gradient and Hessian-vector products
-(``gradient_function``, ``hvp_function``, optionally ``linearized_hvp``) and
-``short_lived_graphs()``, the framework settings the tour trains under.
+(``gradient_function``, ``hvp_function``, optionally ``linearized_hvp`` and
+``flat_gradient_function``, JAX's loss and gradient as one vector for a single
+copy to the host) and ``short_lived_graphs()``, the framework settings the tour
+trains under.
 A backend with a process-level engine (torch: ``torch.distributed``) also offers
 ``process_count()`` and ``process_sum(array)``, read through
 ``kerasnotes.curvature.placement``.

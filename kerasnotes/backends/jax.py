@@ -33,6 +33,23 @@ def gradient_function(objective: Callable) -> Callable:
     return jax.jit(jax.value_and_grad(objective))
 
 
+def flat_gradient_function(objective: Callable) -> Callable:
+    """Compiled ``(trainable, non_trainable, x, y, sw, weights) -> [vec(g_1), …, vec(g_n), L]``.
+
+    The loss and the gradient as one vector (``jnp.concatenate`` widens mixed
+    dtypes exactly), so a caller that wants them on the host pays one copy
+    instead of n + 1: on the digits MLP each fresh array's copy cost about
+    70 µs, 0.45 ms of a 4 ms gate (``GradientNorm``).
+    """
+    value_and_grad = jax.value_and_grad(objective)
+
+    def flat(trainable, non_trainable, x, y, sample_weight, weights):
+        value, grads = value_and_grad(trainable, non_trainable, x, y, sample_weight, weights)
+        return jnp.concatenate([*(jnp.ravel(g) for g in grads), jnp.reshape(value, (1,))])
+
+    return jax.jit(flat)
+
+
 def group_gradient_function(objective: Callable) -> Callable:
     """Compiled ``(trainable, non_trainable, x, y, rows, weights) -> [L_1..L_K, G (K·K)]``.
 

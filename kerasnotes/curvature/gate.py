@@ -20,8 +20,9 @@ from keras import ops
 from kerasnotes import _validation
 from kerasnotes.curvature import sources
 from kerasnotes.curvature.engine import _as_numpy_tree, _num_samples, prepared
-from kerasnotes.curvature.flat import gradient_norm, to_flat
-from kerasnotes.curvature.placement import process_count, process_sum
+from kerasnotes.curvature.flat import gradient_norm
+from kerasnotes.curvature.gradient import flat_gradient, loss_and_gradient
+from kerasnotes.curvature.placement import process_count
 
 #: Rows of the first stage by default: none. On the digits MLP (64-128-64-10, 1,437
 #: rows) the exact full-sample gradient cost about as much as stage 1 on 128 rows in
@@ -97,6 +98,7 @@ class GradientNorm:
             verbose=verbose,
         )
         self._model = weakref.ref(model)
+        self._flat = flat_gradient(self._engine)  # compiled once per engine, shared
 
     @property
     def model(self) -> keras.Model | None:
@@ -111,15 +113,10 @@ class GradientNorm:
         # Read, not copied: nothing changes the weights while the gradient runs.
         trainable = [ops.convert_to_tensor(v.value) for v in model.trainable_variables]
         non_trainable = [ops.convert_to_tensor(v.value) for v in model.non_trainable_variables]
-        total, grad = 0.0, None
-        for x, y, sw, w in self._batches.passing("gradient"):
-            value, grads = self._engine.value_and_grad(trainable, non_trainable, x, y, sw, w)
-            total += float(ops.convert_to_numpy(value))
-            flat = to_flat(grads)
-            grad = flat if grad is None else grad + flat
-        # Several processes (placement.py): every shard's sums, added; else unchanged.
-        summed = process_sum(np.append(grad, total))
-        return float(summed[-1]), gradient_norm(summed[:-1])
+        loss, grad = loss_and_gradient(
+            self._engine, trainable, non_trainable, self._batches, self._flat
+        )
+        return loss, gradient_norm(grad)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from kerasnotes.curvature.engine import (  # noqa: F401 - the names' old home
 )
 from kerasnotes.curvature.flat import FlatLayout, gradient_norm, to_flat  # noqa: F401
 from kerasnotes.curvature.gate import GradientNorm  # noqa: F401 - its old home
+from kerasnotes.curvature.gradient import flat_gradient, loss_and_gradient
 from kerasnotes.curvature.lessons import LessonMethods
 from kerasnotes.curvature.placement import process_sum
 from kerasnotes.curvature.prepared import PreparedProducts
@@ -273,16 +274,14 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
     # --------------------------------------------------------------- primitives
     def _evaluate(self) -> tuple[float, np.ndarray]:
         if self._loss_and_grad is None:
-            total, grad = 0.0, np.zeros(self.num_parameters)
-            for x, y, sw, w in self._batches.passing("gradient"):
-                value, grads = self._engine.value_and_grad(
-                    self._trainable, self._non_trainable, x, y, sw, w
-                )
-                total += float(ops.convert_to_numpy(value))
-                grad += self._to_flat(grads)
-            # Several processes (placement.py): every shard's sums, added; else unchanged.
-            summed = process_sum(np.append(grad, total))
-            self._loss_and_grad = (float(summed[-1]), summed[:-1])
+            # The gate's function (gradient.py): one compile for both, the same bits.
+            self._loss_and_grad = loss_and_gradient(
+                self._engine,
+                self._trainable,
+                self._non_trainable,
+                self._batches,
+                flat_gradient(self._engine),
+            )
         return self._loss_and_grad
 
     def loss(self) -> float:
