@@ -16,8 +16,13 @@ Functions compared, each over all micro-batches and ending in numpy:
 - ``probe gradient``: ``HessianProbe.gradient()`` (its cache cleared), which
   sums in float64 numpy.
 - ``probe HVP``: ``HessianProbe.hvp(v)``, one Hessian-vector product of the
-  full-data loss (the backend's default HVP mode, recomputing each micro-batch's
-  forward and backward pass, since the data is more than one batch).
+  full-data loss as a solver's later products run it: each micro-batch's
+  first-order state (forward and first backward pass) was kept at its first
+  product (``kerasnotes.curvature.prepared``, within the default
+  ``cache_bytes``), so a product is the second-order part alone;
+- ``probe HVP, recomputed``: the same with ``cache_bytes=0``, which keeps the
+  first micro-batch's state only and computes every other one whole
+  (forward, backward and double backward) on every product.
 
 Time: after two warm-up calls each (tracing, compiling), ``--reps`` rounds call
 the three in turn, interleaved so load on the shared machine hits all of them
@@ -71,7 +76,7 @@ from kerasnotes.curvature import HessianProbe  # noqa: E402
 
 BACKEND = keras.backend.backend()
 TARGETS = {"HVP / gradient time": 2.0, "HVP / gradient peak memory": 2.0}
-FUNCTIONS = ("plain gradient", "probe gradient", "probe HVP")
+FUNCTIONS = ("plain gradient", "probe gradient", "probe HVP", "probe HVP, recomputed")
 
 
 def build(num_samples: int, batch_size: int, bn_mode: str, seed: int = 0) -> dict:
@@ -86,6 +91,9 @@ def build(num_samples: int, batch_size: int, bn_mode: str, seed: int = 0) -> dic
         )
         for i in range(0, num_samples, batch_size)
     ]
+    recomputed = HessianProbe(
+        model, x, y, loss=loss, batch_size=batch_size, bn_mode=bn_mode, cache_bytes=0
+    )
     v = np.random.default_rng(seed).normal(size=probe.num_parameters)
 
     def probe_gradient():
@@ -96,7 +104,9 @@ def build(num_samples: int, batch_size: int, bn_mode: str, seed: int = 0) -> dic
         "plain gradient": plain_gradient(model, loss, batches, num_samples, bn_mode == "batch"),
         "probe gradient": probe_gradient,
         "probe HVP": lambda: probe.hvp(v),
+        "probe HVP, recomputed": lambda: recomputed.hvp(v),
         "_num_parameters": probe.num_parameters,
+        "_state_bytes": lambda: probe._products.state_bytes,
     }
 
 
@@ -109,6 +119,7 @@ def _timed(fn) -> tuple[float, float, np.ndarray]:
 def time_all(args: argparse.Namespace) -> dict:
     fns = build(args.num_samples, args.batch_size, args.bn_mode)
     num_parameters = fns.pop("_num_parameters")
+    state_bytes = fns.pop("_state_bytes")
     first, results = {}, {}
     for name in FUNCTIONS:
         first[name], _, results[name] = _timed(fns[name])
@@ -123,6 +134,7 @@ def time_all(args: argparse.Namespace) -> dict:
     grad = results["probe gradient"]
     return {
         "num_parameters": num_parameters,
+        "state_mib": state_bytes() / 2**20,
         "first": first,
         "wall": wall,
         "cpu": cpu,
@@ -196,6 +208,10 @@ def report(args: argparse.Namespace, timing: dict, memory: dict) -> None:
         "HVP / gradient time": _ratio(wall[hvp], wall[grad]),
         "HVP / gradient time (CPU)": _ratio(cpu[hvp], cpu[grad]),
         "HVP / plain gradient time": _ratio(wall[hvp], wall["plain gradient"]),
+        "HVP / plain gradient time (CPU)": _ratio(cpu[hvp], cpu["plain gradient"]),
+        "recomputed HVP / plain gradient time (CPU)": _ratio(
+            cpu["probe HVP, recomputed"], cpu["plain gradient"]
+        ),
     }
     if memory:
         need = {name: _memory(figures) for name, figures in memory.items()}
@@ -205,6 +221,10 @@ def report(args: argparse.Namespace, timing: dict, memory: dict) -> None:
         target = TARGETS.get(label.replace(" (CPU)", ""))
         bound = f"≤ {target:.1f}" if target else "-"
         print(f"| {label} | {value:.2f} | {bound} |")
+    print(
+        f"\nFirst-order state kept by the probe between products: {timing['state_mib']:.0f} MiB "
+        f"for {args.num_samples:,} images (in the memory processes: 2 micro-batches)."
+    )
     print(
         f"\n<!-- {BACKEND}: probe vs plain gradient, relative difference "
         f"{timing['gradient_agreement']:.1e}; ‖Hv‖ = {timing['hvp_norm']:.6g} -->"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import sys
 from pathlib import Path
@@ -119,3 +120,19 @@ def test_every_benchmark_script_has_its_section_in_the_readme():
         source = script.read_text(encoding="utf-8")
         assert "_table.add_flag(" in source, name
         assert f'_table.tables("{name}"' in source or f'_table.tables(f"{name}.' in source, name
+
+
+def test_bench_million_states_its_model_and_checks_its_probes(monkeypatch):
+    # The README quotes 1,058,058 parameters: the count the script states must be the model's.
+    monkeypatch.syspath_prepend(str(_PATH.parent))
+    spec = importlib.util.spec_from_file_location(
+        "_bench_million", _PATH.parent / "bench_million.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model, _ = module._setup.mlp(module.INPUTS, module.HIDDEN, module.CLASSES)
+    assert model.count_params() == module.num_parameters() == 1_058_058
+    assert module._probes("4096,1024:0") == [(4096, None), (1024, 0)]
+    for wrong in ("512,0", "512:-1", "a"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"--probes .* got '{wrong}'"):
+            module._probes(wrong)

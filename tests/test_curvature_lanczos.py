@@ -318,3 +318,56 @@ def test_both_ends_with_one_vector_match_the_dense_hessian():
         true_residual = np.linalg.norm(h @ vector - value * vector)
         assert true_residual <= 1e-5 * scale * 1.01
         assert residual == pytest.approx(true_residual, rel=0.1, abs=1e-6 * scale)
+
+
+def hidden_top(n: int = 300, component: float = 1e-3, seed: int = 0) -> np.ndarray:
+    """λmax = 4.14 beside λ₂ = 4.07, its eigenvector at ``component`` of ``seed``'s random start.
+
+    The shape of the trained digits MLP's top (4.1411 and 4.0694): from a start
+    that barely sees λmax the second eigenvalue meets the tolerance first.
+    """
+    start = rng(seed).standard_normal(n)  # the start eigenvalues(seed=seed) draws
+    start /= np.linalg.norm(start)
+    other = rng(99).normal(size=n)
+    other -= (other @ start) * start
+    top = np.sqrt(1.0 - component**2) * other / np.linalg.norm(other) + component * start
+    q, _ = np.linalg.qr(np.column_stack([top, rng(98).normal(size=(n, n - 1))]))
+    values = np.concatenate([[4.14, 4.07], 3.2 * rng(97).random(n - 2) - 0.1])
+    return (q * values) @ q.T
+
+
+@pytest.mark.backend_independent
+def test_a_random_start_is_not_stopped_before_the_minimum_krylov_dimension():
+    a = hidden_top()
+    # Without the guard the residual test accepts the second eigenvalue, "converged".
+    early = DenseSpectrum(a).eigenvalues(k=1, tol=1e-3, seed=0, min_iter=1)
+    assert early.converged and early.num_hvp < spectrum.MIN_KRYLOV_DIM
+    assert early.values[0] == pytest.approx(4.07, abs=1e-3)
+    guarded = DenseSpectrum(a).eigenvalues(k=1, tol=1e-3, seed=0)
+    assert guarded.converged and guarded.num_hvp == spectrum.MIN_KRYLOV_DIM == 20
+    assert guarded.values[0] == pytest.approx(4.14, rel=1e-5)
+    both = DenseSpectrum(a).eigenvalues(k=1, which="both", tol=1e-3, seed=0)
+    assert both.num_hvp >= 20 and both.values[1] == pytest.approx(4.14, rel=1e-5)
+    # Blocks: a basis of at least max(20, 2·wanted + 1) vectors, in whole blocks.
+    block = DenseSpectrum(a).eigenvalues(k=4, which="both", tol=1e-3, seed=0)
+    assert block.num_hvp >= 20 and block.num_hvp % 4 == 0
+    assert block.values[-1] == pytest.approx(4.14, rel=1e-5)
+    # A given v0 is a warm start: it may stop at once.
+    warm = DenseSpectrum(a).eigenvalues(k=1, tol=1e-3, v0=guarded.vectors[:, 0])
+    assert warm.num_hvp <= 3 and warm.values[0] == pytest.approx(4.14, rel=1e-5)
+    # The guard never asks for more than max_iter or the dimension.
+    small = DenseSpectrum(np.diag([1.0, 2.0, 3.0])).eigenvalues(k=1, tol=1e-3)
+    assert small.num_hvp == 3 and small.values[0] == pytest.approx(3.0)
+    capped = DenseSpectrum(a).eigenvalues(k=1, tol=1e-3, max_iter=12)
+    assert capped.num_hvp <= 12
+
+
+@pytest.mark.backend_independent
+def test_min_iter_is_checked():
+    probe = DenseSpectrum(np.diag(np.arange(1.0, 31.0)))
+    with pytest.raises(TypeError, match="min_iter"):
+        probe.eigenvalues(min_iter=2.5)
+    with pytest.raises(ValueError, match="min_iter"):
+        probe.eigenvalues(min_iter=0)
+    with pytest.raises(ValueError, match="min_iter"):
+        probe.eigenvalues(max_iter=10, min_iter=11)

@@ -104,7 +104,13 @@ def linearized_hvp(objective: Callable) -> Callable:
 
     def prepare(trainable, non_trainable, x, y, sample_weight, weights):
         linear = linearize(trainable, non_trainable, x, y, sample_weight, weights)
-        return lambda vectors: apply_linear(linear, vectors)
+
+        def apply(vectors):
+            return apply_linear(linear, vectors)
+
+        # The linear map is a pytree whose leaves are the residuals it holds.
+        apply.state_bytes = sum(int(leaf.nbytes) for leaf in jax.tree_util.tree_leaves(linear))
+        return apply
 
     return prepare
 

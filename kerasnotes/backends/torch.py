@@ -138,9 +138,11 @@ def linearized_hvp(objective: Callable) -> Callable:
 
     def prepare(trainable, non_trainable, x, y, sample_weight, weights):
         params = _leaves(trainable)
-        with _twice_differentiable():
-            loss = objective(params, non_trainable, x, y, sample_weight, weights)
-        grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+        held = _SavedTensors(params)
+        with torch.autograd.graph.saved_tensors_hooks(held.pack, _unpacked):
+            with _twice_differentiable():
+                loss = objective(params, non_trainable, x, y, sample_weight, weights)
+            grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
         live = [i for i, g in enumerate(grads) if g is not None and g.requires_grad]
 
         def apply(vectors):
@@ -155,9 +157,33 @@ def linearized_hvp(objective: Callable) -> Callable:
             )
             return _zeros_for_unused(hv, params)
 
+        apply.state_bytes = held.nbytes
         return apply
 
     return prepare
+
+
+class _SavedTensors:
+    """Bytes of the tensors autograd saves for backward, each storage counted once.
+
+    The weights are the probe's own tensors and are not counted: the graph
+    holds no copy of them.
+    """
+
+    def __init__(self, params: list) -> None:
+        self._seen = {p.untyped_storage().data_ptr() for p in params}
+        self.nbytes = 0
+
+    def pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in self._seen:
+            self._seen.add(storage.data_ptr())
+            self.nbytes += storage.nbytes()
+        return tensor
+
+
+def _unpacked(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
 
 
 def loss_function(objective: Callable) -> Callable:

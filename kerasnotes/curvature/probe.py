@@ -16,7 +16,7 @@ from keras import ops
 
 from kerasnotes import _validation
 from kerasnotes.curvature import ggn as ggn_module
-from kerasnotes.curvature import placement
+from kerasnotes.curvature import placement, sources
 from kerasnotes.curvature.analysis import (  # noqa: F401 - the names' old home
     ANALYZE_MAX_RUNS,
     ANALYZE_RUNS_PER_ROUND,
@@ -39,6 +39,7 @@ from kerasnotes.curvature.flat import FlatLayout, gradient_norm, to_flat  # noqa
 from kerasnotes.curvature.gate import GradientNorm  # noqa: F401 - its old home
 from kerasnotes.curvature.lessons import LessonMethods
 from kerasnotes.curvature.placement import process_sum
+from kerasnotes.curvature.prepared import PreparedProducts
 from kerasnotes.curvature.spectrum import DEFAULT_MAX_ITER, WHICH, SpectrumMethods  # noqa: F401
 
 OPERATORS = ("hessian", "ggn")
@@ -110,11 +111,14 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
     a probe between or inside passes; the model is never touched and the probe
     stays usable.
 
-    When the data is a single batch, every backend keeps the first-order
-    computation between products (``jax.linearize``, a retained torch autograd
-    graph, TensorFlow's HVP graph split at its dependence on v), so each HVP
-    after the first runs only the second-order part; that memory (one forward
-    pass's activations and masks) is held while the probe lives.
+    Every backend keeps each micro-batch's first-order computation between
+    products (``jax.linearize``, a retained torch autograd graph, TensorFlow's
+    HVP graph split at its dependence on v: ``kerasnotes.curvature.prepared``),
+    so each HVP after the first runs only the second-order part of a kept
+    batch. The first batch's state (one forward pass's activations and masks)
+    is always kept; the others while their total stays within ``cache_bytes``,
+    and beyond it a batch is computed whole on every product. That memory is
+    held while the probe lives.
 
     Compiled functions (``tf.function`` / ``jax.jit`` / torch autograd closures)
     are cached per model (weakly) and per (loss, bn_mode), so building a probe
@@ -141,10 +145,12 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
         steps: use only the first ``steps`` batches (of a source, or of
             ``batch_size`` rows), as in ``evaluate``; None: all. Required for a
             source that repeats forever.
-        cache_bytes: host memory for a source's batches between passes; None is
-            ``sources.default_cache_bytes()`` (1/8 of the machine's memory, at most
-            4 GiB), 0 reads every batch again on every pass. A one-shot iterator
-            (a generator) must fit.
+        cache_bytes: memory kept between passes, counted twice over: a source's
+            batches on the host (0 reads every batch again on every pass; a
+            one-shot iterator, a generator, must fit), and the micro-batches'
+            first-order state on the device beyond the first batch's (0 keeps
+            the first batch's only). None is ``sources.default_cache_bytes()``
+            (1/8 of the machine's memory, at most 4 GiB).
         verbose: ``"auto"`` (1 for a data source, 0 for arrays), 0 (silent),
             1 (a progress bar per pass) or 2 (one line per pass), as in ``evaluate``.
         distribution: TensorFlow only: a ``tf.distribute.Strategy`` whose replicas
@@ -222,7 +228,13 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
             self._tensor(np.array(v.numpy()), v.dtype) for v in self._model.non_trainable_variables
         ]
         self._num_hvp = 0
-        self._prepared_hvp = None
+        # Checked already by prepared(): here only resolved (None is the machine's default).
+        self._products = PreparedProducts(
+            self._engine,
+            self._trainable,
+            self._non_trainable,
+            sources.check_cache_bytes(cache_bytes),
+        )
         self._loss_and_grad: tuple[float, np.ndarray] | None = None
         self._dense: np.ndarray | None = None
         self._quadratures: dict[tuple, Quadrature] = {}
@@ -362,20 +374,16 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
             array([6.])
         """
         vectors = self._to_tensors(self._check_vector(v))
-        if len(self._batches) == 1 and self._engine.prepare_hvp is not None:
-            if self._prepared_hvp is None:
-                self._prepared_hvp = self._engine.prepare_hvp(
-                    self._trainable, self._non_trainable, *next(iter(self._batches))
-                )
+        if len(self._batches) == 1 and self._products.holds(0):
+            # One batch whose first-order state is held: no pass over the data at all.
             self._num_hvp += 1
             if self._batches.solver is not None:
                 self._batches.solver.step()
-            return process_sum(self._to_flat(self._prepared_hvp(vectors)))
+            return process_sum(self._to_flat(self._products.kept_product(0, vectors)))
         out = np.zeros(self.num_parameters)
-        for x, y, sw, w in self._batches.passing(f"hvp {self._num_hvp + 1}"):
-            out += self._to_flat(
-                self._engine.hvp(self._trainable, self._non_trainable, x, y, sw, w, vectors)
-            )
+        label = f"hvp {self._num_hvp + 1}"
+        for index, batch in enumerate(self._batches.passing(label)):
+            out += self._to_flat(self._products.product(index, batch, vectors))
         self._num_hvp += 1
         return process_sum(out)
 
