@@ -50,7 +50,7 @@ def test_a_measurement_after_training_equals_a_fresh_probe_and_prepares_once():
     )
     assert monitor.num_preparations == 1
     # The kept probe never runs a product, so it holds no linearisation between epochs.
-    assert monitor._probe._prepared_hvp is None
+    assert monitor._probe._products.kept == 0
 
 
 def test_another_model_or_a_new_compiled_loss_prepares_a_new_probe():

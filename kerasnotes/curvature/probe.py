@@ -212,6 +212,8 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
         self._shapes, self._dtypes = self._layout.shapes, self._layout.dtypes
         self._offsets = self._layout.offsets
         self.num_parameters = self._layout.size
+        # Checked already by prepared(): here only resolved (None is the machine's default).
+        self._cache_bytes = sources.check_cache_bytes(cache_bytes)
         self._copy_weights()
 
     def _copy_weights(self) -> None:
@@ -228,12 +230,9 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
             self._tensor(np.array(v.numpy()), v.dtype) for v in self._model.non_trainable_variables
         ]
         self._num_hvp = 0
-        # Checked already by prepared(): here only resolved (None is the machine's default).
+        # Each micro-batch's first-order state at these weights (kept as products run).
         self._products = PreparedProducts(
-            self._engine,
-            self._trainable,
-            self._non_trainable,
-            sources.check_cache_bytes(cache_bytes),
+            self._engine, self._trainable, self._non_trainable, self._cache_bytes
         )
         self._loss_and_grad: tuple[float, np.ndarray] | None = None
         self._dense: np.ndarray | None = None
