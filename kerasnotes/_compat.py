@@ -162,9 +162,9 @@ def set_random_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     if keras.backend.backend() == "torch":
-        import torch
+        from kerasnotes import backends  # the one place that imports torch
 
-        torch.manual_seed(seed)
+        backends.active().manual_seed(seed)
 
 
 #: The optimizer method kerasnotes overrides, and the arguments it relies on.
