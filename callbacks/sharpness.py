@@ -198,9 +198,14 @@ class SharpnessMonitor(LoggingCallback):
     starts from the previous top eigenvector (warm start), so while the top
     direction moves slowly an epoch costs a few HVPs (``num_hvp`` in
     ``history``). The solver stops when the residual is at most ``tol·|λ|``.
-    One HVP costs about 2.5 gradients, so the callback costs about::
+    The probe is prepared once per model (the sample put on the device, the
+    checks, a one-row forward pass; again only for another model, variables
+    of other shapes or a recompiled loss); each measurement then copies the
+    weights (``HessianProbe.at_current_weights``) and, on one micro-batch,
+    linearises the gradient once (about one gradient). One HVP costs about
+    2.5 gradients, so the callback costs about::
 
-        num_hvp · 2.5 · (num_samples / training rows) / every   epochs of training per epoch
+        (num_hvp · 2.5 + 1) · (num_samples / training rows) / every   epochs of training per epoch
 
     (6–7 HVPs on the whole digits training set at ``every=1``: 15–18 epochs'
     worth, benchmarks/README.md); raise ``every`` or lower ``num_samples`` to
@@ -279,11 +284,47 @@ class SharpnessMonitor(LoggingCallback):
         self._vector: np.ndarray | None = None
         self._vector_kind: bool | None = None
         self._rng = np.random.default_rng(self.seed)
+        # The probe kept between measurements (see _probe_now) and what it was built for.
+        self._probe: Any = None
+        self._probe_for: tuple | None = None
+        #: How many times a probe was prepared from scratch (1 for a whole fit, usually).
+        self.num_preparations = 0
 
     # ------------------------------------------------------------- one measure
-    def _measure(self, epoch: int) -> dict[str, Any]:
+    def _probe_now(self, model: keras.Model) -> Any:
+        """A probe at the model's weights now: the kept one moved there, or a new one.
+
+        The sample's trip to the device, the argument checks and the one-row
+        forward pass run once, when the first probe is built
+        (``HessianProbe.at_current_weights`` after that); a new probe only for
+        another model, a change of its variables' shapes, or a new compiled loss.
+        """
         from kerasnotes.curvature import HessianProbe
 
+        key = self._probe_key(model)
+        kept = self._probe_for
+        same = kept is not None and len(kept) == len(key)
+        if not (same and all(a is b for a, b in zip(kept, key, strict=True))):
+            self._probe = None  # the old sample on the device goes before the new one comes
+            self._probe = HessianProbe(
+                model, self.x, self.y, loss=self.loss, batch_size=self.batch_size
+            )
+            self._probe_for = key
+            self.num_preparations += 1
+        try:
+            # A copy at today's weights: the kept probe itself never runs a product, so
+            # it holds no linearisation (activations) between measurements.
+            return self._probe.at_current_weights()
+        except ValueError:  # the variables changed shape: prepare afresh
+            self._probe_for = None
+            return self._probe_now(model)
+
+    def _probe_key(self, model: keras.Model) -> tuple:
+        # With loss=None the compiled loss is the objective: a recompile changes it.
+        compiled = getattr(model, "loss", None) if self.loss is None else None
+        return (model, compiled, *model.non_trainable_variables)
+
+    def _measure(self, epoch: int) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "epoch": epoch,
             "sharpness": _NAN,
@@ -298,7 +339,7 @@ class SharpnessMonitor(LoggingCallback):
         try:
             threshold, preconditioned = stability_threshold(model.optimizer)
             entry.update(threshold=threshold, preconditioned=preconditioned)
-            probe = HessianProbe(model, self.x, self.y, loss=self.loss, batch_size=self.batch_size)
+            probe = self._probe_now(model)
             n = probe.num_parameters
             if preconditioned:
                 root = np.sqrt(_preconditioner(model.optimizer, model))

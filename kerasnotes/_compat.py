@@ -24,6 +24,11 @@ one changed. The uses:
   ``keras.losses.Loss.__call__`` divides its value by the number of replicas
   (``fit`` sums the replicas' gradients); the curvature probe sums the
   replicas' weighted shares itself and undoes that division.
+- ``set_random_seed(seed)``: ``keras.utils.set_random_seed`` without importing
+  TensorFlow on the JAX and torch backends (Keras imports it, when installed,
+  only to seed it: 4-7 s of CPU at the tour's start). It writes the two Keras
+  global-state entries Keras's own function writes (``global_random_seed`` and
+  the global ``SeedGenerator``), read through ``keras.src``.
 - ``keras_tuner_distribute``: keras-tuner's ``distribute.utils``
   (``has_chief_oracle``, ``is_chief_oracle``), read from the environment
   variables keras-tuner's distributed search sets. Imported on first use, so
@@ -47,10 +52,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import random
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
+import numpy as np
 
 #: The Keras versions kerasnotes is tested with; the same range as ``pyproject.toml``.
 SUPPORTED_KERAS = ">=3.10,<3.16"
@@ -110,6 +118,53 @@ except ImportError:  # pragma: no cover - a Keras without it: no division to und
 
     def unscale_loss_for_distribution(value: Any) -> Any:
         return value
+
+
+try:  # the global state keras.utils.set_random_seed writes
+    from keras.src.backend.common import global_state as _global_state
+    from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR as _SEED_GENERATOR
+    from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED as _RANDOM_SEED
+except ImportError:  # pragma: no cover - a Keras outside the supported range
+    _global_state = None
+
+
+def set_random_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed(seed)``, but TensorFlow is seeded only if it is loaded.
+
+    Keras's function imports TensorFlow whenever it is installed, to seed
+    ``tf.random`` for ``tf.data`` pipelines, whatever the backend. On JAX and
+    torch nothing kerasnotes runs draws from ``tf.random`` (Keras shuffles
+    arrays with NumPy there), so this seeds Python's ``random``, NumPy, the
+    Keras global seed generator and torch (on torch), exactly as Keras does,
+    and TensorFlow too when it is already imported or is the backend (then it
+    is Keras's function itself).
+
+    Example:
+        >>> import numpy as np
+        >>> set_random_seed(3); a = np.random.rand()
+        >>> set_random_seed(3); a == np.random.rand()
+        True
+    """
+    if (
+        _global_state is None
+        or keras.backend.backend() == "tensorflow"
+        or "tensorflow" in sys.modules
+    ):
+        keras.utils.set_random_seed(seed)
+        return
+    if not isinstance(seed, int):
+        raise ValueError(
+            f"Expected `seed` argument to be an integer. Received: seed={seed} (of type "
+            f"{type(seed)})"
+        )
+    _global_state.set_global_attribute(_RANDOM_SEED, seed)
+    _global_state.set_global_attribute(_SEED_GENERATOR, None)  # recreated from the seed
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        from kerasnotes import backends  # the one place that imports torch
+
+        backends.active().manual_seed(seed)
 
 
 #: The optimizer method kerasnotes overrides, and the arguments it relies on.

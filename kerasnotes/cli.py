@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import re
 import sys
@@ -242,11 +241,10 @@ def _run_tour(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # On TensorFlow, Keras loads it here. On JAX and torch the tour never loads it:
+    # it seeds through _compat.set_random_seed, which skips an unloaded TensorFlow
+    # (keras.utils.set_random_seed would import it, 4-7 s of CPU, to seed it).
     import_quietly("keras")
-    if importlib.util.find_spec("tensorflow") is not None:
-        # keras.utils.set_random_seed loads TensorFlow on every backend when it is
-        # installed (to seed it too): load it here, without its start-up lines.
-        import_quietly("tensorflow")
     from kerasnotes import tour
 
     mode = "quick" if args.quick else "full" if args.full else "default"

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from kerasnotes import _validation
+from kerasnotes import _compat, _validation
 
 Split = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -440,7 +440,7 @@ def cifar_resnet(
     image_size = _validation.positive_int("image_size", image_size)
     num_classes = _validation.positive_int("num_classes", num_classes)
     blocks_per_stage = (depth - 2) // 6
-    keras.utils.set_random_seed(seed)
+    _compat.set_random_seed(seed)
     inputs = keras.Input((image_size, image_size, 3), name="images")
     h = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
     h = keras.layers.BatchNormalization(name="stem_bn")(h)

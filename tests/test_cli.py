@@ -104,7 +104,7 @@ def test_explain_suggests_topics_in_plain_words(capsys):
 @pytest.mark.e2e
 def test_tour_prints_no_tensorflow_startup_lines(tmp_path):
     # The user has not chosen a TensorFlow log level (conftest sets one for the tests).
-    # C0 seeds Keras, which loads TensorFlow on every backend when it is installed.
+    # C0 seeds Keras (on TensorFlow, Keras loads it; elsewhere the tour never does).
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run(
         [sys.executable, "-m", "kerasnotes", "tour", "--quick", "--only", "C0"]

@@ -220,3 +220,57 @@ def test_unscale_loss_for_distribution_leaves_a_loss_alone_outside_a_strategy():
         np.testing.assert_allclose(
             ops.convert_to_numpy(_compat.unscale_loss_for_distribution(value)), 2.5
         )
+
+
+# --- set_random_seed: Keras's seeding, without loading TensorFlow on JAX and torch -----------
+
+
+def _draws():
+    """One draw from every generator Keras seeds, and the initial weights of a new layer."""
+    import random
+
+    layer = keras.layers.Dense(3)
+    layer.build((None, 2))
+    values = [random.random(), float(np.random.rand())]
+    values += ops.convert_to_numpy(keras.random.normal((2,))).tolist()  # the global generator
+    if keras.backend.backend() == "torch":
+        import torch
+
+        values.append(float(torch.rand(())))
+    return values, ops.convert_to_numpy(layer.kernel)
+
+
+def test_set_random_seed_seeds_as_keras_does():
+    with relied_on("keras.src.backend.common.global_state (global_random_seed, SeedGenerator)"):
+        keras.utils.set_random_seed(7)
+        want, want_kernel = _draws()
+        _compat.set_random_seed(7)
+        got, got_kernel = _draws()
+        assert got == want and len(got) >= 4
+        np.testing.assert_array_equal(got_kernel, want_kernel)
+        assert keras.src.utils.rng_utils.get_random_seed() == 7
+        _compat.set_random_seed(8)
+        assert _draws()[0] != want
+
+
+def test_set_random_seed_refuses_a_non_integer_seed():
+    with pytest.raises(ValueError, match="seed"):
+        _compat.set_random_seed(1.5)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow", reason="on TensorFlow Keras has loaded it already"
+)
+def test_set_random_seed_leaves_tensorflow_unloaded_on_other_backends():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, keras; from kerasnotes import _compat; _compat.set_random_seed(1); "
+        "print('tensorflow' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "False"

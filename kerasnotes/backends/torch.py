@@ -299,6 +299,11 @@ def process_sum(array: np.ndarray) -> np.ndarray:
     return tensor.cpu().numpy().reshape(np.shape(array))
 
 
+def manual_seed(seed: int) -> None:
+    """``torch.manual_seed(seed)``: what ``keras.utils.set_random_seed`` seeds on torch."""
+    torch.manual_seed(seed)
+
+
 @contextlib.contextmanager
 def short_lived_graphs() -> Iterator[None]:
     """Run torch on one intra-op thread inside the block (the tour's small models).

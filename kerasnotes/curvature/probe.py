@@ -207,13 +207,19 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
         )
         self._num_replicas = placement.num_replicas(model, distribution)
         self.bn_mode = bn_mode
-        variables = model.trainable_variables
         # The flat-vector layout (kerasnotes.curvature.flat); its parts stay readable
         # under their old names, which landscape.py and layers.py use.
-        self._layout = FlatLayout.of(variables)
+        self._layout = FlatLayout.of(model.trainable_variables)
         self._shapes, self._dtypes = self._layout.shapes, self._layout.dtypes
         self._offsets = self._layout.offsets
         self.num_parameters = self._layout.size
+        # Checked already by prepared(): here only resolved (None is the machine's default).
+        self._cache_bytes = sources.check_cache_bytes(cache_bytes)
+        self._copy_weights()
+
+    def _copy_weights(self) -> None:
+        """Copy the model's weights now and forget every result computed at older ones."""
+        variables = self._model.trainable_variables
         # Copies, so later training (or torch's in-place updates) cannot move the probe.
         weights = [np.array(v.numpy()) for v in variables]
         # Under torch.distributed: every rank must probe the same model (a collective).
@@ -222,15 +228,12 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
             self._tensor(w, v.dtype) for w, v in zip(weights, variables, strict=True)
         ]
         self._non_trainable = [
-            self._tensor(np.array(v.numpy()), v.dtype) for v in model.non_trainable_variables
+            self._tensor(np.array(v.numpy()), v.dtype) for v in self._model.non_trainable_variables
         ]
         self._num_hvp = 0
-        # Checked already by prepared(): here only resolved (None is the machine's default).
+        # Each micro-batch's first-order state at these weights (kept as products run).
         self._products = PreparedProducts(
-            self._engine,
-            self._trainable,
-            self._non_trainable,
-            sources.check_cache_bytes(cache_bytes),
+            self._engine, self._trainable, self._non_trainable, self._cache_bytes
         )
         self._loss_and_grad: tuple[float, np.ndarray] | None = None
         self._dense: np.ndarray | None = None
@@ -239,6 +242,42 @@ class HessianProbe(SpectrumMethods, AnalysisMethods, LessonMethods):
         #: dense path. ``spectral_density(num_runs=analysis_runs, num_steps=ANALYZE_STEPS)``
         #: then reuses them and spends no HVP.
         self.analysis_runs: int | None = None
+
+    def at_current_weights(self) -> HessianProbe:
+        """This probe's model, data and loss at the model's weights *now*, prepared cheaply.
+
+        Equal, number for number, to ``HessianProbe(model, x, y, ...)`` built now
+        with this probe's arguments: the new probe shares this one's data on the
+        device (checked, cut into micro-batches and weighted once) and its
+        compiled functions, and copies only the weights. What a new probe would
+        redo is skipped: the argument checks, the data's trip to the device and
+        the one-row forward pass that fixes the loss's structure. This probe is
+        left as it is. For a callback that probes every epoch
+        (``SharpnessMonitor``).
+
+        Raises:
+            ValueError: the model's trainable variables no longer have this
+                probe's shapes and dtypes (build a new probe).
+
+        Example:
+            >>> import keras, numpy as np, kerasnotes as kn
+            >>> m = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+            >>> m.set_weights([np.array([[2.0]], "float32")])
+            >>> p = kn.curvature.HessianProbe(m, np.ones((4, 1)), np.zeros((4, 1)), loss="mse")
+            >>> m.set_weights([np.array([[0.5]], "float32")])
+            >>> p.gradient(), p.at_current_weights().gradient()   # 2w at w = 2, then at w = 0.5
+            (array([4.]), array([1.]))
+        """
+        layout = FlatLayout.of(self._model.trainable_variables)
+        if (layout.shapes, layout.dtypes) != (self._shapes, self._dtypes):
+            raise ValueError(
+                f"the model's trainable variables changed (shapes {layout.shapes}, probe built "
+                f"for {self._shapes}); build a new HessianProbe"
+            )
+        fresh = object.__new__(type(self))
+        fresh.__dict__.update(self.__dict__)
+        fresh._copy_weights()
+        return fresh
 
     @property
     def num_replicas(self) -> int:

@@ -32,7 +32,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import _validation, layers, optimizers
+from kerasnotes import _compat, _validation, layers, optimizers
 from kerasnotes.experiments import plotting
 from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
 from kerasnotes.experiments.training import DigitsSizes, fit_digits
@@ -88,7 +88,7 @@ def normalized_mlp(norm: str, seed: int, depth: int = 2) -> keras.Sequential:
     """
     if norm not in NORMS:
         raise ValueError(_validation.message("norm", norm, f"one of {NORMS}"))
-    keras.utils.set_random_seed(seed)
+    _compat.set_random_seed(seed)
     stack: list[Any] = [keras.Input(shape=(64,))]
     for _ in range(depth):
         stack += [keras.layers.Dense(WIDTH), _norm_layer(norm), keras.layers.Activation("relu")]

@@ -34,7 +34,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import optimizers, summary
+from kerasnotes import _compat, optimizers, summary
 from kerasnotes.callbacks import SharpnessMonitor
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles
@@ -93,7 +93,7 @@ def tanh_mlp(seed: int) -> keras.Sequential:
         >>> tanh_mlp(0).count_params()
         3466
     """
-    keras.utils.set_random_seed(seed)
+    _compat.set_random_seed(seed)
     layers: list[Any] = [keras.Input(shape=(64,))]
     layers += [keras.layers.Dense(width, activation="tanh") for width in HIDDEN]
     layers.append(keras.layers.Dense(10))

@@ -33,7 +33,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import losses, optimizers
+from kerasnotes import _compat, losses, optimizers
 from kerasnotes.callbacks import OptimizerInspector
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.base import ClaimFiles
@@ -188,7 +188,7 @@ class SparseFeatures(Claim):
     def train(self, context: Context, trial: Trial) -> dict[str, Any]:
         name, rate = trial.config
         x, y, _ = trial.data["train"]
-        keras.utils.set_random_seed(trial.seed)
+        _compat.set_random_seed(trial.seed)
         model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(1)])
         callbacks = [OptimizerInspector(trial.run_dir)] if trial.logged else []
         result = fit_run(

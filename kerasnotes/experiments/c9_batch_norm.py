@@ -32,7 +32,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import layers, optimizers
+from kerasnotes import _compat, layers, optimizers
 from kerasnotes.experiments import measures, plotting
 from kerasnotes.experiments.claim import Context, DigitsClaim, Judgement, Trial
 from kerasnotes.experiments.training import WHOLE_BATCHES, DigitsSizes, fit_digits
@@ -85,7 +85,7 @@ def deep_mlp(depth: int, width: int, batch_norm: bool, seed: int) -> keras.Seque
         >>> len(deep_mlp(2, 8, True, seed=0).layers)
         7
     """
-    keras.utils.set_random_seed(seed)
+    _compat.set_random_seed(seed)
     stack: list[Any] = [keras.Input(shape=(64,))]
     for _ in range(depth):
         stack.append(keras.layers.Dense(width, use_bias=not batch_norm))

@@ -29,7 +29,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnotes import _validation, datasets, losses, summary
+from kerasnotes import _compat, _validation, datasets, losses, summary
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -101,7 +101,7 @@ def mlp(
         >>> mlp(64, (32,), 10, seed=0).count_params()
         2410
     """
-    keras.utils.set_random_seed(seed)
+    _compat.set_random_seed(seed)
     layers: list[Any] = [keras.Input(shape=(input_dim,))]
     layers += [keras.layers.Dense(width, activation="relu") for width in hidden]
     layers.append(keras.layers.Dense(num_classes, activation=output_activation))

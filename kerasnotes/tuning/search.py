@@ -25,7 +25,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from kerasnotes import _validation
+from kerasnotes import _compat, _validation
 from kerasnotes._deprecation import renamed_log_dir
 from kerasnotes.summary.hparams import loggable
 from kerasnotes.tuning.hypermodel import NotesHyperModel
@@ -155,7 +155,7 @@ def search_digits(
     directory = (
         tempfile.mkdtemp(prefix="kerasnotes-tuner-") if directory is None else os.fspath(directory)
     )
-    keras.utils.set_random_seed(seed)
+    _compat.set_random_seed(seed)
     common = dict(
         objective=keras_tuner.Objective("val_accuracy", direction="max"),
         directory=directory,
