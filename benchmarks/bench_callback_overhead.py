@@ -63,7 +63,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -71,7 +70,6 @@ import time
 import _setup
 import _table
 
-THREAD_ENV = _setup.THREAD_ENV
 CALLBACKS = ("saddle", "saddle_probe5", "inspector", "early_stopping", "lr_decay", "sharpness")
 # Keras's own callbacks at their defaults: the floor a user already accepts.
 REFERENCES = ("keras_tensorboard", "keras_early_stopping", "keras_read_model")
@@ -308,27 +306,19 @@ def main() -> None:
         return
     with _table.tables("callback_overhead", args.write_readme):
         for backend in args.backends.split(","):
-            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-            for name, value in THREAD_ENV.items():
-                env.setdefault(name, value)
-            done = subprocess.run(
+            result = _setup.child_result(
+                __file__,
+                backend,
                 [
-                    sys.executable,
-                    __file__,
-                    "--child",
                     f"--callbacks={args.callbacks}",
                     f"--repeats={args.repeats}",
                     f"--epochs={args.epochs}",
                     *(["--gate-times"] if args.gate_times else []),
                 ],
-                env=env,
-                capture_output=True,
-                text=True,
             )
-            if done.returncode != 0:
-                print(f"{backend}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+            if result is None:
                 continue
-            _print(json.loads(done.stdout.strip().splitlines()[-1]))
+            _print(result)
             sys.stdout.flush()
 
 

@@ -38,7 +38,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -154,25 +153,11 @@ def main() -> None:
     results = []
     start_load = os.getloadavg()[0]
     for backend in args.backends.split(","):
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        for name, value in _setup.THREAD_ENV.items():
-            env.setdefault(name, value)
-        done = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                f"--calls={args.calls}",
-                f"--rounds={args.rounds}",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
+        result = _setup.child_result(
+            __file__, backend, [f"--calls={args.calls}", f"--rounds={args.rounds}"]
         )
-        if done.returncode != 0:
-            print(f"{backend}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
-            continue
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        if result is not None:
+            results.append(result)
     if not results:
         sys.exit("every backend failed")
     with _table.tables("gate_call", args.write_readme):

@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -137,19 +136,10 @@ def main() -> None:
     with _table.tables("gate_samples", args.write_readme):
         print(f"load average at the start: {os.getloadavg()[0]:.1f}")
         for backend in args.backends.split(","):
-            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-            for name, value in _setup.THREAD_ENV.items():
-                env.setdefault(name, value)
-            done = subprocess.run(
-                [sys.executable, __file__, "--child", f"--calls={args.calls}"],
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            if done.returncode != 0:
-                print(f"{backend}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+            result = _setup.child_result(__file__, backend, [f"--calls={args.calls}"])
+            if result is None:
                 continue
-            _print(json.loads(done.stdout.strip().splitlines()[-1]))
+            _print(result)
             sys.stdout.flush()
         print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
