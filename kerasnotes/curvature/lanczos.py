@@ -127,7 +127,7 @@ def lanczos(
     num_steps: int,
     rng: np.random.Generator,
     stop: Callable[[Tridiagonal], bool] | None = None,
-    min_steps: int = 1,
+    min_steps: int = MIN_KRYLOV_DIM,
 ) -> Tridiagonal:
     """Run up to ``num_steps`` Lanczos steps from ``v0`` (need not be normalised).
 
@@ -137,8 +137,10 @@ def lanczos(
         num_steps: maximum number of steps (at most the dimension).
         rng: source of fresh directions when the Krylov space becomes invariant.
         stop: called after each step with the run so far; True ends the run early.
-        min_steps: ``stop`` is not asked before this many steps (``MIN_KRYLOV_DIM``
-            guards a random start against stopping on the second eigenvalue).
+        min_steps: ``stop`` is not asked before this many steps; the default,
+            ``MIN_KRYLOV_DIM``, guards a random start against stopping on the
+            second eigenvalue, and a warm start that already points at the
+            wanted end passes 1.
 
     Returns:
         The tridiagonal run; ``num_matvec`` equals the number of steps taken.
@@ -255,7 +257,7 @@ def block_lanczos(
     max_matvec: int,
     rng: np.random.Generator,
     stop: Callable[[BlockRun], bool] | None = None,
-    min_size: int = 1,
+    min_size: int = MIN_KRYLOV_DIM,
 ) -> BlockRun:
     """Block Lanczos with full reorthogonalisation from the ``b`` columns of ``v0``.
 
@@ -282,7 +284,8 @@ def block_lanczos(
             when it fills the whole space.
         rng: source of the fresh directions.
         stop: called after each block step with the run so far; True ends it.
-        min_size: ``stop`` is not asked before the basis has this many vectors.
+        min_size: ``stop`` is not asked before the basis has this many vectors
+            (by default ``MIN_KRYLOV_DIM``, as ``lanczos``' ``min_steps``).
 
     Returns:
         The run; ``num_matvec`` equals the basis size.

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from kerasnotes import _compat, _validation
-from kerasnotes.curvature.lanczos import MIN_KRYLOV_DIM, lanczos
+from kerasnotes.curvature.lanczos import lanczos
 from kerasnotes.curvature.trace import hutchpp
 
 
@@ -89,14 +89,7 @@ def layer_curvature(
                 scale = max(np.max(np.abs(theta)), 1e-300)
                 return bool(run.residuals(s[:, -1:])[0] <= tol * scale)
 
-            run = lanczos(
-                block_product,
-                rng.standard_normal(size),
-                max_iter,
-                rng,
-                stop=converged,
-                min_steps=MIN_KRYLOV_DIM,
-            )
+            run = lanczos(block_product, rng.standard_normal(size), max_iter, rng, stop=converged)
             lam_max = float(run.ritz()[0][-1])
             trace, stderr, _ = hutchpp(block_product, size, num_samples, rng)
         results.append(
