@@ -122,10 +122,13 @@ except ImportError:  # pragma: no cover - a Keras without it: no division to und
 
 try:  # the global state keras.utils.set_random_seed writes
     from keras.src.backend.common import global_state as _global_state
-    from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR as _SEED_GENERATOR
     from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED as _RANDOM_SEED
 except ImportError:  # pragma: no cover - a Keras outside the supported range
     _global_state = None
+try:  # the key keras.random's global generator is kept under
+    from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR as _SEED_GENERATOR
+except ImportError:  # Keras 3.10 spells it only inside global_seed_generator()
+    _SEED_GENERATOR = "global_seed_generator"
 
 
 def set_random_seed(seed: int) -> None:
@@ -137,7 +140,9 @@ def set_random_seed(seed: int) -> None:
     arrays with NumPy there), so this seeds Python's ``random``, NumPy, the
     Keras global seed generator and torch (on torch), exactly as Keras does,
     and TensorFlow too when it is already imported or is the backend (then it
-    is Keras's function itself).
+    is Keras's function itself). On every supported Keras the global generator
+    starts afresh from ``seed``, so seeding twice repeats ``keras.random``'s
+    draws (Keras 3.10's own function kept the generator it had).
 
     Example:
         >>> import numpy as np
@@ -145,12 +150,14 @@ def set_random_seed(seed: int) -> None:
         >>> set_random_seed(3); a == np.random.rand()
         True
     """
-    if (
-        _global_state is None
-        or keras.backend.backend() == "tensorflow"
-        or "tensorflow" in sys.modules
-    ):
+    if _global_state is None:
         keras.utils.set_random_seed(seed)
+        return
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        # Keras 3.10 keeps an existing global generator, so seeding twice did not
+        # repeat keras.random's draws; newer releases drop it, as this does on all.
+        _global_state.set_global_attribute(_SEED_GENERATOR, None)
         return
     if not isinstance(seed, int):
         raise ValueError(
